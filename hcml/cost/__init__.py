@@ -1,0 +1,1 @@
+"""cost domain of the hcml core."""

@@ -1,0 +1,1 @@
+"""genomics domain of the hcml core."""

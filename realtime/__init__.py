@@ -1,0 +1,1 @@
+"""Realtime clinical service (ASGI). Must never import Dagster."""

@@ -1,0 +1,1 @@
+"""Dagster resources, chosen per environment in one place."""

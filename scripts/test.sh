@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The README's second command (and what .ci/run calls): set up everything the tests need and run them all.
+# Services (Kafka, Azurite, MLflow server, PostgreSQL, Chromium) are installed here and started by the
+# tests' own fixtures, so a clean clone on a fresh machine passes with nothing started by hand.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --dev
+scripts/install-test-services.sh
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [[ $rc -eq 5 ]]; then echo "pytest collected no tests" >&2; exit 1; fi
+exit $rc
