@@ -13,12 +13,12 @@ import click
 # command name -> "module:attribute" of a click command or group. Each domain owns its module.
 COMMANDS: dict[str, str] = {
     "reference": "hcml.genomics.cli:reference",  # hcml reference build ...
-    "annotate": "hcml.genomics.cli:annotate",  # hcml annotate INPUT --bundle DIR --format ...
+    "annotate": "hcml.genomics.annotate_cli:annotate",  # hcml annotate INPUT --bundle DIR --format ...
     "compare-vep": "hcml.genomics.cli:compare_vep",  # per-field agreement with Ensembl VEP output
     "model": "hcml.ml.cli:model",  # hcml model train|evaluate|export ...
     "demo": "hcml.pipeline_cli:demo",  # the main job: materialize the whole graph on the embedded default
     "provenance": "hcml.pipeline_cli:provenance",  # hcml provenance verify REPORT
-    "costs": "hcml.pipeline_cli:costs",  # cost and chargeback reports
+    "costs": "hcml.cost.cli:costs",  # cost and chargeback reports
     "kafka": "hcml.events.cli:kafka",  # topics, produce a submission, tail results
     "serve": "realtime.cli:serve",  # the realtime clinical service
     "dev-token": "realtime.cli:dev_token",  # mint a token for the local development key
