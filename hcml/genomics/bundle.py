@@ -1,0 +1,454 @@
+"""The reference bundle: gene models, genome sequence, known variants and ClinVar compiled once from the
+standard files a lab has (GTF + bgzipped FASTA + VEP-cache known variants + ClinVar TSV) into Parquet
+tables, a raw-bytes sequence file and a manifest, so that loading it costs milliseconds.
+
+Layout of a bundle directory:
+    manifest.json            sources (path, sha256, version), built_at, hcml_version, bundle_sha256, contigs
+    transcripts.parquet      one row per transcript (see `ReferenceBundle.transcripts`)
+    exons.parquet            transcript_id, exon_number (transcript order), start, end
+    cds.parquet              transcript_id, start, end, phase (GTF CDS rows; stop codons folded in)
+    sequence.bin             the non-N segments of every contig, concatenated (uppercase ASCII)
+    sequence_segments.parquet  chrom, start, end (1-based inclusive), offset into sequence.bin
+    known_variants.parquet   VEP-style alleles (trimmed, '-' for empty) with 1000G / gnomAD AFs, CLIN_SIG
+    clinvar.parquet          ClinVar on GRCh38 (VCF-style alleles as given by ClinVar)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gzip
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+BUNDLE_FORMAT = 1
+POPULATIONS_1KG = ["AFR", "AMR", "EAS", "EUR", "SAS"]
+GNOMADE_POPS = ["AFR", "AMR", "ASJ", "EAS", "FIN", "MID", "NFE", "REMAINING", "SAS"]
+
+
+class BundleError(ValueError):
+    """A source file is missing or cannot be compiled; the message names the file and the problem."""
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _open_text(path: Path):
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rt")
+    return open(path, "rt")
+
+
+def _guess_version(kind: str, path: Path) -> str:
+    name = path.name
+    if kind == "gtf":
+        m = re.search(r"ensembl[_-]?(\d+)", name, re.I)
+        return f"Ensembl {m.group(1)}" if m else "unknown"
+    if kind == "fasta":
+        m = re.search(r"(GRCh\d+|hg\d+)", name, re.I)
+        return m.group(1) if m else "unknown"
+    if kind == "clinvar":
+        m = re.search(r"(\d{4}-\d{2}-\d{2})", name)
+        return f"ClinVar {m.group(1)}" if m else "unknown"
+    if kind == "known_variants":
+        return "Ensembl VEP cache 84 (dbSNP, 1000 Genomes, gnomAD exomes)"
+    return "unknown"
+
+
+def normalise_contig(name: str) -> str:
+    """'chr21' / 'CHR21' / '21' -> '21'; 'chrM' -> 'MT'."""
+    n = name.strip()
+    if n.lower().startswith("chr"):
+        n = n[3:]
+    if n in ("M", "m"):
+        n = "MT"
+    return n
+
+
+# ------------------------------------------------------------------------------------------ GTF parsing
+_ATTRS = [
+    "gene_id", "gene_version", "gene_name", "gene_biotype", "transcript_id", "transcript_version",
+    "transcript_name", "transcript_biotype", "transcript_source", "transcript_support_level",
+    "exon_number", "ccds_id", "protein_id", "protein_version",
+]
+
+
+def _read_gtf(gtf: Path) -> pl.DataFrame:
+    try:
+        df = pl.read_csv(
+            gtf, separator="\t", has_header=False, comment_prefix="#", quote_char=None,
+            new_columns=["chrom", "source", "feature", "start", "end", "score", "strand", "frame", "attributes"],
+            schema_overrides={"chrom": pl.Utf8, "start": pl.Int64, "end": pl.Int64, "frame": pl.Utf8},
+        )
+    except Exception as exc:  # polars raises many kinds on garbage
+        raise BundleError(f"{gtf}: not a GTF file ({exc.__class__.__name__}: {str(exc).splitlines()[0]})") from exc
+    if df.width != 9 or df.height == 0:
+        raise BundleError(f"{gtf}: not a GTF file (expected 9 tab-separated columns)")
+    df = df.with_columns(
+        [pl.col("attributes").str.extract(rf'(?:^|; ){a} "([^"]*)"', 1).alias(a) for a in _ATTRS]
+        + [
+            pl.col("attributes").str.extract_all(r'tag "[^"]*"').list.eval(
+                pl.element().str.slice(5).str.strip_chars('"')).alias("tags"),
+            pl.col("chrom").map_elements(normalise_contig, return_dtype=pl.Utf8),
+        ]
+    )
+    return df.drop("attributes")
+
+
+def _canonical(tr: pl.DataFrame) -> pl.Series:
+    """Ensembl's canonical-transcript rule before MANE (releases up to ~100), per gene:
+    protein-coding genes: the longest CCDS translation, else the longest Ensembl/Havana merged translation,
+    else the longest translation; genes without translations: the longest transcript. Ties: longer
+    transcript (cDNA), then the lower stable id."""
+    ranked = tr.with_columns(
+        has_tl=pl.col("cds_length").is_not_null() & (pl.col("biotype") == "protein_coding"),
+        is_ccds=pl.col("ccds").is_not_null(),
+        is_merged=pl.col("source") == "ensembl_havana",
+    ).with_columns(
+        tier=pl.when(pl.col("has_tl") & pl.col("is_ccds")).then(0)
+        .when(pl.col("has_tl") & pl.col("is_merged")).then(1)
+        .when(pl.col("has_tl")).then(2).otherwise(3),
+        tl_len=pl.when(pl.col("has_tl")).then(pl.col("cds_length")).otherwise(0),
+    )
+    best = (
+        ranked.sort(["gene_id", "tier", "tl_len", "cdna_length", "transcript_id"],
+                    descending=[False, False, True, True, False])
+        .group_by("gene_id", maintain_order=True).first().select("transcript_id")
+    )
+    return tr["transcript_id"].is_in(best["transcript_id"].implode()).alias("canonical")
+
+
+def _gene_models(gtf: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    g = _read_gtf(gtf)
+    tx_rows = g.filter(pl.col("feature") == "transcript")
+    if tx_rows.height == 0:
+        raise BundleError(f"{gtf}: no 'transcript' features (is it a GTF of gene models?)")
+    exons = (
+        g.filter(pl.col("feature") == "exon")
+        .select("transcript_id", pl.col("exon_number").cast(pl.Int32), "start", "end", "strand")
+    )
+    cds = g.filter(pl.col("feature").is_in(["CDS", "stop_codon"]))
+    # fold stop codons into the CDS intervals (Ensembl GTF CDS rows exclude the stop codon)
+    cds_iv = (
+        cds.select("transcript_id", "start", "end", "feature", "frame", "strand")
+        .sort("transcript_id", "start")
+    )
+    cds_merged = []
+    for (tid,), grp in cds_iv.group_by("transcript_id", maintain_order=True):
+        ivs: list[list] = []
+        strand = grp["strand"][0]
+        rows = grp.sort("start").to_dicts()
+        for r in rows:
+            phase = int(r["frame"]) if r["feature"] == "CDS" and r["frame"] not in (".", None) else None
+            if ivs and r["start"] <= ivs[-1][1] + 1:
+                ivs[-1][1] = max(ivs[-1][1], r["end"])
+                if ivs[-1][2] is None:
+                    ivs[-1][2] = phase
+                elif phase is not None and strand == "-":
+                    ivs[-1][2] = phase  # on the minus strand the phase belongs to the 5' (higher) row
+            else:
+                ivs.append([r["start"], r["end"], phase])
+        for s, e, p in ivs:
+            cds_merged.append({"transcript_id": tid, "start": s, "end": e, "phase": p})
+    cds_tab = pl.DataFrame(cds_merged, schema={"transcript_id": pl.Utf8, "start": pl.Int64, "end": pl.Int64,
+                                              "phase": pl.Int8})
+    cds_span = cds_tab.group_by("transcript_id").agg(
+        cds_start=pl.col("start").min(), cds_end=pl.col("end").max(),
+        cds_length=(pl.col("end") - pl.col("start") + 1).sum())
+    exon_len = exons.group_by("transcript_id").agg(cdna_length=(pl.col("end") - pl.col("start") + 1).sum(),
+                                                   n_exons=pl.len())
+    prot = g.filter(pl.col("feature") == "CDS").group_by("transcript_id").agg(
+        protein_id=pl.col("protein_id").first(), protein_version=pl.col("protein_version").first())
+    tags = g.filter(pl.col("feature").is_in(["transcript", "exon", "CDS"])).group_by("transcript_id").agg(
+        tags=pl.col("tags").list.explode(keep_nulls=False, empty_as_null=False).unique())
+    tr = (
+        tx_rows.select(
+            "transcript_id", pl.col("transcript_version").cast(pl.Int32), "gene_id",
+            pl.col("gene_version").cast(pl.Int32), pl.col("gene_name").alias("gene_symbol"),
+            pl.col("transcript_biotype").alias("biotype"), "gene_biotype", "transcript_name",
+            pl.col("transcript_source").alias("source"), pl.col("transcript_support_level").alias("tsl"),
+            "chrom", "start", "end", pl.when(pl.col("strand") == "-").then(-1).otherwise(1).cast(pl.Int8).alias("strand"),
+            pl.col("ccds_id").alias("ccds"),
+        )
+        .join(cds_span, on="transcript_id", how="left")
+        .join(exon_len, on="transcript_id", how="left")
+        .join(prot, on="transcript_id", how="left")
+        .join(tags, on="transcript_id", how="left")
+        .with_columns(
+            flags=pl.col("tags").list.eval(pl.element().filter(pl.element().is_in(["cds_start_NF", "cds_end_NF"])))
+            .list.sort().list.join(","),
+            basic=pl.col("tags").list.contains("basic"),
+        )
+        .with_columns(flags=pl.when(pl.col("flags") == "").then(None).otherwise(pl.col("flags")))
+        .drop("tags")
+        .sort("chrom", "start", "end", "transcript_id")
+    )
+    tr = tr.with_columns(_canonical(tr))
+    exons = exons.drop("strand").sort("transcript_id", "exon_number")
+    return tr, exons, cds_tab.sort("transcript_id", "start")
+
+
+# --------------------------------------------------------------------------------------------- sequence
+def _compile_sequence(fasta: Path, out: Path) -> tuple[dict[str, int], pl.DataFrame]:
+    import pysam
+
+    try:
+        fa = pysam.FastaFile(str(fasta))
+    except Exception as exc:
+        raise BundleError(f"{fasta}: cannot open as an indexed FASTA ({exc})") from exc
+    contigs: dict[str, int] = {}
+    segs = []
+    offset = 0
+    with fa, open(out / "sequence.bin", "wb") as bin_out:
+        for ref, length in zip(fa.references, fa.lengths):
+            name = normalise_contig(ref)
+            contigs[name] = int(length)
+            arr = np.frombuffer(fa.fetch(ref).upper().encode("ascii"), dtype=np.uint8)
+            real = arr != ord("N")
+            if not real.any():
+                continue
+            edges = np.flatnonzero(np.diff(np.concatenate(([False], real, [False])).astype(np.int8)))
+            for s0, e0 in zip(edges[0::2], edges[1::2]):  # 0-based half-open runs of non-N
+                chunk = arr[s0:e0].tobytes()
+                bin_out.write(chunk)
+                segs.append({"chrom": name, "start": int(s0) + 1, "end": int(e0), "offset": offset})
+                offset += len(chunk)
+    seg_tab = pl.DataFrame(segs, schema={"chrom": pl.Utf8, "start": pl.Int64, "end": pl.Int64, "offset": pl.Int64})
+    return contigs, seg_tab
+
+
+# ------------------------------------------------------------------------------------ known variants
+def _trim_vep(ref: str, alt: str, pos: int) -> tuple[int, str, str]:
+    """VCF-style alleles -> VEP-style (shared prefix, then suffix, removed; empty -> '-')."""
+    i = 0
+    while i < min(len(ref), len(alt)) and ref[i] == alt[i]:
+        i += 1
+    ref, alt, pos = ref[i:], alt[i:], pos + i
+    j = 0
+    while j < min(len(ref), len(alt)) and ref[-1 - j] == alt[-1 - j]:
+        j += 1
+    if j:
+        ref, alt = ref[: len(ref) - j], alt[: len(alt) - j]
+    return pos, ref or "-", alt or "-"
+
+
+def _compile_known_variants(path: Path) -> pl.DataFrame:
+    df = pl.read_csv(path, separator="\t", infer_schema=False, null_values=["."], quote_char=None)
+    need = {"chrom", "variation_name", "start", "end", "allele_string"}
+    if not need <= set(df.columns):
+        raise BundleError(f"{path}: not a known-variants table (missing columns {sorted(need - set(df.columns))})")
+    freq_cols = {"AF": "AF", **{p: f"{p}_AF" for p in POPULATIONS_1KG}, "gnomADe": "gnomADe_AF",
+                 **{f"gnomADe_{p}": f"gnomADe_{p}_AF" for p in GNOMADE_POPS}}
+    freq_cols = {k: v for k, v in freq_cols.items() if k in df.columns}
+    base = df.with_row_index("kv").with_columns(
+        chrom=pl.col("chrom").map_elements(normalise_contig, return_dtype=pl.Utf8),
+        pos=pl.col("start").cast(pl.Int64), end=pl.col("end").cast(pl.Int64),
+        alleles=pl.col("allele_string").str.split("/"),
+    ).with_columns(ref=pl.col("alleles").list.first(), alt=pl.col("alleles").list.slice(1))
+    rows = base.select("kv", "chrom", "pos", "end", "ref", "alt", pl.col("variation_name").alias("variant_name"),
+                       pl.col("clin_sig").alias("CLIN_SIG") if "clin_sig" in df.columns else pl.lit(None, pl.Utf8).alias("CLIN_SIG"),
+                       ).explode("alt").filter(pl.col("alt").is_not_null())
+    for src, dst in freq_cols.items():
+        f = (
+            base.select("kv", pl.col(src).str.split(",").alias("f")).explode("f").drop_nulls("f")
+            .with_columns(pl.col("f").str.split_exact(":", 1).struct.rename_fields(["alt", "v"]))
+            .unnest("f").select("kv", "alt", pl.col("v").cast(pl.Float64, strict=False).alias(dst))
+            .unique(["kv", "alt"])
+        )
+        rows = rows.join(f, on=["kv", "alt"], how="left")
+    return rows.drop("kv").sort("chrom", "pos", "ref", "alt")
+
+
+def _compile_clinvar(path: Path) -> pl.DataFrame:
+    df = pl.read_csv(path, separator="\t", infer_schema=False, quote_char=None)
+    need = {"chrom_grch38", "pos_grch38", "ref", "alt", "clinical_significance"}
+    if not need <= set(df.columns):
+        raise BundleError(f"{path}: not a ClinVar table (missing columns {sorted(need - set(df.columns))})")
+    keep = ["review_status", "hgvs_c", "hgvs_p", "symbol", "measureset_id", "pathogenic", "conflicted"]
+    return (
+        df.filter(pl.col("chrom_grch38").is_not_null() & pl.col("pos_grch38").is_not_null())
+        .select(
+            pl.col("chrom_grch38").map_elements(normalise_contig, return_dtype=pl.Utf8).alias("chrom"),
+            pl.col("pos_grch38").cast(pl.Int64, strict=False).alias("pos"),
+            "ref", "alt", "clinical_significance",
+            *[pl.col(c) for c in keep if c in df.columns],
+        )
+        .drop_nulls("pos")
+        .sort("chrom", "pos")
+    )
+
+
+# ------------------------------------------------------------------------------------------------ build
+def build_bundle(gtf: Path, fasta: Path, out: Path, known_variants: Path | None = None,
+                 clinvar: Path | None = None) -> Path:
+    """Compile the sources into `out` (created; existing bundle files are replaced). Returns `out`."""
+    sources = {"gtf": gtf, "fasta": fasta, "known_variants": known_variants, "clinvar": clinvar}
+    for kind, p in sources.items():
+        if p is not None and not Path(p).is_file():
+            raise BundleError(f"{kind} file not found: {p}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    fasta = Path(fasta)
+    tr, exons, cds = _gene_models(Path(gtf))
+    contigs, segs = _compile_sequence(fasta, out)
+    unknown = set(tr["chrom"].unique()) - set(contigs)
+    if unknown:
+        raise BundleError(f"{gtf}: contigs {sorted(unknown)} are not in the FASTA {fasta}")
+    tr.write_parquet(out / "transcripts.parquet")
+    exons.write_parquet(out / "exons.parquet")
+    cds.write_parquet(out / "cds.parquet")
+    segs.write_parquet(out / "sequence_segments.parquet")
+    kv = _compile_known_variants(Path(known_variants)) if known_variants else _empty_known()
+    kv.write_parquet(out / "known_variants.parquet")
+    cv = _compile_clinvar(Path(clinvar)) if clinvar else _empty_clinvar()
+    cv.write_parquet(out / "clinvar.parquet")
+
+    files = ["transcripts.parquet", "exons.parquet", "cds.parquet", "sequence_segments.parquet", "sequence.bin",
+             "known_variants.parquet", "clinvar.parquet"]
+    bundle_hash = hashlib.sha256()
+    for f in files:
+        bundle_hash.update(f.encode() + b"\0" + _sha256(out / f).encode() + b"\n")
+    try:
+        from importlib.metadata import version
+
+        hcml_version = version("hcml")
+    except Exception:
+        hcml_version = "0+unknown"
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "sources": {
+            k: {"path": str(Path(p).resolve()), "sha256": _sha256(Path(p)), "version": _guess_version(k, Path(p))}
+            for k, p in sources.items() if p is not None
+        },
+        "built_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "hcml_version": hcml_version,
+        "bundle_sha256": bundle_hash.hexdigest(),
+        "contigs": contigs,
+        "counts": {"transcripts": tr.height, "genes": tr["gene_id"].n_unique(), "exons": exons.height,
+                   "known_variants": kv.height, "clinvar": cv.height,
+                   "sequence_bases": int((segs["end"] - segs["start"] + 1).sum() or 0)},
+        "files": files,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return out
+
+
+def _empty_known() -> pl.DataFrame:
+    cols = {"chrom": pl.Utf8, "pos": pl.Int64, "end": pl.Int64, "ref": pl.Utf8, "alt": pl.Utf8,
+            "variant_name": pl.Utf8, "CLIN_SIG": pl.Utf8, "AF": pl.Float64}
+    cols.update({f"{p}_AF": pl.Float64 for p in POPULATIONS_1KG})
+    cols["gnomADe_AF"] = pl.Float64
+    cols.update({f"gnomADe_{p}_AF": pl.Float64 for p in GNOMADE_POPS})
+    return pl.DataFrame(schema=cols)
+
+
+def _empty_clinvar() -> pl.DataFrame:
+    return pl.DataFrame(schema={"chrom": pl.Utf8, "pos": pl.Int64, "ref": pl.Utf8, "alt": pl.Utf8,
+                                "clinical_significance": pl.Utf8, "review_status": pl.Utf8, "hgvs_c": pl.Utf8,
+                                "hgvs_p": pl.Utf8, "symbol": pl.Utf8})
+
+
+# ------------------------------------------------------------------------------------------------- load
+@dataclass
+class ReferenceBundle:
+    """A compiled bundle. Tables load eagerly except the two large variant tables (on first use)."""
+
+    path: Path
+    manifest: dict
+    contigs: dict[str, int]
+    transcripts: pl.DataFrame
+    exons: pl.DataFrame
+    cds: pl.DataFrame
+    _segments: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(repr=False, default_factory=dict)
+    _seq: np.ndarray | None = field(repr=False, default=None)
+
+    @classmethod
+    def load(cls, path: Path | str) -> "ReferenceBundle":
+        path = Path(path)
+        mf = path / "manifest.json"
+        if not mf.is_file():
+            raise BundleError(f"{path}: not a reference bundle (no manifest.json); build one with `hcml reference build`")
+        manifest = json.loads(mf.read_text())
+        segs = pl.read_parquet(path / "sequence_segments.parquet")
+        seg_map = {}
+        for (chrom,), grp in segs.group_by("chrom"):
+            grp = grp.sort("start")
+            seg_map[chrom] = (grp["start"].to_numpy(), grp["end"].to_numpy(), grp["offset"].to_numpy())
+        seq_file = path / "sequence.bin"
+        seq = np.memmap(seq_file, dtype=np.uint8, mode="r") if seq_file.stat().st_size else np.zeros(0, np.uint8)
+        return cls(
+            path=path, manifest=manifest, contigs={k: int(v) for k, v in manifest["contigs"].items()},
+            transcripts=pl.read_parquet(path / "transcripts.parquet"),
+            exons=pl.read_parquet(path / "exons.parquet"),
+            cds=pl.read_parquet(path / "cds.parquet"),
+            _segments=seg_map, _seq=seq,
+        )
+
+    @cached_property
+    def known_variants(self) -> pl.DataFrame:
+        """VEP-style alleles: pos/end as VEP (insertions: pos = end + 1), ref/alt trimmed, '-' when empty."""
+        return pl.read_parquet(self.path / "known_variants.parquet")
+
+    @cached_property
+    def clinvar(self) -> pl.DataFrame:
+        return pl.read_parquet(self.path / "clinvar.parquet")
+
+    def contig_name(self, name: str) -> str | None:
+        """'chr21' / '21' -> '21' (the bundle's name); None when the bundle has no such contig."""
+        if name in self.contigs:
+            return name
+        n = normalise_contig(name)
+        return n if n in self.contigs else None
+
+    def fetch(self, chrom: str, start: int, end: int) -> str:
+        """Reference bases chrom:start-end (1-based, inclusive), uppercase; 'N' where the bundle has no
+        sequence. Empty string when end < start. Raises ValueError for unknown contigs or past the end."""
+        return self.fetch_bytes(chrom, start, end).decode("ascii")
+
+    def fetch_bytes(self, chrom: str, start: int, end: int) -> bytes:
+        name = self.contig_name(chrom)
+        if name is None:
+            raise ValueError(f"unknown contig {chrom!r}")
+        length = self.contigs[name]
+        if start < 1 or end > length:
+            raise ValueError(f"{name}:{start}-{end} is outside the contig (1-{length})")
+        if end < start:
+            return b""
+        out = np.full(end - start + 1, ord("N"), dtype=np.uint8)
+        seg = self._segments.get(name)
+        if seg is not None:
+            s, e, off = seg
+            i = int(np.searchsorted(e, start))  # first segment ending at/after start
+            while i < len(s) and s[i] <= end:
+                a, b = max(start, int(s[i])), min(end, int(e[i]))
+                out[a - start : b - start + 1] = self._seq[off[i] + a - s[i] : off[i] + b - s[i] + 1]
+                i += 1
+        return out.tobytes()
+
+    def sequence_array(self, chrom: str) -> tuple[np.ndarray, int]:
+        """(uint8 array, first position) covering every real-sequence segment of a contig (N between) for
+        vectorised lookups: base at pos = arr[pos - first]. Cached per contig."""
+        cache = self.__dict__.setdefault("_arrays", {})
+        name = self.contig_name(chrom)
+        if name not in cache:
+            seg = self._segments.get(name)
+            if seg is None:
+                cache[name] = (np.full(1, ord("N"), np.uint8), 1)
+            else:
+                lo, hi = int(seg[0][0]), int(seg[1][-1])
+                cache[name] = (np.frombuffer(self.fetch_bytes(name, lo, hi), dtype=np.uint8), lo)
+        return cache[name]
