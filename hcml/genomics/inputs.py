@@ -1,0 +1,145 @@
+"""Parsed input: every way a variant reaches hcml ends as one `ParsedInput` (see docs/CONTRACTS.md).
+
+Readers (VCF, variant strings, HGVS c., raw DNA sequence) produce candidates; `hcml.genomics.normalise`
+checks them against the genome and normalises them, once for all readers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from hcml.genomics.errors import InputError, empty_rejects
+from hcml.genomics.normalise import check_and_normalise, empty_variants, number_rows
+
+
+@dataclass
+class ParsedInput:
+    variants: pl.DataFrame
+    rejects: pl.DataFrame
+    n_input: int
+    genotypes: pl.DataFrame | None = None
+    samples: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    kind: str = "vcf"  # vcf | variants | sequence
+
+    def __post_init__(self) -> None:
+        # the one invariant every reader keeps: nothing is lost
+        assert self.n_input == self.variants.height + self.rejects.height, (
+            self.n_input,
+            self.variants.height,
+            self.rejects.height,
+        )
+
+    def summary_line(self) -> str:
+        return f"{self.n_input} in = {self.variants.height} annotated + {self.rejects.height} rejected"
+
+
+def _check_bundle(bundle) -> None:
+    for attr in ("contigs", "contig_name", "fetch"):
+        if not hasattr(bundle, attr):
+            raise InputError(f"not a reference bundle: it has no '{attr}' (load one with ReferenceBundle.load)")
+    if not bundle.contigs:
+        raise InputError("the reference bundle has no contigs")
+
+
+def finish(cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle, n_input: int, **extra) -> ParsedInput:
+    """Check and normalise candidates; merge their rejects with the reader's own, in input order."""
+    variants, rejects = check_and_normalise(cands, bundle)
+    rows = number_rows(variants)
+    all_rejects = pl.concat([pre_rejects, rejects]).sort("line", nulls_last=True, maintain_order=True)
+    return ParsedInput(rows.drop("cand"), all_rejects, n_input, **extra), rows
+
+
+def read_vcf(source: str | Path | bytes, bundle) -> ParsedInput:
+    """A VCF (path, text or bytes; plain or bgzipped), multi-allelic records split into one row per ALT."""
+    from hcml.genomics.vcf import genotypes_long, parse_vcf, read_bytes
+
+    _check_bundle(bundle)
+    records = parse_vcf(read_bytes(source))
+    cands = records.candidates
+    n_input = cands.height + records.rejects.height
+    parsed, rows = finish(
+        cands.drop("rec", "allele", "n_alt"),
+        records.rejects,
+        bundle,
+        n_input,
+        samples=records.samples,
+        header=records.header,
+        kind="vcf",
+    )
+    if records.gt is not None:
+        parsed.genotypes = genotypes_long(records.gt, records.samples, rows)
+    return parsed
+
+
+def parse_variant_strings(items: list[str] | str, bundle) -> ParsedInput:
+    """`21-25891796-C-T`, `chr21:25891796:C:T`, `21:g.25891796C>T` (and g. del/ins/delins/dup),
+    `ENST00000346798.7:c.2149G>A` (HGVS c. on a transcript of the bundle)."""
+    from hcml.genomics.variant_strings import variant_candidates
+
+    _check_bundle(bundle)
+    if isinstance(items, str):
+        items = [s for s in items.replace(",", "\n").splitlines()]
+    items = [s.strip() for s in items if s and s.strip() and not s.strip().startswith("#")]
+    if not items:
+        raise InputError("empty input: no variants given")
+    cands, rejects = variant_candidates(items, bundle)
+    parsed, _ = finish(cands, rejects, bundle, len(items), kind="variants")
+    return parsed
+
+
+def call_sequence(sequence: str, bundle, name: str | None = None) -> ParsedInput:
+    """A raw DNA read of a gene region (plain or FASTA): locate it in the reference, call SNVs and indels."""
+    from hcml.genomics.sequence_input import sequence_candidates
+
+    _check_bundle(bundle)
+    cands, rejects, n_input = sequence_candidates(sequence, bundle, name=name)
+    parsed, _ = finish(cands, rejects, bundle, n_input, kind="sequence")
+    return parsed
+
+
+def sniff(text: str) -> str:
+    """vcf | sequence | variants, from the first meaningful lines."""
+    head = text.lstrip()[:5000]
+    if head.startswith("##fileformat=VCF") or head.startswith("#CHROM") or "\n#CHROM" in head:
+        return "vcf"
+    body = "".join(line.strip() for line in head.splitlines() if line.strip() and not line.startswith(">"))
+    if head.startswith(">") or (body and set(body.upper()) <= set("ACGTN") and len(body) >= 30):
+        return "sequence"
+    return "variants"
+
+
+def read_input(source: str | Path | bytes, bundle, kind: str = "auto") -> ParsedInput:
+    """Dispatch on `kind` (auto | vcf | variants | sequence); `source` is a path, text or bytes."""
+    from hcml.genomics.vcf import read_bytes
+
+    if kind not in ("auto", "vcf", "variants", "sequence"):
+        raise InputError(f"unknown input kind '{kind}': use auto, vcf, variants or sequence")
+    if kind == "vcf":
+        return read_vcf(source, bundle)
+    data = read_bytes(source)
+    text = data.decode("utf-8", errors="replace")
+    if kind == "auto":
+        if not text.strip():
+            raise InputError("empty input")
+        kind = sniff(text)
+    if kind == "vcf":
+        return read_vcf(data, bundle)
+    if kind == "sequence":
+        return call_sequence(text, bundle)
+    return parse_variant_strings(text, bundle)
+
+
+__all__ = [
+    "InputError",
+    "ParsedInput",
+    "call_sequence",
+    "empty_rejects",
+    "empty_variants",
+    "parse_variant_strings",
+    "read_input",
+    "read_vcf",
+]
