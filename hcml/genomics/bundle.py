@@ -106,6 +106,8 @@ def _read_gtf(gtf: Path) -> pl.DataFrame:
             pl.col("chrom").map_elements(normalise_contig, return_dtype=pl.Utf8),
         ]
     )
+    # some GTFs list several transcripts on one exon/CDS row ("ENST1,ENST1_1"): the row belongs to each
+    df = df.with_columns(pl.col("transcript_id").str.split(",")).explode("transcript_id")
     return df.drop("attributes")
 
 

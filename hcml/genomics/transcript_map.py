@@ -1,0 +1,330 @@
+"""Transcript coordinate model: genomic <-> cDNA / CDS / HGVS coordinates, vectorised over
+(transcript, position) pairs, plus spliced cDNA / CDS sequences.
+
+Conventions (Ensembl / HGVS):
+- cDNA positions count transcript bases from the 5' end of the first exon (1-based).
+- CDS position 1 is the first base of the start codon; for a transcript whose CDS is incomplete at the 5'
+  end (cds_start_NF) the CDS is padded with `start_phase` N's, as Ensembl does, so CDS position 1 is a
+  virtual base before the first annotated coding base.
+- HGVS c. coordinates: `123` (CDS), `-12` (5' UTR, 12 bases before the A of ATG), `*34` (3' UTR,
+  34 bases after the stop codon's last base), intronic offsets `123+5` / `124-2` from the nearest exon
+  base (a tie goes to `+`); upstream of the transcript `-N`, downstream `*N` (with offsets).
+- HGVS n. coordinates (non-coding transcripts): cDNA positions, intronic offsets as above.
+
+Main entry points:
+    idx = TranscriptIndex.of(bundle)           # cached per bundle
+    m = idx.map_positions(tidx, pos)          # vectorised genomic -> transcript (dict of numpy arrays)
+    idx.hgvs_position(tid, genomic_pos)        # "c.123+5" style coordinate text (no prefix)
+    idx.to_genomic(tid, "123+5", kind="c")     # HGVS coordinate text -> genomic position (int)
+    idx.coding_sequence(tid), idx.cdna_sequence(tid), idx.translate(seq)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+_COMP = bytes.maketrans(b"ACGTNacgtn", b"TGCANtgcan")
+
+CODON_TABLE = {
+    a + b + c: aa
+    for (a, b, c), aa in zip(
+        [(x, y, z) for x in "TCAG" for y in "TCAG" for z in "TCAG"],
+        "FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG",
+    )
+}
+THREE_LETTER = {
+    "A": "Ala", "R": "Arg", "N": "Asn", "D": "Asp", "C": "Cys", "Q": "Gln", "E": "Glu", "G": "Gly", "H": "His",
+    "I": "Ile", "L": "Leu", "K": "Lys", "M": "Met", "F": "Phe", "P": "Pro", "S": "Ser", "T": "Thr", "W": "Trp",
+    "Y": "Tyr", "V": "Val", "*": "Ter", "X": "Xaa", "U": "Sec",
+}
+
+
+def revcomp(seq: str) -> str:
+    return seq.encode("ascii").translate(_COMP)[::-1].decode("ascii")
+
+
+def translate(seq: str) -> str:
+    """Standard code; incomplete trailing codon dropped; codons with N -> X."""
+    n = len(seq) - len(seq) % 3
+    return "".join(CODON_TABLE.get(seq[i : i + 3], "X") for i in range(0, n, 3))
+
+
+_POS_RE = re.compile(r"^(?P<star>\*)?(?P<base>-?\d+)(?:(?P<sign>[+-])(?P<off>\d+|\?))?$")
+
+
+@dataclass(frozen=True)
+class HgvsPosition:
+    """A parsed HGVS transcript coordinate: `base` (negative for 5' UTR), `utr3` for `*N`, intronic `offset`."""
+
+    base: int
+    offset: int = 0
+    utr3: bool = False
+
+
+def parse_hgvs_position(text: str) -> HgvsPosition:
+    """'123' / '-12' / '*34' / '123+5' / '124-2' / '*34+2' / '-12-3' -> HgvsPosition. ValueError otherwise."""
+    m = _POS_RE.match(text.strip())
+    if not m or m.group("off") == "?":
+        raise ValueError(f"not an HGVS position: {text!r}")
+    base = int(m.group("base"))
+    off = int(m.group("off")) * (1 if m.group("sign") == "+" else -1) if m.group("sign") else 0
+    if base == 0:
+        raise ValueError(f"not an HGVS position (there is no position 0): {text!r}")
+    return HgvsPosition(base=base, offset=off, utr3=bool(m.group("star")))
+
+
+class TranscriptIndex:
+    """Numpy arrays over the bundle's transcripts and exons for vectorised coordinate mapping.
+
+    Transcript index `t` is the row of `self.tx` (the bundle's transcripts table in its order). Exons are
+    stored sorted by (t, genomic start) so one `searchsorted` on a composite key finds, for every
+    (t, pos) pair, the exon containing pos or the intron it lies in.
+    """
+
+    _SHIFT = np.int64(1) << np.int64(32)
+
+    def __init__(self, bundle) -> None:
+        self.bundle = bundle
+        tx = bundle.transcripts
+        self.tx = tx
+        self.ids = tx["transcript_id"].to_list()
+        self.row_of = {t: i for i, t in enumerate(self.ids)}
+        self.versioned = {f"{t}.{v}": i for i, (t, v) in enumerate(zip(self.ids, tx["transcript_version"].to_list()))}
+        n = tx.height
+        self.t_start = tx["start"].to_numpy().astype(np.int64)
+        self.t_end = tx["end"].to_numpy().astype(np.int64)
+        self.strand = tx["strand"].to_numpy().astype(np.int64)
+        self.coding = tx["cds_start"].is_not_null().to_numpy()
+        self.cds_g_start = tx["cds_start"].fill_null(0).to_numpy().astype(np.int64)
+        self.cds_g_end = tx["cds_end"].fill_null(0).to_numpy().astype(np.int64)
+        flags = tx["flags"].fill_null("")
+        self.start_nf = flags.str.contains("cds_start_NF").to_numpy()
+        self.end_nf = flags.str.contains("cds_end_NF").to_numpy()
+
+        ex = (
+            bundle.exons.join(tx.select("transcript_id").with_row_index("t"), on="transcript_id")
+            .sort("t", "start")
+        )
+        self.ex_t = ex["t"].to_numpy().astype(np.int64)
+        self.ex_start = ex["start"].to_numpy().astype(np.int64)
+        self.ex_end = ex["end"].to_numpy().astype(np.int64)
+        self.ex_rank = ex["exon_number"].to_numpy().astype(np.int64)
+        self.ex_key = self.ex_t * self._SHIFT + self.ex_start
+        self.ex_lo = np.searchsorted(self.ex_t, np.arange(n), "left")
+        self.ex_hi = np.searchsorted(self.ex_t, np.arange(n), "right")  # exclusive
+        self.n_exons = self.ex_hi - self.ex_lo
+        ex_len = self.ex_end - self.ex_start + 1
+        # cDNA coordinate of each exon's genomic start and end
+        self.ex_cdna_gs = np.zeros(len(ex_len), np.int64)
+        self.ex_cdna_ge = np.zeros(len(ex_len), np.int64)
+        self.cdna_len = np.zeros(n, np.int64)
+        for t in range(n):
+            lo, hi = self.ex_lo[t], self.ex_hi[t]
+            lens = ex_len[lo:hi]
+            if self.strand[t] == 1:
+                before = np.concatenate(([0], np.cumsum(lens)[:-1]))
+                self.ex_cdna_gs[lo:hi] = before + 1
+                self.ex_cdna_ge[lo:hi] = before + lens
+            else:
+                after = np.concatenate((np.cumsum(lens[::-1])[::-1][1:], [0]))  # bases in exons upstream (higher)
+                self.ex_cdna_ge[lo:hi] = after + 1
+                self.ex_cdna_gs[lo:hi] = after + lens
+            self.cdna_len[t] = lens.sum()
+        # coding region in cDNA coordinates (first base of start codon / last base of stop codon)
+        self.cdna_cds_start = np.zeros(n, np.int64)
+        self.cdna_cds_end = np.zeros(n, np.int64)
+        for t in np.flatnonzero(self.coding):
+            a = self._cdna_exonic(t, self.cds_g_start[t])
+            b = self._cdna_exonic(t, self.cds_g_end[t])
+            self.cdna_cds_start[t], self.cdna_cds_end[t] = (a, b) if self.strand[t] == 1 else (b, a)
+        # Ensembl start phase of the first coding exon (N padding of the CDS for cds_start_NF transcripts)
+        self.start_phase = np.zeros(n, np.int64)
+        cds = bundle.cds
+        if cds.height:
+            first = (
+                cds.join(tx.select("transcript_id", "strand").with_row_index("t"), on="transcript_id")
+                .sort("t", "start")
+                .group_by("t", maintain_order=True)
+                .agg(phase=pl.when(pl.col("strand").first() == 1).then(pl.col("phase").first())
+                     .otherwise(pl.col("phase").last()))
+            )
+            for t, ph in zip(first["t"].to_list(), first["phase"].to_list()):
+                if self.start_nf[t] and ph is not None:
+                    self.start_phase[t] = (3 - int(ph)) % 3
+        self._cds_seq: dict[int, str] = {}
+
+    @classmethod
+    def of(cls, bundle) -> "TranscriptIndex":
+        """The index of a bundle, built once and cached on the bundle object."""
+        idx = bundle.__dict__.get("_transcript_index")
+        if idx is None:
+            idx = cls(bundle)
+            bundle.__dict__["_transcript_index"] = idx
+        return idx
+
+    # ------------------------------------------------------------------------------- lookups
+    def index(self, transcript_id: str) -> int:
+        """Row of a transcript by id, with or without version ('ENST00000346798' or '.7'). KeyError if absent."""
+        if transcript_id in self.row_of:
+            return self.row_of[transcript_id]
+        if transcript_id in self.versioned:
+            return self.versioned[transcript_id]
+        raise KeyError(transcript_id)
+
+    def _cdna_exonic(self, t: int, pos: int) -> int:
+        lo, hi = self.ex_lo[t], self.ex_hi[t]
+        for i in range(lo, hi):
+            if self.ex_start[i] <= pos <= self.ex_end[i]:
+                return int(self.ex_cdna_gs[i] + self.strand[t] * (pos - self.ex_start[i]))
+        raise ValueError(f"{self.ids[t]}: {pos} is not exonic")
+
+    # ------------------------------------------------------------------------- vectorised map
+    def map_positions(self, t: np.ndarray, pos: np.ndarray) -> dict[str, np.ndarray]:
+        """For each (transcript row t, genomic pos) pair:
+        exonic (bool), exon (index into the exon arrays of the containing exon, or the exon on the genomic
+        left of the intron; -1 when before the first exon), intronic (bool: inside the transcript span but
+        not in an exon), cdna (cDNA position of the base if exonic, else 0), and for intronic positions
+        `anchor_cdna` (cDNA of the nearest exon base) and `offset` (signed HGVS offset, + towards 3' side
+        of the donor), intron_rank (1-based intron number in transcript order, 0 when not intronic),
+        exon_rank (exon number in transcript order, 0 when not exonic)."""
+        t = np.asarray(t, np.int64)
+        pos = np.asarray(pos, np.int64)
+        key = t * self._SHIFT + pos
+        j = np.searchsorted(self.ex_key, key, "right") - 1
+        valid = (j >= self.ex_lo[t]) & (j >= 0)
+        jj = np.where(valid, j, 0)
+        exonic = valid & (pos <= self.ex_end[jj])
+        strand = self.strand[t]
+        cdna = np.where(exonic, self.ex_cdna_gs[jj] + strand * (pos - self.ex_start[jj]), 0)
+        nxt = np.minimum(jj + 1, len(self.ex_start) - 1)
+        intronic = valid & ~exonic & (jj + 1 < self.ex_hi[t])
+        d_left = pos - self.ex_end[jj]  # distance from the exon on the genomic left
+        d_right = self.ex_start[nxt] - pos  # distance to the exon on the genomic right
+        # + strand: left exon is 5' (donor side, '+'); - strand: right exon is 5' (donor side, '+')
+        d5 = np.where(strand == 1, d_left, d_right)
+        d3 = np.where(strand == 1, d_right, d_left)
+        use5 = d5 <= d3
+        anchor5 = np.where(strand == 1, self.ex_cdna_ge[jj], self.ex_cdna_gs[nxt])
+        anchor3 = np.where(strand == 1, self.ex_cdna_gs[nxt], self.ex_cdna_ge[jj])
+        anchor = np.where(intronic, np.where(use5, anchor5, anchor3), 0)
+        offset = np.where(intronic, np.where(use5, d5, -d3), 0)
+        local = jj - self.ex_lo[t]  # 0-based genomic-order exon index within the transcript
+        n_ex = self.n_exons[t]
+        exon_rank = np.where(exonic, self.ex_rank[jj], 0)
+        intron_rank = np.where(intronic, np.where(strand == 1, local + 1, n_ex - local - 1), 0)
+        return {"exonic": exonic, "exon": np.where(valid, jj, -1), "intronic": intronic, "cdna": cdna,
+                "anchor_cdna": anchor, "offset": offset, "exon_rank": exon_rank, "intron_rank": intron_rank,
+                "d5": np.where(intronic, d5, 0), "d3": np.where(intronic, d3, 0)}
+
+    def cds_of_cdna(self, t: np.ndarray, cdna: np.ndarray) -> np.ndarray:
+        """CDS position (1 = A of ATG, N-padding of cds_start_NF counted) of cDNA positions; may be <= 0
+        (5' UTR) or past the CDS end (3' UTR)."""
+        t = np.asarray(t, np.int64)
+        return np.asarray(cdna, np.int64) - self.cdna_cds_start[t] + 1 + self.start_phase[t]
+
+    def cds_length(self, t: int) -> int:
+        """Length of the padded CDS (stop codon included when annotated)."""
+        return int(self.cdna_cds_end[t] - self.cdna_cds_start[t] + 1 + self.start_phase[t])
+
+    # ----------------------------------------------------------------------------- HGVS text
+    def hgvs_coordinate(self, t: int, cdna: int, offset: int = 0) -> str:
+        """cDNA position (+ intronic offset) -> 'c.'/'n.' coordinate text (without the prefix)."""
+        if not self.coding[t]:
+            base = str(cdna)
+        else:
+            cds = int(self.cds_of_cdna(np.array([t]), np.array([cdna]))[0])
+            cds_end = self.cds_length(t)
+            if cds <= 0:
+                base = str(cds - 1)
+            elif cds > cds_end:
+                base = f"*{cds - cds_end}"
+            else:
+                base = str(cds)
+        if offset:
+            base += f"{offset:+d}"
+        return base
+
+    def hgvs_position(self, transcript_id: str, pos: int) -> str:
+        """Genomic position -> HGVS coordinate text on the transcript ('123+5', '-12', '*34', n.: '57').
+        Positions outside the transcript span get upstream '-N' / downstream '*N' coordinates."""
+        t = self.index(transcript_id)
+        m = self.map_positions(np.array([t]), np.array([pos]))
+        if m["exonic"][0]:
+            return self.hgvs_coordinate(t, int(m["cdna"][0]))
+        if m["intronic"][0]:
+            return self.hgvs_coordinate(t, int(m["anchor_cdna"][0]), int(m["offset"][0]))
+        # outside the transcript: relative to the first / last transcript base
+        five = self.t_start[t] if self.strand[t] == 1 else self.t_end[t]
+        three = self.t_end[t] if self.strand[t] == 1 else self.t_start[t]
+        up = (five - pos) * self.strand[t]
+        if up > 0:
+            return self.hgvs_coordinate(t, 1, -int(up)) if not self.coding[t] else self.hgvs_coordinate(t, 1 - int(up))
+        down = (pos - three) * self.strand[t]
+        if not self.coding[t]:
+            return self.hgvs_coordinate(t, int(self.cdna_len[t]), int(down))
+        return self.hgvs_coordinate(t, int(self.cdna_len[t]) + int(down))
+
+    def cdna_to_genomic(self, t: int, cdna: int) -> int:
+        """cDNA position -> genomic position (ValueError outside 1..cDNA length)."""
+        if not 1 <= cdna <= self.cdna_len[t]:
+            raise ValueError(f"{self.ids[t]}: cDNA position {cdna} is outside the transcript (1-{self.cdna_len[t]})")
+        lo, hi = self.ex_lo[t], self.ex_hi[t]
+        for i in range(lo, hi):
+            a, b = sorted((self.ex_cdna_gs[i], self.ex_cdna_ge[i]))
+            if a <= cdna <= b:
+                return int(self.ex_start[i] + (cdna - self.ex_cdna_gs[i]) * self.strand[t])
+        raise ValueError(f"{self.ids[t]}: cDNA position {cdna} not found")  # pragma: no cover
+
+    def to_genomic(self, transcript_id: str, position: str | HgvsPosition, kind: str = "c") -> int:
+        """HGVS coordinate on a transcript -> genomic position.
+
+        kind 'c' (coding transcripts): '123', '-12', '*34', '123+5', '124-2', '*34+2'.
+        kind 'n' (cDNA positions; any transcript): '57', '57+3'.
+        Raises KeyError for an unknown transcript, ValueError for a coordinate that does not fit it."""
+        t = self.index(transcript_id)
+        p = parse_hgvs_position(position) if isinstance(position, str) else position
+        if kind == "c":
+            if not self.coding[t]:
+                raise ValueError(f"{transcript_id} is non-coding: use n. coordinates")
+            if p.utr3:
+                cdna = int(self.cdna_cds_end[t]) + p.base
+            elif p.base < 0:
+                cdna = int(self.cdna_cds_start[t]) + p.base
+            else:
+                cdna = int(self.cdna_cds_start[t]) + p.base - 1 - int(self.start_phase[t])
+        elif kind == "n":
+            if p.utr3 or p.base < 0:
+                raise ValueError(f"n. coordinates have no '*' or '-' positions: {position}")
+            cdna = p.base
+        else:
+            raise ValueError(f"unknown coordinate kind {kind!r}")
+        g = self.cdna_to_genomic(t, cdna)
+        return g + p.offset * int(self.strand[t])
+
+    # ------------------------------------------------------------------------------ sequence
+    def cdna_sequence(self, t: int | str) -> str:
+        """Spliced transcript sequence, 5'->3' on the transcript strand."""
+        t = self.index(t) if isinstance(t, str) else t
+        chrom = self.tx["chrom"][t]
+        parts = [self.bundle.fetch(chrom, int(self.ex_start[i]), int(self.ex_end[i]))
+                 for i in range(self.ex_lo[t], self.ex_hi[t])]
+        seq = "".join(parts)
+        return seq if self.strand[t] == 1 else revcomp(seq)
+
+    def coding_sequence(self, t: int | str) -> str:
+        """CDS (start_phase N's + start codon .. stop codon), 5'->3'; '' for non-coding transcripts."""
+        t = self.index(t) if isinstance(t, str) else t
+        if not self.coding[t]:
+            return ""
+        if t not in self._cds_seq:
+            cdna = self.cdna_sequence(t)
+            self._cds_seq[t] = "N" * int(self.start_phase[t]) + cdna[self.cdna_cds_start[t] - 1 : self.cdna_cds_end[t]]
+        return self._cds_seq[t]
+
+    def protein(self, t: int | str) -> str:
+        """Translation of the CDS (stop as '*')."""
+        return translate(self.coding_sequence(t))
