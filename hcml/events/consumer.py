@@ -1,0 +1,144 @@
+"""Consumer helpers: bounded reads from explicit offsets (the Dagster sensors' pattern) and tailing.
+
+`read_batch` creates a consumer, `assign`s it at the offsets of a cursor (partition -> next offset;
+partitions not in the cursor start at the beginning), reads until every partition is at its end, a
+message budget or a time budget is reached, and always closes the consumer. The caller advances its
+cursor only for the records it has handled (`advance`), so a failure replays them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+
+from hcml.events.messages import Record
+
+
+def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": True,
+        "isolation.level": "read_committed",
+        "client.id": group,
+    }
+    config.update(overrides)
+    return config
+
+
+def parse_cursor(cursor: str | None) -> dict[int, int]:
+    """A sensor cursor (JSON {"partition": next_offset}) as {partition: offset}; empty when None."""
+    if not cursor:
+        return {}
+    raw = json.loads(cursor)
+    return {int(p): int(o) for p, o in raw.items()}
+
+
+def dump_cursor(offsets: dict[int, int]) -> str:
+    return json.dumps({str(p): o for p, o in sorted(offsets.items())}, separators=(",", ":"))
+
+
+@dataclass
+class Batch:
+    records: list[Record] = field(default_factory=list)
+    start: dict[int, int] = field(default_factory=dict)  # the offsets the read started from
+    end_of_partitions: bool = False  # every assigned partition was read to its end
+
+
+def _to_record(msg: Any) -> Record:
+    return Record(
+        topic=msg.topic(),
+        partition=msg.partition(),
+        offset=msg.offset(),
+        key=msg.key(),
+        value=msg.value(),
+        headers=tuple((k, v if v is not None else b"") for k, v in (msg.headers() or [])),
+        timestamp_ms=msg.timestamp()[1],
+    )
+
+
+def read_batch(bootstrap: str, topic: str, group: str, offsets: dict[int, int], max_records: int = 500,
+               max_seconds: float = 10.0, **config: Any) -> Batch:
+    """Read up to `max_records` from `offsets` within `max_seconds`; the consumer is always closed."""
+    consumer = Consumer(consumer_config(bootstrap, group, **config))
+    try:
+        metadata = consumer.list_topics(topic, timeout=min(max_seconds, 10.0)).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            raise KafkaException(metadata.error if metadata else KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+        partitions = sorted(metadata.partitions)
+        start = {p: offsets.get(p, OFFSET_BEGINNING) for p in partitions}
+        consumer.assign([TopicPartition(topic, p, o) for p, o in start.items()])
+        batch = Batch(start={p: o for p, o in start.items() if o >= 0})
+        at_end: set[int] = set()
+        deadline = time.monotonic() + max_seconds
+        while len(batch.records) < max_records and len(at_end) < len(partitions):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for msg in consumer.consume(num_messages=min(100, max_records - len(batch.records)), timeout=min(left, 0.5)):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        at_end.add(msg.partition())
+                        continue
+                    if err.fatal() or not err.retriable():
+                        raise KafkaException(err)
+                    continue
+                at_end.discard(msg.partition())
+                batch.records.append(_to_record(msg))
+        batch.end_of_partitions = len(at_end) == len(partitions)
+        return batch
+    finally:
+        consumer.close()
+
+
+def advance(offsets: dict[int, int], records: list[Record]) -> dict[int, int]:
+    """The cursor after handling `records` (next offset per partition)."""
+    out = dict(offsets)
+    for r in records:
+        out[r.partition] = max(out.get(r.partition, 0), r.offset + 1)
+    return out
+
+
+def commit_positions(bootstrap: str, topic: str, group: str, offsets: dict[int, int]) -> None:
+    """Record `offsets` as the group's committed positions (for lag metrics and KEDA; the cursor rules)."""
+    if not offsets:
+        return
+    consumer = Consumer(consumer_config(bootstrap, group))
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def tail(bootstrap: str, topic: str, group: str, from_beginning: bool = True, idle_seconds: float = 5.0,
+         max_records: int | None = None) -> Iterator[Record]:
+    """Yield records of a topic (group subscription, no commits) until idle for `idle_seconds`."""
+    consumer = Consumer(consumer_config(bootstrap, group, **{
+        "auto.offset.reset": "earliest" if from_beginning else "latest", "enable.partition.eof": False}))
+    try:
+        consumer.subscribe([topic])
+        n = 0
+        idle_since = time.monotonic()
+        while time.monotonic() - idle_since < idle_seconds:
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().fatal():
+                    raise KafkaException(msg.error())
+                continue
+            idle_since = time.monotonic()
+            yield _to_record(msg)
+            n += 1
+            if max_records is not None and n >= max_records:
+                return
+    finally:
+        consumer.close()
