@@ -1,0 +1,108 @@
+"""The production dagster.yaml and the per-step executor config validate against Dagster's own schemas."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._config import validate_config
+from dagster._core.instance.config import dagster_instance_config
+
+from hcml.config import REPO_ROOT
+
+DEPLOY = REPO_ROOT / "deploy" / "dagster"
+PRODUCTION = DEPLOY / "dagster.yaml"
+
+
+def _load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def _render_local():
+    spec = importlib.util.spec_from_file_location("render_local", DEPLOY / "render_local.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_production_instance_passes_dagster_schema(tmp_path):
+    shutil.copy(PRODUCTION, tmp_path / "dagster.yaml")
+    config, custom_class = dagster_instance_config(str(tmp_path))
+    assert custom_class is None
+    assert set(config) >= {"storage", "run_launcher", "run_coordinator", "compute_logs"}
+
+
+@pytest.mark.parametrize("section", ["run_launcher", "run_coordinator", "compute_logs"])
+def test_each_configurable_class_accepts_its_config(section):
+    entry = _load(PRODUCTION)[section]
+    cls = getattr(importlib.import_module(entry["module"]), entry["class"])
+    result = validate_config(cls.config_type(), entry["config"])
+    assert result.success, [e.message for e in result.errors]
+
+
+def test_production_choices():
+    config = _load(PRODUCTION)
+    assert list(config["storage"]) == ["postgres"]
+    assert config["run_launcher"]["class"] == "K8sRunLauncher"
+    assert config["compute_logs"]["class"] == "AzureBlobComputeLogManager"
+    limits = config["run_coordinator"]["config"]["tag_concurrency_limits"]
+    assert {"key": "hcml/department", "value": {"applyLimitPerUniqueValue": True}, "limit": 4} in limits
+    # the department tag is the one the run tags module defines
+    from hcml_dagster import tags
+
+    assert limits[0]["key"] == tags.DEPARTMENT
+    # run pods: OpenShift restricted-v2 compatible, no fixed UID anywhere
+    sc = config["run_launcher"]["config"]["security_context"]
+    assert sc == {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
+                  "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert "runAsUser" not in PRODUCTION.read_text() and "run_as_user" not in PRODUCTION.read_text()
+
+
+def test_no_literal_secrets_in_production_instance():
+    text = PRODUCTION.read_text()
+    storage = _load(PRODUCTION)["storage"]["postgres"]["postgres_db"]
+    for key in ("hostname", "port", "username", "password", "db_name"):
+        assert set(storage[key]) == {"env"}, key
+    # no literal credential: every password/secret/key-ish field is an env reference or a Secret's name
+    for match in re.finditer(r"(?im)^\s*([a-z_]*(password|secret|access_key|sas_token)[a-z_]*)\s*:\s*(.*)$", text):
+        assert match.group(3).startswith("{env:") or match.group(1) == "env_secrets", match.group(0)
+
+
+def test_local_rendering_changes_only_launcher_logs_and_tls(tmp_path):
+    module = _render_local()
+    out = module.render(tmp_path)
+    local, production = _load(out), _load(PRODUCTION)
+    assert "run_launcher" not in local
+    assert local["compute_logs"]["class"] == "LocalComputeLogManager"
+    assert local["storage"]["postgres"]["postgres_db"]["params"] == {"sslmode": "prefer"}
+    for key in set(production) - {"run_launcher", "compute_logs", "storage"}:
+        assert local[key] == production[key], key
+    config, _ = dagster_instance_config(str(tmp_path))
+    assert config["run_coordinator"] == production["run_coordinator"]
+
+
+def test_k8s_job_executor_run_config_is_valid():
+    from dagster_k8s import k8s_job_executor
+
+    @dg.op
+    def variant_annotations():
+        return 1
+
+    @dg.op
+    def pathogenicity_model(x):
+        return x
+
+    @dg.job(executor_def=k8s_job_executor)
+    def per_step_job():
+        pathogenicity_model(variant_annotations())
+
+    run_config = _load(DEPLOY / "k8s_job_executor.yaml")
+    assert dg.validate_run_config(per_step_job, run_config)
+    bad = {"execution": {"config": {"per_step_k8s_config": {"x": {"container_config": 3}}}}}
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        dg.validate_run_config(per_step_job, bad)
