@@ -226,7 +226,7 @@ def budget_alert_message(status: pl.DataFrame, period: str, currency: str) -> st
     if not over.height:
         return f"all departments within budget for {period}"
     parts = [
-        f"{row['department']} spent {row["spend"]:.6f} {currency} of its {row["budget"]:.2f} {currency} "
+        f"{row['department']} spent {row['spend']:.6f} {currency} of its {row['budget']:.2f} {currency} "
         f"budget for {period} ({row['used_pct']:.0f}%)"
         for row in over.iter_rows(named=True)
     ]
