@@ -50,6 +50,7 @@ class Delivered:
     topic: str
     partition: int
     offset: int
+    key: bytes | None = None
 
 
 class EventProducer:
@@ -91,7 +92,7 @@ class EventProducer:
                 errors.append(f"{topic}: {err.str()}")
             else:
                 KAFKA_MESSAGES_PRODUCED.labels(topic, "delivered").inc()
-                delivered.append(Delivered(msg.topic(), msg.partition(), msg.offset()))
+                delivered.append(Delivered(msg.topic(), msg.partition(), msg.offset(), msg.key()))
         if errors:
             raise DeliveryError(f"{len(errors)} of {expected} message(s) failed: {errors[0]}")
         return delivered
@@ -101,7 +102,9 @@ class EventProducer:
         return self.send_many(topic, [event], timeout)[0]
 
     def send_many(self, topic: str, events: Iterable[CloudEvent], timeout: float = 60.0) -> list[Delivered]:
-        """Produce events and wait until every one is acknowledged; raises DeliveryError otherwise."""
+        """Produce events and wait until every one is acknowledged; raises DeliveryError otherwise.
+
+        The answer is in delivery order (per partition the order of production), each with its key."""
         reports: list = []
         n = 0
         for event in events:
