@@ -84,7 +84,7 @@ def _ref_matches(frame: pl.DataFrame, windows: dict[str, GenomeWindow]) -> tuple
     ok = np.zeros(n, dtype=bool)
     genome_ref = [""] * n
     idx_all = np.arange(n)
-    lengths = frame["ref"].str.len_bytes().to_numpy()
+    lengths = frame["ref"].str.len_bytes().to_numpy().astype(np.int64)
     chroms = frame["chrom"].to_numpy()
     pos = frame["pos"].to_numpy()
     refs = frame["ref"]
@@ -172,8 +172,8 @@ def normalise(frame: pl.DataFrame, windows: dict[str, GenomeWindow]) -> pl.DataF
     parts = []
     for chrom, group in t.group_by("chrom", maintain_order=True):
         window = windows[chrom[0]]
-        lr = group["ref"].str.len_bytes().to_numpy()
-        la = group["alt"].str.len_bytes().to_numpy()
+        lr = group["ref"].str.len_bytes().to_numpy().astype(np.int64)
+        la = group["alt"].str.len_bytes().to_numpy().astype(np.int64)
         pure = (lr == 0) ^ (la == 0)
         pos = group["pos"].to_numpy().copy()
         event = np.where(lr == 0, group["alt"].to_numpy(), group["ref"].to_numpy())
