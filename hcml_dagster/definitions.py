@@ -1,9 +1,38 @@
 """The one `Definitions` of the hcml code location (workspace.yaml points here).
 
 Assets, checks, sensors and resources are collected from their modules; resources for the current
-environment are chosen in `resources.build_resources()` (one place).
+environment are chosen in `resources.build_resources()` (one place). To plug a part in, add its module
+to ASSET_MODULES or its sensor to SENSORS (one line each).
 """
 
 import dagster as dg
 
-defs = dg.Definitions(assets=[])
+import assets.annotation
+import assets.cohort
+import assets.costs
+import assets.reference
+import assets.reports
+import assets.samples
+from hcml_dagster.jobs import sample_report_job
+from resources import build_resources
+
+ASSET_MODULES = [
+    assets.reference,
+    assets.samples,
+    assets.annotation,
+    assets.reports,
+    assets.cohort,
+    assets.costs,  # cost attribution and chargeback (issue 3 item 6)
+]
+
+SENSORS: list = []
+
+JOBS = [sample_report_job]
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules(ASSET_MODULES),
+    asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
+    jobs=JOBS,
+    sensors=SENSORS,
+    resources=build_resources(),
+)

@@ -1,0 +1,49 @@
+"""Helpers shared by the hcml assets: metadata (row counts, schema, content hash) and usage measurement."""
+
+
+import hashlib
+from contextlib import contextmanager
+
+import dagster as dg
+import polars as pl
+
+OWNERS = ["team:clinical-genomics"]
+PHI_TAGS = {"hcml/phi": "true", "hcml/domain": "clinical"}
+NON_PHI_TAGS = {"hcml/phi": "false"}
+
+
+def frame_sha256(df: pl.DataFrame) -> str:
+    """Content hash of a frame: SHA-256 of its CSV rendering (column order and values, not file layout)."""
+    return hashlib.sha256(df.write_csv().encode()).hexdigest()
+
+
+def frame_metadata(df: pl.DataFrame, **extra) -> dict:
+    schema = dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in df.schema.items()])
+    return {
+        "dagster/row_count": df.height,
+        "dagster/column_schema": schema,
+        "content_sha256": frame_sha256(df),
+        **extra,
+    }
+
+
+@contextmanager
+def measured(metadata: dict):
+    """Wrap a step's work in `hcml.cost.usage.measure_usage()` and add its figures to `metadata`."""
+    from hcml.cost.usage import measure_usage
+
+    with measure_usage() as usage:
+        yield
+    metadata.update(usage.as_metadata())
+
+
+def latest_metadata(context: dg.AssetExecutionContext, asset: str, partition: str | None) -> tuple[dict, str | None]:
+    """Metadata and run id of the latest materialization of `asset` (this partition) in the instance."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None),
+        limit=1,
+    ).records
+    if not records:
+        raise dg.Failure(f"{asset} has no materialization{f' for partition {partition}' if partition else ''}")
+    materialization = records[0].asset_materialization
+    return {k: v.value for k, v in materialization.metadata.items()}, records[0].run_id
