@@ -68,6 +68,9 @@ class Submission(BaseModel):
     project: str = Field(min_length=1, max_length=128)
     analysis: str = Field(default="sample_report", min_length=1, max_length=64)
     input_kind: Literal["vcf", "variants", "sequence"]
+    processing: Literal["batch", "realtime"] = Field(
+        default="batch",
+        description="batch: queued for a Dagster run; realtime: already interpreted in-process (audit copy)")
     sample: str | None = Field(default=None, max_length=128, description="VCF sample column to report on")
     payload: str | None = Field(default=None, description="the input itself, when small")
     payload_uri: str | None = Field(default=None, description="where the input is stored, when large")
@@ -116,6 +119,7 @@ def make_submission(
     payload: bytes | str,
     sample: str | None = None,
     analysis: str = "sample_report",
+    processing: str = "batch",
     store: Any | None = None,
 ) -> Submission:
     """Build a submission: pseudonymise the patient id, inline a small payload or store a large one."""
@@ -146,6 +150,7 @@ def make_submission(
         project=project,
         analysis=analysis,
         input_kind=input_kind,  # type: ignore[arg-type]
+        processing=processing,  # type: ignore[arg-type]
         sample=sample,
         payload=inline,
         payload_uri=uri,
