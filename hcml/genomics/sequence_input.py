@@ -1,0 +1,195 @@
+"""Raw DNA sequence input (the input of the design hcml replaces): place the read in the reference, call
+the SNVs and indels it carries.
+
+1. Seeds: every 16-mer of the bundle's real sequence, 2-bit packed and sorted once per bundle (numpy), is
+   looked up for every 16-mer of the read and of its reverse complement; unique hits vote for a diagonal
+   (reference position minus read offset), and the best strand and diagonal win.
+2. Alignment: edlib (global in the read, free ends in the reference window around the diagonal) gives an
+   extended CIGAR; mismatches become SNVs, insertions and deletions become VCF-style indels anchored on the
+   base before.  Read bases that align nowhere (clipped ends) are reported as rejects, never dropped.
+3. The calls then go through the shared REF check and normalisation like every other input.
+"""
+
+from __future__ import annotations
+
+import re
+
+import edlib
+import numpy as np
+import polars as pl
+
+from hcml.genomics.errors import InputError, rejects_frame
+from hcml.genomics.normalise import CANDIDATE_SCHEMA, vep_default_ids
+from hcml.genomics.transcript_map import revcomp
+
+K = 16
+MAX_HITS = 8  # a seed with more hits than this is repetitive and does not vote
+MIN_LENGTH = 30
+MAX_DIVERGENCE = 0.2  # more edits per aligned base than this: not from this reference
+
+_CODE = np.full(256, 255, dtype=np.uint8)
+for _i, _b in enumerate(b"ACGT"):
+    _CODE[_b] = _i
+
+
+def _kmers(seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(packed k-mer, start index) of every k-mer without N, vectorised."""
+    codes = _CODE[seq]
+    n = len(seq) - K + 1
+    if n <= 0:
+        return np.zeros(0, np.uint32), np.zeros(0, np.int64)
+    bad = codes == 255
+    bad_run = np.convolve(bad.astype(np.int32), np.ones(K, np.int32), mode="valid") > 0
+    c = np.where(bad, 0, codes).astype(np.uint32)
+    packed = np.zeros(n, np.uint32)
+    for j in range(K):
+        packed = (packed << np.uint32(2)) | c[j : j + n]
+    keep = np.flatnonzero(~bad_run)
+    return packed[keep], keep.astype(np.int64)
+
+
+class SeedIndex:
+    """Sorted 16-mers of every contig's real sequence (cached on the bundle)."""
+
+    def __init__(self, bundle):
+        keys, positions, chroms = [], [], []
+        for c, name in enumerate(sorted(bundle.contigs)):
+            arr, first = bundle.sequence_array(name)
+            k, at = _kmers(arr)
+            keys.append(k)
+            positions.append(at + first)
+            chroms.append(np.full(len(k), c, np.int32))
+        self.names = sorted(bundle.contigs)
+        order_keys = np.concatenate(keys) if keys else np.zeros(0, np.uint32)
+        order = np.argsort(order_keys, kind="stable")
+        self.keys = order_keys[order]
+        self.pos = np.concatenate(positions)[order]
+        self.chrom = np.concatenate(chroms)[order]
+
+    @classmethod
+    def of(cls, bundle) -> "SeedIndex":
+        idx = bundle.__dict__.get("_seed_index")
+        if idx is None:
+            idx = cls(bundle)
+            bundle.__dict__["_seed_index"] = idx
+        return idx
+
+    def votes(self, query: str) -> tuple[int, int, int, int]:
+        """(votes, chrom index, diagonal) of the best placement of `query`."""
+        q = np.frombuffer(query.encode("ascii"), np.uint8)
+        k, at = _kmers(q)
+        lo = np.searchsorted(self.keys, k, "left")
+        hi = np.searchsorted(self.keys, k, "right")
+        n_hits = hi - lo
+        use = (n_hits > 0) & (n_hits <= MAX_HITS)
+        if not use.any():
+            return 0, -1, 0, 0
+        rep = n_hits[use]
+        idx = np.repeat(lo[use], rep) + (np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep))
+        diag = self.pos[idx] - np.repeat(at[use], rep)
+        chrom = self.chrom[idx]
+        # bin nearby diagonals (indels shift them a little) and take the densest bin
+        key = chrom.astype(np.int64) * (1 << 40) + (diag // 32)
+        values, counts = np.unique(key, return_counts=True)
+        best = values[np.argmax(counts)]
+        sel = key == best
+        return int(counts.max()), int(chrom[sel][0]), int(np.median(diag[sel])), len(k)
+
+
+def clean_sequence(text: str) -> tuple[str, str | None]:
+    """Sequence letters from plain or FASTA text (header name returned); InputError for anything else."""
+    name = None
+    parts = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith(">"):
+            if name is not None:
+                raise InputError("sequence input has more than one FASTA record: submit one sequence at a time")
+            name = line[1:].strip() or None
+            continue
+        parts.append(line)
+    seq = re.sub(r"\s+", "", "".join(parts)).upper()
+    if not seq:
+        raise InputError("empty input: no sequence")
+    bad = re.search(r"[^ACGTN]", seq)
+    if bad:
+        raise InputError(
+            f"sequence has a character other than A, C, G, T, N at position {bad.start() + 1}: {bad.group()!r}"
+        )
+    if len(seq) < MIN_LENGTH:
+        raise InputError(f"sequence is too short to place in the reference ({len(seq)} bases, need at least {MIN_LENGTH})")
+    return seq, name
+
+
+def sequence_candidates(text: str, bundle, name: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    seq, fasta_name = clean_sequence(text)
+    index = SeedIndex.of(bundle)
+    forward = index.votes(seq)
+    reverse = index.votes(revcomp(seq))
+    votes, chrom_i, diag, n_kmers = max(forward, reverse)
+    if votes < 2:
+        raise InputError(
+            f"the sequence ({len(seq)} bases) could not be located in the reference bundle's sequence: "
+            f"no 16-base seed matched it uniquely (is it from the bundle's region and assembly?)"
+        )
+    strand = 1 if forward >= reverse else -1
+    query = seq if strand == 1 else revcomp(seq)
+    chrom = index.names[chrom_i]
+    pad = max(50, len(seq) // 10)
+    w_start = max(1, diag + 1 - pad)
+    w_end = min(bundle.contigs[chrom], diag + len(seq) + pad)
+    window = bundle.fetch(chrom, w_start, w_end)
+    aln = edlib.align(query, window, mode="HW", task="path", additionalEqualities=[("N", b) for b in "ACGT"])
+    if aln["editDistance"] < 0 or aln["editDistance"] > MAX_DIVERGENCE * len(seq):
+        raise InputError(
+            f"the sequence ({len(seq)} bases) does not align to {chrom}:{w_start}-{w_end} with at most "
+            f"{int(MAX_DIVERGENCE * 100)}% differences (edit distance {aln['editDistance']})"
+        )
+    ref_start = w_start + aln["locations"][0][0]
+    ops = re.findall(r"(\d+)([=XID])", aln["cigar"])
+    rows, bad = [], []
+    r, q = ref_start, 0  # next reference position (1-based), next query index (0-based, aligned strand)
+    for i, (n, op) in enumerate(ops):
+        n = int(n)
+        if op == "=":
+            r, q = r + n, q + n
+        elif op == "X":
+            for j in range(n):
+                if query[q + j] != "N":
+                    rows.append((r + j, window[r + j - w_start], query[q + j]))
+            r, q = r + n, q + n
+        elif op == "I":
+            if i == 0 or i == len(ops) - 1:
+                a, b = (q + 1, q + n) if strand == 1 else (len(seq) - q - n + 1, len(seq) - q)
+                bad.append(
+                    {"line": None, "variant_id": None, "field": "sequence",
+                     "reason": f"read bases {a}-{b} do not align to the reference (clipped end); not called",
+                     "text": f"{n} unaligned bases"}
+                )
+            else:
+                anchor = window[r - 1 - w_start]
+                rows.append((r - 1, anchor, anchor + query[q : q + n]))
+            q += n
+        elif op == "D":
+            anchor = window[r - 1 - w_start]
+            rows.append((r - 1, anchor + window[r - w_start : r - w_start + n], anchor))
+            r += n
+    label = name or fasta_name or "sequence"
+    cands = pl.DataFrame(
+        {
+            "cand": list(range(len(rows))),
+            "line": [None] * len(rows),
+            "variant_id": [None] * len(rows),
+            "chrom_in": [chrom] * len(rows),
+            "pos": [p for p, _, _ in rows],
+            "ref": [x for _, x, _ in rows],
+            "alt": [y for _, _, y in rows],
+            "text": [f"{label} aligned to {chrom}:{ref_start}-{r - 1} ({'+' if strand == 1 else '-'} strand)"] * len(rows),
+        },
+        schema=CANDIDATE_SCHEMA,
+    )
+    if cands.height:
+        cands = cands.with_columns(vep_default_ids(cands).alias("variant_id"))
+    return cands, rejects_frame(bad), cands.height + len(bad)
