@@ -15,6 +15,8 @@ import assets.reports
 import assets.samples
 from hcml_dagster.jobs import sample_report_job
 from resources import build_resources
+from sensors import kafka_realtime_lineage, kafka_submissions, run_results  # Kafka (issue 5)
+from sensors.kafka_resource import KafkaResource
 
 ASSET_MODULES = [
     assets.reference,
@@ -25,14 +27,19 @@ ASSET_MODULES = [
     assets.costs,  # cost attribution and chargeback (issue 3 item 6)
 ]
 
-SENSORS: list = []
+SENSORS: list = [
+    kafka_submissions.kafka_submissions,  # genetic-data-raw -> sample_report_job runs
+    run_results.kafka_run_results,  # finished runs -> genetic-data-annotated
+    run_results.kafka_run_failures,
+    kafka_realtime_lineage.kafka_realtime_lineage,  # realtime results -> lineage
+]
 
 JOBS = [sample_report_job]
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules(ASSET_MODULES),
+    assets=[*dg.load_assets_from_modules(ASSET_MODULES), kafka_realtime_lineage.realtime_clinical_result],
     asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
     jobs=JOBS,
     sensors=SENSORS,
-    resources=build_resources(),
+    resources={**build_resources(), "kafka": KafkaResource()},
 )
