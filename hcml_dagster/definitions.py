@@ -15,6 +15,7 @@ import assets.reports
 import assets.samples
 from hcml_dagster.jobs import sample_report_job
 from resources import build_resources
+from sensors.landing import landing_vcf_sensor
 from sensors import kafka_realtime_lineage, kafka_submissions, run_results  # Kafka (issue 5)
 from sensors.kafka_resource import KafkaResource
 
@@ -28,6 +29,7 @@ ASSET_MODULES = [
 ]
 
 SENSORS: list = [
+    landing_vcf_sensor,  # VCFs dropped in HCML_LANDING_DIR -> sample partitions
     kafka_submissions.kafka_submissions,  # genetic-data-raw -> sample_report_job runs
     run_results.kafka_run_results,  # finished runs -> genetic-data-annotated
     run_results.kafka_run_failures,
