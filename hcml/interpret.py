@@ -1,0 +1,68 @@
+"""Interpretation of parsed variants: annotate, pick one consequence per variant, score pathogenicity.
+
+The realtime service calls `interpret` in one go; the Dagster assets call the same `hcml.genomics` and
+`hcml.ml` functions step by step, so both paths give the same answer for the same input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import polars as pl
+
+
+class Scorer(Protocol):
+    model_name: str
+    model_version: str
+
+    def score(self, summary: pl.DataFrame) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    annotations: pl.DataFrame  # one row per variant x feature (VEP columns)
+    summary: pl.DataFrame  # one row per variant: summarise() + severity_rank + pathogenicity_score
+    rejects: pl.DataFrame  # the inputs that could not be read, with the reason
+
+
+def interpret(parsed: Any, bundle: Any, scorer: Scorer | None) -> Interpretation:
+    """Annotate `parsed.variants` against `bundle` and score each variant with `scorer` (None: no score).
+
+    The summary is ordered most severe first (SO precedence), then by descending score, which is the order
+    a clinician reads a report in.
+    """
+    from hcml.genomics.annotate import annotate, summarise
+
+    variants: pl.DataFrame = parsed.variants
+    if variants.height == 0:
+        return Interpretation(annotations=pl.DataFrame(), summary=pl.DataFrame(), rejects=parsed.rejects)
+    annotations = annotate(variants, bundle)
+    summary = summarise(annotations)
+    if scorer is not None and summary.height:
+        scores = np.asarray(scorer.score(summary), dtype=np.float64)
+        summary = summary.with_columns(pl.Series("pathogenicity_score", scores, dtype=pl.Float64))
+    else:
+        summary = summary.with_columns(pl.lit(None, dtype=pl.Float64).alias("pathogenicity_score"))
+    return Interpretation(annotations=annotations, summary=order_by_severity(summary), rejects=parsed.rejects)
+
+
+def order_by_severity(summary: pl.DataFrame) -> pl.DataFrame:
+    """Most severe consequence first (VEP's SO precedence), then the highest pathogenicity score."""
+    from hcml.genomics.consequences import SEVERITY_RANK
+
+    worst = max(SEVERITY_RANK.values(), default=0) + 1
+    ranks = pl.DataFrame(
+        {"most_severe_consequence": list(SEVERITY_RANK), "severity_rank": list(SEVERITY_RANK.values())},
+        schema={"most_severe_consequence": pl.Utf8, "severity_rank": pl.Int32},
+    )
+    ranked = summary.drop("severity_rank", strict=False).join(
+        ranks, on="most_severe_consequence", how="left", maintain_order="left"
+    )
+    ranked = ranked.with_columns(pl.col("severity_rank").fill_null(worst))
+    return ranked.sort(
+        ["severity_rank", "pathogenicity_score", "row"],
+        descending=[False, True, False],
+        nulls_last=True,
+    )

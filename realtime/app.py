@@ -1,0 +1,402 @@
+"""The realtime clinical service: FastAPI app over the warm bundle + scorer (no Dagster anywhere below).
+
+    uvicorn realtime.app:app            (what `hcml serve` runs; `create_app()` for tests and benchmarks)
+
+Routes: POST /v1/annotate (sync), POST /v1/submissions (queued on Kafka), GET /v1/submissions/{id},
+GET /v1/results/{id}[/provenance], GET /v1/ws (WebSocket), GET /v1/whoami, GET /v1/audit (admin),
+GET / (the clinical page), /healthz, /readyz, /metrics, /openapi.json, /docs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Path as PathParam, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from realtime import submissions as subs
+from realtime.audit import AuditLog, outcome_for
+from realtime.auth import AuthError, Principal, TokenVerifier, bearer_from_header, require_role
+from realtime.events import EventPublisher, ResultsListener
+from realtime.models import (
+    AnnotateRequest,
+    AnnotateResponse,
+    ErrorResponse,
+    SubmissionAccepted,
+    SubmissionRequest,
+    SubmissionStatus,
+)
+from realtime.service import NothingToAnnotate, RequestTooLarge, ServiceState, interpret_request, load_state
+from realtime.settings import Settings, load_settings
+
+log = logging.getLogger("hcml.realtime")
+STATIC = Path(__file__).parent / "static"
+
+CLINICAL = ("clinician", "admin")
+ANY_ROLE = ("clinician", "researcher", "admin")
+
+bearer_scheme = HTTPBearer(auto_error=False, description="OIDC access token (RS256); `hcml dev-token --role R` locally")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "missing, malformed, expired or untrusted token"},
+    403: {"model": ErrorResponse, "description": "the token's role may not do this"},
+}
+
+
+class Runtime:
+    """Everything the routes share, created in the lifespan (never at import time)."""
+
+    def __init__(self, settings: Settings, state: ServiceState) -> None:
+        self.settings = settings
+        self.state = state
+        self.verifier = TokenVerifier(settings)
+        self.audit = AuditLog(settings.audit_log)
+        self.publisher = EventPublisher(settings.kafka_bootstrap, settings.event_buffer)
+        self.registry = subs.SubmissionRegistry()
+        self.hub = subs.PushHub()
+        self.listener: ResultsListener | None = None
+        self.model_watcher: subs.ModelWatcher | None = None
+        self.started_at = time.time()
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def _audit_slot(request: Request) -> dict[str, Any]:
+    return request.scope.setdefault("hcml_audit", {})
+
+
+def authorize(*roles: str):
+    """Dependency: the caller's Principal, refused with 401/403 unless it holds one of `roles`."""
+
+    def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    ) -> Principal:
+        rt = runtime(request)
+        header = request.headers.get("authorization")
+        token = bearer_from_header(header if credentials is None else f"Bearer {credentials.credentials}")
+        principal = rt.verifier.verify(token)
+        slot = _audit_slot(request)
+        slot["subject"], slot["role"] = principal.subject, principal.role
+        require_role(principal, roles)
+        return principal
+
+    return dependency
+
+
+# ---------------------------------------------------------------------------------------- middleware
+class AuditAndMetrics:
+    """Pure ASGI middleware: one audit line per /v1 request and Prometheus timing per route template."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from hcml.observability import status_class, REALTIME_REQUEST_SECONDS, REALTIME_REQUESTS
+
+        start = time.perf_counter()
+        slot = scope.setdefault("hcml_audit", {})
+        slot["request_id"] = uuid.uuid4().hex[:16]
+        status_holder = [500]
+
+        async def send_wrapper(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", slot["request_id"].encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            status = status_holder[0]
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            elapsed = time.perf_counter() - start
+            cls = status_class(status)
+            REALTIME_REQUEST_SECONDS.labels(template, scope["method"], cls).observe(elapsed)
+            REALTIME_REQUESTS.labels(template, scope["method"], cls).inc()
+            if scope["path"].startswith("/v1/"):
+                rt: Runtime | None = getattr(scope["app"].state, "runtime", None)
+                if rt is not None:
+                    client = scope.get("client")
+                    rt.audit.write(
+                        request_id=slot.get("request_id"),
+                        subject=slot.get("subject"),
+                        role=slot.get("role"),
+                        action=f"{scope['method']} {template}",
+                        submission_id=slot.get("submission_id"),
+                        result_id=slot.get("result_id"),
+                        outcome=outcome_for(status),
+                        status=status,
+                        n_variants=slot.get("n_variants"),
+                        n_rejects=slot.get("n_rejects"),
+                        duration_ms=round(elapsed * 1000, 3),
+                        client=client[0] if client else None,
+                    )
+
+
+# ------------------------------------------------------------------------------------------ lifespan
+def create_app(settings: Settings | None = None, state: ServiceState | None = None) -> FastAPI:
+    """The ASGI app. `settings`/`state` default to the environment and the bundle under bundle_dir()."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from hcml.events import topics
+
+        cfg = settings or load_settings()
+        warm = state or load_state(results_cap=cfg.results_cache)
+        rt = Runtime(cfg, warm)
+        rt.hub.bind(asyncio.get_running_loop())
+        app.state.runtime = rt
+        rt.publisher.start()
+        if cfg.kafka_bootstrap:
+            rt.listener = ResultsListener(
+                cfg.kafka_bootstrap, topics.ANNOTATED, subs.listener_group(),
+                on_result=lambda event: subs.on_result_event(rt.registry, rt.hub, event),
+                parse=subs.parse_result_message,
+            )
+            rt.listener.start()
+        rt.model_watcher = subs.ModelWatcher(warm, cfg.model_poll_seconds)
+        rt.model_watcher.start()
+        log.info("realtime service ready", extra={"load_seconds": round(warm.load_seconds, 3)})
+        try:
+            yield
+        finally:
+            rt.model_watcher.stop()
+            if rt.listener:
+                rt.listener.stop()
+            rt.publisher.stop()
+            rt.audit.close()
+
+    cfg_for_limits = settings or load_settings()
+    app = FastAPI(
+        title="hcml realtime clinical service",
+        version="1",
+        summary="Offline, Ensembl-VEP-compatible variant interpretation for clinicians.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        max_body_size=cfg_for_limits.max_body_bytes,
+    )
+    app.add_middleware(AuditAndMetrics)
+    _exception_handlers(app)
+    _routes(app, cfg_for_limits)
+    from realtime.ws import register_websocket
+
+    register_websocket(app)
+    return app
+
+
+def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _exception_handlers(app: FastAPI) -> None:
+    from hcml.genomics.errors import InputError
+
+    @app.exception_handler(AuthError)
+    async def _auth(request: Request, exc: AuthError) -> JSONResponse:
+        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if exc.status == 401 else None
+        return _error(exc.status, exc.detail, headers)
+
+    @app.exception_handler(InputError)
+    async def _input(request: Request, exc: InputError) -> JSONResponse:
+        return _error(422, str(exc))
+
+    @app.exception_handler(RequestTooLarge)
+    async def _too_large(request: Request, exc: RequestTooLarge) -> JSONResponse:
+        return _error(413, str(exc))
+
+    @app.exception_handler(NothingToAnnotate)
+    async def _nothing(request: Request, exc: NothingToAnnotate) -> JSONResponse:
+        _audit_slot(request)["n_rejects"] = len(exc.rejects)
+        return JSONResponse({"detail": str(exc), "rejects": exc.rejects}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Precise location and message, but never echo the input back (it may be patient data).
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
+        return _error(422, errors)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        rid = _audit_slot(request).get("request_id")
+        log.error("unexpected error", extra={"request_id": rid, "error": type(exc).__name__})
+        return _error(500, f"internal error (request {rid})")
+
+
+# -------------------------------------------------------------------------------------------- routes
+def _routes(app: FastAPI, cfg: Settings) -> None:
+    @app.get("/", include_in_schema=False)
+    def page() -> HTMLResponse:
+        return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"),
+                            headers={"Cache-Control": "no-store"})
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness: bundle (and model) loaded",
+             responses={503: {"description": "not ready (bundle missing)"}})
+    def readyz(request: Request) -> JSONResponse:
+        rt = runtime(request)
+        st = rt.state
+        body = {
+            "ready": st.ready,
+            "bundle": st.bundle_info() and {"bundle_sha256": st.bundle_info()["bundle_sha256"]},
+            "bundle_error": st.bundle_error,
+            "model": st.model_info(),
+            "model_error": st.scorer_error,
+            "load_seconds": round(st.load_seconds, 3),
+            "kafka": rt.publisher.status(),
+        }
+        return JSONResponse(body, status_code=200 if st.ready else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
+    def metrics(request: Request) -> Response:
+        from hcml.observability import metrics_payload
+
+        rt = runtime(request)
+        subs.update_gauges(rt)
+        payload, content_type = metrics_payload()
+        return Response(payload, media_type=content_type)
+
+    @app.get("/v1/whoami", tags=["clinical"], summary="The caller's identity and roles", responses=ERRORS)
+    def whoami(principal: Annotated[Principal, Depends(authorize(*ANY_ROLE))]) -> dict[str, Any]:
+        return {"subject": principal.subject, "roles": list(principal.roles)}
+
+    @app.post(
+        "/v1/annotate",
+        tags=["clinical"],
+        summary="Annotate and score variants now (variant strings, a small VCF, or a DNA sequence)",
+        response_model=None,
+        responses={
+            200: {"model": AnnotateResponse, "description": "per-variant interpretation, plus rejects"},
+            **ERRORS,
+            413: {"model": ErrorResponse, "description": "body, variant count or sequence over the limit"},
+            422: {"model": ErrorResponse, "description": "malformed JSON, VCF, sequence, or nothing readable"},
+            503: {"model": ErrorResponse, "description": "the reference bundle is not loaded"},
+        },
+    )
+    def annotate(body: AnnotateRequest, request: Request,
+                 principal: Annotated[Principal, Depends(authorize(*ANY_ROLE))]) -> JSONResponse:
+        rt = runtime(request)
+        if not rt.state.ready:
+            return _error(503, "reference bundle not loaded", {"Retry-After": str(cfg.retry_after_seconds)})
+        result = interpret_request(rt.state, variants=body.variants, vcf=body.vcf, sequence=body.sequence,
+                                   max_variants=rt.settings.max_variants,
+                                   max_sequence=rt.settings.max_sequence_length)
+        slot = _audit_slot(request)
+        slot.update(result_id=result["result_id"], n_variants=result["n_variants"], n_rejects=result["n_rejects"])
+        subs.count_variants(result)
+        subs.publish_realtime_result(rt, principal, result)
+        return JSONResponse(result)
+
+    @app.get("/v1/results/{result_id}", tags=["clinical"], summary="A recent synchronous result",
+             responses={**ERRORS, 404: {"model": ErrorResponse}})
+    def get_result(result_id: Annotated[str, PathParam(max_length=64)], request: Request,
+                   principal: Annotated[Principal, Depends(authorize(*ANY_ROLE))]) -> JSONResponse:
+        _audit_slot(request)["result_id"] = result_id
+        record = runtime(request).state.recall(result_id)
+        if record is None:
+            return _error(404, f"no recent result {result_id!r} (results are kept for the last few requests)")
+        return JSONResponse(record["result"])
+
+    @app.get("/v1/results/{result_id}/provenance", tags=["clinical"],
+             summary="Which input digest, reference bundle, model and code produced a result",
+             responses={**ERRORS, 404: {"model": ErrorResponse}})
+    def get_result_provenance(result_id: Annotated[str, PathParam(max_length=64)], request: Request,
+                              principal: Annotated[Principal, Depends(authorize(*ANY_ROLE))]) -> JSONResponse:
+        _audit_slot(request)["result_id"] = result_id
+        record = runtime(request).state.recall(result_id)
+        if record is None:
+            return _error(404, f"no recent result {result_id!r}")
+        return JSONResponse(record["provenance"])
+
+    @app.post(
+        "/v1/submissions",
+        tags=["clinical"],
+        summary="Queue a large VCF for the batch pipeline (stored, announced on Kafka)",
+        status_code=202,
+        response_model=None,
+        responses={
+            202: {"model": SubmissionAccepted},
+            **ERRORS,
+            413: {"model": ErrorResponse},
+            422: {"model": ErrorResponse},
+            503: {"model": ErrorResponse, "description": "cannot accept work now (Kafka unavailable); see Retry-After"},
+        },
+        max_body_size=cfg.max_submission_bytes,
+    )
+    def submit(body: SubmissionRequest, request: Request,
+               principal: Annotated[Principal, Depends(authorize(*CLINICAL))]) -> JSONResponse:
+        rt = runtime(request)
+        accepted = subs.queue_submission(rt, principal, body)
+        if isinstance(accepted, JSONResponse):
+            return accepted
+        _audit_slot(request)["submission_id"] = accepted["submission_id"]
+        return JSONResponse(accepted, status_code=202)
+
+    @app.get("/v1/submissions/{submission_id}", tags=["clinical"], summary="Status (and report) of a submission",
+             response_model=None,
+             responses={200: {"model": SubmissionStatus}, **ERRORS, 404: {"model": ErrorResponse}})
+    def submission_status(submission_id: Annotated[str, PathParam(max_length=64)], request: Request,
+                          principal: Annotated[Principal, Depends(authorize(*CLINICAL))]) -> JSONResponse:
+        _audit_slot(request)["submission_id"] = submission_id
+        record = subs.lookup(runtime(request), submission_id, principal)
+        if record is None:
+            return _error(404, f"no submission {submission_id!r} visible to you")
+        return JSONResponse(subs.public_status(record))
+
+    @app.get("/v1/submissions/{submission_id}/provenance", tags=["clinical"],
+             summary="Provenance of a submission's report", response_model=None,
+             responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+    def submission_provenance(submission_id: Annotated[str, PathParam(max_length=64)], request: Request,
+                              principal: Annotated[Principal, Depends(authorize(*CLINICAL))]) -> JSONResponse:
+        _audit_slot(request)["submission_id"] = submission_id
+        rt = runtime(request)
+        record = subs.lookup(rt, submission_id, principal)
+        if record is None:
+            return _error(404, f"no submission {submission_id!r} visible to you")
+        prov = subs.provenance_of(record)
+        if prov is None:
+            return _error(409, f"submission {submission_id!r} has no report yet (status {record.get('status')})")
+        return JSONResponse(prov)
+
+    @app.get("/v1/audit", tags=["operations"], summary="The latest audit records (admin)",
+             responses={**ERRORS})
+    def audit_tail(request: Request, principal: Annotated[Principal, Depends(authorize("admin"))],
+                   limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> JSONResponse:
+        return JSONResponse(runtime(request).audit.tail(limit))
+
+
+def __getattr__(name: str) -> Any:
+    """`realtime.app:app` for uvicorn, built on first access (not at import time)."""
+    if name == "app":
+        global _APP
+        with _APP_LOCK:
+            if _APP is None:
+                _APP = create_app()
+        return _APP
+    raise AttributeError(name)
+
+
+_APP: FastAPI | None = None
+_APP_LOCK = threading.Lock()

@@ -1,0 +1,81 @@
+"""The audit log: one JSON line per request (who, role, what, when, submission id, outcome).
+
+Only fixed, non-clinical fields are written: never a request body, a variant, a sequence, a VCF line or a
+patient identifier. `AuditLog.write` accepts just the keys of `FIELDS`, so a caller cannot slip one in.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+FIELDS = (
+    "ts",  # when (UTC, ISO 8601, ms)
+    "request_id",
+    "subject",  # who: the token's `sub` (a staff identity, not a patient), or null when unauthenticated
+    "role",
+    "action",  # what: method + route template, or a WebSocket message type
+    "submission_id",
+    "result_id",
+    "outcome",  # "ok" | "rejected" | "denied" | "unauthenticated" | "error" | "unavailable"
+    "status",  # HTTP status (or the equivalent for a WebSocket message)
+    "n_variants",
+    "n_rejects",
+    "duration_ms",
+    "client",
+)
+
+
+def outcome_for(status: int) -> str:
+    if status < 400:
+        return "ok"
+    if status == 401:
+        return "unauthenticated"
+    if status == 403:
+        return "denied"
+    if status == 503:
+        return "unavailable"
+    if status >= 500:
+        return "error"
+    return "rejected"
+
+
+class AuditLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._fh = open(path, "a", buffering=1, encoding="utf-8")  # line-buffered: each record lands at once
+
+    def write(self, **fields: Any) -> None:
+        unknown = set(fields) - set(FIELDS)
+        if unknown:
+            raise ValueError(f"audit log fields not allowed: {sorted(unknown)}")
+        record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds")}
+        record.update({k: v for k, v in fields.items() if v is not None})
+        line = json.dumps(record, separators=(",", ":"))
+        with self._lock:
+            self._fh.write(line + "\n")
+
+    def tail(self, n: int = 100) -> list[dict[str, Any]]:
+        with self._lock:
+            self._fh.flush()
+        lines = self.path.read_text(encoding="utf-8").splitlines()[-n:]
+        return [json.loads(x) for x in lines if x.strip()]
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def ms(self) -> float:
+        return round((time.perf_counter() - self.start) * 1000, 3)

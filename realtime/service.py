@@ -1,0 +1,252 @@
+"""The warm state of the service (reference bundle + scorer) and the in-process interpretation path.
+
+Loaded once at start (import + load well under 2 s, see bench/realtime_startup.py); the scorer is swapped
+atomically when the MLflow `champion` alias moves, so requests in flight finish on the model they started with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from hcml import __version__ as HCML_VERSION
+from hcml.config import bundle_dir
+
+FREQUENCY_FIELDS = ("af", "afr_af", "amr_af", "eas_af", "eur_af", "sas_af", "gnomade_af")
+SUMMARY_FIELDS = (
+    "variant_id", "chrom", "pos", "ref", "alt", "most_severe_consequence", "severity_rank", "impact",
+    "gene_id", "gene_symbol", "transcript_id", "biotype", "canonical", "hgvsc", "hgvsp", "hgvsg",
+    "cdna_position", "cds_position", "protein_position", "amino_acids", "codons", "exon", "intron",
+    "existing_variation", "clin_sig", "pathogenicity_score",
+)
+CONSEQUENCE_FIELDS = (
+    "Feature", "Feature_type", "Gene", "SYMBOL", "BIOTYPE", "CANONICAL", "Consequence", "IMPACT",
+    "cDNA_position", "CDS_position", "Protein_position", "Amino_acids", "Codons", "EXON", "INTRON",
+    "HGVSc", "HGVSp", "DISTANCE", "STRAND", "FLAGS",
+)
+
+
+class RequestTooLarge(Exception):
+    """More variants or bases than a synchronous request may carry (answered 413)."""
+
+
+class NothingToAnnotate(Exception):
+    """Every input record was rejected (answered 422 with the rejects)."""
+
+    def __init__(self, rejects: list[dict[str, Any]]) -> None:
+        super().__init__("no variant could be read from the input")
+        self.rejects = rejects
+
+
+@dataclass
+class ServiceState:
+    bundle: Any = None
+    scorer: Any = None
+    bundle_path: Path | None = None
+    loaded_at: float = 0.0
+    load_seconds: float = 0.0
+    scorer_error: str | None = None
+    bundle_error: str | None = None
+    results: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+    results_cap: int = 1000
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def ready(self) -> bool:
+        return self.bundle is not None
+
+    def model_info(self) -> dict[str, Any] | None:
+        scorer = self.scorer
+        if scorer is None:
+            return None
+        return {"name": str(getattr(scorer, "model_name", "unknown")),
+                "version": str(getattr(scorer, "model_version", "unknown"))}
+
+    def bundle_info(self) -> dict[str, Any] | None:
+        if self.bundle is None:
+            return None
+        manifest = getattr(self.bundle, "manifest", {}) or {}
+        return {
+            "bundle_sha256": manifest.get("bundle_sha256"),
+            "built_at": manifest.get("built_at"),
+            "sources": {
+                name: {"sha256": s.get("sha256"), "version": s.get("version")}
+                for name, s in (manifest.get("sources") or {}).items()
+            },
+        }
+
+    def remember(self, result_id: str, record: dict[str, Any]) -> None:
+        with self._lock:
+            self.results[result_id] = record
+            while len(self.results) > self.results_cap:
+                self.results.popitem(last=False)
+
+    def recall(self, result_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self.results.get(result_id)
+
+
+def load_state(path: Path | None = None, results_cap: int = 1000) -> ServiceState:
+    """Load the bundle and the scorer. A missing model leaves scores null rather than the service down."""
+    start = time.perf_counter()
+    state = ServiceState(results_cap=results_cap)
+    state.bundle_path = Path(path) if path else bundle_dir()
+    try:
+        from hcml.genomics.bundle import ReferenceBundle
+
+        state.bundle = ReferenceBundle.load(state.bundle_path)
+    except Exception as exc:  # reported by /readyz; the service is not ready without a bundle
+        state.bundle_error = f"{type(exc).__name__}: {exc}"
+    state.scorer, state.scorer_error = load_scorer_safely()
+    state.load_seconds = time.perf_counter() - start
+    state.loaded_at = time.time()
+    return state
+
+
+def load_scorer_safely() -> tuple[Any, str | None]:
+    try:
+        from hcml.ml.serving import load_scorer
+
+        return load_scorer(), None
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+# ------------------------------------------------------------------------------------------- parsing
+def parse_request(state: ServiceState, *, variants: list[str] | None, vcf: str | None, sequence: str | None,
+                  max_variants: int, max_sequence: int) -> tuple[Any, str]:
+    """ParsedInput for one of the three input kinds, with the size limits of the synchronous path."""
+    from hcml.genomics import inputs
+
+    if variants is not None:
+        if len(variants) > max_variants:
+            raise RequestTooLarge(
+                f"{len(variants)} variants in 'variants': the synchronous limit is {max_variants}; "
+                "queue larger inputs with POST /v1/submissions")
+        return inputs.parse_variant_strings(variants, state.bundle), "variants"
+    if vcf is not None:
+        # bytes, never str: a str without a newline would be read as a server-side path
+        parsed = inputs.read_vcf(vcf.encode("utf-8"), state.bundle)
+        if parsed.n_input > max_variants:
+            raise RequestTooLarge(
+                f"{parsed.n_input} alleles in 'vcf': the synchronous limit is {max_variants}; "
+                "queue larger VCFs with POST /v1/submissions")
+        return parsed, "vcf"
+    assert sequence is not None
+    if len(sequence) > max_sequence:
+        raise RequestTooLarge(f"'sequence' has {len(sequence)} characters: the limit is {max_sequence}")
+    return inputs.call_sequence(sequence, state.bundle), "sequence"
+
+
+def input_digest(variants: list[str] | None, vcf: str | None, sequence: str | None) -> str:
+    """sha256 of the input as received: provenance can name it without storing it."""
+    h = hashlib.sha256()
+    if variants is not None:
+        h.update("\n".join(variants).encode())
+    elif vcf is not None:
+        h.update(vcf.encode())
+    elif sequence is not None:
+        h.update(sequence.encode())
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------ rendering
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    return value
+
+
+def rejects_records(rejects: pl.DataFrame | None) -> list[dict[str, Any]]:
+    if rejects is None or rejects.height == 0:
+        return []
+    cols = [c for c in ("line", "variant_id", "field", "reason", "text") if c in rejects.columns]
+    return rejects.select(cols).to_dicts()
+
+
+def variant_records(interpretation: Any) -> list[dict[str, Any]]:
+    """One JSON object per variant (summary fields, frequencies, score) with its per-feature consequences."""
+    summary: pl.DataFrame = interpretation.summary
+    if summary.height == 0:
+        return []
+    annotations: pl.DataFrame = interpretation.annotations
+    per_row: dict[int, list[dict[str, Any]]] = {}
+    cons_cols = [c for c in CONSEQUENCE_FIELDS if c in annotations.columns]
+    if annotations.height and "row" in annotations.columns:
+        for rec in annotations.select(["row", *cons_cols]).to_dicts():
+            row = rec.pop("row")
+            per_row.setdefault(row, []).append({k: _clean(v) for k, v in rec.items()})
+    keep = [c for c in ("row", *SUMMARY_FIELDS, *FREQUENCY_FIELDS) if c in summary.columns]
+    out = []
+    for rec in summary.select(keep).to_dicts():
+        row = rec.pop("row", None)
+        item = {k: _clean(rec.get(k)) for k in SUMMARY_FIELDS if k in rec}
+        item["frequencies"] = {k: _clean(rec.get(k)) for k in FREQUENCY_FIELDS if k in rec}
+        item["consequences"] = per_row.get(row, [])
+        out.append(item)
+    return out
+
+
+def interpret_request(state: ServiceState, *, variants: list[str] | None = None, vcf: str | None = None,
+                      sequence: str | None = None, max_variants: int = 1000,
+                      max_sequence: int = 100_000, progress: Any = None) -> dict[str, Any]:
+    """Parse, annotate and score one synchronous request; the JSON answer of POST /v1/annotate.
+
+    `progress(stage, **counts)` is called after each step (the WebSocket pushes it to the page).
+    """
+    from hcml.interpret import interpret
+
+    start = time.perf_counter()
+    parsed, kind = parse_request(state, variants=variants, vcf=vcf, sequence=sequence,
+                                 max_variants=max_variants, max_sequence=max_sequence)
+    rejects = rejects_records(parsed.rejects)
+    n_variants = parsed.variants.height
+    if progress:
+        progress("parsed", n_variants=n_variants, n_rejects=len(rejects))
+    if n_variants == 0:
+        raise NothingToAnnotate(rejects)
+    scorer = state.scorer  # one model for the whole request, even if the alias moves meanwhile
+    interpretation = interpret(parsed, state.bundle, scorer)
+    records = variant_records(interpretation)
+    if progress:
+        progress("annotated", n_variants=len(records), n_rejects=len(rejects))
+    result_id = uuid.uuid4().hex
+    model = ({"name": str(getattr(scorer, "model_name", "unknown")),
+              "version": str(getattr(scorer, "model_version", "unknown"))} if scorer is not None else None)
+    provenance = {
+        "result_id": result_id,
+        "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "input_kind": kind,
+        "input_sha256": input_digest(variants, vcf, sequence),
+        "n_input": int(getattr(parsed, "n_input", n_variants + len(rejects))),
+        "n_variants": len(records),
+        "n_rejects": len(rejects),
+        "bundle": state.bundle_info(),
+        "model": model,
+        "hcml_version": HCML_VERSION,
+        "path": "realtime",
+    }
+    body = {
+        "result_id": result_id,
+        "input_kind": kind,
+        "n_variants": len(records),
+        "n_rejects": len(rejects),
+        "variants": records,
+        "rejects": rejects,
+        "model": model,
+        "bundle_sha256": (state.bundle_info() or {}).get("bundle_sha256"),
+        "provenance_url": f"/v1/results/{result_id}/provenance",
+        "elapsed_ms": round((time.perf_counter() - start) * 1000, 3),
+    }
+    state.remember(result_id, {"provenance": provenance, "result": body})
+    return body

@@ -1,0 +1,79 @@
+"""The realtime service's settings, read from the environment when asked (never at import time).
+
+Every variable is listed in docs/configuration.md; defaults make `hcml serve` work on a fresh clone.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hcml.config import data_dir
+
+DEV_ISSUER = "hcml-dev"  # the issuer the local development key signs as; never a real identity provider
+DEFAULT_AUDIENCE = "hcml"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    oidc_issuer: str  # HCML_OIDC_ISSUER (default: the development issuer)
+    oidc_audience: str  # HCML_OIDC_AUDIENCE
+    oidc_jwks_url: str | None  # HCML_OIDC_JWKS_URL: https://..., http://... or file:///path
+    max_body_bytes: int  # HCML_REALTIME_MAX_BODY_BYTES: sync endpoints
+    max_submission_bytes: int  # HCML_REALTIME_MAX_SUBMISSION_BYTES: POST /v1/submissions
+    max_variants: int  # HCML_REALTIME_MAX_VARIANTS: per sync request
+    max_sequence_length: int  # HCML_REALTIME_MAX_SEQUENCE: bases per sync request
+    event_buffer: int  # HCML_REALTIME_EVENT_BUFFER: events kept while Kafka is away
+    kafka_bootstrap: str | None  # HCML_KAFKA_BOOTSTRAP (shared with hcml.events)
+    model_poll_seconds: float  # HCML_REALTIME_MODEL_POLL_SECONDS: how often the champion alias is checked
+    audit_log: Path  # HCML_AUDIT_LOG
+    results_cache: int  # HCML_REALTIME_RESULTS_CACHE: sync results kept for their provenance link
+    retry_after_seconds: int  # HCML_REALTIME_RETRY_AFTER: Retry-After on 503
+
+    @property
+    def dev_mode(self) -> bool:
+        return self.oidc_issuer == DEV_ISSUER
+
+
+def dev_key_path() -> Path:
+    """The local development signing key (generated on first use), under data_dir()."""
+    return data_dir() / "realtime" / "dev-signing-key.pem"
+
+
+def load_settings() -> Settings:
+    return Settings(
+        oidc_issuer=os.environ.get("HCML_OIDC_ISSUER") or DEV_ISSUER,
+        oidc_audience=os.environ.get("HCML_OIDC_AUDIENCE") or DEFAULT_AUDIENCE,
+        oidc_jwks_url=os.environ.get("HCML_OIDC_JWKS_URL") or None,
+        max_body_bytes=_int("HCML_REALTIME_MAX_BODY_BYTES", 1 << 20),
+        max_submission_bytes=_int("HCML_REALTIME_MAX_SUBMISSION_BYTES", 64 << 20),
+        max_variants=_int("HCML_REALTIME_MAX_VARIANTS", 1000),
+        max_sequence_length=_int("HCML_REALTIME_MAX_SEQUENCE", 100_000),
+        event_buffer=_int("HCML_REALTIME_EVENT_BUFFER", 10_000),
+        kafka_bootstrap=os.environ.get("HCML_KAFKA_BOOTSTRAP") or None,
+        model_poll_seconds=_float("HCML_REALTIME_MODEL_POLL_SECONDS", 30.0),
+        audit_log=Path(os.environ.get("HCML_AUDIT_LOG") or (data_dir() / "realtime" / "audit.jsonl")),
+        results_cache=_int("HCML_REALTIME_RESULTS_CACHE", 1000),
+        retry_after_seconds=_int("HCML_REALTIME_RETRY_AFTER", 30),
+    )

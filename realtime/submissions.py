@@ -1,0 +1,393 @@
+"""Queued submissions: store the VCF, announce it on `genetic-data-raw`, track its status, push its result.
+
+A submission's status record lives in memory and in the object store (`submissions/<id>/status.json`), so
+any replica (and a restarted one) answers `GET /v1/submissions/{id}`. Results arrive on
+`genetic-data-annotated` (from the Dagster run's sensor or the results worker); the listener updates the
+record and the hub pushes it to the WebSocket clients that wait for that submission.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from fastapi.responses import JSONResponse
+
+if TYPE_CHECKING:
+    from realtime.app import Runtime
+    from realtime.auth import Principal
+    from realtime.models import SubmissionRequest
+
+log = logging.getLogger("hcml.realtime.submissions")
+
+REPORT_INLINE_LIMIT = 2 << 20  # reports up to 2 MiB are returned inline by GET /v1/submissions/{id}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def status_key(submission_id: str) -> str:
+    return f"submissions/{submission_id}/status.json"
+
+
+# ----------------------------------------------------------------------------------------- registry
+class SubmissionRegistry:
+    def __init__(self) -> None:
+        self._records: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._records[record["submission_id"]] = record
+
+    def get(self, submission_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            rec = self._records.get(submission_id)
+            return dict(rec) if rec else None
+
+    def update(self, submission_id: str, **fields: Any) -> dict[str, Any]:
+        with self._lock:
+            rec = self._records.setdefault(submission_id, {"submission_id": submission_id})
+            rec.update(fields)
+            return dict(rec)
+
+
+def persist(record: dict[str, Any]) -> None:
+    from hcml.storage import open_store
+
+    open_store().put(status_key(record["submission_id"]), json.dumps(record, sort_keys=True).encode())
+
+
+def load_persisted(submission_id: str) -> dict[str, Any] | None:
+    from hcml.storage import StoreError, open_store
+
+    store = open_store()
+    uri = store.uri_for(status_key(submission_id))
+    try:
+        return json.loads(store.get(uri))
+    except (StoreError, ValueError):
+        return None
+
+
+def lookup(rt: "Runtime", submission_id: str, principal: "Principal") -> dict[str, Any] | None:
+    """The record, if it exists and the caller may see it (its requester, or an admin)."""
+    if not _valid_id(submission_id):
+        return None
+    record = rt.registry.get(submission_id) or load_persisted(submission_id)
+    if record is None:
+        return None
+    if "admin" not in principal.roles and record.get("requester") != principal.subject:
+        return None
+    return record
+
+
+def _valid_id(value: str) -> bool:
+    return 0 < len(value) <= 64 and all(c.isalnum() or c in "._-" for c in value)
+
+
+def public_status(record: dict[str, Any]) -> dict[str, Any]:
+    """What GET /v1/submissions/{id} answers: status, timestamps, summary, report (inline when small)."""
+    out = {k: record.get(k) for k in ("submission_id", "status", "submitted_at", "updated_at", "input_uri",
+                                       "report_uri", "report_html_uri", "summary", "run_id", "error")}
+    out["provenance_url"] = f"/v1/submissions/{record['submission_id']}/provenance"
+    report_uri = record.get("report_uri")
+    if report_uri:
+        out["report"] = _read_report(report_uri)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _read_report(uri: str) -> Any:
+    from hcml.storage import StoreError, open_store
+
+    try:
+        data = open_store().get(uri)
+    except (StoreError, OSError, ValueError):
+        return None
+    if len(data) > REPORT_INLINE_LIMIT:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def provenance_of(record: dict[str, Any]) -> dict[str, Any] | None:
+    if record.get("status") not in ("succeeded", "failed"):
+        return None
+    prov = dict(record.get("provenance") or {})
+    report = _read_report(record["report_uri"]) if record.get("report_uri") else None
+    if isinstance(report, dict) and isinstance(report.get("provenance"), dict):
+        prov = {**report["provenance"], **prov}
+    prov.setdefault("submission_id", record["submission_id"])
+    prov.setdefault("report_uri", record.get("report_uri"))
+    prov.setdefault("run_id", record.get("run_id"))
+    return prov
+
+
+# ---------------------------------------------------------------------------------------- queueing
+def _looks_like_vcf(text: str) -> str | None:
+    """None if `text` plausibly is a VCF, else the precise problem (a full parse happens in the run)."""
+    head = text[:65536]
+    if not head.lstrip().startswith("##fileformat=VCF"):
+        return "line 1: a VCF must start with '##fileformat=VCFv4.x'"
+    for n, line in enumerate(head.splitlines(), 1):
+        if line.startswith("#CHROM"):
+            cols = line.split("\t")
+            if cols[:8] != ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]:
+                return f"line {n}: the #CHROM header must be tab-separated CHROM POS ID REF ALT QUAL FILTER INFO"
+            return None
+        if not line.startswith("##"):
+            return f"line {n}: record before the #CHROM header line"
+    return "no #CHROM header line in the first 64 KiB"
+
+
+def queue_submission(rt: "Runtime", principal: "Principal", body: "SubmissionRequest") -> dict[str, Any] | JSONResponse:
+    """Store the VCF, buffer the submission event; 503 + Retry-After when Kafka cannot take it."""
+    from hcml.events import messages, topics
+    from hcml.events.pseudonym import pseudonymise
+    from hcml.storage import open_store
+
+    retry = {"Retry-After": str(rt.settings.retry_after_seconds)}
+    if not rt.publisher.enabled:
+        return JSONResponse({"detail": "queued submissions are unavailable: Kafka is not configured "
+                                       "(HCML_KAFKA_BOOTSTRAP); use POST /v1/annotate for small inputs"},
+                            status_code=503, headers=retry)
+    if not rt.publisher.accepting():
+        return JSONResponse({"detail": "cannot accept submissions now: the Kafka broker is unreachable or the "
+                                       "event buffer is full; retry later"}, status_code=503, headers=retry)
+    problem = _looks_like_vcf(body.vcf)
+    if problem:
+        return JSONResponse({"detail": f"vcf: {problem}"}, status_code=422)
+    submission_id = uuid.uuid4().hex
+    data = body.vcf.encode("utf-8")
+    store = open_store()
+    input_uri = store.put(f"submissions/{submission_id}/input.vcf", data)
+    submission = messages.Submission(
+        submission_id=submission_id,
+        patient_pseudonym=pseudonymise(body.patient_id or f"unidentified:{submission_id}"),
+        requester=principal.subject,
+        department=body.department or "clinical",
+        project=body.project or "clinical-care",
+        input_kind="vcf",
+        sample=body.sample,
+        payload_uri=input_uri,
+        payload_sha256=hashlib.sha256(data).hexdigest(),
+        payload_bytes=len(data),
+        submitted_at=datetime.now(UTC),
+    )
+    key, value, headers = messages.to_kafka(messages.submission_event(submission, source=messages.SOURCE_REALTIME))
+    if not rt.publisher.offer(topics.RAW, value, key=key, headers=headers):
+        return JSONResponse({"detail": "cannot accept submissions now: the event buffer is full; retry later"},
+                            status_code=503, headers=retry)
+    now = _now()
+    record = {
+        "submission_id": submission_id,
+        "status": "queued",
+        "submitted_at": now,
+        "updated_at": now,
+        "requester": principal.subject,
+        "input_uri": input_uri,
+        "input_bytes": len(data),
+    }
+    rt.registry.put(record)
+    persist(record)
+    return {"submission_id": submission_id, "status": "queued", "input_uri": input_uri,
+            "status_url": f"/v1/submissions/{submission_id}"}
+
+
+# -------------------------------------------------------------------------------------- sync results
+def publish_realtime_result(rt: "Runtime", principal: "Principal", result: dict[str, Any]) -> bool:
+    """Announce a synchronous result on `genetic-data-annotated` (lineage); never waits on Kafka."""
+    if not rt.publisher.enabled:
+        return False
+    from hcml.events import messages, topics
+
+    consequences: dict[str, int] = {}
+    for v in result["variants"]:
+        term = v.get("most_severe_consequence") or "unknown"
+        consequences[term] = consequences.get(term, 0) + 1
+    record = rt.state.recall(result["result_id"]) or {}
+    event = messages.result_event(
+        messages.Result(
+            submission_id=result["result_id"],
+            status="succeeded",
+            summary={"n_variants": result["n_variants"], "n_rejects": result["n_rejects"],
+                     "input_kind": result["input_kind"], "most_severe_consequences": consequences,
+                     "requester": principal.subject},
+            provenance=record.get("provenance", {}),
+            completed_at=datetime.now(UTC),
+        ),
+        source=messages.SOURCE_REALTIME,
+        event_id=f"{result['result_id']}:result",
+        trace={},
+    )
+    key, value, headers = messages.to_kafka(event)
+    return rt.publisher.offer(topics.ANNOTATED, value, key=key, headers=headers)
+
+
+def count_variants(result: dict[str, Any]) -> None:
+    from hcml.observability import ANNOTATED_VARIANTS, REALTIME_VARIANTS
+
+    REALTIME_VARIANTS.labels("annotated").inc(result["n_variants"])
+    if result["n_rejects"]:
+        REALTIME_VARIANTS.labels("rejected").inc(result["n_rejects"])
+    ANNOTATED_VARIANTS.labels("realtime").inc(result["n_variants"])
+
+
+def update_gauges(rt: "Runtime") -> None:
+    from hcml.observability import REALTIME_WEBSOCKETS
+
+    REALTIME_WEBSOCKETS.set(rt.hub.connections)
+
+
+# ------------------------------------------------------------------------------------- result events
+def listener_group() -> str:
+    from hcml.events import topics
+
+    return topics.GROUP_WEBSOCKET_FANOUT
+
+
+def parse_result_message(value: bytes, headers: Any) -> dict[str, Any] | None:
+    """A `org.hcml.result.v1` event as a dict (None for other event types on the topic)."""
+    from hcml.events import messages
+
+    event = messages.from_kafka(None, value, headers)
+    if event.get_type() != messages.RESULT_TYPE:
+        return None
+    result = messages.parse_result(event)
+    out = result.model_dump(mode="json")
+    out["source"] = event.get_source()
+    return out
+
+
+def on_result_event(registry: SubmissionRegistry, hub: "PushHub", event: dict[str, Any]) -> None:
+    """Called on the listener thread for every result: update the record and push it."""
+    sid = event["submission_id"]
+    known = registry.get(sid)
+    if known is None and event.get("source") != "/hcml/realtime":
+        known = load_persisted(sid)
+        if known is not None:
+            registry.put(known)
+    if known is None:
+        return  # a synchronous result (already answered) or another deployment's submission
+    record = registry.update(
+        sid,
+        status=event["status"],
+        updated_at=_now(),
+        report_uri=event.get("report_uri"),
+        report_html_uri=event.get("report_html_uri"),
+        summary=event.get("summary") or {},
+        provenance=event.get("provenance") or {},
+        run_id=event.get("run_id"),
+        error=event.get("error"),
+    )
+    try:
+        persist(record)
+    except Exception as exc:  # the worker persists too; pushing must not depend on it
+        log.warning("could not persist submission status", extra={"error": type(exc).__name__})
+    hub.publish(sid, {"type": "result", **public_status(record)})
+
+
+class PushHub:
+    """Submission id -> WebSocket queues; safe to publish from any thread."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[asyncio.Queue]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.connections = 0
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def subscribe(self, submission_id: str, queue: asyncio.Queue) -> None:
+        self._subscribers.setdefault(submission_id, set()).add(queue)
+
+    def unsubscribe_all(self, queue: asyncio.Queue) -> None:
+        for subs in self._subscribers.values():
+            subs.discard(queue)
+        for sid in [s for s, q in self._subscribers.items() if not q]:
+            del self._subscribers[sid]
+
+    def _deliver(self, submission_id: str, message: dict[str, Any]) -> None:
+        for queue in list(self._subscribers.get(submission_id, ())):
+            queue.put_nowait(message)
+
+    def publish(self, submission_id: str, message: dict[str, Any]) -> None:
+        if self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._deliver, submission_id, message)
+
+
+# ----------------------------------------------------------------------------------- model reloads
+class ModelWatcher:
+    """Reload the scorer when the MLflow `champion` alias points at another version."""
+
+    def __init__(self, state: Any, poll_seconds: float) -> None:
+        self.state = state
+        self.poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.reloads = 0
+
+    def start(self) -> None:
+        import os
+
+        if not os.environ.get("HCML_MLFLOW_TRACKING_URI") or self.poll_seconds <= 0:
+            return
+        self._thread = threading.Thread(target=self._run, name="hcml-model-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def check_once(self) -> bool:
+        """Reload if the alias moved; True when the scorer was swapped."""
+        from realtime.service import load_scorer_safely
+
+        current = str(getattr(self.state.scorer, "model_version", ""))
+        latest = champion_version()
+        if latest is None or latest == current:
+            return False
+        scorer, error = load_scorer_safely()
+        if scorer is None:
+            self.state.scorer_error = error
+            return False
+        self.state.scorer, self.state.scorer_error = scorer, None  # atomic swap of one reference
+        self.reloads += 1
+        log.info("pathogenicity model reloaded", extra={"model_version": str(getattr(scorer, "model_version", ""))})
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.check_once()
+            except Exception as exc:
+                log.warning("champion alias check failed", extra={"error": type(exc).__name__})
+
+
+def champion_version() -> str | None:
+    """The version the registry's `champion` alias points at now (None when unknown)."""
+    try:
+        from hcml.ml import serving
+
+        fn = getattr(serving, "champion_version", None)
+        if fn is not None:
+            v = fn()
+            return None if v is None else str(v)
+    except ImportError:
+        pass
+    import os
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=os.environ["HCML_MLFLOW_TRACKING_URI"])
+    return str(client.get_model_version_by_alias("hcml-pathogenicity", "champion").version)

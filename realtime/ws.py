@@ -1,0 +1,238 @@
+"""`GET /v1/ws`: submit over a WebSocket and receive progress and results pushed.
+
+Protocol (JSON text frames):
+  client -> {"type": "auth", "token": "<bearer>"}            first frame (or an Authorization header)
+  server -> {"type": "ready", "subject": ..., "roles": [...]}
+  client -> {"type": "annotate", "ref": "r1", "variants": [...] | "vcf": "..." | "sequence": "..."}
+  server -> {"type": "progress", "ref": "r1", "stage": "received" | "parsed" | "annotated", ...counts}
+  server -> {"type": "result", "ref": "r1", ...the body of POST /v1/annotate}
+  client -> {"type": "submit", "ref": "r2", "vcf": "...", ...}  queue a large VCF (clinician/admin)
+  server -> {"type": "queued", "ref": "r2", "submission_id": ...}, later {"type": "result", "submission_id": ...}
+  client -> {"type": "subscribe", "submission_id": "..."}    pushed the current status now and the result later
+  server -> {"type": "error", "ref": ..., "status": 4xx, "detail": ...}   the connection stays open
+Browsers cannot set headers on a WebSocket, hence the auth frame; the token never goes in the URL (URLs are
+logged by proxies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from realtime.audit import Timer, outcome_for
+from realtime.auth import AuthError, Principal, bearer_from_header, require_role
+from realtime.models import AnnotateRequest, SubmissionRequest
+
+AUTH_TIMEOUT_SECONDS = 10.0
+CLOSE_POLICY = 1008  # policy violation (bad credentials)
+
+
+def register_websocket(app: FastAPI) -> None:
+    @app.websocket("/v1/ws")
+    async def websocket_endpoint(ws: WebSocket) -> None:
+        rt = ws.app.state.runtime
+        await ws.accept()
+        principal = await _authenticate(ws, rt)
+        if principal is None:
+            return
+        rt.hub.connections += 1
+        queue: asyncio.Queue = asyncio.Queue()
+        ws.state.outbox = queue  # one writer (the pusher task) keeps frames in order
+        pusher = asyncio.create_task(_push(ws, queue))
+        try:
+            queue.put_nowait({"type": "ready", "subject": principal.subject, "roles": list(principal.roles)})
+            while True:
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                raw = message.get("text")
+                if raw is None:
+                    raw = (message.get("bytes") or b"").decode("utf-8", errors="replace")
+                await _handle(ws, rt, principal, queue, raw)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            rt.hub.connections -= 1
+            rt.hub.unsubscribe_all(queue)
+            pusher.cancel()
+
+
+async def _push(ws: WebSocket, queue: asyncio.Queue) -> None:
+    try:
+        while True:
+            message = await queue.get()
+            await ws.send_json(message)
+    except (asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+        return
+
+
+async def _authenticate(ws: WebSocket, rt: Any) -> Principal | None:
+    timer = Timer()
+    try:
+        header = ws.headers.get("authorization")
+        if header:
+            token = bearer_from_header(header)
+        else:
+            try:
+                first = await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT_SECONDS)
+            except TimeoutError as exc:
+                raise AuthError(401, "no auth frame within 10 s") from exc
+            try:
+                msg = json.loads(first)
+            except ValueError as exc:
+                raise AuthError(401, "first frame must be JSON {\"type\": \"auth\", \"token\": ...}") from exc
+            if not isinstance(msg, dict) or msg.get("type") != "auth" or not isinstance(msg.get("token"), str):
+                raise AuthError(401, "first frame must be {\"type\": \"auth\", \"token\": \"<bearer token>\"}")
+            token = msg["token"]
+        principal = rt.verifier.verify(token)
+        _audit(rt, ws, principal, "WS connect", 101, timer)
+        return principal
+    except AuthError as exc:
+        _audit(rt, ws, None, "WS connect", exc.status, timer)
+        try:
+            await ws.send_json({"type": "error", "status": exc.status, "detail": exc.detail})
+            await ws.close(code=CLOSE_POLICY, reason=exc.detail[:120])
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        return None
+    except WebSocketDisconnect:
+        return None
+
+
+def _audit(rt: Any, ws: WebSocket, principal: Principal | None, action: str, status: int, timer: Timer,
+           **fields: Any) -> None:
+    client = ws.client
+    rt.audit.write(
+        subject=principal.subject if principal else None,
+        role=principal.role if principal else None,
+        action=action,
+        outcome=outcome_for(status),
+        status=status,
+        duration_ms=timer.ms,
+        client=client.host if client else None,
+        **fields,
+    )
+
+
+async def _send_error(ws: WebSocket, ref: Any, status: int, detail: Any) -> None:
+    ws.state.outbox.put_nowait({"type": "error", "ref": ref, "status": status, "detail": detail})
+
+
+async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: asyncio.Queue, raw: str) -> None:
+    from hcml.genomics.errors import InputError
+
+    from realtime.service import NothingToAnnotate, RequestTooLarge, interpret_request
+    from realtime.submissions import count_variants, lookup, public_status, publish_realtime_result, queue_submission
+
+    timer = Timer()
+    if len(raw.encode("utf-8")) > rt.settings.max_submission_bytes:
+        await _send_error(ws, None, 413, f"frame over {rt.settings.max_submission_bytes} bytes")
+        return
+    try:
+        msg = json.loads(raw)
+    except ValueError as exc:
+        await _send_error(ws, None, 400, f"frame is not JSON: {exc.msg} at position {exc.pos}")
+        return
+    if not isinstance(msg, dict):
+        await _send_error(ws, None, 400, "frame must be a JSON object with a 'type'")
+        return
+    kind, ref = msg.get("type"), msg.get("ref")
+    if not isinstance(ref, (str, int, type(None))) or (isinstance(ref, str) and len(ref) > 100):
+        ref = None
+    action = f"WS {kind}" if kind in ("annotate", "submit", "subscribe") else "WS unknown"
+
+    if kind == "annotate":
+        fields = {k: msg[k] for k in ("variants", "vcf", "sequence") if k in msg}
+        try:
+            request = AnnotateRequest(**fields)
+            if len(raw.encode("utf-8")) > rt.settings.max_body_bytes:
+                raise RequestTooLarge(f"frame over {rt.settings.max_body_bytes} bytes; use 'submit' for large VCFs")
+            require_role(principal, ("clinician", "researcher", "admin"))
+        except ValidationError as exc:
+            errors = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+            _audit(rt, ws, principal, action, 422, timer)
+            await _send_error(ws, ref, 422, errors)
+            return
+        except RequestTooLarge as exc:
+            _audit(rt, ws, principal, action, 413, timer)
+            await _send_error(ws, ref, 413, str(exc))
+            return
+        if not rt.state.ready:
+            _audit(rt, ws, principal, action, 503, timer)
+            await _send_error(ws, ref, 503, "reference bundle not loaded")
+            return
+        queue.put_nowait({"type": "progress", "ref": ref, "stage": "received"})
+        loop = asyncio.get_running_loop()
+
+        def progress(stage: str, **counts: Any) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, {"type": "progress", "ref": ref, "stage": stage, **counts})
+
+        try:
+            result = await run_in_threadpool(
+                interpret_request, rt.state, variants=request.variants, vcf=request.vcf, sequence=request.sequence,
+                max_variants=rt.settings.max_variants, max_sequence=rt.settings.max_sequence_length,
+                progress=progress)
+        except (InputError, RequestTooLarge, NothingToAnnotate) as exc:
+            status = 413 if isinstance(exc, RequestTooLarge) else 422
+            _audit(rt, ws, principal, action, status, timer)
+            payload: dict[str, Any] = {"type": "error", "ref": ref, "status": status, "detail": str(exc)}
+            if isinstance(exc, NothingToAnnotate):
+                payload["rejects"] = exc.rejects
+            queue.put_nowait(payload)
+            return
+        count_variants(result)
+        publish_realtime_result(rt, principal, result)
+        # progress frames were queued (call_soon_threadsafe) before the thread's completion: they go first
+        queue.put_nowait({"type": "result", "ref": ref, **result})
+        _audit(rt, ws, principal, action, 200, timer, result_id=result["result_id"],
+               n_variants=result["n_variants"], n_rejects=result["n_rejects"])
+        return
+
+    if kind == "submit":
+        try:
+            require_role(principal, ("clinician", "admin"))
+            body = SubmissionRequest(**{k: v for k, v in msg.items() if k not in ("type", "ref")})
+        except AuthError as exc:
+            _audit(rt, ws, principal, action, exc.status, timer)
+            await _send_error(ws, ref, exc.status, exc.detail)
+            return
+        except ValidationError as exc:
+            _audit(rt, ws, principal, action, 422, timer)
+            await _send_error(ws, ref, 422, [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()])
+            return
+        accepted = await run_in_threadpool(queue_submission, rt, principal, body)
+        if not isinstance(accepted, dict):  # a JSONResponse: 503 or 422
+            detail = json.loads(accepted.body)["detail"]
+            _audit(rt, ws, principal, action, accepted.status_code, timer)
+            await _send_error(ws, ref, accepted.status_code, detail)
+            return
+        sid = accepted["submission_id"]
+        rt.hub.subscribe(sid, queue)
+        _audit(rt, ws, principal, action, 202, timer, submission_id=sid)
+        queue.put_nowait({"type": "queued", "ref": ref, **accepted})
+        return
+
+    if kind == "subscribe":
+        sid = msg.get("submission_id")
+        record = lookup(rt, sid, principal) if isinstance(sid, str) else None
+        if record is None:
+            _audit(rt, ws, principal, action, 404, timer)
+            await _send_error(ws, ref, 404, f"no submission {sid!r} visible to you")
+            return
+        rt.hub.subscribe(sid, queue)
+        _audit(rt, ws, principal, action, 200, timer, submission_id=sid)
+        status = public_status(record)
+        queue.put_nowait({"type": "result" if status["status"] in ("succeeded", "failed") else "status",
+                            "ref": ref, **status})
+        return
+
+    _audit(rt, ws, principal, action, 400, timer)
+    await _send_error(ws, ref, 400, "unknown frame type: use 'annotate', 'submit' or 'subscribe'")
+
+
