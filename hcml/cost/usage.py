@@ -8,10 +8,12 @@ processes it waits for:
 - peak memory: the highest resident set size seen during the block. A light background thread samples
   the RSS of the process and its live children; `ru_maxrss` catches spikes shorter than the sampling
   interval whenever they set a new high for the process;
-- bytes read and written: storage bytes from the kernel's per-process I/O accounting (psutil
-  `io_counters`); where the storage figure is 0 (reads served from the page cache, writes still in it,
-  or a container that hides block-I/O accounting) the character counts `rchar`/`wchar` of
-  `/proc/self/io` are used instead.
+- bytes read and written: the kernel's per-process I/O accounting (psutil `io_counters`, else
+  `/proc/self/io`). Of the storage count (`read_bytes`/`write_bytes`: what reached the block device) and
+  the character count (`rchar`/`wchar`: what the read/write calls moved) the larger is reported. The
+  storage count alone misses reads served from the page cache and everything read from Blob Storage over
+  the network (and is 0 in containers that hide block-I/O accounting); the character count misses
+  read-ahead. Both raw deltas are kept in `Usage.details`.
 
 The figures are per process: in-process Dagster execution counts other threads' work done during the
 block too, which is what a process-per-step executor would bill anyway.
@@ -170,6 +172,6 @@ def measure_usage(sample_seconds: float | None = None) -> Iterator[Usage]:
             peak = max(peak, maxrss_children_after)
         usage.peak_memory_bytes = int(peak)
         delta = {name: max(0, io_after[name] - io_before[name]) for name in io_after}
-        usage.bytes_read = delta["read_bytes"] or delta["read_chars"]
-        usage.bytes_written = delta["write_bytes"] or delta["write_chars"]
+        usage.bytes_read = max(delta["read_bytes"], delta["read_chars"])
+        usage.bytes_written = max(delta["write_bytes"], delta["write_chars"])
         usage.details = {**delta, "sampled_peak_rss": int(sampled_peak)}
