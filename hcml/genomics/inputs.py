@@ -24,6 +24,7 @@ class ParsedInput:
     samples: list[str] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
     kind: str = "vcf"  # vcf | variants | sequence
+    records: pl.DataFrame | None = None  # VCF input: line, text of every record line (for the VCF writer)
 
     def __post_init__(self) -> None:
         # the one invariant every reader keeps: nothing is lost
@@ -70,6 +71,7 @@ def read_vcf(source: str | Path | bytes, bundle) -> ParsedInput:
         header=records.header,
         kind="vcf",
     )
+    parsed.records = records.lines
     if records.gt is not None:
         parsed.genotypes = genotypes_long(records.gt, records.samples, rows)
     return parsed

@@ -28,6 +28,7 @@ class VcfRecords:
     gt: pl.DataFrame | None  # cand, then one GT column per sample (raw, per record)
     rejects: pl.DataFrame
     n_records: int
+    lines: pl.DataFrame  # line, text: every record line as read (for the VCF writer)
 
 
 def read_bytes(source: str | Path | bytes) -> bytes:
@@ -156,7 +157,7 @@ def parse_vcf(data: bytes) -> VcfRecords:
             for k in range(len(samples))
         ]
         gt = alleles.select("cand", "allele", "n_alt", *sample_cols).with_columns(pl.col("cand").cast(pl.UInt32))
-    return VcfRecords(header, samples, candidates, gt, rejects, body.height)
+    return VcfRecords(header, samples, candidates, gt, rejects, body.height, body.select("line", "text"))
 
 
 def split_genotype(gt: str | None, allele: int) -> str | None:

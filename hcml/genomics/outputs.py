@@ -1,0 +1,337 @@
+"""Writers over the annotations frame (docs/CONTRACTS.md): VEP tab, VCF with CSQ, Ensembl REST JSON, Parquet.
+
+Each follows Ensembl VEP's own conventions so existing consumers keep working: VEP's column names and `-`
+for missing in `--tab`; a `CSQ` INFO field with its `Format:` header in VCF (`&` joins lists, `%3B`/`%3D`
+escapes); the Ensembl REST `/vep` response shape in JSON.  The tab, VCF and Parquet writers are polars
+expressions over the whole frame (no Python loop per row); JSON builds nested objects per variant.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import json
+import sys
+from pathlib import Path
+from typing import IO
+
+import polars as pl
+
+# VEP --tab column order: the fixed columns, then the extra fields in the order VEP prints them
+VEP_TAB_COLUMNS = [
+    "Uploaded_variation", "Location", "Allele", "Gene", "Feature", "Feature_type", "Consequence",
+    "cDNA_position", "CDS_position", "Protein_position", "Amino_acids", "Codons", "Existing_variation",
+    "IMPACT", "DISTANCE", "STRAND", "FLAGS", "VARIANT_CLASS", "SYMBOL", "BIOTYPE", "CANONICAL", "CCDS", "ENSP",
+    "EXON", "INTRON", "HGVSc", "HGVSp", "HGVSg", "SIFT", "PolyPhen",
+    "AF", "AFR_AF", "AMR_AF", "EAS_AF", "EUR_AF", "SAS_AF", "gnomADe_AF", "CLIN_SIG",
+    "pathogenicity_score",
+]
+REQUIRED_COLUMNS = VEP_TAB_COLUMNS[:7]
+# CSQ sub-fields, VEP's default order for the ones we produce
+CSQ_FIELDS = [
+    "Allele", "Consequence", "IMPACT", "SYMBOL", "Gene", "Feature_type", "Feature", "BIOTYPE", "EXON", "INTRON",
+    "HGVSc", "HGVSp", "cDNA_position", "CDS_position", "Protein_position", "Amino_acids", "Codons",
+    "Existing_variation", "DISTANCE", "STRAND", "FLAGS", "CANONICAL", "HGVSg",
+    "AF", "AFR_AF", "AMR_AF", "EAS_AF", "EUR_AF", "SAS_AF", "gnomADe_AF", "CLIN_SIG",
+]
+COLUMN_DESCRIPTIONS = {
+    "Uploaded_variation": "Identifier of uploaded variant",
+    "Location": "Location of variant in standard coordinate format (chr:start or chr:start-end)",
+    "Allele": "The variant allele used to calculate the consequence",
+    "Gene": "Stable ID of affected gene",
+    "Feature": "Stable ID of feature",
+    "Feature_type": "Type of feature - Transcript, RegulatoryFeature or MotifFeature",
+    "Consequence": "Consequence type",
+    "cDNA_position": "Relative position of base pair in cDNA sequence",
+    "CDS_position": "Relative position of base pair in coding sequence",
+    "Protein_position": "Relative position of amino acid in protein",
+    "Amino_acids": "Reference and variant amino acids",
+    "Codons": "Reference and variant codon sequence",
+    "Existing_variation": "Identifier(s) of co-located known variants",
+    "IMPACT": "Subjective impact classification of consequence type",
+    "DISTANCE": "Shortest distance from variant to transcript",
+    "STRAND": "Strand of the feature (1/-1)",
+    "FLAGS": "Transcript quality flags",
+    "VARIANT_CLASS": "SO variant class",
+    "SYMBOL": "Gene symbol (e.g. HGNC)",
+    "BIOTYPE": "Biotype of transcript or regulatory feature",
+    "CANONICAL": "Indicates if transcript is canonical for this gene",
+    "CCDS": "Indicates if transcript is a CCDS transcript",
+    "ENSP": "Protein identifer",
+    "EXON": "Exon number(s) / total",
+    "INTRON": "Intron number(s) / total",
+    "HGVSc": "HGVS coding sequence name",
+    "HGVSp": "HGVS protein sequence name",
+    "HGVSg": "HGVS genomic sequence name",
+    "SIFT": "SIFT prediction and/or score",
+    "PolyPhen": "PolyPhen prediction and/or score",
+    "AF": "Frequency of existing variant in 1000 Genomes combined population",
+    "AFR_AF": "Frequency of existing variant in 1000 Genomes combined African population",
+    "AMR_AF": "Frequency of existing variant in 1000 Genomes combined American population",
+    "EAS_AF": "Frequency of existing variant in 1000 Genomes combined East Asian population",
+    "EUR_AF": "Frequency of existing variant in 1000 Genomes combined European population",
+    "SAS_AF": "Frequency of existing variant in 1000 Genomes combined South Asian population",
+    "gnomADe_AF": "Frequency of existing variant in gnomAD exomes combined population",
+    "CLIN_SIG": "ClinVar clinical significance of the dbSNP variant",
+    "pathogenicity_score": "hcml model P(pathogenic) of the variant (hcml extension)",
+}
+FREQ_KEYS = {"AF": "af", "AFR_AF": "afr", "AMR_AF": "amr", "EAS_AF": "eas", "EUR_AF": "eur", "SAS_AF": "sas",
+             "gnomADe_AF": "gnomade"}
+
+
+def _check(annotations: pl.DataFrame) -> None:
+    missing = [c for c in REQUIRED_COLUMNS if c not in annotations.columns]
+    if missing:
+        raise ValueError(f"annotations frame lacks VEP columns {missing}")
+
+
+def _as_text(col: str) -> pl.Expr:
+    """A column as VEP prints it: strings as they are, floats without trailing noise, nulls as null."""
+    return pl.col(col).cast(pl.Utf8)
+
+
+def _open(out: str | Path | IO, binary: bool = True):
+    if out is None or out == "-":
+        return sys.stdout.buffer if binary else sys.stdout, False
+    if isinstance(out, (str, Path)):
+        return open(out, "wb" if binary else "w"), True
+    return out, False
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("hcml")
+    except Exception:  # pragma: no cover - not installed as a package
+        return "dev"
+
+
+def vep_tab_frame(annotations: pl.DataFrame) -> pl.DataFrame:
+    """The VEP --tab columns present in `annotations`, as text with '-' for missing."""
+    _check(annotations)
+    cols = [c for c in VEP_TAB_COLUMNS if c in annotations.columns]
+    return annotations.select(
+        [pl.when(_as_text(c).is_null() | (_as_text(c) == "")).then(pl.lit("-")).otherwise(_as_text(c)).alias(c) for c in cols]
+    )
+
+
+def write_vep(annotations: pl.DataFrame, out: str | Path | IO, meta: dict | None = None) -> None:
+    """Ensembl VEP `--tab` output: `##` header lines, `#Uploaded_variation...` then one row per consequence."""
+    table = vep_tab_frame(annotations)
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    lines = [
+        f"## ENSEMBL VARIANT EFFECT PREDICTOR format, written by hcml {_version()} (offline annotator)",
+        f"## Output produced at {now}",
+    ]
+    for key, value in (meta or {}).items():
+        lines.append(f"## {key}: {value}")
+    lines.append("## Column descriptions:")
+    lines += [f"## {c} : {COLUMN_DESCRIPTIONS.get(c, c)}" for c in table.columns]
+    lines.append("#" + "\t".join(table.columns))
+    fh, close = _open(out)
+    try:
+        fh.write(("\n".join(lines) + "\n").encode())
+        table.write_csv(fh, separator="\t", include_header=False, quote_style="never", null_value="-")
+    finally:
+        if close:
+            fh.close()
+
+
+def _csq_escape(expr: pl.Expr) -> pl.Expr:
+    """VEP's CSQ escaping: lists joined by '&', ';' and '=' percent-encoded, whitespace as '_', '|' as '&'."""
+    return (
+        expr.cast(pl.Utf8)
+        .str.replace_all(",", "&", literal=True)
+        .str.replace_all("|", "&", literal=True)
+        .str.replace_all(";", "%3B", literal=True)
+        .str.replace_all("=", "%3D", literal=True)
+        .str.replace_all(r"\s", "_")
+        .fill_null("")
+    )
+
+
+def csq_header(fields: list[str] | None = None) -> str:
+    fields = fields or CSQ_FIELDS
+    return (
+        '##INFO=<ID=CSQ,Number=.,Type=String,Description="Consequence annotations from Ensembl VEP '
+        f'(hcml offline annotator). Format: {"|".join(fields)}">'
+    )
+
+
+def csq_per_row(annotations: pl.DataFrame) -> pl.DataFrame:
+    """row -> CSQ value (one '|'-joined entry per consequence, entries joined by ',')."""
+    _check(annotations)
+    parts = [_csq_escape(pl.col(f)) if f in annotations.columns else pl.lit("") for f in CSQ_FIELDS]
+    return (
+        annotations.select("row", pl.concat_str(parts, separator="|").alias("csq"))
+        .group_by("row", maintain_order=True)
+        .agg(pl.col("csq").str.join(","))
+    )
+
+
+def write_vcf(parsed, annotations: pl.DataFrame, out: str | Path | IO) -> None:
+    """The input VCF with a CSQ INFO field added to every annotated record (and its ##INFO header).
+
+    Records of a VCF input are written as they came (rejected ones unchanged, split multi-allelic records
+    joined again); other inputs (variant strings, sequences) become a minimal sites-only VCF.
+    """
+    csq = csq_per_row(annotations)
+    variants = parsed.variants
+    records = getattr(parsed, "records", None)
+    fh, close = _open(out)
+    try:
+        if records is not None and parsed.header:
+            meta = [h for h in parsed.header[:-1] if not h.startswith("##INFO=<ID=CSQ,")]
+            header = meta + [csq_header(), parsed.header[-1]]
+            per_line = (
+                variants.select("row", "line")
+                .join(csq, on="row", how="inner")
+                .group_by("line", maintain_order=True)
+                .agg(pl.col("csq").str.join(","))
+            )
+            body = records.join(per_line, on="line", how="left", maintain_order="left")
+            parts = pl.col("text").str.extract_groups(r"^((?:[^\t]*\t){7})([^\t]*)(.*)$")
+            body = body.with_columns(parts.alias("_p")).with_columns(
+                pl.when(pl.col("csq").is_null() | pl.col("_p").struct.field("2").is_null())
+                .then(pl.col("text"))
+                .otherwise(
+                    pl.concat_str(
+                        pl.col("_p").struct.field("1"),
+                        pl.when(pl.col("_p").struct.field("2").is_in([".", ""]))
+                        .then(pl.lit("CSQ=") + pl.col("csq"))
+                        .otherwise(pl.col("_p").struct.field("2") + pl.lit(";CSQ=") + pl.col("csq")),
+                        pl.col("_p").struct.field("3"),
+                    )
+                )
+                .alias("out")
+            )
+            lines = body["out"]
+        else:
+            contigs = variants["chrom"].unique(maintain_order=True).to_list()
+            header = ["##fileformat=VCFv4.2", "##source=hcml"] + [f"##contig=<ID={c}>" for c in contigs]
+            header += [csq_header(), "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+            body = variants.join(csq, on="row", how="left", maintain_order="left")
+            lines = body.select(
+                pl.concat_str(
+                    "chrom", pl.col("pos").cast(pl.Utf8), pl.col("variant_id").str.replace_all(r"[\s;]", "_"),
+                    "ref", "alt", pl.lit("."), pl.lit("."),
+                    pl.when(pl.col("csq").is_null()).then(pl.lit(".")).otherwise(pl.lit("CSQ=") + pl.col("csq")),
+                    separator="\t",
+                )
+            ).to_series()
+        fh.write(("\n".join(header) + "\n").encode())
+        pl.DataFrame({"l": lines}).write_csv(fh, include_header=False, quote_style="never")
+    finally:
+        if close:
+            fh.close()
+
+
+def _span(value: str | None) -> tuple[int | None, int | None]:
+    """'123' -> (123, 123); '123-125' -> (123, 125); '?-125' -> (None, 125); '-' / None -> (None, None)."""
+    if value is None or value in ("", "-"):
+        return None, None
+    a, _, b = value.partition("-")
+    to_int = lambda s: int(s) if s and s.isdigit() else None  # noqa: E731
+    return (to_int(a), to_int(b)) if b else (to_int(a), to_int(a))
+
+
+def _vep_alleles(pos: int, ref: str, alt: str) -> tuple[int, int, str]:
+    """VEP's start, end and allele string of a VCF-style allele (shared first base dropped for indels)."""
+    if len(ref) != len(alt) and ref[:1] == alt[:1]:
+        ref, alt, pos = ref[1:], alt[1:], pos + 1
+    return pos, pos + len(ref) - 1, f"{ref or '-'}/{alt or '-'}"
+
+
+def json_records(annotations: pl.DataFrame, parsed=None, assembly: str = "GRCh38") -> list[dict]:
+    """The Ensembl REST `/vep` response: one object per variant with its consequences and co-located variants."""
+    _check(annotations)
+    inputs = {}
+    if parsed is not None and getattr(parsed, "records", None) is not None:
+        line_text = dict(zip(parsed.records["line"].to_list(), parsed.records["text"].to_list()))
+        inputs = {r: line_text.get(ln) for r, ln in zip(parsed.variants["row"].to_list(), parsed.variants["line"].to_list())}
+    out: list[dict] = []
+    for (row,), group in annotations.group_by("row", maintain_order=True):
+        first = group.row(0, named=True)
+        start, end, allele_string = _vep_alleles(first["pos"], first["ref"], first["alt"])
+        rec: dict = {
+            "input": inputs.get(row) or first["Uploaded_variation"],
+            "id": first["Uploaded_variation"],
+            "seq_region_name": first["chrom"],
+            "start": start,
+            "end": end,
+            "strand": 1,
+            "allele_string": allele_string,
+            "assembly_name": assembly,
+            "most_severe_consequence": first.get("most_severe_consequence"),
+        }
+        transcripts, intergenic = [], []
+        for r in group.iter_rows(named=True):
+            terms = (r["Consequence"] or "").split(",")
+            if r.get("Feature") is None:
+                intergenic.append({"variant_allele": r["Allele"], "consequence_terms": terms, "impact": r.get("IMPACT")})
+                continue
+            tc = {
+                "variant_allele": r["Allele"],
+                "gene_id": r.get("Gene"),
+                "gene_symbol": r.get("SYMBOL"),
+                "transcript_id": r["Feature"],
+                "biotype": r.get("BIOTYPE"),
+                "consequence_terms": terms,
+                "impact": r.get("IMPACT"),
+                "strand": r.get("STRAND"),
+                "distance": r.get("DISTANCE"),
+                "exon": r.get("EXON"),
+                "intron": r.get("INTRON"),
+                "hgvsc": r.get("HGVSc"),
+                "hgvsp": r.get("HGVSp"),
+                "amino_acids": r.get("Amino_acids"),
+                "codons": r.get("Codons"),
+                "canonical": 1 if r.get("CANONICAL") == "YES" else None,
+                "flags": r["FLAGS"].split(",") if r.get("FLAGS") else None,
+            }
+            for key, col in (("cdna", "cDNA_position"), ("cds", "CDS_position"), ("protein", "Protein_position")):
+                a, b = _span(r.get(col))
+                tc[f"{key}_start"], tc[f"{key}_end"] = a, b
+            transcripts.append({k: v for k, v in tc.items() if v is not None})
+        if transcripts:
+            rec["transcript_consequences"] = transcripts
+        if intergenic:
+            rec["intergenic_consequences"] = intergenic
+        known = first.get("Existing_variation")
+        if known:
+            freqs = {FREQ_KEYS[c]: first[c] for c in FREQ_KEYS if first.get(c) is not None}
+            for name in known.split(","):
+                co = {"id": name, "start": start, "end": end, "allele_string": allele_string, "strand": 1}
+                if freqs:
+                    co["frequencies"] = {first["Allele"]: freqs}
+                if first.get("CLIN_SIG"):
+                    co["clin_sig"] = [s.strip() for s in first["CLIN_SIG"].replace("&", ",").split(",") if s.strip()]
+                rec.setdefault("colocated_variants", []).append(co)
+        out.append({k: v for k, v in rec.items() if v is not None})
+    return out
+
+
+def write_json(annotations: pl.DataFrame, out: str | Path | IO, parsed=None) -> None:
+    records = json_records(annotations, parsed)
+    fh, close = _open(out, binary=False)
+    try:
+        json.dump(records, fh, indent=None, separators=(",", ":"))
+        fh.write("\n")
+    finally:
+        if close:
+            fh.close()
+
+
+def write_parquet(annotations: pl.DataFrame, out: str | Path | IO) -> None:
+    """One row per variant x feature, the annotations frame as it is (typed), zstd-compressed."""
+    _check(annotations)
+    if out is None or out == "-":
+        buf = io.BytesIO()
+        annotations.write_parquet(buf, compression="zstd")
+        sys.stdout.buffer.write(buf.getvalue())
+        return
+    annotations.write_parquet(out, compression="zstd", statistics=True)
+
+
+WRITERS = {"vep": write_vep, "vcf": write_vcf, "json": write_json, "parquet": write_parquet}
