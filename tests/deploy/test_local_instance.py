@@ -108,7 +108,7 @@ def _render_local(home: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def local_env(postgres, bundle_dir, tmp_path_factory) -> dict[str, str]:
+def local_env(postgres, bundle_dir, kafka_bootstrap, tmp_path_factory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("dagster_home")
     _render_local(home)
     data = tmp_path_factory.mktemp("hcml_data")
@@ -119,6 +119,8 @@ def local_env(postgres, bundle_dir, tmp_path_factory) -> dict[str, str]:
         "HCML_DAGSTER_MAX_CONCURRENT_RUNS": "2",
         "HCML_DATA_DIR": str(data),
         "HCML_BUNDLE_DIR": str(bundle_dir),
+        "HCML_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "HCML_PSEUDONYM_KEY": "deploy-test-" + uuid.uuid4().hex,
         "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         "PYTHONUNBUFFERED": "1",
     })
@@ -282,3 +284,45 @@ def test_queued_run_of_sample_report_job_finishes_with_lineage(stack, postgres):
                              f"SELECT status FROM runs WHERE run_id = '{run['runId']}'"],
                             capture_output=True, text=True, check=True).stdout.strip()
     assert status == "SUCCESS"
+
+
+def test_kafka_sensor_turns_a_submission_into_a_traced_run(stack, monkeypatch):
+    """A submission produced to the real broker -> the Kafka sensor (run by the daemon) -> a finished run
+    with the asset lineage, tagged with whom it is for and the submission's W3C trace context."""
+    sensors = stack.graphql(
+        """query S($sel: RepositorySelector!) { sensorsOrError(repositorySelector: $sel) {
+             ... on Sensors { results { name sensorState { status } } } } }""",
+        {"sel": stack.repository_selector()})["sensorsOrError"]
+    names = {s["name"]: s["sensorState"]["status"] for s in sensors.get("results", [])}
+    if "kafka_submissions" not in names:
+        pytest.skip("sensors/kafka_submissions.py is not in the code location's Definitions yet (issue 5)")
+    missing = _repository_has(stack, *SAMPLE_CHAIN)
+    if missing:
+        pytest.skip(f"the code location does not define {sorted(missing)} yet (issue 3)")
+    assert names["kafka_submissions"] == "RUNNING"  # default status: production needs no manual start
+
+    from hcml import observability as obs
+    from hcml.events import topics
+    from hcml.events.messages import SOURCE_CLI, make_submission, submission_event
+    from hcml.events.producer import EventProducer
+
+    for key in ("HCML_DATA_DIR", "HCML_PSEUDONYM_KEY", "HCML_KAFKA_BOOTSTRAP"):
+        monkeypatch.setenv(key, stack.env[key])
+    obs.configure_tracing("hcml-deploy-test")
+    submission = make_submission(
+        patient_id="deploy-test-patient", requester="deploy-test", department="genetics",
+        project="deploy-smoke", input_kind="vcf", payload=SAMPLE_VCF.read_bytes())
+    with obs.tracer().start_as_current_span("test.submit") as span:
+        event = submission_event(submission, source=SOURCE_CLI)
+        with EventProducer(stack.env["HCML_KAFKA_BOOTSTRAP"]) as producer:
+            producer.send(topics.RAW, event)
+    trace_id = format(span.get_span_context().trace_id, "032x")
+
+    run = _wait_for_finished_run(stack, "hcml/submission_id", submission.submission_id, 600)
+    assert run["jobName"] == "sample_report_job"
+    assert run["status"] == "SUCCESS", _run_failure_detail(stack, run["runId"])
+    run_tags = {t["key"]: t["value"] for t in run["tags"]}
+    assert run_tags["hcml/department"] == "genetics" and run_tags["hcml/project"] == "deploy-smoke"
+    assert run_tags[obs.TRACEPARENT_TAG].split("-")[1] == trace_id  # the trace continues into the run
+    assert "deploy-test-patient" not in str(run["tags"])  # pseudonymised, never the patient id
+    _check_lineage(stack, run_tags["dagster/partition"], run["runId"])
