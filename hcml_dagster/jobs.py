@@ -11,7 +11,6 @@ import re
 
 import dagster as dg
 
-from hcml_dagster.partitions import samples_partitions
 
 SAMPLE_ASSET_KEYS = (
     "sample_variants",
@@ -39,7 +38,6 @@ class SampleSourceConfig(dg.Config):
 sample_report_job = dg.define_asset_job(
     name="sample_report_job",
     selection=dg.AssetSelection.assets(*SAMPLE_ASSET_KEYS),
-    partitions_def=samples_partitions,
     description="Materialize one sample's variants, annotations, features, predictions and clinical report.",
 )
 
