@@ -38,7 +38,14 @@ from realtime.models import (
     SubmissionRequest,
     SubmissionStatus,
 )
-from realtime.service import NothingToAnnotate, RequestTooLarge, ServiceState, interpret_request, load_state
+from realtime.service import (
+    NothingToAnnotate,
+    RequestTooLarge,
+    ServiceState,
+    interpret_request,
+    load_state,
+    payload_text,
+)
 from realtime.settings import Settings, load_settings
 
 log = logging.getLogger("hcml.realtime")
@@ -306,7 +313,7 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
         slot = _audit_slot(request)
         slot.update(result_id=result["result_id"], n_variants=result["n_variants"], n_rejects=result["n_rejects"])
         subs.count_variants(result)
-        subs.publish_realtime_result(rt, principal, result)
+        subs.publish_realtime_result(rt, principal, result, payload_text(body.variants, body.vcf, body.sequence))
         return JSONResponse(result)
 
     @app.get("/v1/results/{result_id}", tags=["clinical"], summary="A recent synchronous result",

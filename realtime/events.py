@@ -29,9 +29,16 @@ log = logging.getLogger("hcml.realtime.events")
 class PendingEvent:
     topic: str
     key: bytes | None
-    value: bytes
+    value: bytes | None
     headers: list[tuple[str, bytes]] | None = None
     attempts: int = 0
+    build: Callable[[], tuple[bytes | None, bytes, list[tuple[str, bytes]]]] | None = None
+
+    def materialise(self) -> None:
+        """Build the message off the request path (CloudEvent validation, storing large payloads)."""
+        if self.build is not None:
+            self.key, self.value, self.headers = self.build()
+            self.build = None
 
 
 def producer_config(bootstrap: str) -> dict[str, Any]:
@@ -94,6 +101,18 @@ class EventPublisher:
                 self.dropped += 1
                 return False
             self._buffer.append(PendingEvent(topic, key, value, headers))
+            self._cv.notify()
+        return True
+
+    def offer_lazy(self, topic: str, build: Callable[[], tuple[bytes | None, bytes, list[tuple[str, bytes]]]]) -> bool:
+        """Buffer an event that the flusher thread builds (`build() -> (key, value, headers)`)."""
+        if not self.enabled:
+            return False
+        with self._cv:
+            if len(self._buffer) + self._inflight >= self.capacity:
+                self.dropped += 1
+                return False
+            self._buffer.append(PendingEvent(topic, None, None, build=build))
             self._cv.notify()
         return True
 
@@ -189,6 +208,14 @@ class EventPublisher:
                         batch.append(self._buffer.popleft())
                     self._inflight += len(batch)
                 for i, event in enumerate(batch):
+                    try:
+                        event.materialise()
+                    except Exception as exc:  # a bug in building the event: count it, keep the rest going
+                        log.error("event could not be built", extra={"error": type(exc).__name__})
+                        with self._cv:
+                            self._inflight -= 1
+                            self.dropped += 1
+                        continue
                     try:
                         producer.produce(event.topic, value=event.value, key=event.key, headers=event.headers,
                                          on_delivery=self._on_delivery(event))

@@ -148,6 +148,13 @@ def parse_request(state: ServiceState, *, variants: list[str] | None, vcf: str |
     return inputs.call_sequence(sequence, state.bundle), "sequence"
 
 
+def payload_text(variants: list[str] | None, vcf: str | None, sequence: str | None) -> str:
+    """The input as one text (what the audit copy of a synchronous submission carries)."""
+    if variants is not None:
+        return "\n".join(variants)
+    return vcf if vcf is not None else (sequence or "")
+
+
 def input_digest(variants: list[str] | None, vcf: str | None, sequence: str | None) -> str:
     """sha256 of the input as received: provenance can name it without storing it."""
     h = hashlib.sha256()

@@ -203,33 +203,46 @@ def queue_submission(rt: "Runtime", principal: "Principal", body: "SubmissionReq
 
 
 # -------------------------------------------------------------------------------------- sync results
-def publish_realtime_result(rt: "Runtime", principal: "Principal", result: dict[str, Any]) -> bool:
-    """Announce a synchronous result on `genetic-data-annotated` (lineage); never waits on Kafka."""
+def publish_realtime_result(rt: "Runtime", principal: "Principal", result: dict[str, Any],
+                            payload: str | None = None) -> bool:
+    """Announce a synchronous answer for lineage and audit, never waiting on Kafka: an audit copy of the
+    submission on `genetic-data-raw` (`processing: realtime`, skipped by the batch sensor) and the result on
+    `genetic-data-annotated`. Both are built on the publisher's thread, not on the request path."""
     if not rt.publisher.enabled:
         return False
-    from hcml.events import messages, topics
+    from hcml.events import topics
 
+    rid = result["result_id"]
+    requester = principal.subject
     consequences: dict[str, int] = {}
     for v in result["variants"]:
         term = v.get("most_severe_consequence") or "unknown"
         consequences[term] = consequences.get(term, 0) + 1
-    record = rt.state.recall(result["result_id"]) or {}
-    event = messages.result_event(
-        messages.Result(
-            submission_id=result["result_id"],
-            status="succeeded",
-            summary={"n_variants": result["n_variants"], "n_rejects": result["n_rejects"],
-                     "input_kind": result["input_kind"], "most_severe_consequences": consequences,
-                     "requester": principal.subject},
-            provenance=record.get("provenance", {}),
-            completed_at=datetime.now(UTC),
-        ),
-        source=messages.SOURCE_REALTIME,
-        event_id=f"{result['result_id']}:result",
-        trace={},
-    )
-    key, value, headers = messages.to_kafka(event)
-    return rt.publisher.offer(topics.ANNOTATED, value, key=key, headers=headers)
+    summary = {"n_variants": result["n_variants"], "n_rejects": result["n_rejects"],
+               "input_kind": result["input_kind"], "most_severe_consequences": consequences}
+    provenance = (rt.state.recall(rid) or {}).get("provenance", {})
+
+    def build_submission() -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
+        from hcml.events import messages
+
+        sub = messages.make_submission(
+            submission_id=rid, patient_id=f"unidentified:{rid}", requester=requester, department="clinical",
+            project="clinical-care", analysis="realtime_interpretation", input_kind=result["input_kind"],
+            payload=payload or "", processing="realtime")
+        return messages.to_kafka(messages.submission_event(sub, source=messages.SOURCE_REALTIME, trace={}))
+
+    def build_result() -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
+        from hcml.events import messages
+
+        res = messages.Result(submission_id=rid, status="succeeded", summary=summary, provenance=provenance,
+                              completed_at=datetime.now(UTC))
+        return messages.to_kafka(messages.result_event(res, source=messages.SOURCE_REALTIME,
+                                                       event_id=f"{rid}:result", trace={}))
+
+    ok = True
+    if payload is not None:
+        ok = rt.publisher.offer_lazy(topics.RAW, build_submission)
+    return rt.publisher.offer_lazy(topics.ANNOTATED, build_result) and ok
 
 
 def count_variants(result: dict[str, Any]) -> None:
@@ -267,6 +280,23 @@ def parse_result_message(value: bytes, headers: Any) -> dict[str, Any] | None:
     return out
 
 
+def merge_result(record: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """The status record after a result event (the requester and submission time are kept)."""
+    merged = dict(record)
+    merged.update(
+        submission_id=result["submission_id"],
+        status=result["status"],
+        updated_at=_now(),
+        report_uri=result.get("report_uri"),
+        report_html_uri=result.get("report_html_uri"),
+        summary=result.get("summary") or {},
+        provenance=result.get("provenance") or {},
+        run_id=result.get("run_id"),
+        error=result.get("error"),
+    )
+    return merged
+
+
 def on_result_event(registry: SubmissionRegistry, hub: "PushHub", event: dict[str, Any]) -> None:
     """Called on the listener thread for every result: update the record and push it."""
     sid = event["submission_id"]
@@ -277,17 +307,8 @@ def on_result_event(registry: SubmissionRegistry, hub: "PushHub", event: dict[st
             registry.put(known)
     if known is None:
         return  # a synchronous result (already answered) or another deployment's submission
-    record = registry.update(
-        sid,
-        status=event["status"],
-        updated_at=_now(),
-        report_uri=event.get("report_uri"),
-        report_html_uri=event.get("report_html_uri"),
-        summary=event.get("summary") or {},
-        provenance=event.get("provenance") or {},
-        run_id=event.get("run_id"),
-        error=event.get("error"),
-    )
+    record = merge_result(known, event)
+    registry.put(record)
     try:
         persist(record)
     except Exception as exc:  # the worker persists too; pushing must not depend on it
@@ -376,18 +397,6 @@ class ModelWatcher:
 
 def champion_version() -> str | None:
     """The version the registry's `champion` alias points at now (None when unknown)."""
-    try:
-        from hcml.ml import serving
+    from hcml.ml import registry
 
-        fn = getattr(serving, "champion_version", None)
-        if fn is not None:
-            v = fn()
-            return None if v is None else str(v)
-    except ImportError:
-        pass
-    import os
-
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=os.environ["HCML_MLFLOW_TRACKING_URI"])
-    return str(client.get_model_version_by_alias("hcml-pathogenicity", "champion").version)
+    return registry.alias_version("champion")

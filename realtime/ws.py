@@ -127,7 +127,7 @@ async def _send_error(ws: WebSocket, ref: Any, status: int, detail: Any) -> None
 async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: asyncio.Queue, raw: str) -> None:
     from hcml.genomics.errors import InputError
 
-    from realtime.service import NothingToAnnotate, RequestTooLarge, interpret_request
+    from realtime.service import NothingToAnnotate, RequestTooLarge, interpret_request, payload_text
     from realtime.submissions import count_variants, lookup, public_status, publish_realtime_result, queue_submission
 
     timer = Timer()
@@ -187,7 +187,8 @@ async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: asyncio.Q
             queue.put_nowait(payload)
             return
         count_variants(result)
-        publish_realtime_result(rt, principal, result)
+        publish_realtime_result(rt, principal, result,
+                                payload_text(request.variants, request.vcf, request.sequence))
         # progress frames were queued (call_soon_threadsafe) before the thread's completion: they go first
         queue.put_nowait({"type": "result", "ref": ref, **result})
         _audit(rt, ws, principal, action, 200, timer, result_id=result["result_id"],
