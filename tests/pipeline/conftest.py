@@ -1,0 +1,41 @@
+"""Pipeline test helpers: an isolated data dir and resources pointing at it (or at Azurite)."""
+
+from pathlib import Path
+
+import pytest
+
+from hcml.config import REPO_ROOT
+
+SAMPLES = REPO_ROOT / "data" / "samples"
+HG00096 = SAMPLES / "HG00096_chr21_region.vcf"
+CLINVAR_VCF = SAMPLES / "clinvar2016_chr21_region.vcf"
+
+
+def vcf_records(path: Path) -> list[list[str]]:
+    """The data lines of a VCF, split on tabs (an independent reading for expectations)."""
+    return [line.rstrip("\n").split("\t") for line in path.read_text().splitlines() if line and not line.startswith("#")]
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("HCML_DATA_DIR", str(tmp_path / "var"))
+    for name in ("HCML_AZURE_STORAGE_CONNECTION_STRING", "HCML_AZURE_STORAGE_ACCOUNT_URL", "DAGSTER_HOME",
+                 "HCML_MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "var"
+
+
+def local_resources(root: Path, bundle_dir: Path) -> dict:
+    from resources import ParquetIOManager, ReferenceBundleResource, StorageResource
+
+    store = StorageResource(local_root=str(root / "store"))
+    return {"storage": store, "io_manager": ParquetIOManager(storage=store),
+            "reference": ReferenceBundleResource(path=str(bundle_dir))}
+
+
+def azure_resources(azurite, container: str, bundle_dir: Path) -> dict:
+    from resources import ParquetIOManager, ReferenceBundleResource, StorageResource
+
+    store = StorageResource(connection_string=azurite.connection_string, container=container, prefix="pipeline")
+    return {"storage": store, "io_manager": ParquetIOManager(storage=store),
+            "reference": ReferenceBundleResource(path=str(bundle_dir))}
