@@ -51,11 +51,11 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None, replicat
         for name, future in admin.create_partitions(grow, operation_timeout=timeout).items():
             future.result(timeout)
             outcome[name] = "grown"
-    _wait_for_leaders(admin, [s.name for s in specs], timeout)
+    _wait_for_leaders(admin, bootstrap, [s.name for s in specs], timeout)
     return outcome
 
 
-def _wait_for_leaders(admin: AdminClient, names: list[str], timeout: float) -> None:
+def _wait_for_leaders(admin: AdminClient, bootstrap: str, names: list[str], timeout: float) -> None:
     """A freshly created topic answers NOT_LEADER for a moment; wait until every partition has a leader."""
     import time
 
@@ -68,6 +68,10 @@ def _wait_for_leaders(admin: AdminClient, names: list[str], timeout: float) -> N
             for name in names
         )
         if ready:
+            from hcml.events.consumer import end_offsets
+
+            for name in names:  # leaders known to the metadata are not always serving yet
+                end_offsets(bootstrap, name, timeout=max(deadline - time.monotonic(), 1.0))
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"topics {names} have no leader after {timeout:.0f} s")

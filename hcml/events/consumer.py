@@ -16,6 +16,7 @@ from typing import Any, Iterator
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from hcml.events.messages import Record
+from hcml.events.topics import GROUP_CLI_TAIL as GROUP_PROBE
 
 
 def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, Any]:
@@ -94,6 +95,7 @@ def read_batch(bootstrap: str, topic: str, group: str, offsets: dict[int, int], 
                 at_end.discard(msg.partition())
                 batch.records.append(_to_record(msg))
         batch.end_of_partitions = len(at_end) == len(partitions)
+        batch.records.sort(key=lambda r: (r.partition, r.offset))  # deterministic: a replay sees the same order
         return batch
     finally:
         consumer.close()
@@ -140,5 +142,26 @@ def tail(bootstrap: str, topic: str, group: str, from_beginning: bool = True, id
             n += 1
             if max_records is not None and n >= max_records:
                 return
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str, timeout: float = 10.0) -> dict[int, int]:
+    """{partition: high watermark} of a topic: a cursor that starts after everything already there."""
+    consumer = Consumer(consumer_config(bootstrap, GROUP_PROBE))
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
+        deadline = time.monotonic() + timeout
+        out = {}
+        for p in sorted(metadata.partitions):
+            while True:
+                try:
+                    out[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout, cached=False)[1]
+                    break
+                except KafkaException as exc:  # NOT_LEADER just after creation or during a leader change
+                    if exc.args[0].fatal() or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+        return out
     finally:
         consumer.close()
