@@ -10,6 +10,7 @@ import dagster as dg
 import assets.annotation
 import assets.cohort
 import assets.costs
+import assets.ml
 import assets.reference
 import assets.reports
 import assets.samples
@@ -18,6 +19,7 @@ from resources import build_resources
 from sensors.landing import landing_vcf_sensor
 from sensors import kafka_realtime_lineage, kafka_submissions, run_results  # Kafka (issue 5)
 from sensors.kafka_resource import KafkaResource
+from sensors.labels import clinvar_labels_sensor  # ML retraining (issue 4)
 
 ASSET_MODULES = [
     assets.reference,
@@ -26,6 +28,7 @@ ASSET_MODULES = [
     assets.reports,
     assets.cohort,
     assets.costs,  # cost attribution and chargeback (issue 3 item 6)
+    assets.ml,  # pathogenicity model: labels -> training set -> model -> evaluation -> champion (issue 4)
 ]
 
 SENSORS: list = [
@@ -34,6 +37,7 @@ SENSORS: list = [
     run_results.kafka_run_results,  # finished runs -> genetic-data-annotated
     run_results.kafka_run_failures,
     kafka_realtime_lineage.kafka_realtime_lineage,  # realtime results -> lineage
+    clinvar_labels_sensor,  # new label files -> retrain the pathogenicity model
 ]
 
 JOBS = [sample_report_job]
@@ -43,5 +47,5 @@ defs = dg.Definitions(
     asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
     jobs=JOBS,
     sensors=SENSORS,
-    resources={**build_resources(), "kafka": KafkaResource()},
+    resources={**build_resources(), "kafka": KafkaResource(), "mlflow": assets.ml.MlflowResource()},
 )

@@ -36,7 +36,8 @@ CONSEQUENCE_CLASSES: tuple[str, ...] = (
     "stop_lost",
     "inframe_indel",
     "missense",
-    "splice_region",  # intronic offset 3-8 (VEP splice_region / donor 5th base / polypyrimidine)
+    "splice_region",  # intronic offset 3-8, or 3-17 on the acceptor side (VEP splice_region, donor 5th
+    # base / donor region, polypyrimidine tract)
     "coding_other",  # coding change HGVS cannot classify further (e.g. p.?)
     "synonymous",
     "five_prime_utr",
@@ -297,7 +298,10 @@ def hgvs_features(frame: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit("missense"))
         .when(pl.col("intron_offset").is_not_null() & (pl.col("intron_offset") <= 2))
         .then(pl.lit("splice_site"))
-        .when(pl.col("intron_offset").is_not_null() & (pl.col("intron_offset") <= 8))
+        .when(
+            pl.col("intron_offset").is_not_null()
+            & ((pl.col("intron_offset") <= 8) | (~pl.col("_donor").fill_null(False) & (pl.col("intron_offset") <= 17)))
+        )
         .then(pl.lit("splice_region"))
         .when(pl.col("intron_offset").is_not_null())
         .then(pl.lit("intron"))
@@ -308,12 +312,12 @@ def hgvs_features(frame: pl.DataFrame) -> pl.DataFrame:
         .when((pl.col("c_kind") == "c") & (pl.col("c_prefix") == "*"))
         .then(pl.lit("three_prime_utr"))
         # coding change without a usable p.: decide from the nucleotide change
+        .when(coding_exonic & (pl.col("c_start") <= 3) & ~(pl.col("net_length").fill_null(0) % 3 != 0))
+        .then(pl.lit("start_lost"))
         .when(coding_exonic & pl.col("net_length").is_not_null() & (pl.col("net_length") % 3 != 0))
         .then(pl.lit("frameshift"))
         .when(coding_exonic & pl.col("net_length").is_not_null() & (pl.col("net_length") != 0))
         .then(pl.lit("inframe_indel"))
-        .when(coding_exonic & (pl.col("c_start") <= 3) & pl.col("_snv"))
-        .then(pl.lit("start_lost"))
         .when(pl.col("c_kind") == "c")
         .then(pl.lit("coding_other"))
         .otherwise(pl.col("so_term").replace_strict(_SO_FALLBACK, default="other"))

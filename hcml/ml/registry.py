@@ -9,9 +9,13 @@ by `hcml model promote`).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,9 +30,22 @@ MODEL_ARTIFACT = "model"
 EVALUATION_ARTIFACT = "evaluation"
 
 
+_URI_OVERRIDE: contextvars.ContextVar[str | None] = contextvars.ContextVar("hcml_mlflow_uri", default=None)
+
+
+@contextlib.contextmanager
+def using_tracking_uri(uri: str | None) -> Iterator[None]:
+    """Use `uri` for the registry calls inside the block (the Dagster MLflow resource sets this)."""
+    token = _URI_OVERRIDE.set(uri)
+    try:
+        yield
+    finally:
+        _URI_OVERRIDE.reset(token)
+
+
 def tracking_uri() -> str:
-    """HCML_MLFLOW_TRACKING_URI, else the embedded SQLite store under data_dir()/mlflow."""
-    uri = os.environ.get("HCML_MLFLOW_TRACKING_URI")
+    """An explicit override, else HCML_MLFLOW_TRACKING_URI, else the embedded SQLite store under data_dir()/mlflow."""
+    uri = _URI_OVERRIDE.get() or os.environ.get("HCML_MLFLOW_TRACKING_URI")
     if uri:
         return uri
     root = data_dir() / "mlflow"
@@ -119,7 +136,8 @@ def load_version(version: str, cache: Path | None = None) -> ExportedModel:
 
     client = _client()
     mv = client.get_model_version(MODEL_NAME, version)
-    target = (cache or data_dir() / "models" / "cache") / f"{MODEL_NAME}-v{version}"
+    store = hashlib.sha256(tracking_uri().encode()).hexdigest()[:12]  # versions are per store
+    target = (cache or data_dir() / "models" / "cache") / store / f"{MODEL_NAME}-v{version}"
     if not (target / MODEL_ARTIFACT / "spec.json").exists():
         target.mkdir(parents=True, exist_ok=True)
         mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(target))
