@@ -84,6 +84,7 @@ def variant_features(context: dg.AssetExecutionContext, sample_variants: pl.Data
 
 @dg.asset(
     partitions_def=samples_partitions,
+    deps=["champion_model"],  # lineage: the model the scores come from (assets/ml.py)
     group_name="clinical",
     kinds={"parquet", "pytorch"},
     owners=OWNERS,

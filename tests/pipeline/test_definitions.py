@@ -46,6 +46,11 @@ def test_lineage(defs):
         assert {k.to_user_string() for k in node.parent_keys} & set(EXPECTED_PARENTS) == parents, asset
 
 
+def test_predictions_follow_the_champion_model(defs):
+    parents = defs.resolve_asset_graph().get(dg.AssetKey("variant_predictions")).parent_keys
+    assert dg.AssetKey("champion_model") in parents
+
+
 def test_partitions_and_job(defs):
     graph = defs.resolve_asset_graph()
     for asset in PER_SAMPLE:
