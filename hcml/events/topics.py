@@ -24,7 +24,7 @@ GROUP_RESULTS_WORKER = "hcml-results-worker"  # realtime results worker on RAW (
 GROUP_WEBSOCKET_FANOUT = "hcml-realtime-websocket"  # realtime WebSocket fan-out on ANNOTATED
 GROUP_CLI_TAIL = "hcml-cli-tail"  # `hcml kafka tail` (never commits)
 
-# consumer group -> the topic it reads
+# consumer group -> the (main) topic it reads
 CONSUMER_GROUPS: dict[str, str] = {
     GROUP_SUBMISSIONS_SENSOR: RAW,
     GROUP_REALTIME_LINEAGE_SENSOR: ANNOTATED,
@@ -32,6 +32,12 @@ CONSUMER_GROUPS: dict[str, str] = {
     GROUP_RESULTS_WORKER: RAW,
     GROUP_WEBSOCKET_FANOUT: ANNOTATED,
     GROUP_CLI_TAIL: ANNOTATED,
+}
+
+# consumer group -> every topic it reads (the results worker follows submissions and their results)
+GROUP_TOPICS: dict[str, tuple[str, ...]] = {
+    **{group: (topic,) for group, topic in CONSUMER_GROUPS.items()},
+    GROUP_RESULTS_WORKER: (RAW, ANNOTATED),
 }
 
 MAX_MESSAGE_BYTES = 1_048_576  # nothing over 1 MiB on Kafka: larger payloads go to the object store
