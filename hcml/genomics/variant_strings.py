@@ -119,7 +119,7 @@ def one_candidate(text: str, bundle) -> tuple[str, int, str, str]:
     if m:
         chrom = resolve_contig(bundle, m["chrom"])
         pos, ref, alt = edit_to_vcf(bundle, chrom, parse_g(m))
-        return m["chrom"], pos, ref, alt
+        return chrom, pos, ref, alt
     if ":g." in s:
         raise Problem("hgvs", f"malformed HGVS g. notation '{s[:80]}' (expected e.g. 21:g.25891796C>T, 21:g.100_102del, 21:g.100_101insTT, 21:g.100dup, 21:g.100_101delinsGA)")
     m = _SIMPLE.match(s)

@@ -31,11 +31,18 @@ class VcfRecords:
     lines: pl.DataFrame  # line, text: every record line as read (for the VCF writer)
 
 
+def _looks_like_path(text: str) -> bool:
+    """A one-line string is a path if it exists or looks like one; otherwise it is the input itself."""
+    if "\n" in text or "\t" in text:
+        return False
+    return Path(text).exists() or "/" in text or text.lower().endswith((".vcf", ".gz", ".bgz", ".txt", ".fa", ".fasta", ".tsv"))
+
+
 def read_bytes(source: str | Path | bytes) -> bytes:
     """The raw input: a path, VCF text, or bytes; gzip/bgzip (multi-member) decompressed."""
     if isinstance(source, bytes):
         data = source
-    elif isinstance(source, Path) or ("\n" not in source and "\t" not in source):
+    elif isinstance(source, Path) or _looks_like_path(source):
         path = Path(source)
         if not path.exists():
             raise InputError(f"input file not found: {path}")
