@@ -7,6 +7,7 @@ patient identifier. `AuditLog.write` accepts just the keys of `FIELDS`, so a cal
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -47,9 +48,13 @@ def outcome_for(status: int) -> str:
 class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._fh = open(path, "a", buffering=1, encoding="utf-8")  # line-buffered: each record lands at once
+        self.to_stdout = str(path) == "-"  # in a cluster: JSON lines on stdout for the log pipeline
+        if self.to_stdout:
+            self._fh = sys.stdout
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(path, "a", buffering=1, encoding="utf-8")  # line-buffered: each record lands at once
 
     def write(self, **fields: Any) -> None:
         unknown = set(fields) - set(FIELDS)
@@ -60,8 +65,12 @@ class AuditLog:
         line = json.dumps(record, separators=(",", ":"))
         with self._lock:
             self._fh.write(line + "\n")
+            if self.to_stdout:
+                self._fh.flush()
 
     def tail(self, n: int = 100) -> list[dict[str, Any]]:
+        if self.to_stdout:
+            return []
         with self._lock:
             self._fh.flush()
         lines = self.path.read_text(encoding="utf-8").splitlines()[-n:]
@@ -69,7 +78,10 @@ class AuditLog:
 
     def close(self) -> None:
         with self._lock:
-            self._fh.close()
+            if self.to_stdout:
+                self._fh.flush()
+            else:
+                self._fh.close()
 
 
 class Timer:
