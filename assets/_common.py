@@ -2,6 +2,7 @@
 
 
 import hashlib
+import io
 from contextlib import contextmanager
 
 import dagster as dg
@@ -13,8 +14,10 @@ NON_PHI_TAGS = {"hcml/phi": "false"}
 
 
 def frame_sha256(df: pl.DataFrame) -> str:
-    """Content hash of a frame: SHA-256 of its CSV rendering (column order and values, not file layout)."""
-    return hashlib.sha256(df.write_csv().encode()).hexdigest()
+    """Content hash of a frame: SHA-256 of its uncompressed Arrow IPC stream (schema + values)."""
+    buffer = io.BytesIO()
+    df.write_ipc_stream(buffer, compression="uncompressed")
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
 def frame_metadata(df: pl.DataFrame, **extra) -> dict:

@@ -63,12 +63,20 @@ def _materialize(defs, selection, instance, *, partition_key=None, run_config=No
                             partition_key=partition_key, run_config=config, tags=run_tags, raise_on_error=False)
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
-        detail = "; ".join(
-            f"{e.step_key}: {e.step_failure_data.error.message.strip() if e.step_failure_data.error else 'failed'}"
-            for e in failures
-        ) or "see the run in the Dagster UI"
+        detail = "; ".join(f"{e.step_key}: {_root_cause(e.step_failure_data.error)}" for e in failures)
+        checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
+        detail += "".join(f"; check {c.asset_key.to_user_string()}:{c.check_name} failed" for c in checks)
+        detail = detail.strip("; ") or "see the run in the Dagster UI"
         raise PipelineError(f"{what} failed (run {result.run_id}): {detail}")
     return result
+
+
+def _root_cause(error) -> str:
+    if error is None:
+        return "failed"
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def run_demo(paths: list[Path], force: bool = False, say: Callable[[str], None] = print,
