@@ -156,6 +156,12 @@ class TranscriptIndex:
                 if self.start_nf[t] and ph is not None:
                     self.start_phase[t] = (3 - int(ph)) % 3
         self._cds_seq: dict[int, str] = {}
+        versions = tx["transcript_version"].to_list()
+        self.hgvs_prefix = [f"{tid}.{v}:{'c' if c else 'n'}." for tid, v, c in zip(self.ids, versions, self.coding)]
+        self.protein_prefix = [
+            f"{pid}.{pv}:" if pid else f"{tid}.{v}:"
+            for tid, v, pid, pv in zip(self.ids, versions, tx["protein_id"].to_list(), tx["protein_version"].to_list())
+        ]
 
     @classmethod
     def of(cls, bundle) -> "TranscriptIndex":
@@ -218,7 +224,9 @@ class TranscriptIndex:
         intron_rank = np.where(intronic, np.where(strand == 1, local + 1, n_ex - local - 1), 0)
         return {"exonic": exonic, "exon": np.where(valid, jj, -1), "intronic": intronic, "cdna": cdna,
                 "anchor_cdna": anchor, "offset": offset, "exon_rank": exon_rank, "intron_rank": intron_rank,
-                "d5": np.where(intronic, d5, 0), "d3": np.where(intronic, d3, 0)}
+                "d5": np.where(intronic, d5, 0), "d3": np.where(intronic, d3, 0),
+                # cDNA of the last exonic base 5' of an intron and the first one 3' of it (transcript order)
+                "prev_cdna": np.where(intronic, anchor5, 0), "next_cdna": np.where(intronic, anchor3, 0)}
 
     def cds_of_cdna(self, t: np.ndarray, cdna: np.ndarray) -> np.ndarray:
         """CDS position (1 = A of ATG, N-padding of cds_start_NF counted) of cDNA positions; may be <= 0
@@ -251,7 +259,10 @@ class TranscriptIndex:
     def hgvs_position(self, transcript_id: str, pos: int) -> str:
         """Genomic position -> HGVS coordinate text on the transcript ('123+5', '-12', '*34', n.: '57').
         Positions outside the transcript span get upstream '-N' / downstream '*N' coordinates."""
-        t = self.index(transcript_id)
+        return self.hgvs_position_at(self.index(transcript_id), pos)
+
+    def hgvs_position_at(self, t: int, pos: int) -> str:
+        """`hgvs_position` by transcript row."""
         m = self.map_positions(np.array([t]), np.array([pos]))
         if m["exonic"][0]:
             return self.hgvs_coordinate(t, int(m["cdna"][0]))

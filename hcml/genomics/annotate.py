@@ -1,0 +1,659 @@
+"""Consequence annotation compatible with Ensembl VEP 115: one row per variant x overlapping transcript
+(plus up/downstream within 5 kb), SO terms with VEP's rules and ordering, positions, codons, HGVS.
+
+Design: every (variant, transcript) pair is a row of numpy arrays. Where a variant lies in a transcript
+(exon / intron / splice sites / UTR / CDS) is interval arithmetic done for all pairs at once; the codon
+and protein effects of substitutions are array lookups into the concatenated coding sequences. Only
+insertions, deletions and multi-base substitutions that touch an exon take a per-pair Python path
+(they need sequence splicing and 3' shifting for HGVS) -- a minority of rows.
+
+Variants are taken as given (VCF style, `pos`/`ref`/`alt`), reduced like VEP: the first base is removed
+when an indel's alleles share it (Location then starts one base later; insertions have start = end + 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from hcml.genomics import hgvs as H
+from hcml.genomics.consequences import IMPACT_OF, SEVERITY_RANK, TERMS
+from hcml.genomics.transcript_map import CODON_TABLE, TranscriptIndex, revcomp, translate
+
+FLANK = 5000
+_TERM_BIT = {t: 1 << i for i, t in enumerate(TERMS)}
+_B = _TERM_BIT
+
+OUTPUT_COLUMNS = [
+    "row", "chrom", "pos", "ref", "alt", "Uploaded_variation", "Location", "Allele", "Gene", "Feature",
+    "Feature_type", "Consequence", "IMPACT", "cDNA_position", "CDS_position", "Protein_position",
+    "Amino_acids", "Codons", "Existing_variation", "EXON", "INTRON", "HGVSc", "HGVSp", "HGVSg", "DISTANCE",
+    "STRAND", "FLAGS", "SYMBOL", "BIOTYPE", "CANONICAL", "AF", "AFR_AF", "AMR_AF", "EAS_AF", "EUR_AF",
+    "SAS_AF", "gnomADe_AF", "CLIN_SIG", "most_severe_consequence",
+]
+FREQ_COLUMNS = ["AF", "AFR_AF", "AMR_AF", "EAS_AF", "EUR_AF", "SAS_AF", "gnomADe_AF"]
+
+# codon -> amino acid as a 64-entry table indexed by 2 bits per base (A=0, C=1, G=2, T=3); 64 = unknown
+_BASE_CODE = np.full(256, 4, np.int64)
+for _i, _b in enumerate(b"ACGT"):
+    _BASE_CODE[_b] = _i
+_AA_TABLE = np.zeros(65, np.uint8)
+for _codon, _aa in CODON_TABLE.items():
+    _AA_TABLE[_BASE_CODE[ord(_codon[0])] * 16 + _BASE_CODE[ord(_codon[1])] * 4 + _BASE_CODE[ord(_codon[2])]] = ord(_aa)
+_AA_TABLE[64] = ord("X")
+_COMP = np.arange(256, dtype=np.uint8)
+for _a, _c in zip(b"ACGTN", b"TGCAN"):
+    _COMP[_a] = _c
+_THREE = {ord(k): v for k, v in H.THREE_LETTER.items()}
+
+
+def _overlap(a_s, a_e, b_s, b_e):
+    return (a_e >= b_s) & (a_s <= b_e)
+
+
+def vep_alleles(variants: pl.DataFrame) -> pl.DataFrame:
+    """VEP's reduced alleles: vstart, vend (insertion: vstart = vend + 1), vref, valt ('-' when empty)."""
+    ref, alt = pl.col("ref"), pl.col("alt")
+    strip = (ref.str.len_bytes() != alt.str.len_bytes()) & (ref.str.slice(0, 1) == alt.str.slice(0, 1))
+    r = pl.when(strip).then(ref.str.slice(1)).otherwise(ref)
+    a = pl.when(strip).then(alt.str.slice(1)).otherwise(alt)
+    return variants.with_columns(
+        vstart=pl.col("pos") + strip.cast(pl.Int64),
+        _r=r, _a=a,
+    ).with_columns(
+        vend=pl.col("vstart") + pl.col("_r").str.len_bytes().cast(pl.Int64) - 1,
+        vref=pl.when(pl.col("_r") == "").then(pl.lit("-")).otherwise(pl.col("_r")),
+        valt=pl.when(pl.col("_a") == "").then(pl.lit("-")).otherwise(pl.col("_a")),
+    ).drop("_r", "_a")
+
+
+class _CodingSeqs:
+    """All padded CDS of a bundle concatenated into one byte array (+ each transcript's 3' UTR after it)."""
+
+    def __init__(self, idx: TranscriptIndex) -> None:
+        parts, off, lens = [], np.zeros(len(idx.ids), np.int64), np.zeros(len(idx.ids), np.int64)
+        pos = 0
+        for t in range(len(idx.ids)):
+            s = idx.coding_sequence(t)
+            off[t], lens[t] = pos, len(s)
+            parts.append(s)
+            pos += len(s)
+        self.seq = np.frombuffer("".join(parts).encode("ascii") or b"N", dtype=np.uint8)
+        self.off, self.len = off, lens
+
+
+def _coding_seqs(idx: TranscriptIndex) -> _CodingSeqs:
+    cs = idx.__dict__.get("_coding_seqs")
+    if cs is None:
+        cs = idx.__dict__["_coding_seqs"] = _CodingSeqs(idx)
+    return cs
+
+
+# --------------------------------------------------------------------------------------------- pairs
+def _pairs(chrom: np.ndarray, vs: np.ndarray, ve: np.ndarray, idx: TranscriptIndex) -> tuple[np.ndarray, np.ndarray]:
+    """(variant index, transcript row) of every variant within 5 kb of a transcript."""
+    tx_chrom = idx.tx["chrom"].to_numpy()
+    vi_all, t_all = [], []
+    lo_v = np.minimum(vs, ve)
+    for c in np.unique(chrom):
+        sel = np.flatnonzero(chrom == c)
+        order = sel[np.argsort(lo_v[sel], kind="stable")]
+        starts = lo_v[order]
+        maxlen = int((np.abs(ve[sel] - vs[sel]) + 1).max()) if len(sel) else 0
+        for t in np.flatnonzero(tx_chrom == c):
+            a = np.searchsorted(starts, idx.t_start[t] - FLANK - maxlen - 1, "left")
+            b = np.searchsorted(starts, idx.t_end[t] + FLANK + 1, "right")
+            cand = order[a:b]
+            keep = _overlap(vs[cand], ve[cand], idx.t_start[t] - FLANK, idx.t_end[t] + FLANK)
+            cand = cand[keep]
+            vi_all.append(cand)
+            t_all.append(np.full(len(cand), t, np.int64))
+    if not vi_all:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    vi, t = np.concatenate(vi_all), np.concatenate(t_all)
+    o = np.lexsort((t, vi))
+    return vi[o], t[o]
+
+
+def _fmt_range(a: np.ndarray, a_ok: np.ndarray, b: np.ndarray, b_ok: np.ndarray, any_ok: np.ndarray) -> list:
+    """VEP's format_coords: 'a', 'a-b' (sorted), 'a-?', '?-b', or None."""
+    out = []
+    for x, xo, y, yo, ok in zip(a.tolist(), a_ok.tolist(), b.tolist(), b_ok.tolist(), any_ok.tolist()):
+        if not ok:
+            out.append(None)
+        elif xo and yo:
+            out.append(str(x) if x == y else (f"{x}-{y}" if x < y else f"{y}-{x}"))
+        elif xo:
+            out.append(f"{x}-?")
+        elif yo:
+            out.append(f"?-{y}")
+        else:
+            out.append(None)
+    return out
+
+
+def _coord_text(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """HGVS coordinate text (c. or n.) for cDNA positions (+ intronic offsets), vectorised."""
+    coding = idx.coding[t]
+    cds = idx.cds_of_cdna(t, cdna)
+    cds_len = idx.cdna_cds_end[t] - idx.cdna_cds_start[t] + 1 + idx.start_phase[t]
+    df = pl.DataFrame({"coding": coding, "cds": cds, "cds_len": cds_len, "cdna": cdna, "off": offset})
+    base = (
+        pl.when(~pl.col("coding")).then(pl.col("cdna").cast(pl.Utf8))
+        .when(pl.col("cds") <= 0).then((pl.col("cds") - 1).cast(pl.Utf8))
+        .when(pl.col("cds") > pl.col("cds_len")).then(pl.lit("*") + (pl.col("cds") - pl.col("cds_len")).cast(pl.Utf8))
+        .otherwise(pl.col("cds").cast(pl.Utf8))
+    )
+    off = (
+        pl.when(pl.col("off") > 0).then(pl.lit("+") + pl.col("off").cast(pl.Utf8))
+        .when(pl.col("off") < 0).then(pl.col("off").cast(pl.Utf8)).otherwise(pl.lit(""))
+    )
+    return df.select(base + off).to_series().to_numpy()
+
+
+# ------------------------------------------------------------------------------------------ annotate
+def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
+    """Annotate a variants frame (see docs/CONTRACTS.md: row, variant_id, chrom, pos, ref, alt) against
+    the bundle. Returns one row per variant x feature with VEP's columns."""
+    idx = TranscriptIndex.of(bundle)
+    if "row" not in variants.columns:
+        variants = variants.with_row_index("row")
+    if "variant_id" not in variants.columns:
+        variants = variants.with_columns(
+            variant_id=pl.format("{}_{}_{}/{}", "chrom", "pos", "ref", "alt"))
+    v = vep_alleles(variants.select("row", "variant_id", "chrom", "pos", "ref", "alt"))
+    n_var = v.height
+    chrom = v["chrom"].to_numpy().astype(str)
+    vs = v["vstart"].to_numpy().astype(np.int64)
+    ve = v["vend"].to_numpy().astype(np.int64)
+    vref = v["vref"].to_list()
+    valt = v["valt"].to_list()
+    vref_a = np.array(vref, dtype=object)
+    valt_a = np.array(valt, dtype=object)
+    ref_len = np.where(vref_a == "-", 0, np.fromiter((len(x) for x in vref), np.int64, n_var))
+    alt_len = np.where(valt_a == "-", 0, np.fromiter((len(x) for x in valt), np.int64, n_var))
+    is_snv = (ref_len == 1) & (alt_len == 1)
+    is_ins = ref_len == 0
+
+    vi, t = _pairs(chrom, vs, ve, idx)
+    p = _locate(idx, vi, t, vs, ve, is_ins)
+    keep = p["within"] | p["upstream"] | p["downstream"]
+    vi, t = vi[keep], t[keep]
+    p = {k: a[keep] for k, a in p.items()}
+    n = len(vi)
+
+    fields: dict[str, np.ndarray] = {
+        "cDNA_position": np.full(n, None, object), "CDS_position": np.full(n, None, object),
+        "Protein_position": np.full(n, None, object), "Amino_acids": np.full(n, None, object),
+        "Codons": np.full(n, None, object), "HGVSc": np.full(n, None, object), "HGVSp": np.full(n, None, object),
+    }
+    bits = p["bits"]
+    # positions
+    fields["cDNA_position"] = np.array(_fmt_range(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"], p["exon_any"]), object)
+    cds5, cds3 = idx.cds_of_cdna(t, p["c5"]), idx.cds_of_cdna(t, p["c3"])
+    cds_len = idx.cdna_cds_end[t] - idx.cdna_cds_start[t] + 1 + idx.start_phase[t]
+    cds5_ok = p["c5_ok"] & idx.coding[t] & (cds5 >= 1) & (cds5 <= cds_len)
+    cds3_ok = p["c3_ok"] & idx.coding[t] & (cds3 >= 1) & (cds3 <= cds_len)
+    in_cds = p["within_cds"]
+    fields["CDS_position"] = np.array(_fmt_range(cds5, cds5_ok, cds3, cds3_ok, in_cds), object)
+    pr5, pr3 = (cds5 - 1) // 3 + 1, (cds3 - 1) // 3 + 1
+    fields["Protein_position"] = np.array(_fmt_range(pr5, cds5_ok, pr3, cds3_ok, in_cds), object)
+
+    # substitutions in the CDS: vectorised codon / amino-acid lookups
+    snv_cds = is_snv[vi] & in_cds & cds5_ok
+    if snv_cds.any():
+        _snv_coding(idx, t, vi, p, cds5, cds_len, snv_cds, valt_a, fields)
+        bits = p["bits"]
+
+    # HGVSc of substitutions (exonic or intronic)
+    snv_tx = is_snv[vi] & p["within"]
+    if snv_tx.any():
+        k = np.flatnonzero(snv_tx)
+        tk = t[k]
+        anchor = np.where(p["c5_ok"][k], p["c5"][k], p["anchor5"][k])
+        off = np.where(p["c5_ok"][k], 0, p["offset5"][k])
+        coord = _coord_text(idx, tk, anchor, off)
+        strand = idx.strand[tk]
+        r = np.array([x for x in vref_a[vi[k]]], dtype="S1").view(np.uint8)
+        a = np.array([x for x in valt_a[vi[k]]], dtype="S1").view(np.uint8)
+        r = np.where(strand == 1, r, _COMP[r]).astype(np.uint8).view("S1").astype(str)
+        a = np.where(strand == 1, a, _COMP[a]).astype(np.uint8).view("S1").astype(str)
+        prefix = np.array(idx.hgvs_prefix, object)[tk]
+        fields["HGVSc"][k] = prefix + coord.astype(object) + r.astype(object) + ">" + a.astype(object)
+
+    # everything else inside a transcript: indels / MNVs, per pair
+    other = ~is_snv[vi] & p["within"]
+    for k in np.flatnonzero(other):
+        _indel_pair(idx, k, int(vi[k]), int(t[k]), chrom[vi[k]], int(vs[vi[k]]), int(ve[vi[k]]),
+                    vref[vi[k]], valt[vi[k]], p, fields, cds5_ok[k], cds3_ok[k])
+    bits = p["bits"]
+
+    # consequence strings / impact
+    uniq, inv = np.unique(bits, return_inverse=True)
+    terms_of = [[tm for tm in TERMS if b & _B[tm]] for b in uniq.tolist()]
+    csq = np.array([",".join(x) for x in terms_of], object)[inv]
+    imp = np.array([IMPACT_OF[x[0]] if x else "MODIFIER" for x in terms_of], object)[inv]
+    top_rank = np.array([SEVERITY_RANK[x[0]] if x else len(TERMS) for x in terms_of], np.int64)[inv]
+
+    tx = idx.tx
+    # EXON / INTRON
+    n_ex = idx.n_exons[t]
+    exon_txt = np.array(_rank_text(p["exon_lo"], p["exon_hi"], n_ex, p["exon_any"]), object)
+    intron_txt = np.array(_rank_text(p["intron_lo"], p["intron_hi"], n_ex - 1, p["intron_any"]), object)
+    distance = np.where(p["upstream"] | p["downstream"], p["distance"], -1)
+
+    gene = tx["gene_id"].to_numpy()[t]
+    S = lambda a: pl.Series(a.tolist() if isinstance(a, np.ndarray) else a, dtype=pl.Utf8)  # noqa: E731
+    out = pl.DataFrame({
+        "_vi": vi.astype(np.int64),
+        "Gene": S(gene), "Feature": S(np.array(idx.ids, object)[t]), "Consequence": S(csq), "IMPACT": S(imp),
+        "_rank": top_rank,
+        **{k: S(v_) for k, v_ in fields.items()},
+        "EXON": S(exon_txt), "INTRON": S(intron_txt),
+        "DISTANCE": pl.Series(distance).replace(-1, None).cast(pl.Int64),
+        "STRAND": idx.strand[t].astype(np.int8), "FLAGS": S(tx["flags"].to_numpy()[t]),
+        "SYMBOL": S(tx["gene_symbol"].to_numpy()[t]), "BIOTYPE": S(tx["biotype"].to_numpy()[t]),
+        "CANONICAL": S(np.where(tx["canonical"].to_numpy()[t], "YES", None)),
+    }, strict=False).with_columns(Feature_type=pl.lit("Transcript"))
+    # intergenic rows for variants without any feature
+    covered = np.zeros(n_var, bool)
+    covered[vi] = True
+    miss = np.flatnonzero(~covered)
+    if len(miss):
+        ig = pl.DataFrame({"_vi": miss.astype(np.int64), "Consequence": ["intergenic_variant"] * len(miss),
+                           "IMPACT": ["MODIFIER"] * len(miss),
+                           "_rank": np.full(len(miss), SEVERITY_RANK["intergenic_variant"], np.int64)})
+        out = pl.concat([out, ig], how="diagonal_relaxed")
+    vv = v.with_row_index("_vi").with_columns(pl.col("_vi").cast(pl.Int64))
+    vv = vv.with_columns(
+        Location=pl.when(pl.col("vstart") == pl.col("vend")).then(pl.format("{}:{}", "chrom", "vstart"))
+        .when(pl.col("vstart") > pl.col("vend")).then(pl.format("{}:{}-{}", "chrom", "vend", "vstart"))
+        .otherwise(pl.format("{}:{}-{}", "chrom", "vstart", "vend")),
+        Allele=pl.col("valt"),
+        HGVSg=pl.Series([H.hgvs_genomic(bundle, c, int(a), int(b), r, x) for c, a, b, r, x in
+                         zip(chrom, vs, ve, vref, valt)]) if n_var else pl.Series([], dtype=pl.Utf8),
+    )
+    vv = _join_known(vv, bundle)
+    out = out.join(vv, on="_vi", how="left")
+    out = out.with_columns(
+        Uploaded_variation=pl.col("variant_id"),
+        most_severe_consequence=pl.col("Consequence").str.split(",").list.first()
+        .sort_by(pl.col("_rank")).first().over("_vi"),
+    ).sort("_vi", "Feature", nulls_last=True)
+    for c in OUTPUT_COLUMNS:
+        if c not in out.columns:
+            out = out.with_columns(pl.lit(None, pl.Utf8).alias(c))
+    return out.select(OUTPUT_COLUMNS).with_columns(pl.col("DISTANCE").cast(pl.Int64), pl.col("STRAND").cast(pl.Int8))
+
+
+def _rank_text(lo, hi, total, ok) -> list:
+    out = []
+    for a, b, n, o in zip(lo.tolist(), hi.tolist(), total.tolist(), ok.tolist()):
+        if not o:
+            out.append(None)
+        elif a == b:
+            out.append(f"{a}/{n}")
+        else:
+            out.append(f"{min(a, b)}-{max(a, b)}/{n}")
+    return out
+
+
+# ------------------------------------------------------------------------------------------ location
+def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all) -> dict[str, np.ndarray]:
+    """Where each pair's variant lies on its transcript, and the location-only consequence bits."""
+    vs, ve, ins = vs_all[vi], ve_all[vi], is_ins_all[vi]
+    ts, te, strand = idx.t_start[t], idx.t_end[t], idx.strand[t]
+    n = len(vi)
+    within = _overlap(vs, ve, ts, te)
+    before = ~within & (ve >= ts - FLANK) & (ve < ts)
+    after = ~within & (vs <= te + FLANK) & (vs > te)
+    upstream = np.where(strand == 1, before, after)
+    downstream = np.where(strand == 1, after, before)
+    glo, ghi = np.minimum(vs, ve), np.maximum(vs, ve)
+    distance = np.where(ghi < ts, ts - ghi, np.where(glo > te, glo - te, 0))
+
+    m_lo = idx.map_positions(t, glo)
+    m_hi = idx.map_positions(t, ghi)
+    fwd = strand == 1
+    m5 = {k: np.where(fwd, m_lo[k], m_hi[k]) for k in m_lo}
+    m3 = {k: np.where(fwd, m_hi[k], m_lo[k]) for k in m_lo}
+    in_span5 = np.where(fwd, glo >= ts, ghi <= te) & within
+    in_span3 = np.where(fwd, ghi <= te, glo >= ts) & within
+    c5_ok = m5["exonic"] & in_span5
+    c3_ok = m3["exonic"] & in_span3
+
+    # exons overlapped: candidates = exon containing/left of ghi and the one before
+    key = t * TranscriptIndex._SHIFT + ve
+    j = np.searchsorted(idx.ex_key, t * TranscriptIndex._SHIFT + np.maximum(vs, ve), "right") - 1
+    lo_ex, hi_ex = idx.ex_lo[t], idx.ex_hi[t]
+    ex_any = np.zeros(n, bool)
+    ex_rank_lo = np.full(n, 10**9, np.int64)
+    ex_rank_hi = np.zeros(n, np.int64)
+    intr_any = np.zeros(n, bool)
+    intr_lo = np.full(n, 10**9, np.int64)
+    intr_hi = np.zeros(n, np.int64)
+    bits = np.zeros(n, np.int64)
+    donor = np.zeros(n, bool)
+    acceptor = np.zeros(n, bool)
+    intronic = np.zeros(n, bool)
+    region = np.zeros(n, bool)
+    fifth = np.zeros(n, bool)
+    donor_region = np.zeros(n, bool)
+    ppt = np.zeros(n, bool)
+    del key
+    for d in (0, 1, 2):
+        jj = j - d
+        valid = within & (jj >= lo_ex) & (jj < hi_ex)
+        jc = np.clip(jj, 0, len(idx.ex_start) - 1)
+        ov = valid & _overlap(vs, ve, idx.ex_start[jc], idx.ex_end[jc])
+        ex_any |= ov
+        ex_rank_lo = np.where(ov, np.minimum(ex_rank_lo, idx.ex_rank[jc]), ex_rank_lo)
+        ex_rank_hi = np.where(ov, np.maximum(ex_rank_hi, idx.ex_rank[jc]), ex_rank_hi)
+        # intron to the genomic right of exon jj
+        has_next = valid & (jj + 1 < hi_ex)
+        jn = np.clip(jj + 1, 0, len(idx.ex_start) - 1)
+        i_s, i_e = idx.ex_end[jc] + 1, idx.ex_start[jn] - 1
+        local = jj - lo_ex
+        rank = np.where(fwd, local + 1, idx.n_exons[t] - local - 1)
+        io = has_next & _overlap(vs, ve, i_s, i_e)
+        intr_any |= io
+        intr_lo = np.where(io, np.minimum(intr_lo, rank), intr_lo)
+        intr_hi = np.where(io, np.maximum(intr_hi, rank), intr_hi)
+        ss_start = has_next & _overlap(vs, ve, i_s, i_s + 1)
+        ss_end = has_next & _overlap(vs, ve, i_e - 1, i_e)
+        donor |= np.where(fwd, ss_start, ss_end)
+        acceptor |= np.where(fwd, ss_end, ss_start)
+        intronic |= has_next & (_overlap(vs, ve, i_s + 2, i_e - 2) | (ins & ((vs == i_s + 2) | (ve == i_e - 2))))
+        region |= has_next & (
+            _overlap(vs, ve, i_s + 2, i_s + 7) | _overlap(vs, ve, i_e - 7, i_e - 2)
+            | _overlap(vs, ve, i_s - 3, i_s - 1) | _overlap(vs, ve, i_e + 1, i_e + 3)
+            | (ins & ((vs == i_s) | (ve == i_e) | (vs == i_s + 2) | (ve == i_e - 2)))
+        )
+        fifth |= has_next & np.where(fwd, _overlap(vs, ve, i_s + 4, i_s + 4), _overlap(vs, ve, i_e - 4, i_e - 4))
+        donor_region |= has_next & np.where(fwd, _overlap(vs, ve, i_s + 2, i_s + 5), _overlap(vs, ve, i_e - 5, i_e - 2))
+        ppt |= has_next & np.where(fwd, _overlap(vs, ve, i_e - 16, i_e - 2), _overlap(vs, ve, i_s + 2, i_s + 16))
+
+    coding = idx.coding[t]
+    cds_s, cds_e = idx.cds_g_start[t], idx.cds_g_end[t]
+    before_coding = coding & ((ins & (vs == cds_s)) | _overlap(vs, ve, ts, cds_s - 1))
+    after_coding = coding & ((ins & (ve == cds_e)) | _overlap(vs, ve, cds_e + 1, te))
+    within_cdna = ex_any | c5_ok | c3_ok
+    utr5 = within_cdna & np.where(fwd, before_coding, after_coding)
+    utr3 = within_cdna & np.where(fwd, after_coding, before_coding)
+    # covered cDNA range (for CDS membership)
+    cov_lo = np.where(c5_ok, m5["cdna"], np.where(m5["intronic"] & in_span5, m5["next_cdna"], 1))
+    cov_hi = np.where(c3_ok, m3["cdna"], np.where(m3["intronic"] & in_span3, m3["prev_cdna"], idx.cdna_len[t]))
+    within_cds = coding & within & (cov_lo <= cov_hi) & (cov_hi >= idx.cdna_cds_start[t]) & (cov_lo <= idx.cdna_cds_end[t])
+    within_cds &= ~(ins & ((cov_hi == idx.cdna_cds_start[t]) | (cov_lo == idx.cdna_cds_end[t])) & ~(c5_ok & c3_ok))
+
+    nmd = within & (idx.tx["biotype"].to_numpy()[t] == "nonsense_mediated_decay")
+    noncoding = ~coding
+    nc_exon = within & noncoding & ex_any
+    nc_variant = within & noncoding & ~nc_exon
+
+    splice_region = region & ~donor & ~acceptor & ~fifth & ~donor_region
+    bits |= np.where(donor, _B["splice_donor_variant"], 0)
+    bits |= np.where(acceptor, _B["splice_acceptor_variant"], 0)
+    bits |= np.where(fifth, _B["splice_donor_5th_base_variant"], 0)
+    bits |= np.where(donor_region & ~fifth, _B["splice_donor_region_variant"], 0)
+    bits |= np.where(ppt, _B["splice_polypyrimidine_tract_variant"], 0)
+    bits |= np.where(splice_region, _B["splice_region_variant"], 0)
+    bits |= np.where(intronic, _B["intron_variant"], 0)
+    bits |= np.where(utr5, _B["5_prime_UTR_variant"], 0)
+    bits |= np.where(utr3, _B["3_prime_UTR_variant"], 0)
+    bits |= np.where(nc_exon, _B["non_coding_transcript_exon_variant"], 0)
+    bits |= np.where(nc_variant, _B["non_coding_transcript_variant"], 0)
+    bits |= np.where(nmd, _B["NMD_transcript_variant"], 0)
+    bits |= np.where(upstream, _B["upstream_gene_variant"], 0)
+    bits |= np.where(downstream, _B["downstream_gene_variant"], 0)
+    return {
+        "within": within, "upstream": upstream, "downstream": downstream, "distance": distance,
+        "c5": m5["cdna"], "c3": m3["cdna"], "c5_ok": c5_ok, "c3_ok": c3_ok,
+        "anchor5": m5["anchor_cdna"], "offset5": m5["offset"],
+        "exon_any": ex_any & within, "exon_lo": ex_rank_lo, "exon_hi": ex_rank_hi,
+        "intron_any": intr_any & within, "intron_lo": intr_lo, "intron_hi": intr_hi,
+        "within_cds": within_cds, "bits": bits,
+    }
+
+
+# ------------------------------------------------------------------------------------- SNVs in CDS
+def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, valt_a, fields) -> None:
+    cs = _coding_seqs(idx)
+    k = np.flatnonzero(sel)
+    tk, cp = t[k], cds_pos[k]
+    codon_start = (cp - 1) // 3 * 3  # 0-based in CDS
+    phase = (cp - 1) % 3
+    complete = codon_start + 3 <= cds_len[k]
+    base_idx = cs.off[tk][:, None] + codon_start[:, None] + np.arange(3)[None, :]
+    base_idx = np.minimum(base_idx, len(cs.seq) - 1)
+    ref_codon = cs.seq[base_idx].copy()
+    alt_b = np.array([x for x in valt_a[vi[k]]], dtype="S1").view(np.uint8)
+    alt_b = np.where(idx.strand[tk] == 1, alt_b, _COMP[alt_b]).astype(np.uint8)
+    alt_codon = ref_codon.copy()
+    alt_codon[np.arange(len(k)), phase] = alt_b
+
+    def aa_of(c):
+        code = _BASE_CODE[c]
+        bad = (code == 4).any(axis=1)
+        i = code[:, 0] * 16 + code[:, 1] * 4 + code[:, 2]
+        return _AA_TABLE[np.where(bad, 64, i)]
+
+    ra, aa = aa_of(ref_codon), aa_of(alt_codon)
+    ref_l, alt_l = ref_codon + 32, alt_codon + 32  # lower case
+    ref_l[np.arange(len(k)), phase] -= 32
+    alt_l[np.arange(len(k)), phase] -= 32
+    codons = np.char.add(np.char.add(ref_l.view("S3").ravel().astype(str), "/"), alt_l.view("S3").ravel().astype(str))
+    ra_s = ra.view("S1").astype(str)
+    aa_s = aa.view("S1").astype(str)
+    same = ra == aa
+    amino = np.where(same, ra_s, np.char.add(np.char.add(ra_s, "/"), aa_s))
+    first_codon = (codon_start == 0) & ~idx.start_nf[tk]
+    stop = ord("*")
+    xx = ord("X")
+    unknown = (ra == xx) | (aa == xx) | ~complete
+    start_lost = first_codon & ~same & ~unknown
+    stop_lost = (ra == stop) & (aa != stop) & ~unknown
+    stop_gained = (aa == stop) & (ra != stop) & ~unknown & ~start_lost
+    stop_retained = (ra == stop) & same
+    synonymous = same & (ra != stop) & ~unknown
+    missense = ~same & ~unknown & ~start_lost & ~stop_lost & ~stop_gained
+    b = np.zeros(len(k), np.int64)
+    b |= np.where(start_lost, _B["start_lost"], 0)
+    b |= np.where(stop_lost, _B["stop_lost"], 0)
+    b |= np.where(stop_gained, _B["stop_gained"], 0)
+    b |= np.where(stop_retained, _B["stop_retained_variant"], 0)
+    b |= np.where(synonymous, _B["synonymous_variant"], 0)
+    b |= np.where(missense, _B["missense_variant"], 0)
+    b |= np.where(unknown & complete, _B["coding_sequence_variant"], 0)
+    b |= np.where(~complete, _B["incomplete_terminal_codon_variant"] | _B["coding_sequence_variant"], 0)
+    p["bits"][k] |= b
+    fields["Codons"][k] = np.where(complete, codons, None)
+    fields["Amino_acids"][k] = np.where(complete, amino, None)
+    # HGVSp
+    prot = (codon_start // 3 + 1).astype(np.int64)
+    r3 = np.array([_THREE.get(x, "Xaa") for x in ra.tolist()], object)
+    a3 = np.array([_THREE.get(x, "Xaa") for x in aa.tolist()], object)
+    pstr = prot.astype(str).astype(object)
+    hgvsp = np.where(
+        same, "p." + r3 + pstr + H.SYNONYMOUS_ESCAPED,
+        np.where(start_lost, "p.Met1?", "p." + r3 + pstr + a3),
+    )
+    hgvsp = np.where(unknown, None, hgvsp)
+    pref = np.array(idx.protein_prefix, object)[tk]
+    hgvsp = np.array([None if h is None else a + h for a, h in zip(pref.tolist(), hgvsp.tolist())], object)
+    # stop lost: extension to the next stop in the 3' UTR (few rows: per row)
+    for i in np.flatnonzero(stop_lost):
+        tt = int(tk[i])
+        cds = idx.coding_sequence(tt)
+        utr = idx.cdna_sequence(tt)[idx.cdna_cds_end[tt]:]
+        seq = bytearray((cds[int(codon_start[i]):] + utr).encode())
+        seq[int(phase[i])] = int(alt_b[i])
+        pep = H.translate_to_stop(seq.decode())
+        ext = f"Ter{pep.index('*')}" if "*" in pep else "Ter?"
+        hgvsp[i] = f"{idx.protein_prefix[tt]}p.Ter{prot[i]}{H._aa3(pep[0])}ext{ext}"
+    fields["HGVSp"][k] = hgvsp
+
+
+# -------------------------------------------------------------------------------- indels, per pair
+def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cds3_ok) -> None:
+    """Codons / peptides / coding consequences and HGVSc/HGVSp for an indel or MNV on one transcript."""
+    bits = 0
+    strand = int(idx.strand[t])
+    hg = H.hgvs_transcript(idx, t, chrom, vs, ve, vref, valt)
+    fields["HGVSc"][k] = hg
+    if not p["within_cds"][k]:
+        p["bits"][k] |= bits
+        return
+    ins = vref == "-"
+    seq_t = "" if valt == "-" else (valt if strand == 1 else revcomp(valt))
+    ref_t_len = 0 if ins else len(vref)
+    if not (cds5_ok and cds3_ok):
+        # partly outside the CDS (intron / UTR boundary): VEP can't build codons
+        frameshift = False
+        bits |= _B["coding_sequence_variant"]
+        p["bits"][k] |= bits
+        return
+    cds = idx.coding_sequence(t)
+    c5 = int(idx.cds_of_cdna(np.array([t]), np.array([p["c5"][k]]))[0])
+    c3 = int(idx.cds_of_cdna(np.array([t]), np.array([p["c3"][k]]))[0])
+    if ins:
+        cds_start, cds_end = max(c5, c3), min(c5, c3)  # start = end + 1
+    else:
+        cds_start, cds_end = min(c5, c3), max(c5, c3)
+    tl_start, tl_end = (cds_start + 2) // 3, (cds_end + 2) // 3
+    codon_s = tl_start * 3 - 2
+    codon_e = tl_end * 3
+    codon_len = codon_e - codon_s + 1
+    vf_nt_len = cds_end - cds_start + 1
+    allele_len = len(seq_t)
+    frameshift = (allele_len - vf_nt_len) % 3 != 0
+    alt_cds = cds[: cds_start - 1] + seq_t + cds[cds_start - 1 + vf_nt_len:]
+    ref_codon = cds[codon_s - 1 : codon_s - 1 + max(codon_len, 0)] if codon_len > 0 else ""
+    alt_codon = alt_cds[codon_s - 1 : codon_s - 1 + codon_len + allele_len - vf_nt_len]
+    # case: changed bases upper
+    lead = cds_start - codon_s
+    def case(c: str, n_changed: int) -> str:
+        return c[:lead].lower() + c[lead:lead + n_changed].upper() + c[lead + n_changed:].lower()
+    ref_c = case(ref_codon, vf_nt_len) if ref_codon else "-"
+    alt_c = case(alt_codon, allele_len) if alt_codon else "-"
+    fields["Codons"][k] = f"{ref_c}/{alt_c}"
+
+    def pep(c: str) -> str:
+        if not c:
+            return "-"
+        s = translate(c)
+        if len(c) % 3:
+            s += "X"
+        return s or "-"
+
+    ref_pep, alt_pep = pep(ref_codon), pep(alt_codon)
+    fields["Amino_acids"][k] = ref_pep if ref_pep == alt_pep else f"{ref_pep}/{alt_pep}"
+    rp = "" if ref_pep == "-" else ref_pep
+    ap = "" if alt_pep == "-" else alt_pep
+    start_codon = tl_start <= 1 and not idx.start_nf[t]
+    if frameshift:
+        bits |= _B["frameshift_variant"]
+    start_lost = False
+    if start_codon:
+        # VEP: start lost if the edited UTR+CDS no longer carries the original CDS at its end (indels)
+        utr5 = idx.cdna_sequence(t)[: idx.cdna_cds_start[t] - 1]
+        edited = utr5 + alt_cds
+        if ref_t_len != allele_len:
+            if len(edited) < len(cds) or not edited.endswith(cds):
+                start_lost = True
+        elif ap != rp:
+            start_lost = True
+        if start_lost and not frameshift and ref_t_len != allele_len:
+            # in-frame indel keeping ATG at the start: inframe, not start_lost
+            if alt_cds[:3] == "ATG" and (ap.endswith(rp) or ap.startswith(rp)):
+                start_lost = False
+        if start_lost:
+            bits |= _B["start_lost"]
+        elif ref_t_len != allele_len and cds[:3] == alt_cds[:3]:
+            bits |= _B["start_retained_variant"]
+    if "*" in rp and "*" not in ap:
+        bits |= _B["stop_lost"]
+    elif "*" in ap and "*" not in rp and not start_lost:
+        bits |= _B["stop_gained"]
+    elif "*" in rp and "*" in ap and not frameshift and rp.index("*") == ap.index("*") if ("*" in rp and "*" in ap) else False:
+        bits |= _B["stop_retained_variant"]
+    if not frameshift:
+        if allele_len > vf_nt_len and not start_lost:
+            if not (bits & _B["stop_gained"]) or True:
+                bits |= _B["inframe_insertion"]
+        elif allele_len < vf_nt_len and not start_lost:
+            bits |= _B["inframe_deletion"]
+        elif allele_len == vf_nt_len and rp != ap and not start_lost and not (bits & (_B["stop_gained"] | _B["stop_lost"])):
+            bits |= _B["missense_variant"] if len(rp) == len(ap) else _B["protein_altering_variant"]
+        elif allele_len == vf_nt_len and rp == ap and "*" not in rp:
+            bits |= _B["synonymous_variant"]
+    p["bits"][k] |= bits
+
+    # HGVSp from the 3'-shifted variant
+    fields["HGVSp"][k] = _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, start_lost)
+
+
+def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, start_lost) -> str | None:
+    strand = int(idx.strand[t])
+    if start_lost:
+        return f"{idx.protein_prefix[t]}p.Met1?"
+    if vref == "-" or valt == "-":
+        vs, ve, vref, valt = H.shift_indel(idx.bundle, chrom, vs, ve, vref, valt, strand,
+                                           limit=(int(idx.t_start[t]), int(idx.t_end[t])))
+    m = idx.map_positions(np.array([t, t]), np.array([min(vs, ve), max(vs, ve)]))
+    if not (m["exonic"][0] and m["exonic"][1]):
+        return None
+    ca, cb = int(m["cdna"][0]), int(m["cdna"][1])
+    c_lo, c_hi = min(ca, cb), max(ca, cb)
+    cdna = idx.cdna_sequence(t)
+    seq_t = "" if valt == "-" else (valt if strand == 1 else revcomp(valt))
+    if vref == "-":
+        alt_cdna = cdna[:c_lo] + seq_t + cdna[c_lo:]  # insertion between c_lo and c_hi
+    else:
+        alt_cdna = cdna[: c_lo - 1] + seq_t + cdna[c_hi:]
+    s0 = int(idx.cdna_cds_start[t]) - 1
+    pad = "N" * int(idx.start_phase[t])
+    ref_prot = H.translate_to_stop(pad + cdna[s0: int(idx.cdna_cds_end[t])])
+    alt_prot = H.translate_to_stop(pad + alt_cdna[s0:])
+    if not alt_prot.endswith("*"):
+        # ran off the transcript without a stop
+        pass
+    d = H.hgvs_protein_change(ref_prot, alt_prot, frameshift=frameshift)
+    return None if d is None else f"{idx.protein_prefix[t]}{d}"
+
+
+# ----------------------------------------------------------------------------------- known variants
+def _join_known(vv: pl.DataFrame, bundle) -> pl.DataFrame:
+    kv = bundle.known_variants
+    cols = ["variant_name", "CLIN_SIG"] + [c for c in FREQ_COLUMNS if c in kv.columns]
+    k = kv.select(pl.col("chrom"), pl.col("pos").alias("vstart"), pl.col("ref").alias("vref"),
+                  pl.col("alt").alias("valt"), *cols)
+    k = k.group_by("chrom", "vstart", "vref", "valt").agg(
+        pl.col("variant_name").unique().sort().str.join(",").alias("Existing_variation"),
+        *[pl.col(c).drop_nulls().first() for c in cols if c != "variant_name"],
+    )
+    return vv.join(k, on=["chrom", "vstart", "vref", "valt"], how="left")
+
+
+# ------------------------------------------------------------------------------------------ summarise
+def summarise(annotations: pl.DataFrame) -> pl.DataFrame:
+    """One row per variant: the picked consequence (most severe; ties -> canonical, then protein-coding,
+    then transcript id), with the variant's known-variant data."""
+    a = annotations.with_columns(
+        _rank=pl.col("Consequence").str.split(",").list.first().replace_strict(SEVERITY_RANK, default=len(TERMS)),
+        _canon=(pl.col("CANONICAL") == "YES").fill_null(False),
+        _pc=(pl.col("BIOTYPE") == "protein_coding").fill_null(False),
+    ).sort(["row", "_rank", "_canon", "_pc", "Feature"], descending=[False, False, True, True, False], nulls_last=True)
+    first = a.group_by("row", maintain_order=True).first()
+    return first.select(
+        "row", pl.col("Uploaded_variation").alias("variant_id"), "chrom", "pos", "ref", "alt",
+        "most_severe_consequence", pl.col("IMPACT").alias("impact"), pl.col("Gene").alias("gene_id"),
+        pl.col("SYMBOL").alias("gene_symbol"), pl.col("Feature").alias("transcript_id"),
+        pl.col("BIOTYPE").alias("biotype"), pl.col("_canon").alias("canonical"),
+        pl.col("HGVSc").alias("hgvsc"), pl.col("HGVSp").alias("hgvsp"), pl.col("HGVSg").alias("hgvsg"),
+        pl.col("cDNA_position").alias("cdna_position"), pl.col("CDS_position").alias("cds_position"),
+        pl.col("Protein_position").alias("protein_position"), pl.col("Amino_acids").alias("amino_acids"),
+        pl.col("Codons").alias("codons"), pl.col("EXON").alias("exon"), pl.col("INTRON").alias("intron"),
+        pl.col("Existing_variation").alias("existing_variation"),
+        *[pl.col(c).alias(c.lower()) for c in FREQ_COLUMNS], pl.col("CLIN_SIG").alias("clin_sig"),
+    )

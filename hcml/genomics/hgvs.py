@@ -1,0 +1,220 @@
+"""HGVS nomenclature as Ensembl VEP prints it (release 115): HGVSg, HGVSc, HGVSp.
+
+Indels are shifted to their most 3' position on the reference strand they are described on (the genome's
+forward strand for g., the transcript's strand for c./n. and p.), as HGVS requires and VEP does by default.
+Insertions that repeat the preceding bases are written `dup`; deletions without the deleted bases
+(`c.1876del`), as VEP 115 does. Protein changes use three-letter codes, `Ter` for stops, `=` for
+synonymous changes (printed URL-escaped, `%3D`, as VEP does in its tab and VCF output), `fsTer{n}` for
+frameshifts and `extTer{n}` for stop-loss extensions.
+"""
+
+from __future__ import annotations
+
+from hcml.genomics.transcript_map import THREE_LETTER, revcomp, translate
+
+SYNONYMOUS_ESCAPED = "%3D"
+
+
+def _aa3(seq: str) -> str:
+    return "".join(THREE_LETTER.get(a, "Xaa") for a in seq)
+
+
+# ------------------------------------------------------------------------------------------- shifting
+def shift_indel(bundle, chrom: str, start: int, end: int, ref: str, alt: str, direction: int = 1,
+                limit: tuple[int, int] | None = None) -> tuple[int, int, str, str]:
+    """Roll a VEP-style deletion (alt '-') or insertion (ref '-') along the genome's forward strand
+    (direction=1: to higher coordinates, -1: to lower) while the sequence allows; returns the shifted
+    (start, end, ref, alt) with forward-strand alleles. Insertions have start = end + 1. `limit` bounds
+    the positions the shifted allele may occupy (inclusive)."""
+    if (ref == "-") == (alt == "-"):
+        return start, end, ref, alt
+    seq = alt if ref == "-" else ref
+    n = len(seq)
+    lo, hi = limit if limit else (1, bundle.contigs[bundle.contig_name(chrom)])
+    window = 64
+    if direction == 1:
+        # next base after the allele (deletion: after end; insertion: base at start)
+        nxt = end + 1
+        while True:
+            upto = min(hi, nxt + window - 1)
+            if upto < nxt:
+                break
+            ctx = bundle.fetch(chrom, nxt, upto)
+            moved = 0
+            for b in ctx:
+                if b != seq[0] or b == "N":
+                    break
+                seq = seq[1:] + b
+                moved += 1
+            start += moved
+            end += moved
+            nxt += moved
+            if moved < len(ctx) or upto == hi:
+                break
+    else:
+        prv = start - 1
+        while True:
+            frm = max(lo, prv - window + 1)
+            if frm > prv:
+                break
+            ctx = bundle.fetch(chrom, frm, prv)[::-1]
+            moved = 0
+            for b in ctx:
+                if b != seq[-1] or b == "N":
+                    break
+                seq = b + seq[:-1]
+                moved += 1
+            start -= moved
+            end -= moved
+            prv -= moved
+            if moved < len(ctx) or frm == lo:
+                break
+    if ref == "-":
+        return start, end, "-", seq
+    return start, end, seq, "-"
+
+
+# ------------------------------------------------------------------------------------------------ HGVSg
+def hgvs_genomic(bundle, chrom: str, start: int, end: int, ref: str, alt: str) -> str:
+    """`21:g.25585636T>C`, `21:g.25880551del`, `21:g.25698752dup`, `21:g.25585661_25585662insA`."""
+    if ref != "-" and alt != "-" and len(ref) == 1 and len(alt) == 1:
+        return f"{chrom}:g.{start}{ref}>{alt}"
+    if ref == "-" or alt == "-":
+        start, end, ref, alt = shift_indel(bundle, chrom, start, end, ref, alt, 1)
+    if alt == "-":
+        return f"{chrom}:g.{start}del" if start == end else f"{chrom}:g.{start}_{end}del"
+    if ref == "-":
+        n = len(alt)
+        if end - n + 1 >= 1 and bundle.fetch(chrom, end - n + 1, end) == alt:
+            return f"{chrom}:g.{end}dup" if n == 1 else f"{chrom}:g.{end - n + 1}_{end}dup"
+        return f"{chrom}:g.{end}_{start}ins{alt}"
+    # MNV / delins
+    if ref == alt:
+        return f"{chrom}:g.{start}_{end}="
+    return f"{chrom}:g.{start}_{end}delins{alt}" if start != end else f"{chrom}:g.{start}delins{alt}"
+
+
+# --------------------------------------------------------------------------------------------- HGVSc
+def hgvs_transcript(idx, t: int, chrom: str, start: int, end: int, ref: str, alt: str) -> str | None:
+    """HGVS c. (coding) or n. (non-coding) description on transcript row `t` (with 'ENST...v:' prefix),
+    None when the variant lies outside the transcript."""
+    tx_lo, tx_hi = int(idx.t_start[t]), int(idx.t_end[t])
+    strand = int(idx.strand[t])
+    kind = "c" if idx.coding[t] else "n"
+    prefix = f"{idx.ids[t]}.{idx.tx['transcript_version'][t]}:{kind}."
+    is_indel = ref == "-" or alt == "-"
+    if is_indel:
+        start, end, ref, alt = shift_indel(idx.bundle, chrom, start, end, ref, alt, strand, limit=(tx_lo, tx_hi))
+    lo, hi = min(start, end), max(start, end)
+    if lo < tx_lo or hi > tx_hi:
+        return None
+    pos = lambda g: idx.hgvs_position_at(t, g)  # noqa: E731
+    if strand == 1:
+        a, b = start, end
+    else:
+        a, b = end, start
+    r = ref if strand == 1 or ref == "-" else revcomp(ref)
+    s = alt if strand == 1 or alt == "-" else revcomp(alt)
+    if not is_indel and len(r) == 1 and len(s) == 1:
+        return f"{prefix}{pos(start)}{r}>{s}"
+    if s == "-":
+        return f"{prefix}{pos(a)}del" if a == b else f"{prefix}{pos(a)}_{pos(b)}del"
+    if r == "-":
+        n = len(s)
+        # insertion between a (5') and b (3') in transcript orientation: a = end (+) / start (-)
+        five = end if strand == 1 else start  # genomic position of the 5' flank
+        if strand == 1:
+            prev = idx.bundle.fetch(chrom, five - n + 1, five) if five - n + 1 >= 1 else ""
+        else:
+            prev = revcomp(idx.bundle.fetch(chrom, five, five + n - 1))
+        if prev == s:
+            first = five - (n - 1) * strand
+            return f"{prefix}{pos(five)}dup" if n == 1 else f"{prefix}{pos(first)}_{pos(five)}dup"
+        three = start if strand == 1 else end
+        return f"{prefix}{pos(five)}_{pos(three)}ins{s}"
+    if strand == 1:
+        p1, p2 = pos(start), pos(end)
+    else:
+        p1, p2 = pos(end), pos(start)
+    return f"{prefix}{p1}delins{s}" if start == end else f"{prefix}{p1}_{p2}delins{s}"
+
+
+# ---------------------------------------------------------------------------------------------- HGVSp
+def hgvs_protein_change(ref_prot: str, alt_prot: str, first_changed_hint: int | None = None,
+                        frameshift: bool = False) -> str | None:
+    """p. description (without prefix) of the change from ref_prot to alt_prot, both translated from the
+    start codon; alt_prot is translated through the 3' UTR (for frameshifts / stop loss) and both end at
+    their first stop ('*' kept). Returns None when no change can be described."""
+    if not ref_prot:
+        return None
+    if ref_prot == alt_prot:
+        return None
+    if alt_prot[:1] != ref_prot[:1] and ref_prot[:1] == "M":
+        return "p.Met1?"
+    # first differing position
+    n = min(len(ref_prot), len(alt_prot))
+    i = 0
+    while i < n and ref_prot[i] == alt_prot[i]:
+        i += 1
+    if frameshift:
+        if i >= len(ref_prot):
+            return None
+        ref_aa = ref_prot[i]
+        if i >= len(alt_prot):
+            return None
+        alt_aa = alt_prot[i]
+        stop = alt_prot.find("*", i)
+        if alt_aa == "*":
+            return f"p.{_aa3(ref_aa)}{i + 1}Ter"
+        ter = f"Ter{stop - i + 1}" if stop >= 0 else "Ter?"
+        return f"p.{_aa3(ref_aa)}{i + 1}{_aa3(alt_aa)}fs{ter}"
+    # stop lost: extension
+    if i < len(ref_prot) and ref_prot[i] == "*" and i < len(alt_prot) and alt_prot[i] != "*" and i == len(ref_prot) - 1:
+        stop = alt_prot.find("*", i)
+        ext = f"Ter{stop - i}" if stop >= 0 else "Ter?"
+        return f"p.Ter{i + 1}{_aa3(alt_prot[i])}ext{ext}"
+    # trim common suffix (after the change)
+    rr, aa = ref_prot[i:], alt_prot[i:]
+    # cut both at their first stop (inclusive)
+    if "*" in aa:
+        aa = aa[: aa.index("*") + 1]
+    j = 0
+    while j < min(len(rr), len(aa)) and rr[-1 - j] == aa[-1 - j]:
+        j += 1
+    r_chg, a_chg = rr[: len(rr) - j], aa[: len(aa) - j]
+    start = i + 1
+    if not r_chg and not a_chg:
+        return None
+    if len(r_chg) == 1 and len(a_chg) == 1:
+        if a_chg == "*":
+            return f"p.{_aa3(r_chg)}{start}Ter"
+        return f"p.{_aa3(r_chg)}{start}{_aa3(a_chg)}"
+    if not a_chg:  # deletion
+        if len(r_chg) == 1:
+            return f"p.{_aa3(r_chg)}{start}del"
+        return f"p.{_aa3(r_chg[0])}{start}_{_aa3(r_chg[-1])}{start + len(r_chg) - 1}del"
+    if not r_chg:  # insertion between i and i+1 (1-based: i, i+1)
+        before = ref_prot[:i]
+        n_ins = len(a_chg)
+        if i - n_ins >= 0 and before[len(before) - n_ins:] == a_chg:
+            if n_ins == 1:
+                return f"p.{_aa3(a_chg)}{i}dup"
+            return f"p.{_aa3(a_chg[0])}{i - n_ins + 1}_{_aa3(a_chg[-1])}{i}dup"
+        if i == 0 or i >= len(ref_prot):
+            return None
+        return f"p.{_aa3(ref_prot[i - 1])}{i}_{_aa3(ref_prot[i])}{i + 1}ins{_aa3(a_chg)}"
+    # delins
+    if len(r_chg) == 1:
+        return f"p.{_aa3(r_chg)}{start}delins{_aa3(a_chg)}"
+    return f"p.{_aa3(r_chg[0])}{start}_{_aa3(r_chg[-1])}{start + len(r_chg) - 1}delins{_aa3(a_chg)}"
+
+
+def synonymous(aa: str, protein_pos: int) -> str:
+    return f"p.{_aa3(aa)}{protein_pos}{SYNONYMOUS_ESCAPED}"
+
+
+def translate_to_stop(seq: str) -> str:
+    """Translate codon by codon up to and including the first stop."""
+    p = translate(seq)
+    k = p.find("*")
+    return p if k < 0 else p[: k + 1]
