@@ -22,7 +22,7 @@ VEP_TAB_COLUMNS = [
     "Uploaded_variation", "Location", "Allele", "Gene", "Feature", "Feature_type", "Consequence",
     "cDNA_position", "CDS_position", "Protein_position", "Amino_acids", "Codons", "Existing_variation",
     "IMPACT", "DISTANCE", "STRAND", "FLAGS", "VARIANT_CLASS", "SYMBOL", "BIOTYPE", "CANONICAL", "CCDS", "ENSP",
-    "EXON", "INTRON", "HGVSc", "HGVSp", "HGVSg", "SIFT", "PolyPhen",
+    "EXON", "INTRON", "HGVSc", "HGVSp", "HGVSg", "SIFT", "PolyPhen", "DOMAINS",
     "AF", "AFR_AF", "AMR_AF", "EAS_AF", "EUR_AF", "SAS_AF", "gnomADe_AF", "CLIN_SIG",
     "pathogenicity_score",
 ]
