@@ -85,10 +85,19 @@ def _io(process: psutil.Process) -> dict[str, int]:
     return counters
 
 
-def _rss_with_children(process: psutil.Process) -> int:
+_CHILDREN_EVERY = 10  # listing children scans /proc: do it every 10th sample only
+
+
+def _rss(process: psutil.Process) -> int:
+    try:
+        return process.memory_info().rss
+    except psutil.Error:
+        return 0
+
+
+def _children_rss(process: psutil.Process) -> int:
     total = 0
     try:
-        total = process.memory_info().rss
         for child in process.children(recursive=True):
             try:
                 total += child.memory_info().rss
@@ -97,6 +106,10 @@ def _rss_with_children(process: psutil.Process) -> int:
     except psutil.Error:
         pass
     return total
+
+
+def _rss_with_children(process: psutil.Process) -> int:
+    return _rss(process) + _children_rss(process)
 
 
 @dataclass
@@ -134,8 +147,13 @@ class _PeakSampler(threading.Thread):
         self.peak = _rss_with_children(process)
 
     def run(self) -> None:
+        children = 0
+        tick = 0
         while not self._stop_event.wait(self._interval):
-            self.peak = max(self.peak, _rss_with_children(self._process))
+            tick += 1
+            if tick % _CHILDREN_EVERY == 0:
+                children = _children_rss(self._process)
+            self.peak = max(self.peak, _rss(self._process) + children)
 
     def stop(self) -> int:
         self._stop_event.set()
