@@ -14,10 +14,10 @@ SCHEMA_CHECK = "report_schema_valid"
 
 
 def _run_started_at(context: dg.AssetExecutionContext) -> str | None:
-    record = context.instance.get_run_record_by_id(context.run_id)
+    record = context.instance.get_run_record_by_id(context.run.run_id)
     ts = getattr(record, "start_time", None) if record else None
     if ts is None:
-        stats = context.instance.get_run_stats(context.run_id)
+        stats = context.instance.get_run_stats(context.run.run_id)
         ts = stats.start_time
     if ts is None:
         return None
@@ -58,7 +58,7 @@ def clinical_report(context: dg.AssetExecutionContext, variant_predictions: pl.D
         record = provenance.build_record(
             input_uri=source["source_uri"], input_sha256=source["input_sha256"], input_bytes=source["input_bytes"],
             bundle_manifest=bundle.manifest, bundle_path=bundle.path, model_name=model_name,
-            model_version=model_version, run_id=context.run_id, run_started_at=_run_started_at(context),
+            model_version=model_version, run_id=context.run.run_id, run_started_at=_run_started_at(context),
             sample=source.get("sample") or None, submission_id=source.get("submission_id") or None,
             partition=partition,
         )

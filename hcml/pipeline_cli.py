@@ -39,7 +39,9 @@ def _say(message: str) -> None:
 @click.option("--sample", "samples", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A VCF to report on (repeatable). Default: the two bundled real samples.")
 @click.option("--force", is_flag=True, help="Re-run samples whose report is already up to date.")
-def demo(samples: tuple[Path, ...], force: bool) -> None:
+@click.option("--no-models", is_flag=True,
+              help="Do not (re)train the model assets; predictions use the current champion or the bundled model.")
+def demo(samples: tuple[Path, ...], force: bool, no_models: bool) -> None:
     """Materialize the whole graph for the bundled real samples on the embedded default.
 
     Builds the reference bundle if needed, then (if present) the model assets, then for each sample its
@@ -54,7 +56,7 @@ def demo(samples: tuple[Path, ...], force: bool) -> None:
     started = time.monotonic()
     _say(f"hcml demo: {len(paths)} sample(s); Dagster instance at {home}")
     try:
-        outcome = pipeline_runner.run_demo(paths, force=force, say=_say)
+        outcome = pipeline_runner.run_demo(paths, force=force, say=_say, models=not no_models)
     except pipeline_runner.PipelineError as exc:
         raise click.ClickException(str(exc)) from exc
     _say(f"\ndone in {time.monotonic() - started:.0f} s.")

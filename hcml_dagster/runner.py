@@ -80,11 +80,15 @@ def _root_cause(error) -> str:
 
 
 def run_demo(paths: list[Path], force: bool = False, say: Callable[[str], None] = print,
-             instance: dg.DagsterInstance | None = None, defs: dg.Definitions | None = None) -> Outcome:
+             instance: dg.DagsterInstance | None = None, defs: dg.Definitions | None = None,
+             models: bool = True) -> Outcome:
+    """Reference (+ model) assets, then each sample's chain, then cohort and cost assets, in `instance`."""
     if defs is None:
         from hcml_dagster.definitions import defs
     instance = instance or dg.DagsterInstance.get()
     before, after, costs = _selections(defs)
+    if not models:  # only what the samples need: the bundle (predictions use the current champion/bundled model)
+        before = {k for k in before if k.to_user_string() == "reference_bundle"}
     run_tags = {tags.DEPARTMENT: "research", tags.PROJECT: "hcml-demo", tags.USER: getpass.getuser(),
                 tags.ANALYSIS: "demo"}
     outcome = Outcome()
