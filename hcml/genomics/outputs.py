@@ -250,9 +250,12 @@ def json_records(annotations: pl.DataFrame, parsed=None, assembly: str = "GRCh38
     if parsed is not None and getattr(parsed, "records", None) is not None:
         line_text = dict(zip(parsed.records["line"].to_list(), parsed.records["text"].to_list()))
         inputs = {r: line_text.get(ln) for r, ln in zip(parsed.variants["row"].to_list(), parsed.variants["line"].to_list())}
+    groups: dict[int, list[dict]] = {}
+    for r in annotations.to_dicts():  # one pass; polars per-group frames are far slower here
+        groups.setdefault(r["row"], []).append(r)
     out: list[dict] = []
-    for (row,), group in annotations.group_by("row", maintain_order=True):
-        first = group.row(0, named=True)
+    for row, group in groups.items():
+        first = group[0]
         start, end, allele_string = _vep_alleles(first["pos"], first["ref"], first["alt"])
         rec: dict = {
             "input": inputs.get(row) or first["Uploaded_variation"],
@@ -266,7 +269,7 @@ def json_records(annotations: pl.DataFrame, parsed=None, assembly: str = "GRCh38
             "most_severe_consequence": first.get("most_severe_consequence"),
         }
         transcripts, intergenic = [], []
-        for r in group.iter_rows(named=True):
+        for r in group:
             terms = (r["Consequence"] or "").split(",")
             if r.get("Feature") is None:
                 intergenic.append({"variant_allele": r["Allele"], "consequence_terms": terms, "impact": r.get("IMPACT")})
