@@ -132,11 +132,15 @@ def _fmt_range(a: np.ndarray, a_ok: np.ndarray, b: np.ndarray, b_ok: np.ndarray,
     return out
 
 
-def _coord_text(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray) -> np.ndarray:
-    """HGVS coordinate text (c. or n.) for cDNA positions (+ intronic offsets), vectorised."""
+def _coord_text(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray,
+                padded: np.ndarray | None = None) -> np.ndarray:
+    """HGVS coordinate text (c. or n.) for cDNA positions (+ intronic offsets), vectorised. VEP numbers
+    substitutions inside the CDS of a cds_start_NF transcript like CDS_position (with the N padding), and
+    everything else from the first annotated coding base; `padded` selects the former per row."""
     coding = idx.coding[t]
-    cds = idx.cds_of_cdna(t, cdna)
-    cds_len = idx.cdna_cds_end[t] - idx.cdna_cds_start[t] + 1 + idx.start_phase[t]
+    pad = idx.start_phase[t] if padded is None else np.where(padded, idx.start_phase[t], 0)
+    cds = cdna - idx.cdna_cds_start[t] + 1 + pad
+    cds_len = idx.cdna_cds_end[t] - idx.cdna_cds_start[t] + 1 + pad
     df = pl.DataFrame({"coding": coding, "cds": cds, "cds_len": cds_len, "cdna": cdna, "off": offset})
     base = (
         pl.when(~pl.col("coding")).then(pl.col("cdna").cast(pl.Utf8))
@@ -189,7 +193,8 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     }
     bits = p["bits"]
     # positions
-    fields["cDNA_position"] = np.array(_fmt_range(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"], p["exon_any"]), object)
+    fields["cDNA_position"] = np.array(_fmt_range(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"],
+                                                  p["exon_any"] | (p["c5_ok"] & p["c3_ok"])), object)
     cds5, cds3 = idx.cds_of_cdna(t, p["c5"]), idx.cds_of_cdna(t, p["c3"])
     cds_len = idx.cdna_cds_end[t] - idx.cdna_cds_start[t] + 1 + idx.start_phase[t]
     cds5_ok = p["c5_ok"] & idx.coding[t] & (cds5 >= 1) & (cds5 <= cds_len)
@@ -212,7 +217,7 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
         tk = t[k]
         anchor = np.where(p["c5_ok"][k], p["c5"][k], p["anchor5"][k])
         off = np.where(p["c5_ok"][k], 0, p["offset5"][k])
-        coord = _coord_text(idx, tk, anchor, off)
+        coord = _coord_text(idx, tk, anchor, off, padded=p["c5_ok"][k])
         strand = idx.strand[tk]
         r = np.array([x for x in vref_a[vi[k]]], dtype="S1").view(np.uint8)
         a = np.array([x for x in valt_a[vi[k]]], dtype="S1").view(np.uint8)
@@ -321,6 +326,13 @@ def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all) -> dict[str
     in_span3 = np.where(fwd, ghi <= te, glo >= ts) & within
     c5_ok = m5["exonic"] & in_span5
     c3_ok = m3["exonic"] & in_span3
+    c5, c3 = m5["cdna"].copy(), m3["cdna"].copy()
+    # an insertion at an exon boundary sits at the splice junction in cDNA space
+    fix3 = ins & c5_ok & ~c3_ok & within & (c5 < idx.cdna_len[t])
+    fix5 = ins & c3_ok & ~c5_ok & within & (c3 > 1)
+    c3 = np.where(fix3, c5 + 1, c3)
+    c5 = np.where(fix5, c3 - 1, c5)
+    c3_ok, c5_ok = c3_ok | fix3, c5_ok | fix5
 
     # exons overlapped: candidates = exon containing/left of ghi and the one before
     key = t * TranscriptIndex._SHIFT + ve
@@ -381,10 +393,11 @@ def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all) -> dict[str
     utr5 = within_cdna & np.where(fwd, before_coding, after_coding)
     utr3 = within_cdna & np.where(fwd, after_coding, before_coding)
     # covered cDNA range (for CDS membership)
-    cov_lo = np.where(c5_ok, m5["cdna"], np.where(m5["intronic"] & in_span5, m5["next_cdna"], 1))
-    cov_hi = np.where(c3_ok, m3["cdna"], np.where(m3["intronic"] & in_span3, m3["prev_cdna"], idx.cdna_len[t]))
+    cov_lo = np.where(c5_ok, c5, np.where(m5["intronic"] & in_span5, m5["next_cdna"], 1))
+    cov_hi = np.where(c3_ok, c3, np.where(m3["intronic"] & in_span3, m3["prev_cdna"], idx.cdna_len[t]))
     within_cds = coding & within & (cov_lo <= cov_hi) & (cov_hi >= idx.cdna_cds_start[t]) & (cov_lo <= idx.cdna_cds_end[t])
-    within_cds &= ~(ins & ((cov_hi == idx.cdna_cds_start[t]) | (cov_lo == idx.cdna_cds_end[t])) & ~(c5_ok & c3_ok))
+    # an insertion is in the CDS only when both flanking bases are
+    within_cds &= ~ins | (c5_ok & c3_ok & (cov_lo >= idx.cdna_cds_start[t]) & (cov_hi <= idx.cdna_cds_end[t]))
 
     nmd = within & (idx.tx["biotype"].to_numpy()[t] == "nonsense_mediated_decay")
     noncoding = ~coding
@@ -408,7 +421,7 @@ def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all) -> dict[str
     bits |= np.where(downstream, _B["downstream_gene_variant"], 0)
     return {
         "within": within, "upstream": upstream, "downstream": downstream, "distance": distance,
-        "c5": m5["cdna"], "c3": m3["cdna"], "c5_ok": c5_ok, "c3_ok": c3_ok,
+        "c5": c5, "c3": c3, "c5_ok": c5_ok, "c3_ok": c3_ok,
         "anchor5": m5["anchor_cdna"], "offset5": m5["offset"],
         "exon_any": ex_any & within, "exon_lo": ex_rank_lo, "exon_hi": ex_rank_hi,
         "intron_any": intr_any & within, "intron_lo": intr_lo, "intron_hi": intr_hi,
@@ -495,131 +508,195 @@ def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, valt_a, fields) -> None:
 
 
 # -------------------------------------------------------------------------------- indels, per pair
+def _pep(codon: str) -> str:
+    """VEP's peptide of a codon string: translation, 'X' for a trailing partial codon, cut after a stop."""
+    if not codon:
+        return ""
+    s = translate(codon)
+    if len(codon) % 3:
+        s += "X"
+    k = s.find("*")
+    return s if k < 0 else s[: k + 1]
+
+
+def _codon_change(cds: str, cds_start: int, cds_end: int, seq_t: str):
+    """Splice `seq_t` over CDS positions cds_start..cds_end (insertion: start = end + 1) and return
+    (ref_codon, alt_codon, alt_cds, tl_start, tl_end, lead) as VEP's TranscriptVariationAllele does."""
+    tl_start, tl_end = (cds_start + 2) // 3, (cds_end + 2) // 3
+    codon_s, codon_e = tl_start * 3 - 2, tl_end * 3
+    codon_len = codon_e - codon_s + 1
+    vf_nt_len = cds_end - cds_start + 1
+    alt_cds = cds[: cds_start - 1] + seq_t + cds[cds_start - 1 + vf_nt_len:]
+    ref_codon = cds[codon_s - 1 : codon_s - 1 + codon_len] if codon_len > 0 else ""
+    alt_len = codon_len + len(seq_t) - vf_nt_len
+    alt_codon = alt_cds[codon_s - 1 : codon_s - 1 + alt_len] if alt_len > 0 else ""
+    return ref_codon, alt_codon, alt_cds, tl_start, tl_end, cds_start - codon_s
+
+
 def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cds3_ok) -> None:
-    """Codons / peptides / coding consequences and HGVSc/HGVSp for an indel or MNV on one transcript."""
-    bits = 0
+    """Codons / peptides / coding consequences and HGVSc/HGVSp for an indel or MNV on one transcript,
+    following VEP's predicates (VariationEffect.pm)."""
     strand = int(idx.strand[t])
-    hg = H.hgvs_transcript(idx, t, chrom, vs, ve, vref, valt)
-    fields["HGVSc"][k] = hg
+    fields["HGVSc"][k] = H.hgvs_transcript(idx, t, chrom, vs, ve, vref, valt)
     if not p["within_cds"][k]:
-        p["bits"][k] |= bits
         return
     ins = vref == "-"
     seq_t = "" if valt == "-" else (valt if strand == 1 else revcomp(valt))
     ref_t_len = 0 if ins else len(vref)
+    length_change = ref_t_len != len(seq_t)
+    bits = 0
+    c5, c3 = int(p["c5"][k]), int(p["c3"][k])
+    cdna_ok = bool(p["c5_ok"][k] and p["c3_ok"][k])
+    cds_start_cdna = int(idx.cdna_cds_start[t])
+    # start codon overlap / alteration, on cDNA (VEP: _overlaps_start_codon, _ins_del_start_altered)
+    overlaps_start = False
+    start_altered = False
+    if cdna_ok and not idx.start_nf[t]:
+        c_lo, c_hi = (c5, c3) if not ins else (c3, c5)  # insertion: start = end + 1
+        overlaps_start = c_hi >= cds_start_cdna and c_lo <= cds_start_cdna + 2
+        if overlaps_start and length_change:
+            cdna = idx.cdna_sequence(t)
+            tl = idx.coding_sequence(t)
+            edited = cdna[: cds_start_cdna - 1]
+            utr_tl = edited + tl
+            edited = utr_tl[: c_lo - 1] + seq_t + utr_tl[c_lo - 1 + (c_hi - c_lo + 1):]
+            start_altered = len(edited) < len(tl) or tl != edited[len(edited) - len(tl):]
     if not (cds5_ok and cds3_ok):
-        # partly outside the CDS (intron / UTR boundary): VEP can't build codons
-        frameshift = False
-        bits |= _B["coding_sequence_variant"]
+        # partly outside the CDS (intron / UTR): no codons
+        if overlaps_start and start_altered:
+            bits |= _B["start_lost"]
+        else:
+            bits |= _B["coding_sequence_variant"]
         p["bits"][k] |= bits
         return
     cds = idx.coding_sequence(t)
-    c5 = int(idx.cds_of_cdna(np.array([t]), np.array([p["c5"][k]]))[0])
-    c3 = int(idx.cds_of_cdna(np.array([t]), np.array([p["c3"][k]]))[0])
-    if ins:
-        cds_start, cds_end = max(c5, c3), min(c5, c3)  # start = end + 1
-    else:
-        cds_start, cds_end = min(c5, c3), max(c5, c3)
-    tl_start, tl_end = (cds_start + 2) // 3, (cds_end + 2) // 3
-    codon_s = tl_start * 3 - 2
-    codon_e = tl_end * 3
-    codon_len = codon_e - codon_s + 1
+    d5 = int(idx.cds_of_cdna(np.array([t]), np.array([c5]))[0])
+    d3 = int(idx.cds_of_cdna(np.array([t]), np.array([c3]))[0])
+    cds_start, cds_end = (max(d5, d3), min(d5, d3)) if ins else (min(d5, d3), max(d5, d3))
     vf_nt_len = cds_end - cds_start + 1
-    allele_len = len(seq_t)
-    frameshift = (allele_len - vf_nt_len) % 3 != 0
-    alt_cds = cds[: cds_start - 1] + seq_t + cds[cds_start - 1 + vf_nt_len:]
-    ref_codon = cds[codon_s - 1 : codon_s - 1 + max(codon_len, 0)] if codon_len > 0 else ""
-    alt_codon = alt_cds[codon_s - 1 : codon_s - 1 + codon_len + allele_len - vf_nt_len]
-    # case: changed bases upper
-    lead = cds_start - codon_s
+    frameshift = (len(seq_t) - vf_nt_len) % 3 != 0
+    ref_codon, alt_codon, alt_cds, tl_start, tl_end, lead = _codon_change(cds, cds_start, cds_end, seq_t)
+
     def case(c: str, n_changed: int) -> str:
         return c[:lead].lower() + c[lead:lead + n_changed].upper() + c[lead + n_changed:].lower()
-    ref_c = case(ref_codon, vf_nt_len) if ref_codon else "-"
-    alt_c = case(alt_codon, allele_len) if alt_codon else "-"
-    fields["Codons"][k] = f"{ref_c}/{alt_c}"
 
-    def pep(c: str) -> str:
-        if not c:
-            return "-"
-        s = translate(c)
-        if len(c) % 3:
-            s += "X"
-        return s or "-"
+    fields["Codons"][k] = f"{case(ref_codon, vf_nt_len) if ref_codon else '-'}/{case(alt_codon, len(seq_t)) if alt_codon else '-'}"
+    rp, ap = _pep(ref_codon), _pep(alt_codon)
+    fields["Amino_acids"][k] = (rp or "-") if rp == ap else f"{rp or '-'}/{ap or '-'}"
 
-    ref_pep, alt_pep = pep(ref_codon), pep(alt_codon)
-    fields["Amino_acids"][k] = ref_pep if ref_pep == alt_pep else f"{ref_pep}/{alt_pep}"
-    rp = "" if ref_pep == "-" else ref_pep
-    ap = "" if alt_pep == "-" else alt_pep
-    start_codon = tl_start <= 1 and not idx.start_nf[t]
+    inframe_del = not frameshift and len(alt_codon) < len(ref_codon)
+    inframe_ins = False
+    start_retained = length_change and overlaps_start and not start_altered
+    start_lost = False
+    if overlaps_start:
+        if start_altered and not (inframe_del or (not frameshift and len(alt_codon) > len(ref_codon))):
+            start_lost = True
+        elif rp and tl_start == 1 and not (ap.endswith(rp) or ap.startswith(rp)):
+            start_lost = True
+    if not frameshift and len(alt_codon) > len(ref_codon) and not start_lost:
+        if not (start_retained and ap.endswith(rp)) and (ap.startswith(rp) or ap.endswith(rp)):
+            inframe_ins = True
+    stop_retained = "*" in rp and "*" in ap and rp.index("*") == len(rp) - 1 and ap.endswith("*") and not frameshift
+    stop_lost = "*" in rp and "*" not in ap
+    stop_gained = "*" in ap and "*" not in rp
+    missense = (not frameshift and not start_lost and not stop_lost and not stop_gained and rp != ap and len(rp) == len(ap))
+    synonymous = rp == ap and not stop_retained and "X" not in rp and bool(rp)
+    protein_altering = (
+        bool(rp or ap) and len(rp) != len(ap) and not rp.startswith("*") and not ap.startswith("*")
+        and not (ap.startswith(rp) or ap.endswith(rp)) and not inframe_del and not start_lost and not frameshift
+    )
     if frameshift:
         bits |= _B["frameshift_variant"]
-    start_lost = False
-    if start_codon:
-        # VEP: start lost if the edited UTR+CDS no longer carries the original CDS at its end (indels)
-        utr5 = idx.cdna_sequence(t)[: idx.cdna_cds_start[t] - 1]
-        edited = utr5 + alt_cds
-        if ref_t_len != allele_len:
-            if len(edited) < len(cds) or not edited.endswith(cds):
-                start_lost = True
-        elif ap != rp:
-            start_lost = True
-        if start_lost and not frameshift and ref_t_len != allele_len:
-            # in-frame indel keeping ATG at the start: inframe, not start_lost
-            if alt_cds[:3] == "ATG" and (ap.endswith(rp) or ap.startswith(rp)):
-                start_lost = False
-        if start_lost:
-            bits |= _B["start_lost"]
-        elif ref_t_len != allele_len and cds[:3] == alt_cds[:3]:
-            bits |= _B["start_retained_variant"]
-    if "*" in rp and "*" not in ap:
-        bits |= _B["stop_lost"]
-    elif "*" in ap and "*" not in rp and not start_lost:
-        bits |= _B["stop_gained"]
-    elif "*" in rp and "*" in ap and not frameshift and rp.index("*") == ap.index("*") if ("*" in rp and "*" in ap) else False:
-        bits |= _B["stop_retained_variant"]
-    if not frameshift:
-        if allele_len > vf_nt_len and not start_lost:
-            if not (bits & _B["stop_gained"]) or True:
-                bits |= _B["inframe_insertion"]
-        elif allele_len < vf_nt_len and not start_lost:
-            bits |= _B["inframe_deletion"]
-        elif allele_len == vf_nt_len and rp != ap and not start_lost and not (bits & (_B["stop_gained"] | _B["stop_lost"])):
-            bits |= _B["missense_variant"] if len(rp) == len(ap) else _B["protein_altering_variant"]
-        elif allele_len == vf_nt_len and rp == ap and "*" not in rp:
-            bits |= _B["synonymous_variant"]
-    p["bits"][k] |= bits
-
-    # HGVSp from the 3'-shifted variant
-    fields["HGVSp"][k] = _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, start_lost)
-
-
-def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, start_lost) -> str | None:
-    strand = int(idx.strand[t])
     if start_lost:
-        return f"{idx.protein_prefix[t]}p.Met1?"
+        bits |= _B["start_lost"]
+    if start_retained:
+        bits |= _B["start_retained_variant"]
+    if stop_lost:
+        bits |= _B["stop_lost"]
+    if stop_gained:
+        bits |= _B["stop_gained"]
+    if stop_retained:
+        bits |= _B["stop_retained_variant"]
+    if inframe_del:
+        bits |= _B["inframe_deletion"]
+    if inframe_ins:
+        bits |= _B["inframe_insertion"]
+    if missense:
+        bits |= _B["missense_variant"]
+    if protein_altering:
+        bits |= _B["protein_altering_variant"]
+    if synonymous:
+        bits |= _B["synonymous_variant"]
+    if not bits:
+        bits |= _B["coding_sequence_variant"]
+    p["bits"][k] |= bits
+    if start_lost:
+        fields["HGVSp"][k] = f"{idx.protein_prefix[t]}p.Met1?"
+    else:
+        fields["HGVSp"][k] = _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift)
+
+
+def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift) -> str | None:
+    """p. description of an indel / MNV from its 3'-shifted form (VEP shifts before describing)."""
+    strand = int(idx.strand[t])
     if vref == "-" or valt == "-":
-        vs, ve, vref, valt = H.shift_indel(idx.bundle, chrom, vs, ve, vref, valt, strand,
-                                           limit=(int(idx.t_start[t]), int(idx.t_end[t])))
+        vs, ve, vref, valt = H.shift_indel(idx.bundle, chrom, vs, ve, vref, valt, strand)
+    ins = vref == "-"
     m = idx.map_positions(np.array([t, t]), np.array([min(vs, ve), max(vs, ve)]))
     if not (m["exonic"][0] and m["exonic"][1]):
         return None
     ca, cb = int(m["cdna"][0]), int(m["cdna"][1])
-    c_lo, c_hi = min(ca, cb), max(ca, cb)
-    cdna = idx.cdna_sequence(t)
+    da, db = (int(x) for x in idx.cds_of_cdna(np.array([t, t]), np.array([ca, cb])))
+    cds = idx.coding_sequence(t)
     seq_t = "" if valt == "-" else (valt if strand == 1 else revcomp(valt))
-    if vref == "-":
-        alt_cdna = cdna[:c_lo] + seq_t + cdna[c_lo:]  # insertion between c_lo and c_hi
-    else:
-        alt_cdna = cdna[: c_lo - 1] + seq_t + cdna[c_hi:]
-    s0 = int(idx.cdna_cds_start[t]) - 1
-    pad = "N" * int(idx.start_phase[t])
-    ref_prot = H.translate_to_stop(pad + cdna[s0: int(idx.cdna_cds_end[t])])
-    alt_prot = H.translate_to_stop(pad + alt_cdna[s0:])
-    if not alt_prot.endswith("*"):
-        # ran off the transcript without a stop
-        pass
-    d = H.hgvs_protein_change(ref_prot, alt_prot, frameshift=frameshift)
-    return None if d is None else f"{idx.protein_prefix[t]}{d}"
+    lo, hi = min(da, db), max(da, db)
+    if lo < 1 or hi > len(cds):
+        return None
+    cds_start, cds_end = (hi, lo) if ins else (lo, hi)
+    ref_codon, alt_codon, alt_cds, tl_start, _, _ = _codon_change(cds, cds_start, cds_end, seq_t)
+    prefix = idx.protein_prefix[t]
+    ref_prot = H.translate_to_stop(cds)
+    if frameshift:
+        cdna = idx.cdna_sequence(t)
+        utr3 = cdna[int(idx.cdna_cds_end[t]):]
+        alt_prot = H.translate_to_stop(alt_cds + utr3)
+        d = H.hgvs_protein_change(ref_prot, alt_prot, frameshift=True)
+        return None if d is None else prefix + d
+    rp, ap = _pep(ref_codon), _pep(alt_codon)
+    # clip the shared prefix / suffix (VEP's _clip_alleles)
+    start = tl_start
+    while rp and ap and rp[0] == ap[0]:
+        rp, ap, start = rp[1:], ap[1:], start + 1
+    while rp and ap and rp[-1] == ap[-1] and not (rp[-1] == "*"):
+        rp, ap = rp[:-1], ap[:-1]
+    if not rp and not ap:
+        return None
+    a3 = H._aa3
+    if rp.endswith("*") and "*" not in ap:  # stop lost: extension
+        cdna = idx.cdna_sequence(t)
+        alt_prot = H.translate_to_stop(alt_cds + cdna[int(idx.cdna_cds_end[t]):])
+        d = H.hgvs_protein_change(ref_prot, alt_prot)
+        return None if d is None else prefix + d
+    if not ap:
+        if len(rp) == 1:
+            return f"{prefix}p.{a3(rp)}{start}del"
+        return f"{prefix}p.{a3(rp[0])}{start}_{a3(rp[-1])}{start + len(rp) - 1}del"
+    if not rp:
+        # insertion after residue start-1; a duplication of the preceding residues?
+        before = ref_prot[: start - 1]
+        n = len(ap)
+        if n <= len(before) and before[len(before) - n:] == ap:
+            if n == 1:
+                return f"{prefix}p.{a3(ap)}{start - 1}dup"
+            return f"{prefix}p.{a3(ap[0])}{start - n}_{a3(ap[-1])}{start - 1}dup"
+        if start - 1 < 1 or start > len(ref_prot):
+            return None
+        return f"{prefix}p.{a3(ref_prot[start - 2])}{start - 1}_{a3(ref_prot[start - 1])}{start}ins{a3(ap)}"
+    if len(rp) == 1 and len(ap) == 1:
+        return f"{prefix}p.{a3(rp)}{start}{a3(ap)}"
+    if len(rp) == 1:
+        return f"{prefix}p.{a3(rp)}{start}delins{a3(ap)}"
+    return f"{prefix}p.{a3(rp[0])}{start}_{a3(rp[-1])}{start + len(rp) - 1}delins{a3(ap)}"
 
 
 # ----------------------------------------------------------------------------------- known variants

@@ -104,7 +104,8 @@ def hgvs_transcript(idx, t: int, chrom: str, start: int, end: int, ref: str, alt
     prefix = f"{idx.ids[t]}.{idx.tx['transcript_version'][t]}:{kind}."
     is_indel = ref == "-" or alt == "-"
     if is_indel:
-        start, end, ref, alt = shift_indel(idx.bundle, chrom, start, end, ref, alt, strand, limit=(tx_lo, tx_hi))
+        # VEP shifts along the genome; a variant shifted off the transcript gets no HGVSc
+        start, end, ref, alt = shift_indel(idx.bundle, chrom, start, end, ref, alt, strand)
     lo, hi = min(start, end), max(start, end)
     if lo < tx_lo or hi > tx_hi:
         return None

@@ -6,7 +6,8 @@ Conventions (Ensembl / HGVS):
 - CDS position 1 is the first base of the start codon; for a transcript whose CDS is incomplete at the 5'
   end (cds_start_NF) the CDS is padded with `start_phase` N's, as Ensembl does, so CDS position 1 is a
   virtual base before the first annotated coding base.
-- HGVS c. coordinates: `123` (CDS), `-12` (5' UTR, 12 bases before the A of ATG), `*34` (3' UTR,
+- HGVS c. coordinates (numbered from the first annotated coding base, without the N padding, as VEP
+  does): `123` (CDS), `-12` (5' UTR, 12 bases before the A of ATG), `*34` (3' UTR,
   34 bases after the stop codon's last base), intronic offsets `123+5` / `124-2` from the nearest exon
   base (a tie goes to `+`); upstream of the transcript `-N`, downstream `*N` (with offsets).
 - HGVS n. coordinates (non-coding transcripts): cDNA positions, intronic offsets as above.
@@ -244,8 +245,9 @@ class TranscriptIndex:
         if not self.coding[t]:
             base = str(cdna)
         else:
-            cds = int(self.cds_of_cdna(np.array([t]), np.array([cdna]))[0])
-            cds_end = self.cds_length(t)
+            # HGVS c. numbering starts at the first annotated coding base (no cds_start_NF padding)
+            cds = int(cdna - self.cdna_cds_start[t] + 1)
+            cds_end = int(self.cdna_cds_end[t] - self.cdna_cds_start[t] + 1)
             if cds <= 0:
                 base = str(cds - 1)
             elif cds > cds_end:
@@ -306,7 +308,7 @@ class TranscriptIndex:
             elif p.base < 0:
                 cdna = int(self.cdna_cds_start[t]) + p.base
             else:
-                cdna = int(self.cdna_cds_start[t]) + p.base - 1 - int(self.start_phase[t])
+                cdna = int(self.cdna_cds_start[t]) + p.base - 1
         elif kind == "n":
             if p.utr3 or p.base < 0:
                 raise ValueError(f"n. coordinates have no '*' or '-' positions: {position}")
