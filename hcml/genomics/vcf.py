@@ -95,17 +95,22 @@ def parse_vcf(data: bytes) -> VcfRecords:
     body = body.filter(pl.col("text").str.strip_chars() != "")  # blank lines are not records
     if body.height == 0:
         raise InputError("empty input: the VCF has a header but no records")
-    body = body.with_row_index("rec").with_columns(
-        (pl.col("text").str.count_matches("\t", literal=True) + 1).alias("_ncol")
-    )
-    f = pl.col("text").str.split("\t")
+    body = body.with_row_index("rec").with_columns(pl.col("text").str.split("\t").alias("_f"))
+    f = pl.col("_f")
     body = body.with_columns(
+        f.list.len().alias("_ncol"),
         f.list.get(0, null_on_oob=True).alias("chrom_in"),
         f.list.get(1, null_on_oob=True).alias("_pos"),
         f.list.get(2, null_on_oob=True).alias("_id"),
         f.list.get(3, null_on_oob=True).alias("ref"),
         f.list.get(4, null_on_oob=True).alias("_alt"),
-    )
+        *(
+            [f.list.get(8, null_on_oob=True).alias("_fmt")]
+            + [f.list.get(9 + k, null_on_oob=True).alias(f"_s{k}") for k in range(len(samples))]
+            if samples
+            else []
+        ),
+    ).drop("_f")
     body = body.with_columns(pl.col("_pos").str.strip_chars().cast(pl.Int64, strict=False).alias("pos"))
     reason = (
         pl.when(pl.col("text").str.starts_with("#"))
@@ -130,40 +135,50 @@ def parse_vcf(data: bytes) -> VcfRecords:
     body = body.with_columns(reason.alias("reason"), field.alias("field"))
     bad = body.filter(pl.col("reason").is_not_null())
     rejects = as_rejects(bad.with_columns(pl.lit(None, dtype=pl.Utf8).alias("variant_id"))) if bad.height else empty_rejects()
-    good = body.filter(pl.col("reason").is_null())
+    good = body.filter(pl.col("reason").is_null()).drop("reason", "field", "_ncol", "_pos")
 
-    alleles = (
-        good.select(
-            "rec", "line", "chrom_in", "pos", "ref", "_id", "text",
-            pl.col("_alt").str.split(",").alias("alt"),
+    # one row per ALT allele; only multi-allelic records pay for the explode
+    is_multi = pl.col("_alt").str.contains(",", literal=True)
+    single = good.filter(~is_multi).with_columns(
+        pl.col("_alt").alias("alt"), pl.lit(1, pl.Int32).alias("allele"), pl.lit(1, pl.UInt32).alias("n_alt")
+    )
+    multi = good.filter(is_multi)
+    if multi.height:
+        multi = (
+            multi.with_columns(pl.col("_alt").str.split(",").alias("alt"))
+            .with_columns(pl.col("alt").list.len().cast(pl.UInt32).alias("n_alt"))
+            .explode("alt")
+            .with_columns((pl.int_range(pl.len()).over("rec") + 1).cast(pl.Int32).alias("allele"))
         )
-        .with_columns(pl.col("alt").list.len().alias("n_alt"))
-        .explode("alt")
-        .with_columns((pl.int_range(pl.len()).over("rec") + 1).cast(pl.Int32).alias("allele"))
-        .with_row_index("cand")
-    )
-    vep_ids = vep_default_ids(alleles.with_columns(pl.col("ref").str.to_uppercase(), pl.col("alt").str.to_uppercase()), record="rec")
-    alleles = alleles.with_columns(
-        pl.when(pl.col("_id").is_in([".", ""]) | pl.col("_id").is_null())
-        .then(vep_ids)
-        .otherwise(pl.col("_id"))
-        .alias("variant_id")
-    )
+        alleles = pl.concat([single, multi.select(single.columns)]).sort("rec", "allele")
+    else:
+        alleles = single
+    alleles = alleles.drop("_alt").with_row_index("cand")
+    no_id = pl.col("_id").is_in([".", ""]) | pl.col("_id").is_null()
+    unnamed = alleles.filter(no_id)
+    if unnamed.height:
+        ids = vep_default_ids(
+            unnamed.with_columns(pl.col("ref").str.to_uppercase(), pl.col("alt").str.to_uppercase()), record="rec"
+        )
+        alleles = alleles.with_columns(pl.col("_id").alias("variant_id")).update(
+            unnamed.select("cand", ids.alias("variant_id")), on="cand"
+        )
+    else:
+        alleles = alleles.with_columns(pl.col("_id").alias("variant_id"))
     candidates = alleles.select(
         pl.col("cand").cast(pl.UInt32), "line", "variant_id", "chrom_in", "pos", "ref", "alt", "text",
         "rec", "allele", "n_alt",
     )
     gt = None
     if samples:
-        fmt = pl.col("text").str.split("\t").list.get(8, null_on_oob=True)
         sample_cols = [
-            pl.when(fmt.str.starts_with("GT"))
-            .then(pl.col("text").str.split("\t").list.get(9 + k, null_on_oob=True).str.extract(r"^([^:]*)"))
+            pl.when(pl.col("_fmt").str.starts_with("GT"))
+            .then(pl.col(f"_s{k}").str.split_exact(":", 1).struct.field("field_0"))
             .otherwise(None)
             .alias(f"_s{k}")
             for k in range(len(samples))
         ]
-        gt = alleles.select("cand", "allele", "n_alt", *sample_cols).with_columns(pl.col("cand").cast(pl.UInt32))
+        gt = alleles.select(pl.col("cand").cast(pl.UInt32), "allele", "n_alt", *sample_cols)
     return VcfRecords(header, samples, candidates, gt, rejects, body.height, body.select("line", "text"))
 
 
