@@ -124,7 +124,8 @@ def read_input(source: str | Path | bytes, bundle, kind: str = "auto") -> Parsed
         return read_vcf(source, bundle)
     data = read_bytes(source)
     text = data.decode("utf-8", errors="replace")
-    if kind == "auto":
+    auto = kind == "auto"
+    if auto:
         if not text.strip():
             raise InputError("empty input")
         kind = sniff(text)
@@ -132,7 +133,14 @@ def read_input(source: str | Path | bytes, bundle, kind: str = "auto") -> Parsed
         return read_vcf(data, bundle)
     if kind == "sequence":
         return call_sequence(text, bundle)
-    return parse_variant_strings(text, bundle)
+    parsed = parse_variant_strings(text, bundle)
+    if auto and parsed.variants.height == 0 and (parsed.rejects["field"] == "variant").mean() > 0.5:
+        first = parsed.rejects["text"][0][:60]
+        raise InputError(
+            "input is not a VCF (no #CHROM header line), not a list of variants and not a DNA sequence: "
+            f"none of its {parsed.n_input} entries is a variant (first: {first!r})"
+        )
+    return parsed
 
 
 __all__ = [
