@@ -564,9 +564,11 @@ def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cd
     if not (cds5_ok and cds3_ok):
         # partly outside the CDS (intron / UTR): no codons
         if overlaps_start and start_altered:
-            bits |= _B["start_lost"]
+            bits |= _B["start_lost"]  # VEP writes no HGVSp when the deletion reaches into the UTR
         else:
             bits |= _B["coding_sequence_variant"]
+            if fields["HGVSc"][k] is not None:
+                fields["HGVSp"][k] = _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, length_change and (len(seq_t) - ref_t_len) % 3 != 0)
         p["bits"][k] |= bits
         return
     cds = idx.coding_sequence(t)
@@ -630,8 +632,12 @@ def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cd
     if not bits:
         bits |= _B["coding_sequence_variant"]
     p["bits"][k] |= bits
-    if start_lost:
-        fields["HGVSp"][k] = f"{idx.protein_prefix[t]}p.Met1?"
+    if fields["HGVSc"][k] is None:
+        pass
+    elif start_lost:
+        # VEP names the lost residues when an in-frame deletion removes more than the start codon
+        lost = f"{H._aa3(rp)}1_?{len(rp)}" if inframe_del and len(rp) > 1 and tl_start == 1 else "Met1?"
+        fields["HGVSp"][k] = f"{idx.protein_prefix[t]}p.{lost}"
     else:
         fields["HGVSp"][k] = _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift)
 
@@ -641,50 +647,53 @@ def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift) -> str | None:
     strand = int(idx.strand[t])
     if vref == "-" or valt == "-":
         vs, ve, vref, valt = H.shift_indel(idx.bundle, chrom, vs, ve, vref, valt, strand)
-    ins = vref == "-"
-    m = idx.map_positions(np.array([t, t]), np.array([min(vs, ve), max(vs, ve)]))
-    if not (m["exonic"][0] and m["exonic"][1]):
+    placed = _cds_place(idx, t, vs, ve, vref, valt)
+    if placed is None:  # VEP describes no protein change once the shifted variant leaves the CDS
         return None
-    ca, cb = int(m["cdna"][0]), int(m["cdna"][1])
-    da, db = (int(x) for x in idx.cds_of_cdna(np.array([t, t]), np.array([ca, cb])))
+    cds_start, cds_end, seq_t = placed
     cds = idx.coding_sequence(t)
-    seq_t = "" if valt == "-" else (valt if strand == 1 else revcomp(valt))
-    lo, hi = min(da, db), max(da, db)
-    if lo < 1 or hi > len(cds):
-        return None
-    cds_start, cds_end = (hi, lo) if ins else (lo, hi)
-    ref_codon, alt_codon, alt_cds, tl_start, _, _ = _codon_change(cds, cds_start, cds_end, seq_t)
+    ref_codon, alt_codon, alt_cds, tl_start, tl_end, _ = _codon_change(cds, cds_start, cds_end, seq_t)
     prefix = idx.protein_prefix[t]
     ref_prot = H.translate_to_stop(cds)
+    a3 = H._aa3
     if frameshift:
         cdna = idx.cdna_sequence(t)
-        utr3 = cdna[int(idx.cdna_cds_end[t]):]
-        alt_prot = H.translate_to_stop(alt_cds + utr3)
+        alt_prot = H.translate_to_stop(alt_cds + cdna[int(idx.cdna_cds_end[t]):])
+        if alt_prot == ref_prot:
+            k = min(tl_start, len(ref_prot))
+            return f"{prefix}{H.synonymous(ref_prot[k - 1], k)}"
         d = H.hgvs_protein_change(ref_prot, alt_prot, frameshift=True)
         return None if d is None else prefix + d
     rp, ap = _pep(ref_codon), _pep(alt_codon)
-    # clip the shared prefix / suffix (VEP's _clip_alleles)
     start = tl_start
     while rp and ap and rp[0] == ap[0]:
         rp, ap, start = rp[1:], ap[1:], start + 1
-    while rp and ap and rp[-1] == ap[-1] and not (rp[-1] == "*"):
+    while rp and ap and rp[-1] == ap[-1] and rp[-1] != "*":
         rp, ap = rp[:-1], ap[:-1]
     if not rp and not ap:
         return None
-    a3 = H._aa3
-    if rp.endswith("*") and "*" not in ap:  # stop lost: extension
+    if rp == "*" and not ap:  # the stop codon deleted: the protein runs on
         cdna = idx.cdna_sequence(t)
         alt_prot = H.translate_to_stop(alt_cds + cdna[int(idx.cdna_cds_end[t]):])
-        d = H.hgvs_protein_change(ref_prot, alt_prot)
-        return None if d is None else prefix + d
+        tail = alt_prot[start - 1:]
+        ext = f"Ter{tail.index('*')}" if "*" in tail else "Ter?"
+        return f"{prefix}p.Ter{start}delext{ext}"
     if not ap:
-        if len(rp) == 1:
+        # deletion: 3' rule on the protein
+        n = len(rp)
+        while start - 1 + n < len(ref_prot) and ref_prot[start - 1] == ref_prot[start - 1 + n] and ref_prot[start - 1 + n] != "*":
+            rp = rp[1:] + ref_prot[start - 1 + n]
+            start += 1
+        if n == 1:
             return f"{prefix}p.{a3(rp)}{start}del"
-        return f"{prefix}p.{a3(rp[0])}{start}_{a3(rp[-1])}{start + len(rp) - 1}del"
+        return f"{prefix}p.{a3(rp[0])}{start}_{a3(rp[-1])}{start + n - 1}del"
     if not rp:
-        # insertion after residue start-1; a duplication of the preceding residues?
-        before = ref_prot[: start - 1]
+        # insertion after residue start-1: 3' rule, then duplication of the preceding residues?
         n = len(ap)
+        while start - 1 < len(ref_prot) and ref_prot[start - 1] == ap[0] and ref_prot[start - 1] != "*":
+            ap = ap[1:] + ref_prot[start - 1]
+            start += 1
+        before = ref_prot[: start - 1]
         if n <= len(before) and before[len(before) - n:] == ap:
             if n == 1:
                 return f"{prefix}p.{a3(ap)}{start - 1}dup"
@@ -697,6 +706,31 @@ def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift) -> str | None:
     if len(rp) == 1:
         return f"{prefix}p.{a3(rp)}{start}delins{a3(ap)}"
     return f"{prefix}p.{a3(rp[0])}{start}_{a3(rp[-1])}{start + len(rp) - 1}delins{a3(ap)}"
+
+
+def _cds_place(idx, t, vs, ve, vref, valt) -> tuple[int, int, str] | None:
+    """(cds_start, cds_end, transcript-strand allele) of a variant wholly inside the CDS (insertions at a
+    splice junction count as inside), else None. Insertions have cds_start = cds_end + 1."""
+    strand = int(idx.strand[t])
+    ins = vref == "-"
+    m = idx.map_positions(np.array([t, t]), np.array([min(vs, ve), max(vs, ve)]))
+    ok = [bool(m["exonic"][0]), bool(m["exonic"][1])]
+    cd = [int(m["cdna"][0]), int(m["cdna"][1])]
+    if ins and ok[0] != ok[1]:
+        # junction: the intronic flank is the neighbouring cDNA base
+        step = 1 if strand == 1 else -1
+        if ok[0]:
+            cd[1], ok[1] = cd[0] + step, True
+        else:
+            cd[0], ok[0] = cd[1] - step, True
+    if not (ok[0] and ok[1]):
+        return None
+    d = idx.cds_of_cdna(np.array([t, t]), np.array(cd))
+    lo, hi = int(min(d)), int(max(d))
+    if lo < 1 or hi > idx.cds_length(t):
+        return None
+    seq_t = "" if valt == "-" else (valt if strand == 1 else revcomp(valt))
+    return (hi, lo, seq_t) if ins else (lo, hi, seq_t)
 
 
 # ----------------------------------------------------------------------------------- known variants

@@ -162,7 +162,11 @@ def hgvs_protein_change(ref_prot: str, alt_prot: str, first_changed_hint: int | 
             return None
         ref_aa = ref_prot[i]
         if i >= len(alt_prot):
-            return None
+            # the alt protein is a prefix of the reference (a CDS without a stop, cds_end_NF): deletion
+            lost = ref_prot[i:]
+            if len(lost) == 1:
+                return f"p.{_aa3(lost)}{i + 1}del"
+            return f"p.{_aa3(lost[0])}{i + 1}_{_aa3(lost[-1])}{len(ref_prot)}del"
         alt_aa = alt_prot[i]
         stop = alt_prot.find("*", i)
         if alt_aa == "*":
