@@ -100,6 +100,9 @@ def training_set(context: dg.AssetExecutionContext, clinvar_labels: pl.DataFrame
     owners=OWNERS,
     tags=ML_TAGS,
     code_version="1",
+    # on Kubernetes (k8s_job_executor step pods): training holds the training set and the model in memory
+    op_tags={"dagster-k8s/config": {"container_config": {"resources": {
+        "requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "4", "memory": "12Gi"}}}}},
 )
 def pathogenicity_model(
     context: dg.AssetExecutionContext, config: TrainingConfig, training_set: pl.DataFrame, mlflow: MlflowResource
