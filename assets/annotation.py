@@ -89,6 +89,23 @@ def variant_features(context: dg.AssetExecutionContext, sample_variants: pl.Data
     return dg.Output(features, metadata=metadata)
 
 
+def _embedded_champion():
+    """The `champion` of the embedded MLflow store that the model assets write (when it has one).
+
+    `load_scorer()` reads MLflow only when HCML_MLFLOW_TRACKING_URI is set; on the embedded default the
+    model assets still register a champion under data_dir()/mlflow, and the scores must come from it.
+    """
+    import os
+
+    from hcml.config import data_dir
+
+    if os.environ.get("HCML_MLFLOW_TRACKING_URI") or not (data_dir() / "mlflow" / "mlflow.db").is_file():
+        return None
+    from hcml.ml import registry
+
+    return registry.load_alias("champion")
+
+
 @dg.asset(
     partitions_def=samples_partitions,
     deps=["champion_model"],  # lineage: the model the scores come from (assets/ml.py)
@@ -107,7 +124,7 @@ def variant_predictions(context: dg.AssetExecutionContext, variant_features: pl.
 
     metadata: dict = {}
     with measured(metadata):
-        scorer = load_scorer()
+        scorer = _embedded_champion() or load_scorer()
         scores = scorer.score(variant_features) if variant_features.height else []
         predictions = variant_features.with_columns(
             pl.Series("pathogenicity_score", scores, dtype=pl.Float64),

@@ -50,6 +50,7 @@ def demo(samples: tuple[Path, ...], force: bool, no_models: bool) -> None:
     (samples whose input, code and reference are unchanged are skipped unless --force).
     """
     home = dagster_home()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # keep the progress lines readable
     from hcml_dagster import runner as pipeline_runner
 
     paths = list(samples) or demo_samples()
