@@ -93,16 +93,20 @@ def authorize(*roles: str):
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     ) -> Principal:
-        rt = runtime(request)
-        header = request.headers.get("authorization")
-        token = bearer_from_header(header if credentials is None else f"Bearer {credentials.credentials}")
-        principal = rt.verifier.verify(token)
         slot = _audit_slot(request)
-        slot["subject"], slot["role"] = principal.subject, principal.role
+        principal = slot.get("principal")  # verified by the middleware, before the body was read
+        if principal is None:
+            principal = authenticate_header(runtime(request), request.headers.get("authorization"), slot)
         require_role(principal, roles)
         return principal
 
     return dependency
+
+
+def authenticate_header(rt: "Runtime", header: str | None, slot: dict[str, Any]) -> Principal:
+    principal = rt.verifier.verify(bearer_from_header(header))
+    slot["principal"], slot["subject"], slot["role"] = principal, principal.subject, principal.role
+    return principal
 
 
 # ---------------------------------------------------------------------------------------- middleware
@@ -130,6 +134,21 @@ class AuditAndMetrics:
             await send(message)
 
         try:
+            rt_now: Runtime | None = getattr(scope["app"].state, "runtime", None)
+            if scope["path"].startswith("/v1/") and rt_now is not None:
+                # Authenticate before anything reads the body: an unauthenticated caller learns nothing
+                # about the API beyond 401, whatever it sends.
+                headers = dict(scope.get("headers") or [])
+                raw = headers.get(b"authorization")
+                try:
+                    authenticate_header(rt_now, raw.decode("latin-1") if raw else None, slot)
+                except AuthError as exc:
+                    scope["route"] = _match_route(scope)
+                    response = JSONResponse({"detail": exc.detail}, status_code=exc.status,
+                                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+                                            if exc.status == 401 else None)
+                    await response(scope, receive, send_wrapper)
+                    return
             await self.app(scope, receive, send_wrapper)
         finally:
             status = status_holder[0]
@@ -157,6 +176,17 @@ class AuditAndMetrics:
                         duration_ms=round(elapsed * 1000, 3),
                         client=client[0] if client else None,
                     )
+
+
+def _match_route(scope: dict) -> Any:
+    """The route a request would reach (for its template in the audit log), without running it."""
+    from starlette.routing import Match
+
+    for route in scope["app"].router.routes:
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return route
+    return None
 
 
 # ------------------------------------------------------------------------------------------ lifespan

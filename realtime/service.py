@@ -220,7 +220,7 @@ def interpret_request(state: ServiceState, *, variants: list[str] | None = None,
     n_variants = parsed.variants.height
     if progress:
         progress("parsed", n_variants=n_variants, n_rejects=len(rejects))
-    if n_variants == 0:
+    if n_variants == 0 and rejects:  # every record was bad; a clean input with no variant is a valid answer
         raise NothingToAnnotate(rejects)
     scorer = state.scorer  # one model for the whole request, even if the alias moves meanwhile
     interpretation = interpret(parsed, state.bundle, scorer)
