@@ -253,14 +253,23 @@ def _chart_png(current: pl.DataFrame, departments: pl.DataFrame, month: str, cur
     left.set_ylabel(currency)
     left.set_title("Cost per department")
     left.legend(frameon=False)
+    start, end = month_bounds(month)
+    days = list(range(1, (end - start).days + 1))
+    bottom = [0.0] * len(days)
     if current.height:
-        daily = current.group_by(["day", "department"]).agg(cost=pl.col("cost").sum()).sort("day")
+        daily = current.group_by(["day", "department"]).agg(cost=pl.col("cost").sum())
         for name in names:
-            part = daily.filter(pl.col("department") == name)
-            if part.height:
-                right.plot(part["day"].to_list(), part["cost"].to_list(), marker="o", label=name)
+            part = dict(
+                (d.day, c) for d, c in daily.filter(pl.col("department") == name).select("day", "cost").iter_rows()
+            )
+            heights = [part.get(d, 0.0) for d in days]
+            if any(heights):
+                right.bar(days, heights, 0.8, bottom=bottom, label=name)
+                bottom = [b + h for b, h in zip(bottom, heights)]
         right.legend(frameon=False, fontsize="small")
-        fig.autofmt_xdate()
+    right.set_xlim(0.4, len(days) + 0.6)
+    right.set_ylim(0, max(bottom) * 1.1 if max(bottom) > 0 else 1)
+    right.set_xlabel(f"day of {month}")
     right.set_title("Daily cost")
     right.set_ylabel(currency)
     fig.tight_layout()
@@ -279,7 +288,7 @@ def _html_table(frame: pl.DataFrame, money: set[str]) -> str:
             if value is None:
                 text = "-"
             elif isinstance(value, float):
-                text = f"{value:.6f}" if column in money else f"{value:.3f}"
+                text = f"{value:.6f}" if column in money else f"{value:.4g}"
             else:
                 text = str(value)
             cells.append(f"<td>{html.escape(text)}</td>")
