@@ -236,12 +236,18 @@ def start_metrics_server(port: int | None = None) -> int | None:
     return port
 
 
-def push_metrics(job: str, registry: CollectorRegistry = REGISTRY) -> bool:
-    """Push to HCML_PROMETHEUS_PUSHGATEWAY (host:port) from short-lived run/step pods; no-op if unset."""
+def push_metrics(job: str, registry: CollectorRegistry = REGISTRY, grouping_key: dict[str, str] | None = None) -> bool:
+    """Push to HCML_PROMETHEUS_PUSHGATEWAY (host:port) from short-lived run/step pods; no-op if unset.
+
+    Grouped by `instance` (the pod's hostname, by default) so that replicas do not overwrite each other.
+    """
     gateway = os.environ.get("HCML_PROMETHEUS_PUSHGATEWAY", "")
     if not gateway:
         return False
-    pushadd_to_gateway(gateway, job=job, registry=registry)
+    import socket
+
+    key = {"instance": socket.gethostname(), **(grouping_key or {})}
+    pushadd_to_gateway(gateway, job=job, registry=registry, grouping_key=key, timeout=10)
     return True
 
 

@@ -20,6 +20,7 @@ from sensors.landing import landing_vcf_sensor
 from sensors import kafka_realtime_lineage, kafka_submissions, run_results  # Kafka (issue 5)
 from sensors.kafka_resource import KafkaResource
 from sensors.labels import clinvar_labels_sensor  # ML retraining (issue 4)
+from sensors import run_metrics  # Prometheus metrics of finished runs (issue 7)
 
 ASSET_MODULES = [
     assets.reference,
@@ -38,6 +39,7 @@ SENSORS: list = [
     run_results.kafka_run_failures,
     kafka_realtime_lineage.kafka_realtime_lineage,  # realtime results -> lineage
     clinvar_labels_sensor,  # new label files -> retrain the pathogenicity model
+    *run_metrics.SENSORS,  # finished runs -> hcml_dagster_runs_total, hcml_asset_duration_seconds
 ]
 
 JOBS = [sample_report_job]
