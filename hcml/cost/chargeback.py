@@ -38,6 +38,7 @@ USAGE_SCHEMA: dict[str, pl.DataType] = {
     "peak_memory_bytes": pl.Int64(),
     "bytes_read": pl.Int64(),
     "bytes_written": pl.Int64(),
+    "stored_bytes": pl.Int64(),
     "gpu_seconds": pl.Float64(),
 }
 COST_COLUMNS = ("cpu_cost", "memory_cost", "gpu_cost", "storage_cost", "io_cost")
@@ -54,6 +55,7 @@ _METADATA_COLUMNS = {
     u.PEAK_MEMORY_BYTES: "peak_memory_bytes",
     u.BYTES_READ: "bytes_read",
     u.BYTES_WRITTEN: "bytes_written",
+    u.STORED_BYTES: "stored_bytes",
     u.GPU_SECONDS: "gpu_seconds",
 }
 
@@ -102,6 +104,7 @@ def usage_frame(records: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     frame = pl.DataFrame(rows, schema=USAGE_SCHEMA, orient="row") if rows else pl.DataFrame(schema=USAGE_SCHEMA)
     return frame.with_columns(
         [pl.col(c).fill_null(UNATTRIBUTED) for c in ATTRIBUTION_COLUMNS]
+        + [pl.col(c).fill_null(0) for c in _METADATA_COLUMNS.values()]
     ).sort("storage_id")
 
 
@@ -127,7 +130,7 @@ def summarise_costs(priced: pl.DataFrame, by: str = "department") -> pl.DataFram
             cost=pl.col("cost").sum(),
             cpu_hours=pl.col("cpu_seconds").sum() / 3600,
             memory_gib_hours=(pl.col("peak_memory_bytes") / 1024**3 * pl.col("wall_seconds") / 3600).sum(),
-            gib_written=pl.col("bytes_written").sum() / 1024**3,
+            gib_written=(pl.col("bytes_written") + pl.col("stored_bytes")).sum() / 1024**3,
             materializations=pl.len(),
             runs=pl.col("run_id").n_unique(),
             analyses=pl.col("analysis").n_unique(),

@@ -38,6 +38,9 @@ PEAK_MEMORY_BYTES = "hcml/peak_memory_bytes"
 BYTES_READ = "hcml/bytes_read"
 BYTES_WRITTEN = "hcml/bytes_written"
 GPU_SECONDS = "hcml/gpu_seconds"  # optional: only steps that used a GPU report it
+# optional: bytes an IO manager stored for the step's output. It writes after the asset function returns,
+# outside the measured block, so it reports them itself (`context.add_output_metadata` in handle_output).
+STORED_BYTES = "hcml/stored_bytes"
 USAGE_KEYS = (CPU_SECONDS, WALL_SECONDS, PEAK_MEMORY_BYTES, BYTES_READ, BYTES_WRITTEN)
 
 DEFAULT_SAMPLE_SECONDS = 0.05

@@ -25,7 +25,7 @@ RUNS = [  # (tags, assets to materialize)
     (
         {"hcml/department": "clinical-genetics", "hcml/project": "rare-disease", "hcml/user": "alice",
          "hcml/analysis": "A-001"},
-        ["clinvar_chr21_variants", "cpu_burn"],
+        ["clinvar_chr21_variants", "cpu_burn", "clinvar_gene_counts"],
     ),
     (
         {"hcml/department": "oncology", "hcml/project": "tumour-board", "hcml/user": "bob", "hcml/analysis": "A-002"},
@@ -60,7 +60,30 @@ def _test_assets(out_dir: Path) -> list[dg.AssetsDefinition]:
                 pass
         return dg.MaterializeResult(metadata=usage.as_metadata())
 
-    return [clinvar_chr21_variants, cpu_burn]
+    @dg.asset(io_manager_key="parquet_files")
+    def clinvar_gene_counts(context) -> pl.DataFrame:
+        """Returns its output: the IO manager stores it after the measured block and reports the bytes."""
+        with measure_usage() as usage:
+            frame = pl.read_csv(default_sources()["clinvar"], separator="\t", infer_schema_length=0)
+            counts = frame.group_by("symbol").len()
+        context.add_output_metadata(usage.as_metadata())
+        return counts
+
+    return [clinvar_chr21_variants, cpu_burn, clinvar_gene_counts]
+
+
+class ParquetFiles(dg.ConfigurableIOManager):
+    """Writes each output as a Parquet file and reports its size as `hcml/stored_bytes`."""
+
+    root: str
+
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
+        path = Path(self.root) / f"{context.asset_key.to_user_string()}_{time.time_ns()}.parquet"
+        obj.write_parquet(path)
+        context.add_output_metadata({"hcml/stored_bytes": path.stat().st_size, "path": str(path)})
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+        raise NotImplementedError
 
 
 def _hand_price(metadata: dict, prices: dict) -> float:
@@ -68,8 +91,10 @@ def _hand_price(metadata: dict, prices: dict) -> float:
     return (
         metadata["hcml/cpu_seconds"] / 3600 * prices["vcpu_hour"]
         + metadata["hcml/peak_memory_bytes"] / GIB * metadata["hcml/wall_seconds"] / 3600 * prices["memory_gib_hour"]
-        + metadata["hcml/bytes_written"] / GIB * prices["storage_gb_month"] * prices.get("storage_months", 1.0)
-        + (metadata["hcml/bytes_read"] + metadata["hcml/bytes_written"]) / GIB * prices.get("io_per_gb", 0.0)
+        + (metadata["hcml/bytes_written"] + metadata.get("hcml/stored_bytes", 0)) / GIB * prices["storage_gb_month"]
+        * prices.get("storage_months", 1.0)
+        + (metadata["hcml/bytes_read"] + metadata["hcml/bytes_written"] + metadata.get("hcml/stored_bytes", 0)) / GIB
+        * prices.get("io_per_gb", 0.0)
     )
 
 
@@ -87,7 +112,8 @@ def costed(tmp_path_factory):
             steps = _test_assets(data)
             recorded = []  # (attribution, asset, usage metadata as the step's run reported it)
             for (tags, selection), attribution in zip(RUNS, EXPECTED_ATTRIBUTION):
-                result = dg.materialize(steps, instance=instance, tags=tags, selection=selection)
+                result = dg.materialize(steps, instance=instance, tags=tags, selection=selection,
+                                        resources={"parquet_files": ParquetFiles(root=str(data))})
                 assert result.success
                 records = instance.get_records_for_run(
                     result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
@@ -96,6 +122,8 @@ def costed(tmp_path_factory):
                 for record in records:
                     materialization = record.event_log_entry.asset_materialization
                     metadata = {k: v.value for k, v in materialization.metadata.items() if k.startswith("hcml/")}
+                    if "path" in materialization.metadata:  # what the IO manager stored, measured independently
+                        assert metadata["hcml/stored_bytes"] == Path(materialization.metadata["path"].value).stat().st_size
                     recorded.append(
                         (attribution, materialization.asset_key.to_user_string(), metadata, record.event_log_entry.timestamp)
                     )
@@ -116,6 +144,9 @@ def test_steps_measured_real_work(costed, sources) -> None:
     for _attribution, asset, metadata, _ts in costed["recorded"]:
         if asset == "cpu_burn":
             assert metadata["hcml/cpu_seconds"] >= 0.29
+        elif asset == "clinvar_gene_counts":
+            assert metadata["hcml/bytes_read"] >= sources["clinvar"].stat().st_size
+            assert metadata["hcml/stored_bytes"] > 0
         else:  # read the whole ClinVar file and wrote a Parquet file
             assert metadata["hcml/bytes_read"] >= sources["clinvar"].stat().st_size
             assert metadata["hcml/bytes_written"] > 0
@@ -144,6 +175,7 @@ def test_usage_and_cost_match_the_recorded_metadata_priced_by_hand(costed) -> No
         assert row["peak_memory_bytes"] == metadata["hcml/peak_memory_bytes"]
         assert row["bytes_read"] == metadata["hcml/bytes_read"]
         assert row["bytes_written"] == metadata["hcml/bytes_written"]
+        assert row["stored_bytes"] == metadata.get("hcml/stored_bytes", 0)
         assert row["cost"] == pytest.approx(_hand_price(metadata, prices), rel=1e-9)
         total += _hand_price(metadata, prices)
     summary = costed["costs_result"].asset_materializations_for_node("analysis_costs")[0].metadata
