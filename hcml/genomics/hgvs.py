@@ -178,6 +178,8 @@ def hgvs_protein_change(ref_prot: str, alt_prot: str, first_changed_hint: int | 
         stop = alt_prot.find("*", i)
         ext = f"Ter{stop - i}" if stop >= 0 else "Ter?"
         return f"p.Ter{i + 1}{_aa3(alt_prot[i])}ext{ext}"
+    if i < len(alt_prot) and alt_prot[i] == "*" and i < len(ref_prot):
+        return f"p.{_aa3(ref_prot[i])}{i + 1}Ter"
     # trim common suffix (after the change)
     rr, aa = ref_prot[i:], alt_prot[i:]
     # cut both at their first stop (inclusive)
