@@ -42,3 +42,33 @@ def test_chain_on_azurite(azurite, data_dir, azure_env, bundle_dir):
     verified = CliRunner().invoke(provenance_cli, ["verify", meta["report_uri"]])
     assert verified.exit_code == 0, verified.output
     assert "chain holds" in verified.output
+
+
+@pytest.mark.azurite
+def test_build_resources_choose_from_the_environment(azurite, data_dir, azure_env, bundle_dir, monkeypatch):
+    """With the Azure variables set, the code location's own resources write to Blob (secret via EnvVar)."""
+    from azure.storage.blob import BlobServiceClient
+
+    from assets.samples import sample_variants
+    from resources import ParquetIOManager, StorageResource, build_resources
+
+    monkeypatch.setenv("HCML_BUNDLE_DIR", str(bundle_dir))
+    resources = build_resources()
+    store = resources["storage"]
+    assert isinstance(store, StorageResource) and isinstance(resources["io_manager"], ParquetIOManager)
+    assert isinstance(store.connection_string, dg.EnvVar)  # not the secret itself
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(samples_partitions.name, ["env"])
+        result = dg.materialize([sample_variants], instance=instance, resources=resources, partition_key="env",
+                                run_config=sample_run_config(CLINVAR_VCF.as_uri()))
+        assert result.success
+    container = azure_env["HCML_AZURE_STORAGE_CONTAINER"]
+    blob = BlobServiceClient.from_connection_string(azurite.connection_string).get_blob_client(
+        container, "hcml-test/assets/sample_variants/env.parquet")
+    assert blob.exists()
+
+    # and without them, the local directory under the data dir
+    for name in ("HCML_AZURE_STORAGE_CONNECTION_STRING", "HCML_AZURE_STORAGE_CONTAINER", "HCML_AZURE_STORAGE_PREFIX"):
+        monkeypatch.delenv(name)
+    local = build_resources()["storage"]
+    assert local.connection_string is None and local.local_root == str(data_dir.resolve() / "store")
