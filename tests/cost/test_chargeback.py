@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 import yaml
 from click.testing import CliRunner
+from prometheus_client import REGISTRY
 
 from assets.costs import BUDGET_CHECK, MONTH_TO_DATE_CHECK, analysis_costs, chargeback_report
 from hcml.config import REPO_ROOT, default_sources
@@ -128,10 +129,14 @@ def costed(tmp_path_factory):
                         (attribution, materialization.asset_key.to_user_string(), metadata, record.event_log_entry.timestamp)
                     )
             day = datetime.fromtimestamp(recorded[-1][3], tz=timezone.utc).strftime("%Y-%m-%d")
+            metric = {"department": "oncology"}
+            before = {name: REGISTRY.get_sample_value(name, metric) or 0.0
+                      for name in ("hcml_analysis_cost_count", "hcml_analysis_cost_sum")}
             costs_result = dg.materialize([analysis_costs], instance=instance, partition_key=day)
+            observed = {name: (REGISTRY.get_sample_value(name, metric) or 0.0) - value for name, value in before.items()}
             yield {
                 "instance": instance, "home": home, "data": data, "day": day, "recorded": recorded,
-                "steps": steps, "costs_result": costs_result, "mp": mp,
+                "steps": steps, "costs_result": costs_result, "mp": mp, "observed": observed,
             }
 
 
@@ -183,6 +188,12 @@ def test_usage_and_cost_match_the_recorded_metadata_priced_by_hand(costed) -> No
     assert summary["currency"].value == "USD"
 
 
+def test_prometheus_cost_per_analysis(costed) -> None:
+    oncology = _day_table(costed).filter(pl.col("department") == "oncology")
+    assert costed["observed"]["hcml_analysis_cost_count"] == oncology["analysis"].n_unique() == 2
+    assert costed["observed"]["hcml_analysis_cost_sum"] == pytest.approx(oncology["cost"].sum(), rel=1e-9)
+
+
 def test_csv_table_matches_parquet(costed) -> None:
     metadata = costed["costs_result"].asset_materializations_for_node("analysis_costs")[0].metadata
     csv = pl.read_csv(read_uri(metadata["csv_uri"].value))
@@ -226,6 +237,9 @@ def test_chargeback_adds_up_and_budget_passes(costed) -> None:
     assert "src=\"http" not in html and "<script" not in html  # self-contained
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.check_name == BUDGET_CHECK and evaluation.passed
+    assert REGISTRY.get_sample_value("hcml_department_spend", {"department": "oncology"}) == pytest.approx(
+        oncology["cost"], rel=1e-9)
+    assert REGISTRY.get_sample_value("hcml_department_budget", {"department": "oncology"}) == 300.0
 
 
 def test_budget_alert_fails_blocking_check(costed, tmp_path) -> None:
