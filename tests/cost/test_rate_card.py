@@ -114,3 +114,13 @@ def test_month_helpers() -> None:
         cb.month_bounds("Nov 2026")
     with pytest.raises(ValueError, match="--by must be one of"):
         cb.summarise_costs(cb.price_usage(cb.usage_frame([]), load_rate_card()), "hospital")
+
+
+def test_empty_month_renders_and_is_within_budget() -> None:
+    empty = cb.price_usage(cb.usage_frame([]), load_rate_card())
+    tables = cb.chargeback_tables(empty, empty)
+    assert all(frame.height == 0 for frame in tables.values())
+    status = cb.budget_status(tables["departments"], load_budgets())
+    assert not status["over"].any() and status["spend"].sum() == 0.0
+    page = cb.render_html(tables, empty, "2026-02", load_rate_card(), status)
+    assert "Total: <strong>0.000000 USD</strong>" in page and "All departments are within budget" in page
