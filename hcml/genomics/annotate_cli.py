@@ -84,10 +84,15 @@ def run(input_path, bundle_dir, fmt, output, rejects_path, variants, sequence_pa
     t_read = time.perf_counter()
     if not quiet and parsed.n_input >= 10_000:
         _say(f"read {parsed.n_input} records in {t_read - t0:.1f}s; annotating {parsed.variants.height} variants...")
-    annotations = annotate_parsed(parsed, bundle)
-    t_ann = time.perf_counter()
-    if not quiet and parsed.n_input >= 10_000:
-        _say(f"annotated {parsed.variants.height} variants ({annotations.height} rows) in {t_ann - t_read:.1f}s; writing {fmt}...")
+    if fmt in ("vep", "parquet") and parsed.variants.height:
+        # streamed: each distinct allele annotated once, batches written as they come (bounded memory)
+        def progress(done: int, total: int) -> None:
+            if not quiet and total >= 10_000:
+                _say(f"  annotated {done}/{total} variants ({time.perf_counter() - t_read:.1f}s)")
+
+        annotations = annotate_in_batches(parsed.variants, bundle, progress=progress)
+    else:
+        annotations = annotate_parsed(parsed, bundle)
     write(fmt, parsed, annotations, output, bundle)
     if rejects_path is not None:
         write_rejects(parsed.rejects, rejects_path)
@@ -106,6 +111,44 @@ def annotate_parsed(parsed, bundle):
     from hcml.genomics.annotate import annotate as annotate_variants
 
     return annotate_variants(parsed.variants, bundle)
+
+
+BATCH_SIZE = 100_000
+KEY = ["variant_id", "chrom", "pos", "ref", "alt"]
+
+
+def annotate_in_batches(variants, bundle, batch_size: int = BATCH_SIZE, progress=None):
+    """Annotations of `variants` as a stream of frames in input order, in bounded memory.
+
+    Records are taken `batch_size` at a time; within a batch each distinct allele is annotated once and
+    its rows copied to every record that carries it (with that record's own `row`).  Cohort and
+    multi-sample inputs, sorted by position, repeat the same allele in neighbouring records, so this
+    annotates each allele about once; the result equals `annotate(variants)` row for row.
+    """
+    import polars as pl
+
+    from hcml.genomics.annotate import annotate as annotate_variants
+
+    total = variants.height
+    for start in range(0, total, batch_size):
+        chunk = variants.slice(start, batch_size)
+        distinct = chunk.unique(subset=KEY, keep="first", maintain_order=True)
+        ann = annotate_variants(distinct, bundle)
+        if distinct.height == chunk.height:
+            yield ann
+        else:
+            mapping = chunk.select("row", *KEY).join(
+                distinct.select(pl.col("row").alias("rep"), *KEY), on=KEY, how="left", nulls_equal=True,
+                maintain_order="left",
+            )
+            yield (
+                mapping.select("row", "rep")
+                .join(ann.rename({"row": "rep"}), on="rep", how="inner", maintain_order="left_right")
+                .drop("rep")
+                .select(ann.columns)
+            )
+        if progress:
+            progress(min(start + batch_size, total), total)
 
 
 def write(fmt: str, parsed, annotations, output, bundle=None) -> None:

@@ -116,9 +116,13 @@ def vep_tab_frame(annotations: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def write_vep(annotations: pl.DataFrame, out: str | Path | IO, meta: dict | None = None) -> None:
-    """Ensembl VEP `--tab` output: `##` header lines, `#Uploaded_variation...` then one row per consequence."""
-    table = vep_tab_frame(annotations)
+def write_vep(annotations, out: str | Path | IO, meta: dict | None = None) -> None:
+    """Ensembl VEP `--tab` output: `##` header lines, `#Uploaded_variation...` then one row per consequence.
+
+    `annotations` may also be an iterable of frames (batches with the same columns), streamed in order.
+    """
+    batches = iter([annotations] if isinstance(annotations, pl.DataFrame) else annotations)
+    table = vep_tab_frame(next(batches))
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     lines = [
         f"## ENSEMBL VARIANT EFFECT PREDICTOR format, written by hcml {_version()} (offline annotator)",
@@ -133,6 +137,10 @@ def write_vep(annotations: pl.DataFrame, out: str | Path | IO, meta: dict | None
     try:
         fh.write(("\n".join(lines) + "\n").encode())
         table.write_csv(fh, separator="\t", include_header=False, quote_style="never", null_value="-")
+        for batch in batches:
+            vep_tab_frame(batch).select(table.columns).write_csv(
+                fh, separator="\t", include_header=False, quote_style="never", null_value="-"
+            )
     finally:
         if close:
             fh.close()
@@ -326,8 +334,15 @@ def write_json(annotations: pl.DataFrame, out: str | Path | IO, parsed=None) -> 
             fh.close()
 
 
-def write_parquet(annotations: pl.DataFrame, out: str | Path | IO) -> None:
-    """One row per variant x feature, the annotations frame as it is (typed), zstd-compressed."""
+def write_parquet(annotations, out: str | Path | IO) -> None:
+    """One row per variant x feature, the annotations frame as it is (typed), zstd-compressed.
+
+    `annotations` may also be an iterable of frames (batches with the same columns): they are streamed into
+    one file, one row group per batch, so memory stays bounded by the batch.
+    """
+    if not isinstance(annotations, pl.DataFrame):
+        _write_parquet_batches(annotations, out)
+        return
     _check(annotations)
     if out is None or out == "-":
         buf = io.BytesIO()
@@ -335,6 +350,25 @@ def write_parquet(annotations: pl.DataFrame, out: str | Path | IO) -> None:
         sys.stdout.buffer.write(buf.getvalue())
         return
     annotations.write_parquet(out, compression="zstd", statistics=True)
+
+
+def _write_parquet_batches(batches, out: str | Path) -> None:
+    import pyarrow.parquet as pq
+
+    writer = None
+    schema = None
+    try:
+        for batch in batches:
+            _check(batch)
+            if writer is None:
+                schema = batch.schema
+                writer = pq.ParquetWriter(str(out), batch.to_arrow().schema, compression="zstd")
+            writer.write_table(batch.cast(schema).to_arrow())
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise ValueError("no annotation batches to write")
 
 
 WRITERS = {"vep": write_vep, "vcf": write_vcf, "json": write_json, "parquet": write_parquet}
