@@ -112,3 +112,19 @@ def test_whole_input_errors_exit_2_with_one_line(bundle_dir, repo_root, args, me
 def test_missing_bundle_exit_2(tmp_path):
     result = run(["--variants", "21-25891784-C-T", "--bundle", str(tmp_path / "none")])
     assert result.exit_code == 2 and "no reference bundle" in result.stderr
+
+
+def test_batched_annotation_equals_annotating_every_record(bundle, data_root):
+    """Streaming with per-batch de-duplication must give exactly annotate()'s frame, row for row."""
+    from hcml.genomics.annotate import annotate
+    from hcml.genomics.annotate_cli import annotate_in_batches
+    from hcml.genomics.inputs import read_vcf
+
+    v = read_vcf(data_root / "samples" / "HG00096_chr21_region.vcf", bundle).variants
+    # every record three times in a row, as a multi-sample stack sorted by position would have them
+    tripled = (
+        pl.concat([v, v, v]).sort("pos", maintain_order=True).drop("row").with_row_index("row")
+        .with_columns(pl.col("row").cast(pl.UInt32)).select(v.columns)
+    )
+    batched = pl.concat(list(annotate_in_batches(tripled, bundle, batch_size=100)))
+    assert batched.equals(annotate(tripled, bundle))
