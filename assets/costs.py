@@ -12,7 +12,7 @@ runs.
 
 import hashlib
 import io
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import dagster as dg
@@ -255,3 +255,37 @@ def chargeback_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult
 
 
 cost_assets = [analysis_costs, chargeback_report]
+
+
+def cost_rollup_requests(now: datetime) -> list[tuple[str, str, str]]:
+    """(asset, partition, run key) due at `now` (UTC): yesterday's `analysis_costs` once it is complete;
+    the current month's `chargeback_report` once a day (so the budget alert fires within the month); the
+    previous month's report once more after the month closed. Run keys make each request happen once."""
+    today = now.astimezone(timezone.utc).date()
+    yesterday = today - timedelta(days=1)
+    month_start = today.replace(day=1)
+    requests = [
+        ("analysis_costs", yesterday.isoformat(), f"analysis_costs:{yesterday.isoformat()}"),
+        ("chargeback_report", month_start.isoformat(), f"chargeback_report:{month_start.isoformat()}:{today.isoformat()}"),
+    ]
+    if yesterday.month != today.month:  # the previous month just closed: its final report
+        closed = yesterday.replace(day=1)
+        requests.append(("chargeback_report", closed.isoformat(), f"chargeback_report:{closed.isoformat()}:final"))
+    return requests
+
+
+@dg.sensor(
+    target=[analysis_costs, chargeback_report],
+    minimum_interval_seconds=3600,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Daily cost rollup: yesterday's analysis_costs, the month's chargeback_report and its budget alert.",
+)
+def cost_rollup_sensor(context: dg.SensorEvaluationContext):
+    for asset, partition, run_key in cost_rollup_requests(datetime.now(timezone.utc)):
+        yield dg.RunRequest(
+            run_key=run_key,
+            partition_key=partition,
+            asset_selection=[dg.AssetKey(asset)],
+            tags={hcml_tags.DEPARTMENT: "platform", hcml_tags.PROJECT: "chargeback", hcml_tags.USER: "dagster",
+                  hcml_tags.ANALYSIS: f"costs-{partition[:7]}"},
+        )

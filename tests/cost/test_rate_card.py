@@ -124,3 +124,4 @@ def test_empty_month_renders_and_is_within_budget() -> None:
     assert not status["over"].any() and status["spend"].sum() == 0.0
     page = cb.render_html(tables, empty, "2026-02", load_rate_card(), status)
     assert "Total: <strong>0.000000 USD</strong>" in page and "All departments are within budget" in page
+
