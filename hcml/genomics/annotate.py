@@ -572,8 +572,8 @@ def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cd
         p["bits"][k] |= bits
         return
     cds = idx.coding_sequence(t)
-    d5 = int(idx.cds_of_cdna(np.array([t]), np.array([c5]))[0])
-    d3 = int(idx.cds_of_cdna(np.array([t]), np.array([c3]))[0])
+    base = int(idx.start_phase[t]) - cds_start_cdna + 1
+    d5, d3 = c5 + base, c3 + base
     cds_start, cds_end = (max(d5, d3), min(d5, d3)) if ins else (min(d5, d3), max(d5, d3))
     vf_nt_len = cds_end - cds_start + 1
     frameshift = (len(seq_t) - vf_nt_len) % 3 != 0
@@ -654,11 +654,11 @@ def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift) -> str | None:
     cds = idx.coding_sequence(t)
     ref_codon, alt_codon, alt_cds, tl_start, tl_end, _ = _codon_change(cds, cds_start, cds_end, seq_t)
     prefix = idx.protein_prefix[t]
-    ref_prot = H.translate_to_stop(cds)
+    ref_prot = idx.ref_protein(t)
     a3 = H._aa3
+    head = (tl_start - 1) * 3  # codons before the change are unchanged
     if frameshift:
-        cdna = idx.cdna_sequence(t)
-        alt_prot = H.translate_to_stop(alt_cds + cdna[int(idx.cdna_cds_end[t]):])
+        alt_prot = ref_prot[: tl_start - 1] + H.translate_to_stop(alt_cds[head:] + idx.utr3_sequence(t))
         if alt_prot == ref_prot:
             k = min(tl_start, len(ref_prot))
             return f"{prefix}{H.synonymous(ref_prot[k - 1], k)}"
@@ -673,8 +673,7 @@ def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift) -> str | None:
     if not rp and not ap:
         return None
     if rp == "*" and not ap:  # the stop codon deleted: the protein runs on
-        cdna = idx.cdna_sequence(t)
-        alt_prot = H.translate_to_stop(alt_cds + cdna[int(idx.cdna_cds_end[t]):])
+        alt_prot = ref_prot[: tl_start - 1] + H.translate_to_stop(alt_cds[head:] + idx.utr3_sequence(t))
         tail = alt_prot[start - 1:]
         ext = f"Ter{tail.index('*')}" if "*" in tail else "Ter?"
         return f"{prefix}p.Ter{start}delext{ext}"
@@ -713,9 +712,9 @@ def _cds_place(idx, t, vs, ve, vref, valt) -> tuple[int, int, str] | None:
     splice junction count as inside), else None. Insertions have cds_start = cds_end + 1."""
     strand = int(idx.strand[t])
     ins = vref == "-"
-    m = idx.map_positions(np.array([t, t]), np.array([min(vs, ve), max(vs, ve)]))
-    ok = [bool(m["exonic"][0]), bool(m["exonic"][1])]
-    cd = [int(m["cdna"][0]), int(m["cdna"][1])]
+    m0, m1 = idx.map1(t, min(vs, ve)), idx.map1(t, max(vs, ve))
+    ok = [m0[0], m1[0]]
+    cd = [m0[1], m1[1]]
     if ins and ok[0] != ok[1]:
         # junction: the intronic flank is the neighbouring cDNA base
         step = 1 if strand == 1 else -1
@@ -725,8 +724,8 @@ def _cds_place(idx, t, vs, ve, vref, valt) -> tuple[int, int, str] | None:
             cd[0], ok[0] = cd[1] - step, True
     if not (ok[0] and ok[1]):
         return None
-    d = idx.cds_of_cdna(np.array([t, t]), np.array(cd))
-    lo, hi = int(min(d)), int(max(d))
+    base = int(idx.start_phase[t]) - int(idx.cdna_cds_start[t]) + 1
+    lo, hi = min(cd) + base, max(cd) + base
     if lo < 1 or hi > idx.cds_length(t):
         return None
     seq_t = "" if valt == "-" else (valt if strand == 1 else revcomp(valt))

@@ -454,3 +454,13 @@ class ReferenceBundle:
                 lo, hi = int(seg[0][0]), int(seg[1][-1])
                 cache[name] = (np.frombuffer(self.fetch_bytes(name, lo, hi), dtype=np.uint8), lo)
         return cache[name]
+
+    def contig_text(self, chrom: str) -> tuple[str, int]:
+        """(sequence as str, first position) covering the contig's real sequence, for per-variant scans
+        (indel shifting, duplication checks) without a fetch per step. Cached per contig."""
+        cache = self.__dict__.setdefault("_texts", {})
+        name = self.contig_name(chrom)
+        if name not in cache:
+            arr, first = self.sequence_array(name)
+            cache[name] = (arr.tobytes().decode("ascii"), first)
+        return cache[name]

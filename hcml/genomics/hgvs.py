@@ -25,53 +25,49 @@ def shift_indel(bundle, chrom: str, start: int, end: int, ref: str, alt: str, di
     """Roll a VEP-style deletion (alt '-') or insertion (ref '-') along the genome's forward strand
     (direction=1: to higher coordinates, -1: to lower) while the sequence allows; returns the shifted
     (start, end, ref, alt) with forward-strand alleles. Insertions have start = end + 1. `limit` bounds
-    the positions the shifted allele may occupy (inclusive)."""
+    the positions the shifted allele may occupy (inclusive). Never rolls over 'N'."""
     if (ref == "-") == (alt == "-"):
         return start, end, ref, alt
     seq = alt if ref == "-" else ref
+    text, first = bundle.contig_text(chrom)
+    lo, hi = limit if limit else (first, first + len(text) - 1)
+    lo, hi = max(lo, first), min(hi, first + len(text) - 1)
     n = len(seq)
-    lo, hi = limit if limit else (1, bundle.contigs[bundle.contig_name(chrom)])
-    window = 64
     if direction == 1:
-        # next base after the allele (deletion: after end; insertion: base at start)
-        nxt = end + 1
-        while True:
-            upto = min(hi, nxt + window - 1)
-            if upto < nxt:
+        # compare each next base with the base n positions before it (rolling the allele)
+        i = end + 1  # genomic position of the next base
+        k = 0
+        while i <= hi:
+            b = text[i - first]
+            if b != seq[k % n] or b == "N":
                 break
-            ctx = bundle.fetch(chrom, nxt, upto)
-            moved = 0
-            for b in ctx:
-                if b != seq[0] or b == "N":
-                    break
-                seq = seq[1:] + b
-                moved += 1
-            start += moved
-            end += moved
-            nxt += moved
-            if moved < len(ctx) or upto == hi:
-                break
+            i += 1
+            k += 1
     else:
-        prv = start - 1
-        while True:
-            frm = max(lo, prv - window + 1)
-            if frm > prv:
+        i = start - 1
+        k = 0
+        while i >= lo:
+            b = text[i - first]
+            if b != seq[n - 1 - (k % n)] or b == "N":
                 break
-            ctx = bundle.fetch(chrom, frm, prv)[::-1]
-            moved = 0
-            for b in ctx:
-                if b != seq[-1] or b == "N":
-                    break
-                seq = b + seq[:-1]
-                moved += 1
-            start -= moved
-            end -= moved
-            prv -= moved
-            if moved < len(ctx) or frm == lo:
-                break
+            i -= 1
+            k += 1
+        k = -k
+    if k:
+        r = k % n
+        seq = seq[r:] + seq[:r]
+        start += k
+        end += k
     if ref == "-":
         return start, end, "-", seq
     return start, end, seq, "-"
+
+
+def _seq(bundle, chrom: str, a: int, b: int) -> str:
+    text, first = bundle.contig_text(chrom)
+    if a >= first and b < first + len(text):
+        return text[a - first : b - first + 1]
+    return bundle.fetch(chrom, a, b)
 
 
 # ------------------------------------------------------------------------------------------------ HGVSg
@@ -85,7 +81,7 @@ def hgvs_genomic(bundle, chrom: str, start: int, end: int, ref: str, alt: str) -
         return f"{chrom}:g.{start}del" if start == end else f"{chrom}:g.{start}_{end}del"
     if ref == "-":
         n = len(alt)
-        if end - n + 1 >= 1 and bundle.fetch(chrom, end - n + 1, end) == alt:
+        if end - n + 1 >= 1 and _seq(bundle, chrom, end - n + 1, end) == alt:
             return f"{chrom}:g.{end}dup" if n == 1 else f"{chrom}:g.{end - n + 1}_{end}dup"
         return f"{chrom}:g.{end}_{start}ins{alt}"
     # MNV / delins
@@ -125,9 +121,9 @@ def hgvs_transcript(idx, t: int, chrom: str, start: int, end: int, ref: str, alt
         # insertion between a (5') and b (3') in transcript orientation: a = end (+) / start (-)
         five = end if strand == 1 else start  # genomic position of the 5' flank
         if strand == 1:
-            prev = idx.bundle.fetch(chrom, five - n + 1, five) if five - n + 1 >= 1 else ""
+            prev = _seq(idx.bundle, chrom, five - n + 1, five) if five - n + 1 >= 1 else ""
         else:
-            prev = revcomp(idx.bundle.fetch(chrom, five, five + n - 1))
+            prev = revcomp(_seq(idx.bundle, chrom, five, five + n - 1))
         if prev == s:
             first = five - (n - 1) * strand
             return f"{prefix}{pos(five)}dup" if n == 1 else f"{prefix}{pos(first)}_{pos(five)}dup"
@@ -220,8 +216,4 @@ def synonymous(aa: str, protein_pos: int) -> str:
     return f"p.{_aa3(aa)}{protein_pos}{SYNONYMOUS_ESCAPED}"
 
 
-def translate_to_stop(seq: str) -> str:
-    """Translate codon by codon up to and including the first stop."""
-    p = translate(seq)
-    k = p.find("*")
-    return p if k < 0 else p[: k + 1]
+from hcml.genomics.transcript_map import translate_to_stop  # noqa: E402,F401  (re-exported)

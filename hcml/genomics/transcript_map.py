@@ -23,6 +23,7 @@ Main entry points:
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,7 +52,21 @@ def revcomp(seq: str) -> str:
 def translate(seq: str) -> str:
     """Standard code; incomplete trailing codon dropped; codons with N -> X."""
     n = len(seq) - len(seq) % 3
-    return "".join(CODON_TABLE.get(seq[i : i + 3], "X") for i in range(0, n, 3))
+    get = CODON_TABLE.get
+    return "".join([get(seq[i : i + 3], "X") for i in range(0, n, 3)])
+
+
+def translate_to_stop(seq: str, chunk: int = 96) -> str:
+    """Translate up to and including the first stop codon, reading only as far as needed."""
+    out = []
+    for i in range(0, len(seq) - len(seq) % 3, chunk):
+        p = translate(seq[i : i + chunk])
+        k = p.find("*")
+        if k >= 0:
+            out.append(p[: k + 1])
+            break
+        out.append(p)
+    return "".join(out)
 
 
 _POS_RE = re.compile(r"^(?P<star>\*)?(?P<base>-?\d+)(?:(?P<sign>[+-])(?P<off>\d+|\?))?$")
@@ -157,6 +172,9 @@ class TranscriptIndex:
                 if self.start_nf[t] and ph is not None:
                     self.start_phase[t] = (3 - int(ph)) % 3
         self._cds_seq: dict[int, str] = {}
+        self._cdna_seq: dict[int, str] = {}
+        self._ref_prot: dict[int, str] = {}
+        self._lists: dict[int, tuple] = {}
         versions = tx["transcript_version"].to_list()
         self.hgvs_prefix = [f"{tid}.{v}:{'c' if c else 'n'}." for tid, v, c in zip(self.ids, versions, self.coding)]
         self.protein_prefix = [
@@ -263,13 +281,34 @@ class TranscriptIndex:
         Positions outside the transcript span get upstream '-N' / downstream '*N' coordinates."""
         return self.hgvs_position_at(self.index(transcript_id), pos)
 
+    def map1(self, t: int, pos: int) -> tuple[bool, int, bool, int, int]:
+        """Scalar `map_positions` for the per-pair paths: (exonic, cdna, intronic, anchor_cdna, offset)."""
+        lists = self._lists.get(t)
+        if lists is None:
+            lo, hi = int(self.ex_lo[t]), int(self.ex_hi[t])
+            lists = self._lists[t] = (self.ex_start[lo:hi].tolist(), self.ex_end[lo:hi].tolist(),
+                                      self.ex_cdna_gs[lo:hi].tolist(), self.ex_cdna_ge[lo:hi].tolist(),
+                                      int(self.strand[t]))
+        starts, ends, cgs, cge, strand = lists
+        j = bisect_right(starts, pos) - 1
+        if j < 0:
+            return False, 0, False, 0, 0
+        if pos <= ends[j]:
+            return True, cgs[j] + strand * (pos - starts[j]), False, 0, 0
+        if j + 1 >= len(starts):
+            return False, 0, False, 0, 0
+        d_left, d_right = pos - ends[j], starts[j + 1] - pos
+        if strand == 1:
+            return (False, 0, True, cge[j], d_left) if d_left <= d_right else (False, 0, True, cgs[j + 1], -d_right)
+        return (False, 0, True, cgs[j + 1], d_right) if d_right <= d_left else (False, 0, True, cge[j], -d_left)
+
     def hgvs_position_at(self, t: int, pos: int) -> str:
         """`hgvs_position` by transcript row."""
-        m = self.map_positions(np.array([t]), np.array([pos]))
-        if m["exonic"][0]:
-            return self.hgvs_coordinate(t, int(m["cdna"][0]))
-        if m["intronic"][0]:
-            return self.hgvs_coordinate(t, int(m["anchor_cdna"][0]), int(m["offset"][0]))
+        exonic, cdna, intronic, anchor, offset = self.map1(t, pos)
+        if exonic:
+            return self.hgvs_coordinate(t, cdna)
+        if intronic:
+            return self.hgvs_coordinate(t, anchor, offset)
         # outside the transcript: relative to the first / last transcript base
         five = self.t_start[t] if self.strand[t] == 1 else self.t_end[t]
         three = self.t_end[t] if self.strand[t] == 1 else self.t_start[t]
@@ -322,11 +361,27 @@ class TranscriptIndex:
     def cdna_sequence(self, t: int | str) -> str:
         """Spliced transcript sequence, 5'->3' on the transcript strand."""
         t = self.index(t) if isinstance(t, str) else t
-        chrom = self.tx["chrom"][t]
-        parts = [self.bundle.fetch(chrom, int(self.ex_start[i]), int(self.ex_end[i]))
-                 for i in range(self.ex_lo[t], self.ex_hi[t])]
-        seq = "".join(parts)
-        return seq if self.strand[t] == 1 else revcomp(seq)
+        seq = self._cdna_seq.get(t)
+        if seq is None:
+            chrom = self.tx["chrom"][t]
+            parts = [self.bundle.fetch(chrom, int(self.ex_start[i]), int(self.ex_end[i]))
+                     for i in range(self.ex_lo[t], self.ex_hi[t])]
+            seq = "".join(parts)
+            seq = self._cdna_seq[t] = seq if self.strand[t] == 1 else revcomp(seq)
+        return seq
+
+    def utr3_sequence(self, t: int) -> str:
+        """cDNA after the CDS (3' UTR), '' for non-coding transcripts."""
+        return self.cdna_sequence(t)[int(self.cdna_cds_end[t]):] if self.coding[t] else ""
+
+    def ref_protein(self, t: int) -> str:
+        """Translation of the CDS up to and including the first stop (cached)."""
+        p = self._ref_prot.get(t)
+        if p is None:
+            p = translate(self.coding_sequence(t))
+            k = p.find("*")
+            p = self._ref_prot[t] = p if k < 0 else p[: k + 1]
+        return p
 
     def coding_sequence(self, t: int | str) -> str:
         """CDS (start_phase N's + start codon .. stop codon), 5'->3'; '' for non-coding transcripts."""
