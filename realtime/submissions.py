@@ -154,6 +154,9 @@ def queue_submission(rt: "Runtime", principal: "Principal", body: "SubmissionReq
     from hcml.events.pseudonym import pseudonymise
     from hcml.storage import open_store
 
+    problem = _looks_like_vcf(body.vcf)  # bad input is the caller's 4xx, whatever the state of Kafka
+    if problem:
+        return JSONResponse({"detail": f"vcf: {problem}"}, status_code=422)
     retry = {"Retry-After": str(rt.settings.retry_after_seconds)}
     if not rt.publisher.enabled:
         return JSONResponse({"detail": "queued submissions are unavailable: Kafka is not configured "
@@ -162,9 +165,6 @@ def queue_submission(rt: "Runtime", principal: "Principal", body: "SubmissionReq
     if not rt.publisher.accepting():
         return JSONResponse({"detail": "cannot accept submissions now: the Kafka broker is unreachable or the "
                                        "event buffer is full; retry later"}, status_code=503, headers=retry)
-    problem = _looks_like_vcf(body.vcf)
-    if problem:
-        return JSONResponse({"detail": f"vcf: {problem}"}, status_code=422)
     submission_id = uuid.uuid4().hex
     data = body.vcf.encode("utf-8")
     store = open_store()

@@ -72,6 +72,10 @@ def test_websocket_submit_without_kafka_is_503(client, tokens):
         assert ws.receive_json()["type"] == "ready"
         ws.send_json({"type": "submit", "ref": "q", "vcf": "##fileformat=VCFv4.2\n"})
         err = ws.receive_json()
+        assert err["status"] == 422 and "#CHROM" in err["detail"]  # bad input first
+        vcf = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n21\t25891796\t.\tC\tT\t.\t.\t.\n"
+        ws.send_json({"type": "submit", "ref": "q", "vcf": vcf})
+        err = ws.receive_json()
         assert err["status"] == 503 and "Kafka" in err["detail"]
 
 
