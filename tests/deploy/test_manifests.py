@@ -203,13 +203,20 @@ def _variables_read_by_code() -> set[str]:
     for top in ("hcml", "hcml_dagster", "assets", "sensors", "resources", "realtime"):
         for path in (REPO_ROOT / top).rglob("*.py"):
             names |= set(_ENV_READ.findall(path.read_text()))
+    # the service scripts (Kafka, Azurite, PostgreSQL ...) read theirs as shell variables
+    for path in (REPO_ROOT / "scripts").glob("*.sh"):
+        names |= set(re.findall(r"\$\{?(HCML_[A-Z0-9_]+)", path.read_text()))
     # the production instance reads its own variables through `env:` references
     names |= set(re.findall(r"\{env: (HCML_[A-Z0-9_]+)\}", (REPO_ROOT / "deploy/dagster/dagster.yaml").read_text()))
     return names
 
 
 def _documented_variables() -> set[str]:
-    return set(re.findall(r"^\|\s*`([A-Z][A-Z0-9_]+)`", (REPO_ROOT / "docs/configuration.md").read_text(), re.M))
+    names = set()
+    for line in (REPO_ROOT / "docs/configuration.md").read_text().splitlines():
+        if line.startswith("|"):
+            names |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1]))  # the first column
+    return names
 
 
 def _variables_set_by_manifests() -> dict[str, str]:
