@@ -274,18 +274,32 @@ def cost_rollup_requests(now: datetime) -> list[tuple[str, str, str]]:
     return requests
 
 
-@dg.sensor(
-    target=[analysis_costs, chargeback_report],
-    minimum_interval_seconds=3600,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Daily cost rollup: yesterday's analysis_costs, the month's chargeback_report and its budget alert.",
+def _rollup_sensor(asset: dg.AssetsDefinition, name: str, description: str) -> dg.SensorDefinition:
+    # one sensor per asset: a sensor's target must share one partitions definition (daily vs monthly)
+    asset_name = asset.key.to_user_string()
+
+    @dg.sensor(name=name, target=[asset], minimum_interval_seconds=3600,
+               default_status=dg.DefaultSensorStatus.RUNNING, description=description)
+    def _sensor(context: dg.SensorEvaluationContext):
+        for target, partition, run_key in cost_rollup_requests(datetime.now(timezone.utc)):
+            if target != asset_name:
+                continue
+            yield dg.RunRequest(
+                run_key=run_key,
+                partition_key=partition,
+                asset_selection=[asset.key],
+                tags={hcml_tags.DEPARTMENT: "platform", hcml_tags.PROJECT: "chargeback", hcml_tags.USER: "dagster",
+                      hcml_tags.ANALYSIS: f"costs-{partition[:7]}"},
+            )
+
+    return _sensor
+
+
+analysis_costs_sensor = _rollup_sensor(
+    analysis_costs, "analysis_costs_sensor", "Once a day: yesterday's analysis_costs (and its month-to-date budget warning)."
 )
-def cost_rollup_sensor(context: dg.SensorEvaluationContext):
-    for asset, partition, run_key in cost_rollup_requests(datetime.now(timezone.utc)):
-        yield dg.RunRequest(
-            run_key=run_key,
-            partition_key=partition,
-            asset_selection=[dg.AssetKey(asset)],
-            tags={hcml_tags.DEPARTMENT: "platform", hcml_tags.PROJECT: "chargeback", hcml_tags.USER: "dagster",
-                  hcml_tags.ANALYSIS: f"costs-{partition[:7]}"},
-        )
+chargeback_sensor = _rollup_sensor(
+    chargeback_report, "chargeback_sensor",
+    "Once a day: the current month's chargeback_report and its budget alert; the closed month's final report.",
+)
+COST_SENSORS = [analysis_costs_sensor, chargeback_sensor]

@@ -40,7 +40,7 @@ SENSORS: list = [
     kafka_realtime_lineage.kafka_realtime_lineage,  # realtime results -> lineage
     clinvar_labels_sensor,  # new label files -> retrain the pathogenicity model
     *run_metrics.SENSORS,  # finished runs -> hcml_dagster_runs_total, hcml_asset_duration_seconds
-    assets.costs.cost_rollup_sensor,  # daily analysis_costs + monthly chargeback_report and budget alert
+    *assets.costs.COST_SENSORS,  # daily analysis_costs + monthly chargeback_report and budget alert
 ]
 
 JOBS = [sample_report_job]

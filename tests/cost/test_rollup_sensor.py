@@ -20,13 +20,14 @@ def test_cost_rollup_requests() -> None:
     assert ("chargeback_report", "2026-12-01", "chargeback_report:2026-12-01:final") in new_year
 
 
-def test_sensor_yields_partitioned_requests_for_the_cost_assets() -> None:
-    from assets.costs import cost_rollup_sensor
+def test_sensors_yield_partitioned_requests_for_the_cost_assets() -> None:
+    from assets.costs import COST_SENSORS
     from hcml_dagster.definitions import defs
 
-    assert cost_rollup_sensor.name in {s.name for s in defs.sensors}
+    dg.Definitions.validate_loadable(defs)  # each sensor's target resolves to a job
+    assert {s.name for s in COST_SENSORS} <= {s.name for s in defs.sensors}
     with dg.instance_for_test() as instance:
-        requests = list(cost_rollup_sensor(dg.build_sensor_context(instance=instance)))
+        requests = [r for sensor in COST_SENSORS for r in sensor(dg.build_sensor_context(instance=instance))]
     today = datetime.now(timezone.utc).date()
     assert {(r.asset_selection[0].to_user_string(), r.partition_key) for r in requests} >= {
         ("chargeback_report", today.replace(day=1).isoformat()),
