@@ -255,3 +255,27 @@ def test_read_input_sniffs_the_kind(bundle, data_root):
     assert read_input(data_root / "samples" / "HG00096_chr21_region.vcf", bundle).kind == "vcf"
     assert read_input("21-25891796-C-T\n21:g.25891796C>T\n", bundle).kind == "variants"
     assert read_input(bundle.fetch("21", 25891700, 25891800), bundle).kind == "sequence"
+
+
+@pytest.mark.parametrize(
+    "vcf, expected",
+    [
+        ("tests/genomics/test_inputs_data/known_indels.vcf.gz", "tests/genomics/test_inputs_data/known_indels.bcftools_norm.tsv.gz"),
+        ("data/truth/saturation.vcf.gz", "tests/genomics/test_inputs_data/saturation.bcftools_norm.tsv.gz"),
+    ],
+)
+def test_normalisation_equals_bcftools_norm(bundle, repo_root, vcf, expected):
+    """bcftools norm (left-align + trim against the same FASTA) is the field's reference implementation."""
+    from collections import Counter
+
+    parsed = read_vcf(repo_root / vcf, bundle)
+    assert parsed.rejects.height == 0
+    ours = Counter(parsed.variants.select("variant_id", "norm_pos", "norm_ref", "norm_alt").rows())
+    theirs = Counter()
+    with gzip.open(repo_root / expected, "rt") as fh:
+        for line in fh:
+            _chrom, pos, vid, ref, alt = line.rstrip("\n").split("\t")
+            theirs[(vid, int(pos), ref, alt)] += 1
+    assert sum(theirs.values()) == parsed.n_input
+    assert ours == theirs
+    assert sum(1 for v in parsed.variants.iter_rows(named=True) if v["norm_pos"] != v["pos"]) > 100
