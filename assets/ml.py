@@ -119,7 +119,7 @@ def pathogenicity_model(
         trained, report, plots = workflow.train_evaluate(
             training_set, cfg, progress=lambda r: context.log.info(f"epoch {r['epoch']}: validation loss {r['val_loss']:.4f}")
         )
-        reg = workflow.register(trained, report, plots, cfg, dagster_run_id=context.run_id)
+        reg = workflow.register(trained, report, plots, cfg, dagster_run_id=context.run.run_id)
     value = {
         "model_name": trained.exported.model_name,
         "model_version": reg.model_version,
