@@ -106,6 +106,13 @@ def _embedded_champion():
     return registry.load_alias("champion")
 
 
+def current_scorer():
+    """The scorer `variant_predictions` uses now: the embedded champion, else `load_scorer()`."""
+    from hcml.ml.serving import load_scorer
+
+    return _embedded_champion() or load_scorer()
+
+
 @dg.asset(
     partitions_def=samples_partitions,
     deps=["champion_model"],  # lineage: the model the scores come from (assets/ml.py)
@@ -117,14 +124,9 @@ def _embedded_champion():
 )
 def variant_predictions(context: dg.AssetExecutionContext, variant_features: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     """P(pathogenic) for each variant from the platform's own model (MLflow champion, else the bundled one)."""
-    try:
-        from hcml.ml.serving import load_scorer
-    except ModuleNotFoundError as exc:
-        raise dg.Failure(f"the pathogenicity model is not available: {exc}") from exc
-
     metadata: dict = {}
     with measured(metadata):
-        scorer = _embedded_champion() or load_scorer()
+        scorer = current_scorer()
         scores = scorer.score(variant_features) if variant_features.height else []
         predictions = variant_features.with_columns(
             pl.Series("pathogenicity_score", scores, dtype=pl.Float64),

@@ -44,13 +44,14 @@ def _latest(instance: dg.DagsterInstance, key: str, partition: str | None = None
 
 
 def _selections(defs: dg.Definitions) -> tuple[set, set, set]:
-    """Unpartitioned assets before the samples (bundle, model), after them (cohort), and the cost assets."""
+    """Unpartitioned assets the samples need (bundle, model), those after them (cohort), and the cost assets."""
     graph = defs.resolve_asset_graph()
     sample_keys = {dg.AssetKey(k) for k in SAMPLE_ASSET_KEYS}
     downstream = dg.AssetSelection.assets(*sample_keys).downstream().resolve(graph)
+    upstream = dg.AssetSelection.assets(*sample_keys).upstream().resolve(graph)
     unpartitioned = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable
                      and graph.get(k).partitions_def is None}
-    before = unpartitioned - downstream
+    before = (unpartitioned & upstream) - downstream
     after = unpartitioned & downstream
     costs = {k for k in graph.get_all_asset_keys() if k.to_user_string() in ("analysis_costs", "chargeback_report")}
     return before, after, costs
@@ -114,6 +115,10 @@ def run_demo(paths: list[Path], force: bool = False, say: Callable[[str], None] 
             planned.append((key, sample, uri, hashlib.sha256(data).hexdigest()))
     say(f"[{step}/{steps}] {len(planned)} sample partition(s): variants -> annotations -> features -> "
         "predictions -> clinical report")
+    from assets.annotation import current_scorer
+
+    scorer = current_scorer()
+    model = {"name": str(scorer.model_name), "version": str(scorer.model_version)}
     existing = set(instance.get_dynamic_partitions(samples_partitions.name))
     new = [key for key, *_ in planned if key not in existing]
     if new:
@@ -122,7 +127,7 @@ def run_demo(paths: list[Path], force: bool = False, say: Callable[[str], None] 
         report = _latest(instance, "clinical_report", key)
         source = _latest(instance, "sample_variants", key)
         if (not force and report and source and source.get("input_sha256") == digest
-                and _report_current(report, bundle.get("bundle_sha256"))):
+                and _report_current(report, bundle.get("bundle_sha256"), model)):
             say(f"      ({i}/{len(planned)}) {key}: up to date, skipped (--force re-runs it)")
             outcome.skipped.append(key)
             outcome.reports[key] = {"report_uri": report["report_uri"], "report_html_uri": report["report_html_uri"]}
@@ -161,12 +166,15 @@ def run_demo(paths: list[Path], force: bool = False, say: Callable[[str], None] 
     return outcome
 
 
-def _report_current(report_meta: dict, bundle_sha256: str | None) -> bool:
-    """The stored report exists and was made from the current reference bundle."""
+def _report_current(report_meta: dict, bundle_sha256: str | None, model: dict) -> bool:
+    """The stored report exists and was made from the current reference bundle and model."""
     from hcml.storage import StoreError, read_uri
 
     try:
         stored = json.loads(read_uri(report_meta["report_uri"]))
     except (StoreError, KeyError, ValueError):
         return False
-    return stored.get("provenance", {}).get("reference_bundle", {}).get("bundle_sha256") == bundle_sha256
+    prov = stored.get("provenance", {})
+    recorded = prov.get("model", {})
+    return (prov.get("reference_bundle", {}).get("bundle_sha256") == bundle_sha256
+            and {"name": str(recorded.get("name")), "version": str(recorded.get("version"))} == model)
