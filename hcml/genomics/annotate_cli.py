@@ -84,7 +84,7 @@ def run(input_path, bundle_dir, fmt, output, rejects_path, variants, sequence_pa
     t_read = time.perf_counter()
     if not quiet and parsed.n_input >= 10_000:
         _say(f"read {parsed.n_input} records in {t_read - t0:.1f}s; annotating {parsed.variants.height} variants...")
-    if fmt in ("vep", "parquet") and parsed.variants.height:
+    if parsed.variants.height:
         # streamed: each distinct allele annotated once, batches written as they come (bounded memory)
         def progress(done: int, total: int) -> None:
             if not quiet and total >= 10_000:

@@ -178,13 +178,16 @@ def csq_per_row(annotations: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def write_vcf(parsed, annotations: pl.DataFrame, out: str | Path | IO) -> None:
+def write_vcf(parsed, annotations, out: str | Path | IO) -> None:
     """The input VCF with a CSQ INFO field added to every annotated record (and its ##INFO header).
 
     Records of a VCF input are written as they came (rejected ones unchanged, split multi-allelic records
     joined again); other inputs (variant strings, sequences) become a minimal sites-only VCF.
     """
-    csq = csq_per_row(annotations)
+    if isinstance(annotations, pl.DataFrame):
+        csq = csq_per_row(annotations)
+    else:  # batches: only the CSQ strings are kept, not the whole annotations frame
+        csq = pl.concat([csq_per_row(batch) for batch in annotations])
     variants = parsed.variants
     records = getattr(parsed, "records", None)
     fh, close = _open(out)
@@ -256,8 +259,10 @@ def json_records(annotations: pl.DataFrame, parsed=None, assembly: str = "GRCh38
     _check(annotations)
     inputs = {}
     if parsed is not None and getattr(parsed, "records", None) is not None:
-        line_text = dict(zip(parsed.records["line"].to_list(), parsed.records["text"].to_list()))
-        inputs = {r: line_text.get(ln) for r, ln in zip(parsed.variants["row"].to_list(), parsed.variants["line"].to_list())}
+        rows = annotations["row"].unique()
+        wanted = parsed.variants.filter(pl.col("row").is_in(rows.implode())).select("row", "line")
+        texts = wanted.join(parsed.records, on="line", how="left")
+        inputs = dict(zip(texts["row"].to_list(), texts["text"].to_list()))
     groups: dict[int, list[dict]] = {}
     for r in annotations.to_dicts():  # one pass; polars per-group frames are far slower here
         groups.setdefault(r["row"], []).append(r)
@@ -323,12 +328,20 @@ def json_records(annotations: pl.DataFrame, parsed=None, assembly: str = "GRCh38
     return out
 
 
-def write_json(annotations: pl.DataFrame, out: str | Path | IO, parsed=None) -> None:
-    records = json_records(annotations, parsed)
+def write_json(annotations, out: str | Path | IO, parsed=None) -> None:
+    """A JSON array of REST /vep objects; `annotations` may be an iterable of batches (streamed)."""
+    batches = [annotations] if isinstance(annotations, pl.DataFrame) else annotations
     fh, close = _open(out, binary=False)
     try:
-        json.dump(records, fh, indent=None, separators=(",", ":"))
-        fh.write("\n")
+        fh.write("[")
+        first = True
+        for batch in batches:
+            for record in json_records(batch, parsed):
+                if not first:
+                    fh.write(",")
+                fh.write(json.dumps(record, separators=(",", ":")))
+                first = False
+        fh.write("]\n")
     finally:
         if close:
             fh.close()
