@@ -1,4 +1,8 @@
-"""Prometheus metrics of finished Dagster runs: `hcml_dagster_runs_total` and `hcml_asset_duration_seconds`.
+"""Prometheus metrics (and the closing trace spans) of finished Dagster runs.
+
+Metrics: `hcml_dagster_runs_total`, `hcml_asset_duration_seconds`, `hcml_asset_rows_total`. Traces: a run
+tagged with a submission's `hcml/traceparent` gets a `dagster.run` span with one child per step, so the
+trace that started at the API ends with the run.
 
 Run and step pods are short-lived, so the metrics are recorded where run-status sensors are evaluated (the
 long-lived code-location server) from the run's event log: one count per finished run, one duration per
@@ -20,10 +24,10 @@ def _value(entry) -> object:
     return getattr(entry, "value", entry)
 
 
-def _step_durations(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, bool]]:
-    """step key -> (seconds from STEP_START to success/failure, succeeded)."""
+def _step_timings(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float, bool]]:
+    """step key -> (start timestamp, end timestamp, succeeded) from STEP_START to STEP_SUCCESS/FAILURE."""
     started: dict[str, float] = {}
-    done: dict[str, tuple[float, bool]] = {}
+    done: dict[str, tuple[float, float, bool]] = {}
     for record in instance.all_logs(run_id):
         event = record.dagster_event
         if event is None or event.step_key is None:
@@ -32,9 +36,43 @@ def _step_durations(instance: dg.DagsterInstance, run_id: str) -> dict[str, tupl
             started[event.step_key] = record.timestamp
         elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
             if event.step_key in started:
-                done[event.step_key] = (record.timestamp - started[event.step_key],
+                done[event.step_key] = (started[event.step_key], record.timestamp,
                                         event.event_type == dg.DagsterEventType.STEP_SUCCESS)
     return done
+
+
+def _step_durations(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, bool]]:
+    return {k: (end - start, ok) for k, (start, end, ok) in _step_timings(instance, run_id).items()}
+
+
+def export_run_trace(instance: dg.DagsterInstance, run: dg.DagsterRun, status: str) -> object | None:
+    """Close the submission's trace with the run: a `dagster.run` span (child of the span whose
+    `traceparent` the Kafka sensor put in the run tags) and one child span per step, with the times the
+    event log recorded. Runs without trace context are not traced (returns None)."""
+    if obs.TRACEPARENT_TAG not in run.tags:
+        return None
+    from opentelemetry import trace
+
+    stats = instance.get_run_stats(run.run_id)
+    if not stats.start_time or not stats.end_time:
+        return None
+    ns = lambda t: int(t * 1e9)  # noqa: E731
+    tracer = obs.tracer("hcml.dagster")
+    span = tracer.start_span(
+        f"dagster.run {run.job_name}", context=obs.context_from_attributes(run.tags), start_time=ns(stats.start_time),
+        attributes={"dagster.run_id": run.run_id, "dagster.job": run.job_name, "dagster.status": status,
+                    "dagster.partition": run.tags.get("dagster/partition", "")})
+    parent = trace.set_span_in_context(span)
+    for step, (start, end, ok) in sorted(_step_timings(instance, run.run_id).items(), key=lambda kv: kv[1][0]):
+        child = tracer.start_span(f"dagster.step {step}", context=parent, start_time=ns(start),
+                                  attributes={"dagster.step": step, "dagster.succeeded": ok})
+        if not ok:
+            child.set_status(trace.Status(trace.StatusCode.ERROR))
+        child.end(end_time=ns(end))
+    if status != "success":
+        span.set_status(trace.Status(trace.StatusCode.ERROR, status))
+    span.end(end_time=ns(stats.end_time))
+    return span
 
 
 def record_run_metrics(instance: dg.DagsterInstance, run: dg.DagsterRun, status: str) -> dict[str, float]:
@@ -64,6 +102,8 @@ def record_run_metrics(instance: dg.DagsterInstance, run: dg.DagsterRun, status:
 
 def _record(context: dg.RunStatusSensorContext, status: str) -> None:
     observed = record_run_metrics(context.instance, context.dagster_run, status)
+    obs.configure_tracing("hcml-dagster")
+    export_run_trace(context.instance, context.dagster_run, status)
     pushed = obs.push_metrics(JOB_NAME)
     context.log.info(f"run {context.dagster_run.run_id}: {status}, {len(observed)} asset duration(s)"
                      f"{' pushed' if pushed else ''}")

@@ -117,3 +117,30 @@ def test_push_sends_the_exposition_over_http(monkeypatch):
         server.server_close()
     assert received["path"].startswith("/metrics/job/hcml-dagster/instance/")
     assert 'hcml_dagster_runs_total{job="pushed_job",status="success"}' in received["body"]
+
+
+def test_run_span_continues_the_submission_trace():
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from sensors.run_metrics import export_run_trace
+
+    exporter = InMemorySpanExporter()
+    obs.configure_tracing("hcml-test", exporter=exporter)
+    with obs.tracer().start_as_current_span("api.submit") as api_span:
+        tags = obs.run_tags_from_attributes(obs.trace_attributes())
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([slow_table, untimed_table], instance=instance, tags=tags)
+        run = instance.get_run_by_id(result.run_id)
+        assert export_run_trace(instance, run, "success") is not None
+        untraced = dg.materialize([slow_table], instance=instance)
+        assert export_run_trace(instance, instance.get_run_by_id(untraced.run_id), "success") is None
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    run_span = spans[f"dagster.run {run.job_name}"]
+    api = api_span.get_span_context()
+    assert run_span.context.trace_id == api.trace_id and run_span.parent.span_id == api.span_id
+    steps = [s for name, s in spans.items() if name.startswith("dagster.step ")]
+    assert {s.attributes["dagster.step"] for s in steps} == {"slow_table", "untimed_table"}
+    for step in steps:
+        assert step.parent.span_id == run_span.context.span_id
+        assert step.end_time - step.start_time >= SLEEP * 1e9
+        assert run_span.start_time <= step.start_time <= step.end_time <= run_span.end_time
