@@ -111,25 +111,25 @@ def _pairs(chrom: np.ndarray, vs: np.ndarray, ve: np.ndarray, idx: TranscriptInd
     if not vi_all:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     vi, t = np.concatenate(vi_all), np.concatenate(t_all)
-    o = np.lexsort((t, vi))
+    o = np.lexsort((idx.id_rank[t], vi))  # VEP-like order: per variant, by transcript id
     return vi[o], t[o]
 
 
-def _fmt_range(a: np.ndarray, a_ok: np.ndarray, b: np.ndarray, b_ok: np.ndarray, any_ok: np.ndarray) -> list:
-    """VEP's format_coords: 'a', 'a-b' (sorted), 'a-?', '?-b', or None."""
-    out = []
-    for x, xo, y, yo, ok in zip(a.tolist(), a_ok.tolist(), b.tolist(), b_ok.tolist(), any_ok.tolist()):
-        if not ok:
-            out.append(None)
-        elif xo and yo:
-            out.append(str(x) if x == y else (f"{x}-{y}" if x < y else f"{y}-{x}"))
-        elif xo:
-            out.append(f"{x}-?")
-        elif yo:
-            out.append(f"?-{y}")
-        else:
-            out.append(None)
-    return out
+def _fmt_range(a: np.ndarray, a_ok: np.ndarray, b: np.ndarray, b_ok: np.ndarray, any_ok: np.ndarray) -> pl.Series:
+    """VEP's format_coords, vectorised: 'a', 'a-b' (sorted), 'a-?', '?-b', or null."""
+    df = pl.DataFrame({"x": a, "xo": a_ok, "y": b, "yo": b_ok, "ok": any_ok})
+    x, y = pl.col("x").cast(pl.Utf8), pl.col("y").cast(pl.Utf8)
+    expr = (
+        pl.when(~pl.col("ok")).then(None)
+        .when(pl.col("xo") & pl.col("yo")).then(
+            pl.when(pl.col("x") == pl.col("y")).then(x)
+            .when(pl.col("x") < pl.col("y")).then(pl.concat_str([x, y], separator="-"))
+            .otherwise(pl.concat_str([y, x], separator="-")))
+        .when(pl.col("xo")).then(x + "-?")
+        .when(pl.col("yo")).then("?-" + y)
+        .otherwise(None)
+    )
+    return df.select(expr.alias("v")).to_series()
 
 
 def _coord_text(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray,
@@ -187,22 +187,21 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     n = len(vi)
 
     fields: dict[str, np.ndarray] = {
-        "cDNA_position": np.full(n, None, object), "CDS_position": np.full(n, None, object),
-        "Protein_position": np.full(n, None, object), "Amino_acids": np.full(n, None, object),
+        "Amino_acids": np.full(n, None, object),
         "Codons": np.full(n, None, object), "HGVSc": np.full(n, None, object), "HGVSp": np.full(n, None, object),
     }
     bits = p["bits"]
     # positions
-    fields["cDNA_position"] = np.array(_fmt_range(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"],
-                                                  p["exon_any"] | (p["c5_ok"] & p["c3_ok"])), object)
+    positions = {"cDNA_position": _fmt_range(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"],
+                                             p["exon_any"] | (p["c5_ok"] & p["c3_ok"]))}
     cds5, cds3 = idx.cds_of_cdna(t, p["c5"]), idx.cds_of_cdna(t, p["c3"])
     cds_len = idx.cdna_cds_end[t] - idx.cdna_cds_start[t] + 1 + idx.start_phase[t]
     cds5_ok = p["c5_ok"] & idx.coding[t] & (cds5 >= 1) & (cds5 <= cds_len)
     cds3_ok = p["c3_ok"] & idx.coding[t] & (cds3 >= 1) & (cds3 <= cds_len)
     in_cds = p["within_cds"]
-    fields["CDS_position"] = np.array(_fmt_range(cds5, cds5_ok, cds3, cds3_ok, in_cds), object)
+    positions["CDS_position"] = _fmt_range(cds5, cds5_ok, cds3, cds3_ok, in_cds)
     pr5, pr3 = (cds5 - 1) // 3 + 1, (cds3 - 1) // 3 + 1
-    fields["Protein_position"] = np.array(_fmt_range(pr5, cds5_ok, pr3, cds3_ok, in_cds), object)
+    positions["Protein_position"] = _fmt_range(pr5, cds5_ok, pr3, cds3_ok, in_cds)
 
     # substitutions in the CDS: vectorised codon / amino-acid lookups
     snv_cds = is_snv[vi] & in_cds & cds5_ok
@@ -243,8 +242,8 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     tx = idx.tx
     # EXON / INTRON
     n_ex = idx.n_exons[t]
-    exon_txt = np.array(_rank_text(p["exon_lo"], p["exon_hi"], n_ex, p["exon_any"]), object)
-    intron_txt = np.array(_rank_text(p["intron_lo"], p["intron_hi"], n_ex - 1, p["intron_any"]), object)
+    exon_txt = _rank_text(p["exon_lo"], p["exon_hi"], n_ex, p["exon_any"])
+    intron_txt = _rank_text(p["intron_lo"], p["intron_hi"], n_ex - 1, p["intron_any"])
     distance = np.where(p["upstream"] | p["downstream"], p["distance"], -1)
 
     gene = tx["gene_id"].to_numpy()[t]
@@ -253,6 +252,7 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
         "_vi": vi.astype(np.int64),
         "Gene": S(gene), "Feature": S(np.array(idx.ids, object)[t]), "Consequence": S(csq), "IMPACT": S(imp),
         "_rank": top_rank,
+        **positions,
         **{k: S(v_) for k, v_ in fields.items()},
         "EXON": S(exon_txt), "INTRON": S(intron_txt),
         "DISTANCE": pl.Series(distance).replace(-1, None).cast(pl.Int64),
@@ -264,43 +264,56 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     covered = np.zeros(n_var, bool)
     covered[vi] = True
     miss = np.flatnonzero(~covered)
+    inter_rank = SEVERITY_RANK["intergenic_variant"]
     if len(miss):
         ig = pl.DataFrame({"_vi": miss.astype(np.int64), "Consequence": ["intergenic_variant"] * len(miss),
-                           "IMPACT": ["MODIFIER"] * len(miss),
-                           "_rank": np.full(len(miss), SEVERITY_RANK["intergenic_variant"], np.int64)})
-        out = pl.concat([out, ig], how="diagonal_relaxed")
-    vv = v.with_row_index("_vi").with_columns(pl.col("_vi").cast(pl.Int64))
-    vv = vv.with_columns(
+                           "IMPACT": ["MODIFIER"] * len(miss), "_rank": np.full(len(miss), inter_rank, np.int64)})
+        out = pl.concat([out, ig], how="diagonal_relaxed").sort("_vi", maintain_order=True)
+    # most severe consequence per variant
+    best = np.full(n_var, inter_rank, np.int64)
+    np.minimum.at(best, vi, top_rank)
+    term_names = np.array(TERMS + ["intergenic_variant"], object)
+    # per-variant columns, gathered onto the rows
+    vv = v.with_columns(
         Location=pl.when(pl.col("vstart") == pl.col("vend")).then(pl.format("{}:{}", "chrom", "vstart"))
         .when(pl.col("vstart") > pl.col("vend")).then(pl.format("{}:{}-{}", "chrom", "vend", "vstart"))
         .otherwise(pl.format("{}:{}-{}", "chrom", "vstart", "vend")),
         Allele=pl.col("valt"),
-        HGVSg=pl.Series([H.hgvs_genomic(bundle, c, int(a), int(b), r, x) for c, a, b, r, x in
-                         zip(chrom, vs, ve, vref, valt)]) if n_var else pl.Series([], dtype=pl.Utf8),
+        HGVSg=pl.Series(_hgvs_g(bundle, chrom, vs, ve, vref_a, valt_a, is_snv), dtype=pl.Utf8),
+        most_severe_consequence=pl.Series(term_names[best].tolist(), dtype=pl.Utf8),
+        Uploaded_variation=pl.col("variant_id"),
     )
     vv = _join_known(vv, bundle)
-    out = out.join(vv, on="_vi", how="left")
-    out = out.with_columns(
-        Uploaded_variation=pl.col("variant_id"),
-        most_severe_consequence=pl.col("Consequence").str.split(",").list.first()
-        .sort_by(pl.col("_rank")).first().over("_vi"),
-    ).sort("_vi", "Feature", nulls_last=True)
+    rows_vi = out["_vi"].to_numpy()
+    out = pl.concat([out, vv[rows_vi].drop([c for c in vv.columns if c in out.columns])], how="horizontal")
     for c in OUTPUT_COLUMNS:
         if c not in out.columns:
             out = out.with_columns(pl.lit(None, pl.Utf8).alias(c))
     return out.select(OUTPUT_COLUMNS).with_columns(pl.col("DISTANCE").cast(pl.Int64), pl.col("STRAND").cast(pl.Int8))
 
 
-def _rank_text(lo, hi, total, ok) -> list:
-    out = []
-    for a, b, n, o in zip(lo.tolist(), hi.tolist(), total.tolist(), ok.tolist()):
-        if not o:
-            out.append(None)
-        elif a == b:
-            out.append(f"{a}/{n}")
-        else:
-            out.append(f"{min(a, b)}-{max(a, b)}/{n}")
+def _hgvs_g(bundle, chrom, vs, ve, vref_a, valt_a, is_snv) -> np.ndarray:
+    """HGVSg: substitutions vectorised, indels (3'-shifted) per variant."""
+    out = np.empty(len(vs), object)
+    if len(vs) == 0:
+        return out
+    k = np.flatnonzero(is_snv)
+    out[k] = (chrom[k].astype(object) + ":g." + vs[k].astype(str).astype(object) + vref_a[k] + ">" + valt_a[k])
+    for i in np.flatnonzero(~is_snv):
+        out[i] = H.hgvs_genomic(bundle, chrom[i], int(vs[i]), int(ve[i]), vref_a[i], valt_a[i])
     return out
+
+
+def _rank_text(lo, hi, total, ok) -> pl.Series:
+    """EXON / INTRON text: 'n/total' or 'a-b/total' (null when none overlapped)."""
+    df = pl.DataFrame({"lo": np.minimum(lo, hi), "hi": np.maximum(lo, hi), "n": total, "ok": ok})
+    lo_s, hi_s, n_s = (pl.col(c).cast(pl.Utf8) for c in ("lo", "hi", "n"))
+    expr = (
+        pl.when(~pl.col("ok")).then(None)
+        .when(pl.col("lo") == pl.col("hi")).then(pl.concat_str([lo_s, n_s], separator="/"))
+        .otherwise(pl.concat_str([lo_s, pl.lit("-"), hi_s, pl.lit("/"), n_s]))
+    )
+    return df.select(expr.alias("v")).to_series()
 
 
 # ------------------------------------------------------------------------------------------ location
@@ -662,7 +675,7 @@ def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift) -> str | None:
         if alt_prot == ref_prot:
             k = min(tl_start, len(ref_prot))
             return f"{prefix}{H.synonymous(ref_prot[k - 1], k)}"
-        d = H.hgvs_protein_change(ref_prot, alt_prot, frameshift=True)
+        d = H.hgvs_protein_change(ref_prot, alt_prot, first_changed_hint=tl_start - 1, frameshift=True)
         return None if d is None else prefix + d
     rp, ap = _pep(ref_codon), _pep(alt_codon)
     start = tl_start
@@ -733,16 +746,23 @@ def _cds_place(idx, t, vs, ve, vref, valt) -> tuple[int, int, str] | None:
 
 
 # ----------------------------------------------------------------------------------- known variants
+def _known_table(bundle) -> pl.DataFrame:
+    """Known variants keyed like VEP's reduced alleles, one row per (chrom, start, ref, alt); cached."""
+    k = bundle.__dict__.get("_known_by_allele")
+    if k is None:
+        kv = bundle.known_variants
+        cols = ["variant_name", "CLIN_SIG"] + [c for c in FREQ_COLUMNS if c in kv.columns]
+        k = kv.select(pl.col("chrom"), pl.col("pos").alias("vstart"), pl.col("ref").alias("vref"),
+                      pl.col("alt").alias("valt"), *cols).group_by("chrom", "vstart", "vref", "valt").agg(
+            pl.col("variant_name").unique().sort().str.join(",").alias("Existing_variation"),
+            *[pl.col(c).drop_nulls().first() for c in cols if c != "variant_name"],
+        )
+        bundle.__dict__["_known_by_allele"] = k
+    return k
+
+
 def _join_known(vv: pl.DataFrame, bundle) -> pl.DataFrame:
-    kv = bundle.known_variants
-    cols = ["variant_name", "CLIN_SIG"] + [c for c in FREQ_COLUMNS if c in kv.columns]
-    k = kv.select(pl.col("chrom"), pl.col("pos").alias("vstart"), pl.col("ref").alias("vref"),
-                  pl.col("alt").alias("valt"), *cols)
-    k = k.group_by("chrom", "vstart", "vref", "valt").agg(
-        pl.col("variant_name").unique().sort().str.join(",").alias("Existing_variation"),
-        *[pl.col(c).drop_nulls().first() for c in cols if c != "variant_name"],
-    )
-    return vv.join(k, on=["chrom", "vstart", "vref", "valt"], how="left")
+    return vv.join(_known_table(bundle), on=["chrom", "vstart", "vref", "valt"], how="left", maintain_order="left")
 
 
 # ------------------------------------------------------------------------------------------ summarise

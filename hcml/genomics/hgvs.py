@@ -150,7 +150,7 @@ def hgvs_protein_change(ref_prot: str, alt_prot: str, first_changed_hint: int | 
         return "p.Met1?"
     # first differing position
     n = min(len(ref_prot), len(alt_prot))
-    i = 0
+    i = min(first_changed_hint or 0, n)
     while i < n and ref_prot[i] == alt_prot[i]:
         i += 1
     if frameshift:

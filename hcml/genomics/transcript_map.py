@@ -109,6 +109,7 @@ class TranscriptIndex:
         self.tx = tx
         self.ids = tx["transcript_id"].to_list()
         self.row_of = {t: i for i, t in enumerate(self.ids)}
+        self.id_rank = np.argsort(np.argsort(np.array(self.ids, dtype=object), kind="stable"), kind="stable")
         self.versioned = {f"{t}.{v}": i for i, (t, v) in enumerate(zip(self.ids, tx["transcript_version"].to_list()))}
         n = tx.height
         self.t_start = tx["start"].to_numpy().astype(np.int64)
