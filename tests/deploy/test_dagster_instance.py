@@ -106,3 +106,34 @@ def test_k8s_job_executor_run_config_is_valid():
     bad = {"execution": {"config": {"per_step_k8s_config": {"x": {"container_config": 3}}}}}
     with pytest.raises(dg.DagsterInvalidConfigError):
         dg.validate_run_config(per_step_job, bad)
+
+
+def _quantity(value: str) -> float:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "m": 1e-3, "": 1}
+    number, unit = re.fullmatch(r"([\d.]+)([A-Za-z]*)", str(value)).groups()
+    return float(number) * units[unit]
+
+
+def test_asset_k8s_resource_tags_are_valid_and_larger_than_the_run_default():
+    from dagster_k8s.job import get_user_defined_k8s_config
+
+    from hcml_dagster.definitions import defs
+
+    default = _load(PRODUCTION)["run_launcher"]["config"]["run_k8s_config"]["container_config"]["resources"]
+    tagged = {}
+    for asset in defs.resolve_all_asset_specs():
+        node = defs.resolve_assets_def(asset.key)
+        if not node.is_executable or node.node_def is None:
+            continue  # external assets (e.g. realtime results) have no op
+        tags = node.op.tags
+        if "dagster-k8s/config" in tags:
+            config = get_user_defined_k8s_config(tags)  # what the executor applies (raises if malformed)
+            tagged[asset.key.to_user_string()] = config.container_config["resources"]
+    assert "pathogenicity_model" in tagged  # training wants memory (docs/deployment.md)
+    memory = _quantity(tagged["pathogenicity_model"]["requests"]["memory"])
+    assert memory > _quantity(default["requests"]["memory"])
+    for name, resources in tagged.items():
+        for kind in ("cpu", "memory"):
+            assert _quantity(resources["requests"][kind]) <= _quantity(resources["limits"][kind]), name
+    if "variant_annotations" in tagged:  # annotation is CPU-bound
+        assert _quantity(tagged["variant_annotations"]["requests"]["cpu"]) > _quantity(default["requests"]["cpu"])
