@@ -20,6 +20,9 @@ ANNOTATE_COLUMNS = ["row", "line", "variant_id", "chrom", "pos", "ref", "alt", "
     owners=OWNERS,
     tags=PHI_TAGS,
     code_version="1",
+    # on Kubernetes (k8s_job_executor step pods): annotation is CPU-bound (docs/deployment.md)
+    op_tags={"dagster-k8s/config": {"container_config": {"resources": {
+        "requests": {"cpu": "2", "memory": "2Gi"}, "limits": {"cpu": "4", "memory": "4Gi"}}}}},
     check_specs=[
         dg.AssetCheckSpec(ROWS_CHECK, asset="variant_annotations", blocking=True,
                           description="Each input variant has annotation rows and no annotation row is orphaned."),
