@@ -72,6 +72,19 @@ def _materialize(defs, selection, instance, *, partition_key=None, run_config=No
     return result
 
 
+def _any_stale(instance: dg.DagsterInstance, defs: dg.Definitions, keys: set) -> bool:
+    """Whether any asset has no materialization, or only one made by another code version."""
+    graph = defs.resolve_asset_graph()
+    for key in keys:
+        records = instance.fetch_materializations(key, limit=1).records
+        if not records:
+            return True
+        tags = records[0].asset_materialization.tags or {}
+        if tags.get("dagster/code_version") != graph.get(key).code_version:
+            return True
+    return False
+
+
 def _root_cause(error) -> str:
     if error is None:
         return "failed"
@@ -88,8 +101,16 @@ def run_demo(paths: list[Path], force: bool = False, say: Callable[[str], None] 
         from hcml_dagster.definitions import defs
     instance = instance or dg.DagsterInstance.get()
     before, after, costs = _selections(defs)
+    bundle_key = dg.AssetKey("reference_bundle")
+    model_keys = before - {bundle_key}
     if not models:  # only what the samples need: the bundle (predictions use the current champion/bundled model)
-        before = {k for k in before if k.to_user_string() == "reference_bundle"}
+        before = {bundle_key} & before
+    note = ""
+    if not models:
+        note = "      model assets skipped (--no-models)"
+    elif model_keys and not force and not _any_stale(instance, defs, model_keys):
+        note = "      model assets already materialized at their current code versions: not retrained (--force retrains)"
+        before = {bundle_key} & before
     run_tags = {tags.DEPARTMENT: "research", tags.PROJECT: "hcml-demo", tags.USER: getpass.getuser(),
                 tags.ANALYSIS: "demo"}
     outcome = Outcome()
@@ -99,6 +120,8 @@ def run_demo(paths: list[Path], force: bool = False, say: Callable[[str], None] 
     step += 1
     names = ", ".join(sorted(k.to_user_string() for k in before))
     say(f"[{step}/{steps}] reference data and model: {names}")
+    if note:
+        say(note)
     t0 = time.monotonic()
     result = _materialize(defs, before, instance, run_tags=run_tags, what="reference/model assets")
     outcome.run_ids.append(result.run_id)
