@@ -195,6 +195,16 @@ def test_kafka_bootstrap_addresses_name_the_strimzi_cluster():
 
 # a variable name as a complete string literal (os.environ.get("HCML_X"), dg.EnvVar("HCML_X"), envvar=...,
 # settings helpers like _float("HCML_X", 30.0)); names only in comments or docstrings do not count
+SHARED_ADDRESSES = ("HCML_KAFKA_BOOTSTRAP", "HCML_MLFLOW_TRACKING_URI", "HCML_AZURE_STORAGE_ACCOUNT_URL",
+                    "HCML_PROMETHEUS_PUSHGATEWAY", "HCML_OIDC_ISSUER", "HCML_OIDC_JWKS_URL")
+
+
+@pytest.mark.parametrize("name", SHARED_ADDRESSES)
+def test_shared_service_addresses_agree_across_manifests(name):
+    values = _env_values(name)
+    assert len({v for _, v in values}) <= 1, values
+
+
 _ENV_READ = re.compile(r"""["'](HCML_[A-Z0-9_]+)["']""")
 
 
