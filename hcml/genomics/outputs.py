@@ -204,6 +204,12 @@ def write_vcf(parsed, annotations, out: str | Path | IO) -> None:
             body = records.join(per_line, on="line", how="left", maintain_order="left")
             parts = pl.col("text").str.extract_groups(r"^((?:[^\t]*\t){7})([^\t]*)(.*)$")
             body = body.with_columns(parts.alias("_p")).with_columns(
+                # re-annotation: an existing CSQ is replaced, not duplicated
+                pl.col("_p").struct.with_fields(
+                    pl.field("2").str.replace_all(r"(^|;)CSQ=[^;]*", "").str.strip_chars(";")
+                    .replace("", ".")
+                )
+            ).with_columns(
                 pl.when(pl.col("csq").is_null() | pl.col("_p").struct.field("2").is_null())
                 .then(pl.col("text"))
                 .otherwise(

@@ -279,3 +279,14 @@ def test_normalisation_equals_bcftools_norm(bundle, repo_root, vcf, expected):
     assert sum(theirs.values()) == parsed.n_input
     assert ours == theirs
     assert sum(1 for v in parsed.variants.iter_rows(named=True) if v["norm_pos"] != v["pos"]) > 100
+
+
+def test_crlf_lowercase_and_blank_lines(bundle):
+    vcf = (
+        "##fileformat=VCFv4.2\r\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\r\n"
+        "21\t25891784\tv1\tc\tt\t.\t.\t.\r\n\r\n"
+        "21\t25891784\tv2\tC\tA\t.\t.\t.\r\n"
+    )
+    parsed = read_vcf(vcf, bundle)
+    assert parsed.rejects.height == 0
+    assert parsed.variants.select("line", "ref", "alt").rows() == [(3, "C", "T"), (5, "C", "A")]

@@ -228,3 +228,20 @@ def test_sites_only_vcf_for_variant_strings(bundle, tmp_path):
         assert (rec.chrom, rec.pos, rec.ref, rec.alts) == ("21", 25891784, "C", ("T",))
         assert rec.info["CSQ"][0].split("|")[:2] == ["T", "intergenic_variant"]
     assert csq_header() in out.read_text()
+
+
+def test_vcf_output_replaces_an_existing_csq(bundle, tmp_path):
+    vcf = (
+        "##fileformat=VCFv4.2\n##INFO=<ID=CSQ,Number=.,Type=String,Description=\"old. Format: Allele\">\n"
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        "21\t25891784\tv\tC\tT\t.\t.\tDP=3;CSQ=T\n"
+    )
+    parsed = read_vcf(vcf, bundle)
+    ann = pl.DataFrame({"row": [0], "Uploaded_variation": ["v"], "Location": ["21:25891784"], "Allele": ["T"],
+                        "Gene": ["g"], "Feature": ["f"], "Feature_type": ["Transcript"], "Consequence": ["missense_variant"]})
+    out = tmp_path / "o.vcf"
+    write_vcf(parsed, ann, out)
+    text = out.read_text()
+    assert text.count("##INFO=<ID=CSQ") == 1 and "old. Format" not in text
+    (body,) = [l for l in text.splitlines() if not l.startswith("#")]
+    assert body.split("\t")[7].startswith("DP=3;CSQ=T|missense_variant|") and body.count("CSQ=") == 1
