@@ -225,11 +225,15 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
         prefix = np.array(idx.hgvs_prefix, object)[tk]
         fields["HGVSc"][k] = prefix + coord.astype(object) + r.astype(object) + ">" + a.astype(object)
 
-    # everything else inside a transcript: indels / MNVs, per pair
+    # everything else inside a transcript: indels / MNVs. HGVSc vectorised over pairs (one 3' shift per
+    # variant and strand), codon / protein effects per pair where they touch a CDS.
     other = ~is_snv[vi] & p["within"]
-    for k in np.flatnonzero(other):
+    shifts: dict[tuple[int, int], tuple] = {}
+    if other.any():
+        _indel_hgvsc(idx, vi, t, other, chrom, vs, ve, vref, valt, fields, shifts)
+    for k in np.flatnonzero(other & p["within_cds"]):
         _indel_pair(idx, k, int(vi[k]), int(t[k]), chrom[vi[k]], int(vs[vi[k]]), int(ve[vi[k]]),
-                    vref[vi[k]], valt[vi[k]], p, fields, cds5_ok[k], cds3_ok[k])
+                    vref[vi[k]], valt[vi[k]], p, fields, cds5_ok[k], cds3_ok[k], shifts)
     bits = p["bits"]
 
     # consequence strings / impact
@@ -546,11 +550,10 @@ def _codon_change(cds: str, cds_start: int, cds_end: int, seq_t: str):
     return ref_codon, alt_codon, alt_cds, tl_start, tl_end, cds_start - codon_s
 
 
-def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cds3_ok) -> None:
+def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cds3_ok, shifts) -> None:
     """Codons / peptides / coding consequences and HGVSc/HGVSp for an indel or MNV on one transcript,
     following VEP's predicates (VariationEffect.pm)."""
     strand = int(idx.strand[t])
-    fields["HGVSc"][k] = H.hgvs_transcript(idx, t, chrom, vs, ve, vref, valt)
     if not p["within_cds"][k]:
         return
     ins = vref == "-"
@@ -581,7 +584,8 @@ def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cd
         else:
             bits |= _B["coding_sequence_variant"]
             if fields["HGVSc"][k] is not None:
-                fields["HGVSp"][k] = _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, length_change and (len(seq_t) - ref_t_len) % 3 != 0)
+                fields["HGVSp"][k] = _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, length_change and (len(seq_t) - ref_t_len) % 3 != 0,
+                                                     shifts.get((vi, strand)))
         p["bits"][k] |= bits
         return
     cds = idx.coding_sequence(t)
@@ -652,13 +656,73 @@ def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cd
         lost = f"{H._aa3(rp)}1_?{len(rp)}" if inframe_del and len(rp) > 1 and tl_start == 1 else "Met1?"
         fields["HGVSp"][k] = f"{idx.protein_prefix[t]}p.{lost}"
     else:
-        fields["HGVSp"][k] = _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift)
+        fields["HGVSp"][k] = _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, shifts.get((vi, strand)))
 
 
-def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift) -> str | None:
+def _indel_hgvsc(idx, vi, t, sel, chrom, vs, ve, vref, valt, fields, shifts) -> None:
+    """HGVSc of indels / MNVs for the selected pairs. The 3' shift and the dup test depend only on the
+    variant and the transcript strand, so they are computed once per (variant, strand); coordinates are
+    then mapped for all pairs at once."""
+    k = np.flatnonzero(sel)
+    vk, tk = vi[k], t[k]
+    strand = idx.strand[tk]
+    keys = {}
+    for v_, d in zip(vk.tolist(), strand.tolist()):
+        if (v_, d) in keys:
+            continue
+        r, a = vref[v_], valt[v_]
+        s0, e0 = int(vs[v_]), int(ve[v_])
+        if r == "-" or a == "-":
+            s0, e0, r, a = H.shift_indel(idx.bundle, chrom[v_], s0, e0, r, a, d)
+        shifts[(v_, d)] = (s0, e0, r, a)
+        seq_t = "" if a == "-" else (a if d == 1 else revcomp(a))
+        if a == "-":  # deletion of s0..e0
+            first, last, suffix = (s0, e0) if d == 1 else (e0, s0), None, "del"
+            first, last = first
+        elif r == "-":  # insertion between e0 and s0
+            n = len(a)
+            five, three = (e0, s0) if d == 1 else (s0, e0)
+            lo_seq = H._seq(idx.bundle, chrom[v_], e0 - n + 1, e0) if d == 1 else H._seq(idx.bundle, chrom[v_], s0, s0 + n - 1)
+            if lo_seq == a:
+                first, last, suffix = five - (n - 1) * d, five, "dup"
+            else:
+                first, last, suffix = five, three, "ins" + seq_t
+        else:
+            first, last, suffix = (s0, e0) if d == 1 else (e0, s0), None, "delins" + seq_t
+            first, last = first
+        if last is not None and last == first:
+            last = None
+        keys[(v_, d)] = (first, first if last is None else last, last is not None, suffix, min(s0, e0), max(s0, e0))
+    rows = [keys[(v_, d)] for v_, d in zip(vk.tolist(), strand.tolist())]
+    g1 = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+    g2 = np.fromiter((r[1] for r in rows), np.int64, len(rows))
+    two = np.fromiter((r[2] for r in rows), bool, len(rows))
+    lo = np.fromiter((r[4] for r in rows), np.int64, len(rows))
+    hi = np.fromiter((r[5] for r in rows), np.int64, len(rows))
+    inside = (lo >= idx.t_start[tk]) & (hi <= idx.t_end[tk])  # shifted off the transcript: no HGVSc
+
+    def coord(g):
+        m = idx.map_positions(tk, g)
+        c = np.where(m["exonic"], m["cdna"], m["anchor_cdna"])
+        off = np.where(m["exonic"], 0, m["offset"])
+        ok = m["exonic"] | m["intronic"]
+        return _coord_text(idx, tk, c, off, padded=np.zeros(len(tk), bool)).astype(object), ok
+
+    c1, ok1 = coord(g1)
+    c2, ok2 = coord(g2)
+    prefix = np.array(idx.hgvs_prefix, object)[tk]
+    suffix = np.array([r[3] for r in rows], object)
+    text = prefix + c1 + np.where(two, "_" + c2, "") + suffix
+    good = inside & ok1 & (ok2 | ~two)
+    fields["HGVSc"][k] = np.where(good, text, None)
+
+
+def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, shifted=None) -> str | None:
     """p. description of an indel / MNV from its 3'-shifted form (VEP shifts before describing)."""
     strand = int(idx.strand[t])
-    if vref == "-" or valt == "-":
+    if shifted is not None:
+        vs, ve, vref, valt = shifted
+    elif vref == "-" or valt == "-":
         vs, ve, vref, valt = H.shift_indel(idx.bundle, chrom, vs, ve, vref, valt, strand)
     placed = _cds_place(idx, t, vs, ve, vref, valt)
     if placed is None:  # VEP describes no protein change once the shifted variant leaves the CDS
