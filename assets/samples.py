@@ -36,12 +36,13 @@ def select_sample(variants: pl.DataFrame, genotypes: pl.DataFrame | None, sample
         sample = samples[0]
     if sample is None or genotypes is None:
         if sample is not None:
-            raise dg.Failure(f"sample {sample!r} asked for, but the VCF has no genotype columns")
+            raise dg.Failure("a sample was requested, but the VCF has no genotype columns")
         out = variants.with_columns(pl.lit(None, pl.Utf8).alias("sample"), pl.lit(None, pl.Utf8).alias("gt"),
                                     pl.lit(None, pl.Utf8).alias("zygosity"))
         return out, 0, None
     if sample not in samples:
-        raise dg.Failure(f"sample {sample!r} is not in the VCF (it has {len(samples)} sample columns)")
+        # the sample name is not repeated here: it may identify a patient (it is in the run config)
+        raise dg.Failure(f"the requested sample is not among the VCF's {len(samples)} sample column(s)")
     gts = genotypes.filter(pl.col("sample") == sample).select("row", "sample", "gt")
     out = variants.join(gts, on="row", how="left").with_columns(zygosity(pl.col("gt")).alias("zygosity"))
     carried = out.filter(pl.col("zygosity").is_in(["heterozygous", "homozygous", "hemizygous"]))
