@@ -181,16 +181,26 @@ up() {
   install >/dev/null 2>&1 || install
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  if [[ ! -f "$dir/server.properties" ]]; then
-    local bport cport
-    bport=$(free_port)
-    cport=$(free_port)
-    write_config "$dir" 1 "$bport" "$cport" "1@127.0.0.1:$cport" 1 1
-    format_node "$dir" "$(cluster_id)"
-  fi
-  start_node "$dir"
-  wait_node "$dir" || { stop_node "$dir"; exit 1; }
-  echo "127.0.0.1:$(cat "$dir/port")" | tee "$dir/bootstrap"
+  local attempt
+  for attempt in 1 2 3; do
+    if [[ ! -f "$dir/server.properties" ]]; then
+      local bport cport
+      bport=$(free_port)
+      cport=$(free_port)
+      write_config "$dir" 1 "$bport" "$cport" "1@127.0.0.1:$cport" 1 1
+      format_node "$dir" "$(cluster_id)"
+    fi
+    start_node "$dir"
+    if wait_node "$dir"; then
+      echo "127.0.0.1:$(cat "$dir/port")" | tee "$dir/bootstrap"
+      return
+    fi
+    stop_node "$dir"
+    # e.g. a port taken between choosing and binding it: start over with fresh ports and storage
+    log "start attempt $attempt failed; retrying with new ports"
+    rm -rf "$dir/server.properties" "$dir/data" "$dir/port"
+  done
+  exit 1
 }
 
 down() {
@@ -204,24 +214,35 @@ cluster_up() {
   install >/dev/null 2>&1 || install
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  if [[ ! -f "$dir/node-1/server.properties" ]]; then
-    local bports=() cports=() voters="" cid
-    for n in 1 2 3; do
-      bports[n]=$(free_port)
-      cports[n]=$(free_port)
-      voters+="${voters:+,}$n@127.0.0.1:${cports[n]}"
-    done
-    cid=$(cluster_id)
-    for n in 1 2 3; do
-      write_config "$dir/node-$n" "$n" "${bports[n]}" "${cports[n]}" "$voters" 3 2
-      format_node "$dir/node-$n" "$cid"
-    done
-  fi
-  for n in 1 2 3; do start_node "$dir/node-$n"; done
-  for n in 1 2 3; do wait_node "$dir/node-$n" || { cluster_down "$dir"; exit 1; }; done
-  local bootstrap=""
-  for n in 1 2 3; do bootstrap+="${bootstrap:+,}127.0.0.1:$(cat "$dir/node-$n/port")"; done
-  echo "$bootstrap" | tee "$dir/bootstrap"
+  local attempt n
+  for attempt in 1 2 3; do
+    if [[ ! -f "$dir/node-1/server.properties" ]]; then
+      local bports=() cports=() voters="" cid
+      for n in 1 2 3; do
+        bports[n]=$(free_port)
+        cports[n]=$(free_port)
+        voters+="${voters:+,}$n@127.0.0.1:${cports[n]}"
+      done
+      cid=$(cluster_id)
+      for n in 1 2 3; do
+        write_config "$dir/node-$n" "$n" "${bports[n]}" "${cports[n]}" "$voters" 3 2
+        format_node "$dir/node-$n" "$cid"
+      done
+    fi
+    for n in 1 2 3; do start_node "$dir/node-$n"; done
+    local ok=1
+    for n in 1 2 3; do wait_node "$dir/node-$n" || { ok=0; break; }; done
+    if ((ok)); then
+      local bootstrap=""
+      for n in 1 2 3; do bootstrap+="${bootstrap:+,}127.0.0.1:$(cat "$dir/node-$n/port")"; done
+      echo "$bootstrap" | tee "$dir/bootstrap"
+      return
+    fi
+    cluster_down "$dir"
+    log "cluster start attempt $attempt failed; retrying with new ports"
+    rm -rf "$dir"/node-*
+  done
+  exit 1
 }
 
 cluster_down() {
