@@ -120,3 +120,13 @@ def test_real_sample_annotates_every_variant(bundle, data_root):
 def test_empty_input(bundle):
     out = annotate(_variants([]), bundle)
     assert out.height == 0 and out.columns == OUTPUT_COLUMNS
+
+
+def test_summarise_intergenic_and_minimal_frame(bundle):
+    """A frame with only chrom/pos/ref/alt is accepted; summarise keeps every variant, intergenic included."""
+    v = pl.DataFrame({"chrom": ["21", "21"], "pos": [25891784, 24985600], "ref": ["C", bundle.fetch("21", 24985600, 24985600)],
+                      "alt": ["T", "A" if bundle.fetch("21", 24985600, 24985600) != "A" else "G"]})
+    s = summarise(annotate(v, bundle)).sort("row")
+    assert s.height == 2
+    assert s["most_severe_consequence"][0] == "missense_variant" and s["gene_symbol"][0] == "APP"
+    assert s["canonical"][0] is True and s["hgvsc"][0] == "ENST00000346798.7:c.2149G>A"

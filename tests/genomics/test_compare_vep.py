@@ -43,3 +43,15 @@ def test_compare_detects_disagreement(comparison, bundle, data_root):
     vep = read_vep_tab(data_root / "truth" / "saturation.vep115.tsv.gz")
     c = compare_annotations(ours, vep.filter(pl.col("Uploaded_variation").is_in(ours["Uploaded_variation"].implode())))
     assert c.field_agreement["IMPACT"] < 0.9
+
+
+def test_cli_compare_vep(bundle_dir):
+    from click.testing import CliRunner
+
+    from hcml.genomics.cli import compare_vep
+
+    r = CliRunner().invoke(compare_vep, ["--bundle", str(bundle_dir)])
+    assert r.exit_code == 0, r.output
+    assert "row agreement:" in r.output and "HGVSp" in r.output
+    r = CliRunner().invoke(compare_vep, ["--bundle", str(bundle_dir), "--vcf", "/nonexistent.vcf"])
+    assert r.exit_code == 2 and "/nonexistent.vcf" in r.output
