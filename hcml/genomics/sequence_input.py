@@ -6,12 +6,14 @@ the SNVs and indels it carries.
    (reference position minus read offset), and the best strand and diagonal win.
 2. Alignment: edlib (global in the read, free ends in the reference window around the diagonal) gives an
    extended CIGAR; mismatches become SNVs, insertions and deletions become VCF-style indels anchored on the
-   base before.  Read bases that align nowhere (clipped ends) are reported as rejects, never dropped.
+   base before.  Read ends that only align as noise (best local segment of the alignment, match +1,
+   mismatch/gap -3) are clipped and reported as rejects, never called and never dropped.
 3. The calls then go through the shared REF check and normalisation like every other input.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import edlib
@@ -96,6 +98,21 @@ class SeedIndex:
         return int(counts.max()), int(chrom[sel][0]), int(np.median(diag[sel])), len(k)
 
 
+def best_segment(columns: str) -> tuple[int, int]:
+    """First and last alignment column of the best-scoring local segment (match +1, mismatch or gap
+    base -3): read ends that only align as noise (adapters, junk) fall outside it and are clipped."""
+    score = np.where(np.frombuffer(columns.encode("ascii"), np.uint8) == ord("="), 1, -3)
+    best, best_i, best_j, run, run_i = 0, 0, -1, 0, 0
+    for j, v in enumerate(score.tolist()):
+        if run <= 0:
+            run, run_i = v, j
+        else:
+            run += v
+        if run > best:
+            best, best_i, best_j = run, run_i, j
+    return best_i, best_j
+
+
 def clean_sequence(text: str) -> tuple[str, str | None]:
     """Sequence letters from plain or FASTA text (header name returned); InputError for anything else."""
     name = None
@@ -148,11 +165,16 @@ def sequence_candidates(text: str, bundle, name: str | None = None) -> tuple[pl.
             f"{int(MAX_DIVERGENCE * 100)}% differences (edit distance {aln['editDistance']})"
         )
     ref_start = w_start + aln["locations"][0][0]
-    ops = re.findall(r"(\d+)([=XID])", aln["cigar"])
+    columns = "".join(op * int(n) for n, op in re.findall(r"(\d+)([=XID])", aln["cigar"]))
+    first, last = best_segment(columns)
     rows, bad = [], []
-    r, q = ref_start, 0  # next reference position (1-based), next query index (0-based, aligned strand)
-    for i, (n, op) in enumerate(ops):
-        n = int(n)
+    r, q = ref_start, 0  # next reference position (1-based), next read index (0-based, aligned strand)
+    for op in columns[:first]:  # clipped start: advance without calling
+        r += op in "=XD"
+        q += op in "=XI"
+    clip_start, kept_ref_start = q, r
+    for op, run in itertools.groupby(columns[first : last + 1]):
+        n = len(list(run))
         if op == "=":
             r, q = r + n, q + n
         elif op == "X":
@@ -161,21 +183,27 @@ def sequence_candidates(text: str, bundle, name: str | None = None) -> tuple[pl.
                     rows.append((r + j, window[r + j - w_start], query[q + j]))
             r, q = r + n, q + n
         elif op == "I":
-            if i == 0 or i == len(ops) - 1:
-                a, b = (q + 1, q + n) if strand == 1 else (len(seq) - q - n + 1, len(seq) - q)
-                bad.append(
-                    {"line": None, "variant_id": None, "field": "sequence",
-                     "reason": f"read bases {a}-{b} do not align to the reference (clipped end); not called",
-                     "text": f"{n} unaligned bases"}
-                )
-            else:
-                anchor = window[r - 1 - w_start]
-                rows.append((r - 1, anchor, anchor + query[q : q + n]))
+            anchor = window[r - 1 - w_start]
+            rows.append((r - 1, anchor, anchor + query[q : q + n]))
             q += n
-        elif op == "D":
+        else:  # D
             anchor = window[r - 1 - w_start]
             rows.append((r - 1, anchor + window[r - w_start : r - w_start + n], anchor))
             r += n
+    aligned_end = r - 1
+    for a, b in ((0, clip_start), (q, len(query))):
+        if b > a:  # read bases (1-based, as submitted) that align nowhere: reported, not called
+            lo, hi = (a + 1, b) if strand == 1 else (len(seq) - b + 1, len(seq) - a)
+            bad.append(
+                {"line": None, "variant_id": None, "field": "sequence",
+                 "reason": f"read bases {lo}-{hi} do not align to the reference (clipped end); not called",
+                 "text": f"{b - a} unaligned bases"}
+            )
+    if q - clip_start < MIN_LENGTH:
+        raise InputError(
+            f"the sequence ({len(seq)} bases) does not align to the reference: only {q - clip_start} bases align"
+        )
+    r = aligned_end + 1
     label = name or fasta_name or "sequence"
     cands = pl.DataFrame(
         {
@@ -186,7 +214,7 @@ def sequence_candidates(text: str, bundle, name: str | None = None) -> tuple[pl.
             "pos": [p for p, _, _ in rows],
             "ref": [x for _, x, _ in rows],
             "alt": [y for _, _, y in rows],
-            "text": [f"{label} aligned to {chrom}:{ref_start}-{r - 1} ({'+' if strand == 1 else '-'} strand)"] * len(rows),
+            "text": [f"{label} aligned to {chrom}:{kept_ref_start}-{r - 1} ({'+' if strand == 1 else '-'} strand)"] * len(rows),
         },
         schema=CANDIDATE_SCHEMA,
     )

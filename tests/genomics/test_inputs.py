@@ -7,6 +7,7 @@ the saturation set, the genome bases, and the VEP parser's naming rule for varia
 from __future__ import annotations
 
 import gzip
+import re
 
 import polars as pl
 import pysam
@@ -290,3 +291,23 @@ def test_crlf_lowercase_and_blank_lines(bundle):
     parsed = read_vcf(vcf, bundle)
     assert parsed.rejects.height == 0
     assert parsed.variants.select("line", "ref", "alt").rows() == [(3, "C", "T"), (5, "C", "A")]
+
+
+def test_sequence_junk_ends_are_clipped_and_reported_not_called(bundle):
+    import random
+
+    rng = random.Random(7)
+    junk = "".join(rng.choice("ACGT") for _ in range(30))
+    ref = bundle.fetch("21", 25891700, 25892000)
+    read = junk + ref[:96] + ("T" if ref[96] != "T" else "G") + ref[97:] + junk[:12]
+    parsed = call_sequence(read, bundle)
+    assert parsed.variants.select("pos").to_series().to_list() == [25891796]  # the one real difference
+    # junk may match the genome by chance for a base or two next to the real sequence: clipped ends are
+    # the junk, give or take those bases, and start at the read's first / end at its last base
+    spans = sorted(
+        tuple(int(x) for x in re.match(r"read bases (\d+)-(\d+) do not align", reason).groups())
+        for reason in parsed.rejects["reason"].to_list()
+    )
+    assert spans[0][0] == 1 and 27 <= spans[0][1] <= 30
+    assert spans[1][1] == len(read) and 9 <= len(read) - spans[1][0] + 1 <= 12
+    assert parsed.n_input == 3
