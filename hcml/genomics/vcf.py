@@ -200,17 +200,14 @@ def split_genotype(gt: str | None, allele: int) -> str | None:
 def genotypes_long(gt: pl.DataFrame, samples: list[str], rows: pl.DataFrame) -> pl.DataFrame:
     """The long genotype frame (row, sample, gt) for the accepted rows (`rows` maps cand -> row)."""
     kept = rows.select("cand", "row").join(gt, on="cand", how="inner", maintain_order="left")
-    multi = kept["n_alt"] > 1
+    multi_at = (kept["n_alt"] > 1).arg_true()  # only split records need their GT recoded (Python, rare)
+    alleles = kept["allele"].gather(multi_at).to_list()
     frames = []
     for k, name in enumerate(samples):
         col = kept[f"_s{k}"]
-        if multi.any():
-            alleles = kept["allele"].to_list()
-            values = col.to_list()
-            col = pl.Series(
-                [split_genotype(v, a) if m else v for v, a, m in zip(values, alleles, multi.to_list())],
-                dtype=pl.Utf8,
-            )
+        if len(multi_at):
+            recoded = [split_genotype(v, a) for v, a in zip(col.gather(multi_at).to_list(), alleles)]
+            col = col.scatter(multi_at, pl.Series(recoded, dtype=pl.Utf8))
         frames.append(pl.DataFrame({"row": kept["row"], "sample": pl.repeat(name, kept.height, eager=True), "gt": col}))
     if not frames:
         return pl.DataFrame(schema={"row": pl.UInt32, "sample": pl.Utf8, "gt": pl.Utf8})
