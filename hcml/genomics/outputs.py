@@ -85,11 +85,6 @@ def _check(annotations: pl.DataFrame) -> None:
         raise ValueError(f"annotations frame lacks VEP columns {missing}")
 
 
-def _as_text(col: str) -> pl.Expr:
-    """A column as VEP prints it: strings as they are, floats without trailing noise, nulls as null."""
-    return pl.col(col).cast(pl.Utf8)
-
-
 def _open(out: str | Path | IO, binary: bool = True):
     if out is None or out == "-":
         return sys.stdout.buffer if binary else sys.stdout, False
@@ -108,11 +103,12 @@ def _version() -> str:
 
 
 def vep_tab_frame(annotations: pl.DataFrame) -> pl.DataFrame:
-    """The VEP --tab columns present in `annotations`, as text with '-' for missing."""
+    """The VEP --tab columns present in `annotations`; missing (null or empty) values are null, which the
+    writer prints as '-'. Numbers stay typed (polars formats them; no per-cell casts on the hot path)."""
     _check(annotations)
     cols = [c for c in VEP_TAB_COLUMNS if c in annotations.columns]
     return annotations.select(
-        [pl.when(_as_text(c).is_null() | (_as_text(c) == "")).then(pl.lit("-")).otherwise(_as_text(c)).alias(c) for c in cols]
+        [pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) if annotations.schema[c] == pl.Utf8 else pl.col(c) for c in cols]
     )
 
 
