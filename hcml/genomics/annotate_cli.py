@@ -19,7 +19,7 @@ def _say(message: str) -> None:
 
 
 @click.command("annotate")
-@click.argument("input_path", metavar="INPUT", required=False)
+@click.argument("input_path", metavar="[INPUT]", required=False)
 @click.option("--bundle", "bundle_dir", type=click.Path(path_type=Path), default=None,
               help="Reference bundle directory (default: $HCML_BUNDLE_DIR or <data dir>/bundle).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="vep", show_default=True, help="Output format.")
@@ -34,7 +34,17 @@ def _say(message: str) -> None:
               help="How to read INPUT.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or summary on stderr.")
 def annotate(input_path, bundle_dir, fmt, output, rejects_path, variants, sequence_path, kind, quiet) -> None:
-    """Annotate INPUT (a VCF path, plain or bgzipped, or '-' for stdin) against a reference bundle."""
+    """Annotate INPUT (a VCF, plain or bgzipped, a variant list or a sequence file; '-' for stdin) offline
+    against a reference bundle, as Ensembl VEP would.
+
+    \b
+    Examples:
+      hcml annotate sample.vcf.gz --format vcf -o annotated.vcf --rejects rejects.tsv
+      hcml annotate --variants "21-25891784-C-T,ENST00000346798.7:c.2149G>A" --format json
+      hcml annotate --sequence read.fa
+    Bad records are rejected with their line and reason (counts in = annotated + rejected);
+    an unreadable input exits with status 2.
+    """
     from hcml.genomics.errors import InputError
 
     try:
