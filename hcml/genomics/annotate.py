@@ -47,6 +47,35 @@ for _a, _c in zip(b"ACGTN", b"TGCAN"):
 _THREE = {ord(k): v for k, v in H.THREE_LETTER.items()}
 
 
+_THREE_ARR = np.array(["Xaa"] * 256, dtype="U3")
+for _k, _v in _THREE.items():
+    _THREE_ARR[_k] = _v
+
+
+class _Cols:
+    """Text columns of the pair rows, filled in pieces: vectorised pieces are scattered into Arrow-backed
+    Series (compact for millions of rows), per-pair values are collected in dicts and scattered once."""
+
+    def __init__(self, n: int, names: list[str]) -> None:
+        self.n = n
+        self.series = {c: pl.Series(c, [None] * n, dtype=pl.Utf8) if n else pl.Series(c, [], dtype=pl.Utf8) for c in names}
+        self.scalars: dict[str, dict[int, str | None]] = {c: {} for c in names}
+
+    def put(self, name: str, k: np.ndarray, values) -> None:
+        if len(k):
+            vals = values if isinstance(values, pl.Series) else pl.Series(list(values), dtype=pl.Utf8)
+            self.series[name] = self.series[name].scatter(k, vals.cast(pl.Utf8))
+
+    def set(self, name: str, k: int, value: str | None) -> None:
+        self.scalars[name][k] = value
+
+    def finish(self) -> dict[str, pl.Series]:
+        for name, d in self.scalars.items():
+            if d:
+                self.put(name, np.fromiter(d.keys(), np.int64, len(d)), pl.Series(list(d.values()), dtype=pl.Utf8))
+        return self.series
+
+
 def _overlap(a_s, a_e, b_s, b_e):
     return (a_e >= b_s) & (a_s <= b_e)
 
@@ -152,7 +181,7 @@ def _coord_text(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: n
         pl.when(pl.col("off") > 0).then(pl.lit("+") + pl.col("off").cast(pl.Utf8))
         .when(pl.col("off") < 0).then(pl.col("off").cast(pl.Utf8)).otherwise(pl.lit(""))
     )
-    return df.select(base + off).to_series().to_numpy()
+    return df.select((base + off).alias("coord")).to_series()
 
 
 # ------------------------------------------------------------------------------------------ annotate
@@ -178,6 +207,9 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     alt_len = np.where(valt_a == "-", 0, np.fromiter((len(x) for x in valt), np.int64, n_var))
     is_snv = (ref_len == 1) & (alt_len == 1)
     is_ins = ref_len == 0
+    # single-base alleles as bytes (substitution paths); other variants get 'N' here and are never read
+    snv_ref_b = np.frombuffer("".join(x if len(x) == 1 else "N" for x in vref).encode("ascii"), np.uint8)
+    snv_alt_b = np.frombuffer("".join(x if len(x) == 1 else "N" for x in valt).encode("ascii"), np.uint8)
 
     vi, t = _pairs(chrom, vs, ve, idx)
     p = _locate(idx, vi, t, vs, ve, is_ins)
@@ -186,10 +218,7 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     p = {k: a[keep] for k, a in p.items()}
     n = len(vi)
 
-    fields: dict[str, np.ndarray] = {
-        "Amino_acids": np.full(n, None, object),
-        "Codons": np.full(n, None, object), "HGVSc": np.full(n, None, object), "HGVSp": np.full(n, None, object),
-    }
+    fields = _Cols(n, ["Amino_acids", "Codons", "HGVSc", "HGVSp"])
     bits = p["bits"]
     # positions
     positions = {"cDNA_position": _fmt_range(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"],
@@ -206,7 +235,7 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     # substitutions in the CDS: vectorised codon / amino-acid lookups
     snv_cds = is_snv[vi] & in_cds & cds5_ok
     if snv_cds.any():
-        _snv_coding(idx, t, vi, p, cds5, cds_len, snv_cds, valt_a, fields)
+        _snv_coding(idx, t, vi, p, cds5, cds_len, snv_cds, snv_alt_b, fields)
         bits = p["bits"]
 
     # HGVSc of substitutions (exonic or intronic)
@@ -218,19 +247,20 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
         off = np.where(p["c5_ok"][k], 0, p["offset5"][k])
         coord = _coord_text(idx, tk, anchor, off, padded=p["c5_ok"][k])
         strand = idx.strand[tk]
-        r = np.array([x for x in vref_a[vi[k]]], dtype="S1").view(np.uint8)
-        a = np.array([x for x in valt_a[vi[k]]], dtype="S1").view(np.uint8)
-        r = np.where(strand == 1, r, _COMP[r]).astype(np.uint8).view("S1").astype(str)
-        a = np.where(strand == 1, a, _COMP[a]).astype(np.uint8).view("S1").astype(str)
-        prefix = np.array(idx.hgvs_prefix, object)[tk]
-        fields["HGVSc"][k] = prefix + coord.astype(object) + r.astype(object) + ">" + a.astype(object)
+        r = snv_ref_b[vi[k]]
+        a = snv_alt_b[vi[k]]
+        r = np.where(strand == 1, r, _COMP[r]).astype(np.uint8).view("S1").astype("U1")
+        a = np.where(strand == 1, a, _COMP[a]).astype(np.uint8).view("S1").astype("U1")
+        prefix = idx.hgvs_prefix_series.gather(tk)
+        fields.put("HGVSc", k, prefix + coord + pl.Series(r) + ">" + pl.Series(a))
 
     # everything else inside a transcript: indels / MNVs. HGVSc vectorised over pairs (one 3' shift per
     # variant and strand), codon / protein effects per pair where they touch a CDS.
     other = ~is_snv[vi] & p["within"]
     shifts: dict[tuple[int, int], tuple] = {}
+    p["hgvsc_ok"] = np.zeros(n, bool)
     if other.any():
-        _indel_hgvsc(idx, vi, t, other, chrom, vs, ve, vref, valt, fields, shifts)
+        _indel_hgvsc(idx, vi, t, other, chrom, vs, ve, vref, valt, fields, shifts, p["hgvsc_ok"])
     for k in np.flatnonzero(other & p["within_cds"]):
         _indel_pair(idx, k, int(vi[k]), int(t[k]), chrom[vi[k]], int(vs[vi[k]]), int(ve[vi[k]]),
                     vref[vi[k]], valt[vi[k]], p, fields, cds5_ok[k], cds3_ok[k], shifts)
@@ -257,7 +287,7 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
         "Gene": S(gene), "Feature": S(np.array(idx.ids, object)[t]), "Consequence": S(csq), "IMPACT": S(imp),
         "_rank": top_rank,
         **positions,
-        **{k: S(v_) for k, v_ in fields.items()},
+        **fields.finish(),
         "EXON": S(exon_txt), "INTRON": S(intron_txt),
         "DISTANCE": pl.Series(distance).replace(-1, None).cast(pl.Int64),
         "STRAND": idx.strand[t].astype(np.int8), "FLAGS": S(tx["flags"].to_numpy()[t]),
@@ -337,8 +367,10 @@ def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all) -> dict[str
     m_lo = idx.map_positions(t, glo)
     m_hi = idx.map_positions(t, ghi)
     fwd = strand == 1
-    m5 = {k: np.where(fwd, m_lo[k], m_hi[k]) for k in m_lo}
-    m3 = {k: np.where(fwd, m_hi[k], m_lo[k]) for k in m_lo}
+    need = ("exonic", "cdna", "intronic", "anchor_cdna", "offset", "prev_cdna", "next_cdna")
+    m5 = {k: np.where(fwd, m_lo[k], m_hi[k]) for k in need}
+    m3 = {k: np.where(fwd, m_hi[k], m_lo[k]) for k in need}
+    del m_lo, m_hi
     in_span5 = np.where(fwd, glo >= ts, ghi <= te) & within
     in_span3 = np.where(fwd, ghi <= te, glo >= ts) & within
     c5_ok = m5["exonic"] & in_span5
@@ -374,7 +406,7 @@ def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all) -> dict[str
         jj = j - d
         valid = within & (jj >= lo_ex) & (jj < hi_ex)
         jc = np.clip(jj, 0, len(idx.ex_start) - 1)
-        ov = valid & _overlap(vs, ve, idx.ex_start[jc], idx.ex_end[jc])
+        ov = valid & _overlap(vs, ve, idx.ex_start[jc], idx.ex_end[jc])  # noqa: E501
         ex_any |= ov
         ex_rank_lo = np.where(ov, np.minimum(ex_rank_lo, idx.ex_rank[jc]), ex_rank_lo)
         ex_rank_hi = np.where(ov, np.maximum(ex_rank_hi, idx.ex_rank[jc]), ex_rank_hi)
@@ -447,7 +479,7 @@ def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all) -> dict[str
 
 
 # ------------------------------------------------------------------------------------- SNVs in CDS
-def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, valt_a, fields) -> None:
+def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, alt_bytes, fields: _Cols) -> None:
     cs = _coding_seqs(idx)
     k = np.flatnonzero(sel)
     tk, cp = t[k], cds_pos[k]
@@ -457,10 +489,11 @@ def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, valt_a, fields) -> None:
     base_idx = cs.off[tk][:, None] + codon_start[:, None] + np.arange(3)[None, :]
     base_idx = np.minimum(base_idx, len(cs.seq) - 1)
     ref_codon = cs.seq[base_idx].copy()
-    alt_b = np.array([x for x in valt_a[vi[k]]], dtype="S1").view(np.uint8)
+    alt_b = alt_bytes[vi[k]]
     alt_b = np.where(idx.strand[tk] == 1, alt_b, _COMP[alt_b]).astype(np.uint8)
     alt_codon = ref_codon.copy()
-    alt_codon[np.arange(len(k)), phase] = alt_b
+    rows = np.arange(len(k))
+    alt_codon[rows, phase] = alt_b
 
     def aa_of(c):
         code = _BASE_CODE[c]
@@ -469,17 +502,13 @@ def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, valt_a, fields) -> None:
         return _AA_TABLE[np.where(bad, 64, i)]
 
     ra, aa = aa_of(ref_codon), aa_of(alt_codon)
-    ref_l, alt_l = ref_codon + 32, alt_codon + 32  # lower case
-    ref_l[np.arange(len(k)), phase] -= 32
-    alt_l[np.arange(len(k)), phase] -= 32
-    codons = np.char.add(np.char.add(ref_l.view("S3").ravel().astype(str), "/"), alt_l.view("S3").ravel().astype(str))
-    ra_s = ra.view("S1").astype(str)
-    aa_s = aa.view("S1").astype(str)
-    same = ra == aa
-    amino = np.where(same, ra_s, np.char.add(np.char.add(ra_s, "/"), aa_s))
+    ref_l, alt_l = ref_codon + 32, alt_codon + 32  # lower case, the changed base upper case
+    ref_l[rows, phase] -= 32
+    alt_l[rows, phase] -= 32
     first_codon = (codon_start == 0) & ~idx.start_nf[tk]
     stop = ord("*")
     xx = ord("X")
+    same = ra == aa
     unknown = (ra == xx) | (aa == xx) | ~complete
     start_lost = first_codon & ~same & ~unknown
     stop_lost = (ra == stop) & (aa != stop) & ~unknown
@@ -497,31 +526,36 @@ def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, valt_a, fields) -> None:
     b |= np.where(unknown & complete, _B["coding_sequence_variant"], 0)
     b |= np.where(~complete, _B["incomplete_terminal_codon_variant"] | _B["coding_sequence_variant"], 0)
     p["bits"][k] |= b
-    fields["Codons"][k] = np.where(complete, codons, None)
-    fields["Amino_acids"][k] = np.where(complete, amino, None)
-    # HGVSp
-    prot = (codon_start // 3 + 1).astype(np.int64)
-    r3 = np.array([_THREE.get(x, "Xaa") for x in ra.tolist()], object)
-    a3 = np.array([_THREE.get(x, "Xaa") for x in aa.tolist()], object)
-    pstr = prot.astype(str).astype(object)
-    hgvsp = np.where(
-        same, "p." + r3 + pstr + H.SYNONYMOUS_ESCAPED,
-        np.where(start_lost, "p.Met1?", "p." + r3 + pstr + a3),
+
+    prot = codon_start // 3 + 1
+    df = pl.DataFrame({
+        "rc": ref_l.view("S3").ravel().astype("U3"), "ac": alt_l.view("S3").ravel().astype("U3"),
+        "ra": ra.view("S1").astype("U1"), "aa": aa.view("S1").astype("U1"),
+        "r3": _THREE_ARR[ra], "a3": _THREE_ARR[aa], "prot": prot,
+        "same": same, "complete": complete, "unknown": unknown, "start_lost": start_lost,
+        "pref": idx.protein_prefix_series.gather(tk),
+    })
+    prot_s = pl.col("prot").cast(pl.Utf8)
+    cols = df.select(
+        codons=pl.when(pl.col("complete")).then(pl.col("rc") + "/" + pl.col("ac")),
+        amino=pl.when(~pl.col("complete")).then(None).when(pl.col("same")).then(pl.col("ra"))
+        .otherwise(pl.col("ra") + "/" + pl.col("aa")),
+        hgvsp=pl.when(pl.col("unknown")).then(None)
+        .when(pl.col("same")).then(pl.col("pref") + "p." + pl.col("r3") + prot_s + H.SYNONYMOUS_ESCAPED)
+        .when(pl.col("start_lost")).then(pl.col("pref") + "p.Met1?")
+        .otherwise(pl.col("pref") + "p." + pl.col("r3") + prot_s + pl.col("a3")),
     )
-    hgvsp = np.where(unknown, None, hgvsp)
-    pref = np.array(idx.protein_prefix, object)[tk]
-    hgvsp = np.array([None if h is None else a + h for a, h in zip(pref.tolist(), hgvsp.tolist())], object)
+    fields.put("Codons", k, cols["codons"])
+    fields.put("Amino_acids", k, cols["amino"])
+    fields.put("HGVSp", k, cols["hgvsp"])
     # stop lost: extension to the next stop in the 3' UTR (few rows: per row)
     for i in np.flatnonzero(stop_lost):
         tt = int(tk[i])
-        cds = idx.coding_sequence(tt)
-        utr = idx.cdna_sequence(tt)[idx.cdna_cds_end[tt]:]
-        seq = bytearray((cds[int(codon_start[i]):] + utr).encode())
+        seq = bytearray((idx.coding_sequence(tt)[int(codon_start[i]):] + idx.utr3_sequence(tt)).encode())
         seq[int(phase[i])] = int(alt_b[i])
         pep = H.translate_to_stop(seq.decode())
         ext = f"Ter{pep.index('*')}" if "*" in pep else "Ter?"
-        hgvsp[i] = f"{idx.protein_prefix[tt]}p.Ter{prot[i]}{H._aa3(pep[0])}ext{ext}"
-    fields["HGVSp"][k] = hgvsp
+        fields.set("HGVSp", int(k[i]), f"{idx.protein_prefix[tt]}p.Ter{prot[i]}{H._aa3(pep[0])}ext{ext}")
 
 
 # -------------------------------------------------------------------------------- indels, per pair
@@ -583,9 +617,9 @@ def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cd
             bits |= _B["start_lost"]  # VEP writes no HGVSp when the deletion reaches into the UTR
         else:
             bits |= _B["coding_sequence_variant"]
-            if fields["HGVSc"][k] is not None:
-                fields["HGVSp"][k] = _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, length_change and (len(seq_t) - ref_t_len) % 3 != 0,
-                                                     shifts.get((vi, strand)))
+            if p["hgvsc_ok"][k]:
+                fields.set("HGVSp", k, _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, length_change and (len(seq_t) - ref_t_len) % 3 != 0,
+                                                     shifts.get((vi, strand))))
         p["bits"][k] |= bits
         return
     cds = idx.coding_sequence(t)
@@ -599,9 +633,9 @@ def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cd
     def case(c: str, n_changed: int) -> str:
         return c[:lead].lower() + c[lead:lead + n_changed].upper() + c[lead + n_changed:].lower()
 
-    fields["Codons"][k] = f"{case(ref_codon, vf_nt_len) if ref_codon else '-'}/{case(alt_codon, len(seq_t)) if alt_codon else '-'}"
+    fields.set("Codons", k, f"{case(ref_codon, vf_nt_len) if ref_codon else '-'}/{case(alt_codon, len(seq_t)) if alt_codon else '-'}")
     rp, ap = _pep(ref_codon), _pep(alt_codon)
-    fields["Amino_acids"][k] = (rp or "-") if rp == ap else f"{rp or '-'}/{ap or '-'}"
+    fields.set("Amino_acids", k, (rp or "-") if rp == ap else f"{rp or '-'}/{ap or '-'}")
 
     inframe_del = not frameshift and len(alt_codon) < len(ref_codon)
     inframe_ins = False
@@ -649,17 +683,17 @@ def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cd
     if not bits:
         bits |= _B["coding_sequence_variant"]
     p["bits"][k] |= bits
-    if fields["HGVSc"][k] is None:
+    if not p["hgvsc_ok"][k]:
         pass
     elif start_lost:
         # VEP names the lost residues when an in-frame deletion removes more than the start codon
         lost = f"{H._aa3(rp)}1_?{len(rp)}" if inframe_del and len(rp) > 1 and tl_start == 1 else "Met1?"
-        fields["HGVSp"][k] = f"{idx.protein_prefix[t]}p.{lost}"
+        fields.set("HGVSp", k, f"{idx.protein_prefix[t]}p.{lost}")
     else:
-        fields["HGVSp"][k] = _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, shifts.get((vi, strand)))
+        fields.set("HGVSp", k, _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, shifts.get((vi, strand))))
 
 
-def _indel_hgvsc(idx, vi, t, sel, chrom, vs, ve, vref, valt, fields, shifts) -> None:
+def _indel_hgvsc(idx, vi, t, sel, chrom, vs, ve, vref, valt, fields, shifts, hgvsc_ok) -> None:
     """HGVSc of indels / MNVs for the selected pairs. The 3' shift and the dup test depend only on the
     variant and the transcript strand, so they are computed once per (variant, strand); coordinates are
     then mapped for all pairs at once."""
@@ -706,7 +740,7 @@ def _indel_hgvsc(idx, vi, t, sel, chrom, vs, ve, vref, valt, fields, shifts) -> 
         c = np.where(m["exonic"], m["cdna"], m["anchor_cdna"])
         off = np.where(m["exonic"], 0, m["offset"])
         ok = m["exonic"] | m["intronic"]
-        return _coord_text(idx, tk, c, off, padded=np.zeros(len(tk), bool)).astype(object), ok
+        return _coord_text(idx, tk, c, off, padded=np.zeros(len(tk), bool)).to_numpy().astype(object), ok
 
     c1, ok1 = coord(g1)
     c2, ok2 = coord(g2)
@@ -714,7 +748,8 @@ def _indel_hgvsc(idx, vi, t, sel, chrom, vs, ve, vref, valt, fields, shifts) -> 
     suffix = np.array([r[3] for r in rows], object)
     text = prefix + c1 + np.where(two, "_" + c2, "") + suffix
     good = inside & ok1 & (ok2 | ~two)
-    fields["HGVSc"][k] = np.where(good, text, None)
+    fields.put("HGVSc", k, pl.Series(np.where(good, text, None).tolist(), dtype=pl.Utf8))
+    hgvsc_ok[k] = good
 
 
 def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, shifted=None) -> str | None:
