@@ -17,7 +17,7 @@ import assets.samples
 from hcml_dagster.jobs import sample_report_job
 from resources import build_resources
 from sensors.landing import landing_vcf_sensor
-from sensors import kafka_realtime_lineage, kafka_submissions, run_results  # Kafka (issue 5)
+from sensors import kafka_labels, kafka_realtime_lineage, kafka_submissions, run_results  # Kafka (issue 5)
 from sensors.kafka_resource import KafkaResource
 from sensors.labels import clinvar_labels_sensor  # ML retraining (issue 4)
 from sensors import run_metrics  # Prometheus metrics of finished runs (issue 7)
@@ -38,6 +38,7 @@ SENSORS: list = [
     run_results.kafka_run_results,  # finished runs -> genetic-data-annotated
     run_results.kafka_run_failures,
     kafka_realtime_lineage.kafka_realtime_lineage,  # realtime results -> lineage
+    kafka_labels.kafka_curated_labels,  # clinvar-labels-curated -> HCML_LABELS_DIR (retraining)
     clinvar_labels_sensor,  # new label files -> retrain the pathogenicity model
     *run_metrics.SENSORS,  # finished runs -> hcml_dagster_runs_total, hcml_asset_duration_seconds
     *assets.costs.COST_SENSORS,  # daily analysis_costs + monthly chargeback_report and budget alert

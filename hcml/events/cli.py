@@ -109,3 +109,23 @@ def tail_cmd(bootstrap: str | None, topic: str, idle: float, max_records: int | 
             line.setdefault("error", exc.reason)
         click.echo(json.dumps(line, default=str))
         sys.stdout.flush()
+
+
+@kafka.command("produce-labels")
+@bootstrap_option
+@click.argument("tsv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--curated-by", required=True, help="Curator (user id) recorded with each label.")
+def produce_labels(bootstrap: str | None, tsv: Path, curated_by: str) -> None:
+    """Publish the rows of a ClinVar-shaped TSV as curated labels on clinvar-labels-curated."""
+    from hcml.events.labels import labels_from_tsv
+    from hcml.events.messages import InvalidMessage, label_event
+    from hcml.events.producer import EventProducer
+
+    bootstrap = _bootstrap(bootstrap)
+    try:
+        labels = labels_from_tsv(tsv, curated_by)
+    except InvalidMessage as exc:
+        raise click.ClickException(exc.reason) from exc
+    with EventProducer(bootstrap) as producer:
+        delivered = producer.send_many(topics.LABELS, [label_event(label) for label in labels])
+    click.echo(json.dumps({"topic": topics.LABELS, "labels": len(delivered)}))

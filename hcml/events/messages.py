@@ -31,8 +31,10 @@ from hcml.events.topics import MAX_MESSAGE_BYTES
 
 SUBMISSION_TYPE = "org.hcml.submission.v1"
 RESULT_TYPE = "org.hcml.result.v1"
+LABEL_TYPE = "org.hcml.label.v1"
 SUBMISSION_SCHEMA = "urn:hcml:schema:submission:1"
 RESULT_SCHEMA = "urn:hcml:schema:result:1"
+LABEL_SCHEMA = "urn:hcml:schema:label:1"
 
 # CloudEvent `source` attribute: who produced the event (the lineage sensor keys on it).
 SOURCE_REALTIME = "/hcml/realtime"
@@ -106,6 +108,48 @@ class Result(BaseModel):
     run_id: str | None = Field(default=None, description="the Dagster run (batch path)")
     error: str | None = None
     completed_at: datetime
+
+
+class CuratedLabel(BaseModel):
+    """Data of `org.hcml.label.v1`: one newly curated ClinVar-style assertion (version 1).
+
+    Same fields as the shipped ClinVar table (GRCh37 `chrom`/`pos`/`ref`/`alt`, as ClinVar's key), so the
+    ML label rule reads it unchanged. No patient data: variants and assertions only.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = 1
+    label_id: str = Field(pattern=_ID)
+    chrom: str | None = Field(default=None, max_length=8)
+    pos: int | None = Field(default=None, ge=1)
+    ref: str | None = Field(default=None, pattern=r"^[ACGTN]+$")
+    alt: str | None = Field(default=None, pattern=r"^[ACGTN]+$")
+    symbol: str = Field(min_length=1, max_length=64)
+    hgvs_c: str | None = Field(default=None, max_length=512)
+    hgvs_p: str | None = Field(default=None, max_length=512)
+    clinical_significance: str = Field(min_length=1, max_length=512)
+    review_status: str | None = Field(default=None, max_length=256)
+    conflicted: bool = False
+    curated_by: str = Field(min_length=1, max_length=128)
+    curated_at: datetime
+
+    @model_validator(mode="after")
+    def _located(self) -> CuratedLabel:
+        if self.hgvs_c is None and None in (self.chrom, self.pos, self.ref, self.alt):
+            raise ValueError("a label needs chrom/pos/ref/alt or hgvs_c")
+        return self
+
+
+def label_event(label: CuratedLabel, source: str = SOURCE_CLI, trace: dict[str, str] | None = None) -> CloudEvent:
+    return _event(LABEL_TYPE, LABEL_SCHEMA, source, label.label_id, label.model_dump(mode="json"),
+                  f"{label.label_id}:label", trace)
+
+
+def parse_label(event: CloudEvent) -> CuratedLabel:
+    if event.get_type() != LABEL_TYPE:
+        raise InvalidMessage(f"ce_type {event.get_type()!r}: expected {LABEL_TYPE}")
+    return _validate(CuratedLabel, event)
 
 
 def make_submission(

@@ -14,12 +14,13 @@ def test_kafka_sensors_and_resource_are_wired(monkeypatch, tmp_path):
 
     dg.Definitions.validate_loadable(defs)
     sensors = {s.name: s for s in defs.sensors}
-    assert {"kafka_submissions", "kafka_run_results", "kafka_run_failures", "kafka_realtime_lineage"} <= set(sensors)
+    assert {"kafka_submissions", "kafka_run_results", "kafka_run_failures", "kafka_realtime_lineage",
+            "kafka_curated_labels"} <= set(sensors)
     assert sensors["kafka_submissions"].job_name == "sample_report_job"
     assert "kafka" in defs.resources
     assert defs.resolve_asset_graph().has(REALTIME_RESULT_KEY)
     with dg.instance_for_test() as instance:
-        for name in ("kafka_submissions", "kafka_realtime_lineage"):
+        for name in ("kafka_submissions", "kafka_realtime_lineage", "kafka_curated_labels"):
             with dg.build_sensor_context(instance=instance, sensor_name=name, resources=defs.resources) as context:
                 result = sensors[name](context)
             assert isinstance(result, dg.SkipReason) and "HCML_KAFKA_BOOTSTRAP" in result.skip_message
