@@ -326,3 +326,29 @@ def test_kafka_sensor_turns_a_submission_into_a_traced_run(stack, monkeypatch):
     assert run_tags[obs.TRACEPARENT_TAG].split("-")[1] == trace_id  # the trace continues into the run
     assert "deploy-test-patient" not in str(run["tags"])  # pseudonymised, never the patient id
     _check_lineage(stack, run_tags["dagster/partition"], run["runId"])
+
+    # ... and the loop closes: the run's result comes back on genetic-data-annotated, same trace
+    from hcml.events.consumer import read_batch
+    from hcml.events.messages import from_kafka, parse_result
+
+    def result_on_kafka():
+        batch = read_batch(stack.env["HCML_KAFKA_BOOTSTRAP"], topics.ANNOTATED, topics.GROUP_CLI_TAIL, {},
+                           max_records=1000, max_seconds=5)
+        for record in batch.records:
+            event = from_kafka(record.key, record.value, list(record.headers))
+            result = parse_result(event)
+            if result.submission_id == submission.submission_id:
+                return event, result
+        return None
+
+    event, result = _wait("the run's result on genetic-data-annotated", result_on_kafka, 180, every=5,
+                          on_timeout=stack.tail)
+    assert result.run_id == run["runId"] and result.status == "succeeded"
+    assert event.get_attributes()["traceparent"].split("-")[1] == trace_id
+
+    # no patient identifier in anything the platform wrote: process logs and the runs' compute logs
+    home = Path(stack.env["DAGSTER_HOME"])
+    written = [*stack.logs.values(), *(p for p in home.rglob("*") if p.is_file() and p.suffix in (".out", ".err", ".log"))]
+    assert len(written) > 2
+    for path in written:
+        assert "deploy-test-patient" not in path.read_text(errors="replace"), path
