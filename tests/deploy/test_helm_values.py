@@ -112,3 +112,25 @@ def test_helm_values_mirror_the_production_instance(values):
     assert pg["enabled"] is False and pg["postgresqlPassword"] == ""
     assert pg["postgresqlScheme"] == prod_pg["scheme"]
     assert pg["postgresqlParams"] == prod_pg["params"]
+
+
+def test_every_env_reference_reaches_every_dagster_process(values):
+    """The chart renders `{env: X}` into the instance that the webserver, daemon, code location and run
+    pods all load: each of them must get X (from hcml-config, a Secret or its own env)."""
+    refs = {v["env"] for _, v in _walk(values) if isinstance(v, dict) and set(v) == {"env"}}
+    assert refs, "no env references found"
+    config_map = yaml.safe_load((REPO_ROOT / "deploy" / "k8s" / "config.yaml").read_text())
+    provided_by_map = {config_map["metadata"]["name"]: set(config_map["data"])}
+    user_code = values["dagster-user-deployments"]["deployments"][0]
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    processes = {
+        "webserver": values["dagsterWebserver"],
+        "daemon": values["dagsterDaemon"],
+        "user code": user_code,
+        "run pods": launcher,
+    }
+    for name, spec in processes.items():
+        got = {e["name"] for e in spec.get("env", []) if isinstance(e, dict)}
+        for cm in spec.get("envConfigMaps", []):
+            got |= provided_by_map.get(cm["name"], set())
+        assert refs <= got, f"{name} lacks {sorted(refs - got)}"
