@@ -372,13 +372,19 @@ def _write_parquet_batches(batches, out: str | Path) -> None:
 
     writer = None
     schema = None
+    compat = pl.CompatLevel.oldest()  # plain Arrow strings: cheaper to export and to write than views
     try:
         for batch in batches:
             _check(batch)
             if writer is None:
                 schema = batch.schema
-                writer = pq.ParquetWriter(str(out), batch.to_arrow().schema, compression="zstd")
-            writer.write_table(batch.cast(schema).to_arrow())
+                # min/max statistics where readers filter (row, position, gene, transcript); computing them
+                # for every free-text column costs a third of the write time and prunes nothing
+                stats = [c for c in ("row", "chrom", "pos", "Gene", "Feature", "SYMBOL") if c in batch.columns]
+                writer = pq.ParquetWriter(
+                    str(out), batch.to_arrow(compat_level=compat).schema, compression="zstd", write_statistics=stats
+                )
+            writer.write_table(batch.cast(schema).to_arrow(compat_level=compat))
     finally:
         if writer is not None:
             writer.close()
