@@ -52,6 +52,15 @@ for _k, _v in _THREE.items():
     _THREE_ARR[_k] = _v
 
 
+_LETTERS = pl.Series("letters", [chr(i) for i in range(256)], dtype=pl.Utf8)
+_THREE_S = pl.Series("three", _THREE_ARR.tolist(), dtype=pl.Utf8)
+# every codon (index 16*b0 + 4*b1 + b2 over ACGT) with its base `phase` upper case, the rest lower case
+_CODON_CASE = pl.Series("codons", [
+    "".join(c.upper() if j == ph else c.lower() for j, c in enumerate(a + b + c_))
+    for a in "ACGT" for b in "ACGT" for c_ in "ACGT" for ph in range(3)
+], dtype=pl.Utf8)
+
+
 class _Cols:
     """Text columns of the pair rows, filled in pieces: vectorised pieces are scattered into Arrow-backed
     Series (compact for millions of rows), per-pair values are collected in dicts and scattered once."""
@@ -249,10 +258,10 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
         strand = idx.strand[tk]
         r = snv_ref_b[vi[k]]
         a = snv_alt_b[vi[k]]
-        r = np.where(strand == 1, r, _COMP[r]).astype(np.uint8).view("S1").astype("U1")
-        a = np.where(strand == 1, a, _COMP[a]).astype(np.uint8).view("S1").astype("U1")
+        r = np.where(strand == 1, r, _COMP[r])
+        a = np.where(strand == 1, a, _COMP[a])
         prefix = idx.hgvs_prefix_series.gather(tk)
-        fields.put("HGVSc", k, prefix + coord + pl.Series(r) + ">" + pl.Series(a))
+        fields.put("HGVSc", k, prefix + coord + _LETTERS.gather(r) + ">" + _LETTERS.gather(a))
 
     # everything else inside a transcript: indels / MNVs. HGVSc vectorised over pairs (one 3' shift per
     # variant and strand), codon / protein effects per pair where they touch a CDS.
@@ -269,8 +278,8 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     # consequence strings / impact
     uniq, inv = np.unique(bits, return_inverse=True)
     terms_of = [[tm for tm in TERMS if b & _B[tm]] for b in uniq.tolist()]
-    csq = np.array([",".join(x) for x in terms_of], object)[inv]
-    imp = np.array([IMPACT_OF[x[0]] if x else "MODIFIER" for x in terms_of], object)[inv]
+    csq_u = [",".join(x) for x in terms_of]
+    imp_u = [IMPACT_OF[x[0]] if x else "MODIFIER" for x in terms_of]
     top_rank = np.array([SEVERITY_RANK[x[0]] if x else len(TERMS) for x in terms_of], np.int64)[inv]
 
     tx = idx.tx
@@ -280,19 +289,19 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     intron_txt = _rank_text(p["intron_lo"], p["intron_hi"], n_ex - 1, p["intron_any"])
     distance = np.where(p["upstream"] | p["downstream"], p["distance"], -1)
 
-    gene = tx["gene_id"].to_numpy()[t]
     S = lambda a: pl.Series(a.tolist() if isinstance(a, np.ndarray) else a, dtype=pl.Utf8)  # noqa: E731
     out = pl.DataFrame({
         "_vi": vi.astype(np.int64),
-        "Gene": S(gene), "Feature": S(np.array(idx.ids, object)[t]), "Consequence": S(csq), "IMPACT": S(imp),
+        "Gene": tx["gene_id"].gather(t), "Feature": tx["transcript_id"].gather(t),
+        "Consequence": S(csq_u).gather(inv), "IMPACT": S(imp_u).gather(inv),
         "_rank": top_rank,
         **positions,
         **fields.finish(),
         "EXON": S(exon_txt), "INTRON": S(intron_txt),
         "DISTANCE": pl.Series(distance).replace(-1, None).cast(pl.Int64),
-        "STRAND": idx.strand[t].astype(np.int8), "FLAGS": S(tx["flags"].to_numpy()[t]),
-        "SYMBOL": S(tx["gene_symbol"].to_numpy()[t]), "BIOTYPE": S(tx["biotype"].to_numpy()[t]),
-        "CANONICAL": S(np.where(tx["canonical"].to_numpy()[t], "YES", None)),
+        "STRAND": idx.strand[t].astype(np.int8), "FLAGS": tx["flags"].gather(t),
+        "SYMBOL": tx["gene_symbol"].gather(t), "BIOTYPE": tx["biotype"].gather(t),
+        "CANONICAL": tx.select(pl.when(pl.col("canonical")).then(pl.lit("YES"))).to_series().gather(t),
     }, strict=False).with_columns(Feature_type=pl.lit("Transcript"))
     # intergenic rows for variants without any feature
     covered = np.zeros(n_var, bool)
@@ -528,16 +537,25 @@ def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, alt_bytes, fields: _Cols) 
     p["bits"][k] |= b
 
     prot = codon_start // 3 + 1
+
+    def codon_text(c):
+        code = _BASE_CODE[c]
+        bad = (code == 4).any(axis=1)
+        i = np.where(bad, 0, (code[:, 0] * 16 + code[:, 1] * 4 + code[:, 2]) * 3 + phase)
+        return _CODON_CASE.gather(i), bad
+
+    rc, rbad = codon_text(ref_codon)
+    ac, abad = codon_text(alt_codon)
     df = pl.DataFrame({
-        "rc": ref_l.view("S3").ravel().astype("U3"), "ac": alt_l.view("S3").ravel().astype("U3"),
-        "ra": ra.view("S1").astype("U1"), "aa": aa.view("S1").astype("U1"),
-        "r3": _THREE_ARR[ra], "a3": _THREE_ARR[aa], "prot": prot,
+        "rc": rc, "ac": ac, "nbad": rbad | abad,
+        "ra": _LETTERS.gather(ra), "aa": _LETTERS.gather(aa),
+        "r3": _THREE_S.gather(ra), "a3": _THREE_S.gather(aa), "prot": prot,
         "same": same, "complete": complete, "unknown": unknown, "start_lost": start_lost,
         "pref": idx.protein_prefix_series.gather(tk),
     })
     prot_s = pl.col("prot").cast(pl.Utf8)
     cols = df.select(
-        codons=pl.when(pl.col("complete")).then(pl.col("rc") + "/" + pl.col("ac")),
+        codons=pl.when(pl.col("complete") & ~pl.col("nbad")).then(pl.col("rc") + "/" + pl.col("ac")),
         amino=pl.when(~pl.col("complete")).then(None).when(pl.col("same")).then(pl.col("ra"))
         .otherwise(pl.col("ra") + "/" + pl.col("aa")),
         hgvsp=pl.when(pl.col("unknown")).then(None)
@@ -545,6 +563,9 @@ def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, alt_bytes, fields: _Cols) 
         .when(pl.col("start_lost")).then(pl.col("pref") + "p.Met1?")
         .otherwise(pl.col("pref") + "p." + pl.col("r3") + prot_s + pl.col("a3")),
     )
+    # codons containing N (cds_start_NF padding): written base by base
+    for i in np.flatnonzero(complete & (rbad | abad)):
+        fields.set("Codons", int(k[i]), ref_l[i].tobytes().decode() + "/" + alt_l[i].tobytes().decode())
     fields.put("Codons", k, cols["codons"])
     fields.put("Amino_acids", k, cols["amino"])
     fields.put("HGVSp", k, cols["hgvsp"])
@@ -570,17 +591,15 @@ def _pep(codon: str) -> str:
     return s if k < 0 else s[: k + 1]
 
 
-def _codon_change(cds: str, cds_start: int, cds_end: int, seq_t: str):
+def _codon_change(cds: str, cds_start: int, cds_end: int, seq_t: str, with_alt_cds: bool = True):
     """Splice `seq_t` over CDS positions cds_start..cds_end (insertion: start = end + 1) and return
-    (ref_codon, alt_codon, alt_cds, tl_start, tl_end, lead) as VEP's TranscriptVariationAllele does."""
+    (ref_codon, alt_codon, alt_cds, tl_start, tl_end, lead) as VEP's TranscriptVariationAllele does;
+    alt_cds (the whole edited CDS) only when asked for."""
     tl_start, tl_end = (cds_start + 2) // 3, (cds_end + 2) // 3
     codon_s, codon_e = tl_start * 3 - 2, tl_end * 3
-    codon_len = codon_e - codon_s + 1
-    vf_nt_len = cds_end - cds_start + 1
-    alt_cds = cds[: cds_start - 1] + seq_t + cds[cds_start - 1 + vf_nt_len:]
-    ref_codon = cds[codon_s - 1 : codon_s - 1 + codon_len] if codon_len > 0 else ""
-    alt_len = codon_len + len(seq_t) - vf_nt_len
-    alt_codon = alt_cds[codon_s - 1 : codon_s - 1 + alt_len] if alt_len > 0 else ""
+    ref_codon = cds[codon_s - 1 : codon_e] if codon_e >= codon_s else ""
+    alt_codon = cds[codon_s - 1 : cds_start - 1] + seq_t + cds[max(cds_end, cds_start - 1): codon_e]
+    alt_cds = cds[: cds_start - 1] + seq_t + cds[cds_end:] if with_alt_cds else None
     return ref_codon, alt_codon, alt_cds, tl_start, tl_end, cds_start - codon_s
 
 
@@ -628,7 +647,7 @@ def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cd
     cds_start, cds_end = (max(d5, d3), min(d5, d3)) if ins else (min(d5, d3), max(d5, d3))
     vf_nt_len = cds_end - cds_start + 1
     frameshift = (len(seq_t) - vf_nt_len) % 3 != 0
-    ref_codon, alt_codon, alt_cds, tl_start, tl_end, lead = _codon_change(cds, cds_start, cds_end, seq_t)
+    ref_codon, alt_codon, _, tl_start, tl_end, lead = _codon_change(cds, cds_start, cds_end, seq_t, False)
 
     def case(c: str, n_changed: int) -> str:
         return c[:lead].lower() + c[lead:lead + n_changed].upper() + c[lead + n_changed:].lower()
@@ -764,13 +783,25 @@ def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, shifted=None) ->
         return None
     cds_start, cds_end, seq_t = placed
     cds = idx.coding_sequence(t)
-    ref_codon, alt_codon, alt_cds, tl_start, tl_end, _ = _codon_change(cds, cds_start, cds_end, seq_t)
+    ref_codon, alt_codon, _, tl_start, tl_end, _ = _codon_change(cds, cds_start, cds_end, seq_t, False)
     prefix = idx.protein_prefix[t]
     ref_prot = idx.ref_protein(t)
     a3 = H._aa3
     head = (tl_start - 1) * 3  # codons before the change are unchanged
+
+    def alt_protein() -> str:
+        """Reference residues before the change + the edited sequence translated to its first stop,
+        reading a window first and the rest of the transcript only when no stop occurs in it."""
+        edited = cds[head: cds_start - 1] + seq_t
+        for window in (300, None):
+            rest = cds[cds_end:] + idx.utr3_sequence(t)
+            tail = H.translate_to_stop(edited + (rest[:window] if window else rest))
+            if tail.endswith("*") or window is None or len(rest) <= window:
+                return ref_prot[: tl_start - 1] + tail
+        return ""  # pragma: no cover
+
     if frameshift:
-        alt_prot = ref_prot[: tl_start - 1] + H.translate_to_stop(alt_cds[head:] + idx.utr3_sequence(t))
+        alt_prot = alt_protein()
         if alt_prot == ref_prot:
             k = min(tl_start, len(ref_prot))
             return f"{prefix}{H.synonymous(ref_prot[k - 1], k)}"
@@ -785,7 +816,7 @@ def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, shifted=None) ->
     if not rp and not ap:
         return None
     if rp == "*" and not ap:  # the stop codon deleted: the protein runs on
-        alt_prot = ref_prot[: tl_start - 1] + H.translate_to_stop(alt_cds[head:] + idx.utr3_sequence(t))
+        alt_prot = alt_protein()
         tail = alt_prot[start - 1:]
         ext = f"Ter{tail.index('*')}" if "*" in tail else "Ter?"
         return f"{prefix}p.Ter{start}delext{ext}"
