@@ -54,12 +54,33 @@ def finish(cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle, n_input: int,
     return ParsedInput(rows.drop("cand"), all_rejects, n_input, **extra), rows
 
 
+def check_contig_lengths(header: list[str], bundle) -> None:
+    """A VCF whose ##contig lengths differ from the bundle's was called on another assembly (GRCh37 vs
+    GRCh38): annotating it would give wrong answers or reject every record, so it is a whole-input error."""
+    import re
+
+    for line in header:
+        if not line.startswith("##contig=<"):
+            continue
+        cid = re.search(r"[<,]ID=([^,>]+)", line)
+        length = re.search(r"[<,]length=(\d+)", line)
+        if not cid or not length:
+            continue
+        name = bundle.contig_name(cid.group(1))
+        if name is not None and int(length.group(1)) != bundle.contigs[name]:
+            raise InputError(
+                f"wrong reference: the VCF header gives contig {cid.group(1)} length {int(length.group(1)):,} but "
+                f"the reference bundle's {name} has {bundle.contigs[name]:,} (another assembly?)"
+            )
+
+
 def read_vcf(source: str | Path | bytes, bundle) -> ParsedInput:
     """A VCF (path, text or bytes; plain or bgzipped), multi-allelic records split into one row per ALT."""
     from hcml.genomics.vcf import genotypes_long, parse_vcf, read_bytes
 
     _check_bundle(bundle)
     records = parse_vcf(read_bytes(source))
+    check_contig_lengths(records.header, bundle)
     cands = records.candidates
     n_input = cands.height + records.rejects.height
     parsed, rows = finish(

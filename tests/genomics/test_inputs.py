@@ -311,3 +311,13 @@ def test_sequence_junk_ends_are_clipped_and_reported_not_called(bundle):
     assert spans[0][0] == 1 and 27 <= spans[0][1] <= 30
     assert spans[1][1] == len(read) and 9 <= len(read) - spans[1][0] + 1 <= 12
     assert parsed.n_input == 3
+
+
+def test_vcf_from_another_assembly_is_a_whole_input_error(bundle):
+    # GRCh37's chromosome 21 is 48,129,895 bp; the bundle is GRCh38 (46,709,983 bp)
+    vcf = (
+        "##fileformat=VCFv4.2\n##contig=<ID=chr21,length=48129895,assembly=hg19>\n"
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n21\t25891784\t.\tC\tT\t.\t.\t.\n"
+    )
+    with pytest.raises(InputError, match="wrong reference.*48,129,895.*46,709,983"):
+        read_vcf(vcf, bundle)
