@@ -322,7 +322,7 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
         .when(pl.col("vstart") > pl.col("vend")).then(pl.format("{}:{}-{}", "chrom", "vend", "vstart"))
         .otherwise(pl.format("{}:{}-{}", "chrom", "vstart", "vend")),
         Allele=pl.col("valt"),
-        HGVSg=pl.Series(_hgvs_g(bundle, chrom, vs, ve, vref_a, valt_a, is_snv), dtype=pl.Utf8),
+        HGVSg=_hgvs_g(bundle, v, chrom, vs, ve, vref_a, valt_a, is_snv),
         most_severe_consequence=pl.Series(term_names[best].tolist(), dtype=pl.Utf8),
         Uploaded_variation=pl.col("variant_id"),
     )
@@ -335,15 +335,14 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     return out.select(OUTPUT_COLUMNS).with_columns(pl.col("DISTANCE").cast(pl.Int64), pl.col("STRAND").cast(pl.Int8))
 
 
-def _hgvs_g(bundle, chrom, vs, ve, vref_a, valt_a, is_snv) -> np.ndarray:
+def _hgvs_g(bundle, v: pl.DataFrame, chrom, vs, ve, vref_a, valt_a, is_snv) -> pl.Series:
     """HGVSg: substitutions vectorised, indels (3'-shifted) per variant."""
-    out = np.empty(len(vs), object)
-    if len(vs) == 0:
-        return out
-    k = np.flatnonzero(is_snv)
-    out[k] = (chrom[k].astype(object) + ":g." + vs[k].astype(str).astype(object) + vref_a[k] + ">" + valt_a[k])
-    for i in np.flatnonzero(~is_snv):
-        out[i] = H.hgvs_genomic(bundle, chrom[i], int(vs[i]), int(ve[i]), vref_a[i], valt_a[i])
+    out = v.select(pl.when(pl.Series(is_snv)).then(pl.format("{}:g.{}{}>{}", "chrom", "vstart", "vref", "valt"))
+                   .alias("HGVSg")).to_series()
+    k = np.flatnonzero(~is_snv)
+    if len(k):
+        vals = [H.hgvs_genomic(bundle, chrom[i], int(vs[i]), int(ve[i]), vref_a[i], valt_a[i]) for i in k.tolist()]
+        out = out.scatter(k, pl.Series(vals, dtype=pl.Utf8))
     return out
 
 
