@@ -245,3 +245,21 @@ def test_vcf_output_replaces_an_existing_csq(bundle, tmp_path):
     assert text.count("##INFO=<ID=CSQ") == 1 and "old. Format" not in text
     (body,) = [l for l in text.splitlines() if not l.startswith("#")]
     assert body.split("\t")[7].startswith("DP=3;CSQ=T|missense_variant|") and body.count("CSQ=") == 1
+
+
+def test_vep_tab_of_hcml_annotations_has_vep_shape(saturation, bundle, vep_rows, tmp_path):
+    """hcml's own annotations written as VEP tab: every row has the header's field count, the columns
+    VEP's file also has carry VEP's names, and every variant VEP reported appears under the same id."""
+    annotate = pytest.importorskip("hcml.genomics.annotate").annotate
+    out = tmp_path / "hcml.vep.tsv"
+    write_vep(annotate(saturation.variants, bundle), out)
+    lines = out.read_text().splitlines()
+    (header,) = [l for l in lines if l.startswith("#Uploaded_variation")]
+    columns = header[1:].split("\t")
+    body = lines[lines.index(header) + 1 :]
+    assert body and all(len(l.split("\t")) == len(columns) for l in body)
+    assert all("" not in l.split("\t") for l in body)
+    shared = [c for c in vep_rows.columns if c in columns]
+    assert len(shared) >= 21  # the issue's list: Uploaded_variation ... CANONICAL
+    ours = {l.split("\t", 1)[0] for l in body}
+    assert set(vep_rows["Uploaded_variation"]) <= ours
