@@ -270,7 +270,8 @@ def configure_tracing(service_name: str, exporter: Any | None = None) -> Any:
 
     The exporter is chosen by HCML_OTEL_EXPORTER: `none` (default: spans are created, kept in context and
     propagated, not exported), `console` (JSON spans on stderr), or `otlp` (OTLP/HTTP to
-    OTEL_EXPORTER_OTLP_ENDPOINT; needs the `opentelemetry-exporter-otlp-proto-http` package in the image).
+    OTEL_EXPORTER_OTLP_ENDPOINT; the images install `opentelemetry-exporter-otlp-proto-http`; without it a
+    warning is logged and spans are not exported).
     Pass `exporter` to use your own (tests use the in-memory exporter).
     """
     global _tracing_configured
@@ -293,9 +294,15 @@ def configure_tracing(service_name: str, exporter: Any | None = None) -> Any:
         if kind == "console":
             provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
         elif kind == "otlp":
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore
-
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+            try:
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore
+            except ImportError:
+                # telemetry must never take a service down: keep propagating, say why nothing is exported
+                logging.getLogger("hcml.observability").warning(
+                    "HCML_OTEL_EXPORTER=otlp but opentelemetry-exporter-otlp-proto-http is not installed: "
+                    "trace context is propagated, spans are not exported")
+            else:
+                provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         elif kind != "none":
             raise ValueError(f"HCML_OTEL_EXPORTER={kind!r}: expected none, console or otlp")
     _tracing_configured = True

@@ -105,3 +105,26 @@ def test_json_logs_redact_patient_data():
 def test_short_alleles_are_not_redacted():
     out = obs.redact_patient_data(None, "info", {"event": "21-25891796-C-T", "ref": "ACGTAC"})
     assert out == {"event": "21-25891796-C-T", "ref": "ACGTAC"}
+
+
+def test_otlp_without_the_exporter_package_degrades_to_propagation(monkeypatch, caplog):
+    try:
+        import opentelemetry.exporter.otlp.proto.http  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("the OTLP exporter is installed here")
+    monkeypatch.setattr(obs, "_tracing_configured", False)
+    monkeypatch.setenv("HCML_OTEL_EXPORTER", "otlp")
+    with caplog.at_level(logging.WARNING, logger="hcml.observability"):
+        obs.configure_tracing("hcml-test")
+    assert "not exported" in caplog.text
+    with obs.tracer().start_as_current_span("still-propagates"):
+        assert obs.trace_attributes()["traceparent"]
+
+
+def test_unknown_exporter_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(obs, "_tracing_configured", False)
+    monkeypatch.setenv("HCML_OTEL_EXPORTER", "zipkin")
+    with pytest.raises(ValueError, match="HCML_OTEL_EXPORTER='zipkin'"):
+        obs.configure_tracing("hcml-test")
