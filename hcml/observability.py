@@ -391,7 +391,8 @@ REDACTED_KEYS = frozenset({
     "patient", "patient_id", "patientid", "patient_name", "full_name", "first_name", "last_name", "mrn",
     "medical_record_number", "dob", "date_of_birth", "birth_date", "birthdate", "address", "phone",
     "email", "ssn", "insurance_number", "sequence", "seq", "dna", "raw_sequence", "vcf", "vcf_text",
-    "payload", "body", "genotype", "genotypes", "gt", "sample_name", "samples", "variants", "text",
+    "payload", "body", "genotype", "genotypes", "gt", "sample", "sample_id", "sample_name", "samples",
+    "variants", "text",
     "authorization", "token", "password", "secret", "connection_string",
 })
 # Runs of nucleotides long enough to be a patient sequence rather than a ref/alt allele.
