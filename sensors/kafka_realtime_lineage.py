@@ -65,7 +65,6 @@ def materialization_for(record: Record) -> dg.AssetMaterialization | str | None:
 
 @dg.sensor(
     name="kafka_realtime_lineage",
-    asset_selection=[REALTIME_RESULT_KEY],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Realtime results on genetic-data-annotated -> materializations of realtime_clinical_result.",

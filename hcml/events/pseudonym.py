@@ -26,10 +26,17 @@ def _key() -> bytes:
     path = Path(data_dir()) / "secrets" / "pseudonym.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
-        warnings.warn(f"HCML_PSEUDONYM_KEY is not set: created a development key in {path}", stacklevel=3)
+        try:
+            os.link(tmp, path)  # atomic and exclusive: a concurrent first use keeps the key that won
+            warnings.warn(f"HCML_PSEUDONYM_KEY is not set: created a development key in {path}", stacklevel=3)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
     return path.read_text().strip().encode("utf-8")
 
 

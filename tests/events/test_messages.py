@@ -100,3 +100,15 @@ def test_wrong_event_type_and_missing_headers_are_invalid():
         from_kafka(key, value, [(k, v) for k, v in headers if k != "ce_source"])
     with pytest.raises(InvalidMessage):
         from_kafka(None, None, headers)
+
+
+def test_development_key_is_created_once_and_kept(monkeypatch, tmp_path):
+    monkeypatch.delenv("HCML_PSEUDONYM_KEY")
+    monkeypatch.setenv("HCML_DATA_DIR", str(tmp_path))
+    with pytest.warns(UserWarning, match="HCML_PSEUDONYM_KEY is not set"):
+        first = pseudonymise("MRN-1")
+    key_file = tmp_path / "secrets" / "pseudonym.key"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    key = key_file.read_text().strip()
+    assert first == hmac.new(key.encode(), b"MRN-1", hashlib.sha256).hexdigest()
+    assert pseudonymise("MRN-1") == first  # stable across calls
