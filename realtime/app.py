@@ -45,6 +45,7 @@ from realtime.service import (
     interpret_request,
     load_state,
     payload_text,
+    warm_up,
 )
 from realtime.settings import Settings, load_settings
 
@@ -199,6 +200,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
 
         cfg = settings or load_settings()
         warm = state or load_state(results_cap=cfg.results_cache)
+        await asyncio.to_thread(warm_up, warm)
         rt = Runtime(cfg, warm)
         rt.hub.bind(asyncio.get_running_loop())
         app.state.runtime = rt
@@ -220,6 +222,9 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
             if rt.listener:
                 rt.listener.stop()
             rt.publisher.stop()
+            if warm.batcher is not None:
+                warm.batcher.stop()
+                warm.batcher = None
             rt.audit.close()
 
     cfg_for_limits = settings or load_settings()
@@ -302,6 +307,7 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
             "model": st.model_info(),
             "model_error": st.scorer_error,
             "load_seconds": round(st.load_seconds, 3),
+            "warmup_seconds": round(st.warmup_seconds, 3),
             "kafka": rt.publisher.status(),
         }
         return JSONResponse(body, status_code=200 if st.ready else 503)

@@ -14,7 +14,9 @@ import click
 @click.option("--log-level", default="info", show_default=True)
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="uvicorn's access log (the audit log already records every /v1 request)")
-def serve(host: str, port: int, workers: int, log_level: str, access_log: bool) -> None:
+@click.option("--keep-alive", default=65, show_default=True, type=int,
+              help="seconds an idle keep-alive connection stays open (longer than the proxy's idle timeout)")
+def serve(host: str, port: int, workers: int, log_level: str, access_log: bool, keep_alive: int) -> None:
     """Run the realtime clinical service (HTTP + WebSocket API and the clinical page).
 
     Loads the reference bundle ($HCML_BUNDLE_DIR) and the pathogenicity model at start; tokens are checked
@@ -36,6 +38,7 @@ def serve(host: str, port: int, workers: int, log_level: str, access_log: bool) 
         log_config=None,  # keep the redacting JSON handler configured above
         ws_max_size=64 << 20,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=keep_alive,
     )
 
 

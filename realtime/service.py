@@ -7,6 +7,7 @@ atomically when the MLflow `champion` alias moves, so requests in flight finish 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import threading
 import time
@@ -21,6 +22,8 @@ import polars as pl
 
 from hcml import __version__ as HCML_VERSION
 from hcml.config import bundle_dir
+
+log = logging.getLogger("hcml.realtime.service")
 
 FREQUENCY_FIELDS = ("af", "afr_af", "amr_af", "eas_af", "eur_af", "sas_af", "gnomade_af")
 SUMMARY_FIELDS = (
@@ -59,6 +62,8 @@ class ServiceState:
     bundle_error: str | None = None
     results: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
     results_cap: int = 1000
+    batcher: Any = None
+    warmup_seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -111,6 +116,26 @@ def load_state(path: Path | None = None, results_cap: int = 1000) -> ServiceStat
     state.load_seconds = time.perf_counter() - start
     state.loaded_at = time.time()
     return state
+
+
+def warm_up(state: ServiceState) -> None:
+    """Start the batcher and annotate one real variant, so the first clinical request finds every lazy
+    import done and every index of the bundle built."""
+    from realtime.batching import InterpretBatcher
+
+    if state.bundle is None:
+        return
+    start = time.perf_counter()
+    state.batcher = state.batcher or InterpretBatcher(state.bundle)
+    try:
+        tx = state.bundle.transcripts.filter(pl.col("cds_start").is_not_null()).row(0, named=True)
+        pos = int(tx["cds_start"])
+        ref = state.bundle.fetch(tx["chrom"], pos, pos)
+        alt = "A" if ref != "A" else "G"
+        interpret_request(state, variants=[f"{tx['chrom']}-{pos}-{ref}-{alt}"], remember=False)
+    except Exception as exc:  # a bundle without coding transcripts still serves
+        log.warning("warm-up request failed", extra={"error": type(exc).__name__})
+    state.warmup_seconds = time.perf_counter() - start
 
 
 def load_scorer_safely() -> tuple[Any, str | None]:
@@ -206,7 +231,7 @@ def variant_records(interpretation: Any) -> list[dict[str, Any]]:
 
 def interpret_request(state: ServiceState, *, variants: list[str] | None = None, vcf: str | None = None,
                       sequence: str | None = None, max_variants: int = 1000,
-                      max_sequence: int = 100_000, progress: Any = None) -> dict[str, Any]:
+                      max_sequence: int = 100_000, progress: Any = None, remember: bool = True) -> dict[str, Any]:
     """Parse, annotate and score one synchronous request; the JSON answer of POST /v1/annotate.
 
     `progress(stage, **counts)` is called after each step (the WebSocket pushes it to the page).
@@ -223,7 +248,10 @@ def interpret_request(state: ServiceState, *, variants: list[str] | None = None,
     if n_variants == 0 and rejects:  # every record was bad; a clean input with no variant is a valid answer
         raise NothingToAnnotate(rejects)
     scorer = state.scorer  # one model for the whole request, even if the alias moves meanwhile
-    interpretation = interpret(parsed, state.bundle, scorer)
+    if state.batcher is not None:
+        interpretation = state.batcher.interpret(parsed, scorer)
+    else:
+        interpretation = interpret(parsed, state.bundle, scorer)
     records = variant_records(interpretation)
     if progress:
         progress("annotated", n_variants=len(records), n_rejects=len(rejects))
@@ -255,5 +283,6 @@ def interpret_request(state: ServiceState, *, variants: list[str] | None = None,
         "provenance_url": f"/v1/results/{result_id}/provenance",
         "elapsed_ms": round((time.perf_counter() - start) * 1000, 3),
     }
-    state.remember(result_id, {"provenance": provenance, "result": body})
+    if remember:
+        state.remember(result_id, {"provenance": provenance, "result": body})
     return body

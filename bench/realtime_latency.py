@@ -1,0 +1,205 @@
+"""Load generator for the realtime service on loopback: it starts `hcml serve`, measures, and stops it.
+
+    .venv/bin/python bench/realtime_latency.py [--rate 200] [--seconds 15] [--panel-rate 20] [--ws 300]
+
+Figures (targets from issue 6, on the 2-core development machine):
+- single-variant POST /v1/annotate at a fixed arrival rate (open loop, latency counted from each request's
+  scheduled send time, so a stall cannot hide queued requests): p50 < 5 ms, p99 < 20 ms at 200 req/s;
+- 100-variant panel (HG00096's first 100 real SNVs) POST /v1/annotate: p99 < 100 ms;
+- WebSocket submit -> result frame (single variant, closed loop): p99 < 50 ms.
+The client is a minimal asyncio HTTP/1.1 client over keep-alive connections, so that the load generator
+itself costs as little of the two cores as possible; it shares the machine with the server.
+The queued path (submit -> Kafka -> Dagster run -> pushed result) is measured by bench/realtime_queued.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.realtime_startup import ensure_bundle  # noqa: E402
+
+HG00096 = REPO / "data" / "samples" / "HG00096_chr21_region.vcf"
+
+
+def percentile(values: list[float], q: float) -> float:
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, int(round(q / 100 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+def summary(name: str, lat_ms: list[float], extra: str = "") -> dict:
+    out = {"name": name, "n": len(lat_ms), "p50_ms": percentile(lat_ms, 50), "p90_ms": percentile(lat_ms, 90),
+           "p99_ms": percentile(lat_ms, 99), "max_ms": max(lat_ms), "mean_ms": statistics.fmean(lat_ms)}
+    print(f"{name}: n={out['n']} p50={out['p50_ms']:.2f} ms p90={out['p90_ms']:.2f} ms "
+          f"p99={out['p99_ms']:.2f} ms max={out['max_ms']:.2f} ms {extra}")
+    return out
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        body = await self.reader.readexactly(length)
+        return status, body
+
+
+def build_request(path: str, body: dict, token: str, host: str) -> bytes:
+    payload = json.dumps(body).encode()
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n").encode() + payload
+
+
+async def open_loop(host: str, port: int, raw: bytes, rate: float, seconds: float, pool_size: int = 32,
+                    warmup: int = 100) -> tuple[list[float], int]:
+    """Requests at `rate`/s for `seconds`; latency from each scheduled send time. Returns (ms list, errors)."""
+    first = Connection(*await asyncio.open_connection(host, port))
+    await first.request(raw)  # the first request pays the lazy imports; not counted
+    first.writer.close()
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(pool_size):
+        pool.put_nowait(Connection(*await asyncio.open_connection(host, port)))
+    for _ in range(warmup):  # warm the connections, the allocator and the caches
+        conn = await pool.get()
+        await conn.request(raw)
+        pool.put_nowait(conn)
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(scheduled: float) -> None:
+        nonlocal errors
+        conn = await pool.get()
+        try:
+            status, _ = await conn.request(raw)
+            if status != 200:
+                errors += 1
+            latencies.append((time.perf_counter() - scheduled) * 1000)
+        finally:
+            pool.put_nowait(conn)
+
+    n = int(rate * seconds)
+    start = time.perf_counter() + 0.05
+    tasks = []
+    for i in range(n):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(scheduled)))
+    await asyncio.gather(*tasks)
+    while not pool.empty():
+        pool.get_nowait().writer.close()
+    return latencies, errors
+
+
+async def websocket_round_trips(url: str, token: str, n: int, variants: list[str]) -> list[float]:
+    from websockets.asyncio.client import connect
+
+    out = []
+    async with connect(url, max_size=64 << 20) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        assert json.loads(await ws.recv())["type"] == "ready"
+        for i in range(n + 20):
+            t0 = time.perf_counter()
+            await ws.send(json.dumps({"type": "annotate", "ref": f"r{i}", "variants": variants}))
+            while True:
+                frame = json.loads(await ws.recv())
+                if frame["type"] in ("result", "error"):
+                    break
+            assert frame["type"] == "result", frame
+            if i >= 20:  # warm-up
+                out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def start_server(bundle: Path, data_dir: Path) -> tuple[subprocess.Popen, int]:
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HCML_OIDC")}
+    env.pop("HCML_KAFKA_BOOTSTRAP", None)  # the sync path never waits on Kafka; measure it alone
+    env.update(HCML_BUNDLE_DIR=str(bundle), HCML_DATA_DIR=str(data_dir), HCML_LOG_LEVEL="WARNING")
+    proc = subprocess.Popen([sys.executable, "-m", "hcml.cli", "serve", "--port", str(port), "--log-level", "warning"],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "wb"))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc, port
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the server did not become ready; see " + str(data_dir / "server.log"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", type=float, default=200.0, help="single-variant requests per second")
+    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--panel-rate", type=float, default=20.0, help="100-variant panel requests per second")
+    ap.add_argument("--panel-seconds", type=float, default=10.0)
+    ap.add_argument("--ws", type=int, default=300, help="WebSocket round trips")
+    ap.add_argument("--bundle", default=None)
+    ap.add_argument("--json", default=None, help="also write the figures to this file")
+    args = ap.parse_args()
+
+    bundle = ensure_bundle(args.bundle)
+    data_dir = Path(tempfile.mkdtemp(prefix="hcml-bench-realtime-"))
+    os.environ["HCML_DATA_DIR"] = str(data_dir)
+    from realtime.auth import mint_dev_token
+    from realtime.settings import load_settings
+
+    token = mint_dev_token(load_settings(), "clinician", subject="bench")
+    records = [l.split("\t") for l in HG00096.read_text().splitlines() if not l.startswith("#")]
+    panel = [f"{r[0]}-{r[1]}-{r[3]}-{r[4]}" for r in records[:100]]
+    single = ["21-25891796-C-T"]  # an APP missense variant with ClinVar and gnomAD entries
+    proc, port = start_server(bundle, data_dir)
+    host = f"127.0.0.1:{port}"
+    figures = {"cpu_count": os.cpu_count(), "loadavg_before": os.getloadavg()}
+    try:
+        lat, err = asyncio.run(open_loop("127.0.0.1", port, build_request("/v1/annotate", {"variants": single}, token,
+                                                                          host), args.rate, args.seconds))
+        figures["single"] = summary(f"single variant POST /v1/annotate @ {args.rate:.0f}/s", lat,
+                                    f"errors={err} (targets p50 < 5 ms, p99 < 20 ms)")
+        lat, err = asyncio.run(open_loop("127.0.0.1", port, build_request("/v1/annotate", {"variants": panel}, token,
+                                                                          host), args.panel_rate, args.panel_seconds,
+                                         pool_size=8, warmup=20))
+        figures["panel"] = summary(f"100-variant panel POST /v1/annotate @ {args.panel_rate:.0f}/s", lat,
+                                   f"errors={err} (target p99 < 100 ms)")
+        lat = asyncio.run(websocket_round_trips(f"ws://{host}/v1/ws", token, args.ws, single))
+        figures["websocket"] = summary("WebSocket annotate -> result (single variant)", lat, "(target p99 < 50 ms)")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    figures["loadavg_after"] = os.getloadavg()
+    print(f"machine: {figures['cpu_count']} CPUs, load average before {figures['loadavg_before'][0]:.1f}, "
+          f"after {figures['loadavg_after'][0]:.1f} (other processes share these cores)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Dynamic batching of concurrent requests into one `interpret` call.
+
+Annotating and scoring have a fixed cost per call (polars plans, joins, feature frames) that dwarfs the
+cost per variant for the one-to-a-hundred-variant requests of the clinic. One worker thread takes whatever
+requests are waiting, annotates them together and hands each its own rows back. Nothing waits on purpose:
+at low load a batch is a single request; under load the batch forms while the previous one runs, so the
+fixed cost is paid once per batch instead of once per request (and the GIL is not fought over by
+threads doing the same work). Each variant's annotation and score do not depend on the other variants
+in its batch (tests/realtime/test_batching.py checks batched == alone).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+log = logging.getLogger("hcml.realtime.batching")
+
+
+@dataclass
+class _Job:
+    parsed: Any
+    scorer: Any
+    future: Future
+
+
+class InterpretBatcher:
+    def __init__(self, bundle: Any, max_variants: int = 2000) -> None:
+        self.bundle = bundle
+        self.max_variants = max_variants
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="hcml-interpret-batcher", daemon=True)
+        self._thread.start()
+        self.batches = 0
+        self.requests = 0
+
+    def interpret(self, parsed: Any, scorer: Any) -> Any:
+        """The Interpretation of `parsed` (blocks the calling thread until its batch is done)."""
+        job = _Job(parsed, scorer, Future())
+        self._queue.put(job)
+        return job.future.result()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _take_batch(self, first: _Job) -> list[_Job]:
+        batch, n = [first], first.parsed.variants.height
+        while n < self.max_variants:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                self._queue.put(None)  # stop after this batch
+                break
+            if job.scorer is not first.scorer:  # the model was swapped: keep batches on one model
+                self._run_batch([job])
+                continue
+            batch.append(job)
+            n += job.parsed.variants.height
+        return batch
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            self._run_batch(self._take_batch(first))
+
+    def _run_batch(self, batch: list[_Job]) -> None:
+        from hcml.interpret import interpret
+
+        self.batches += 1
+        self.requests += len(batch)
+        if len(batch) == 1:
+            job = batch[0]
+            try:
+                job.future.set_result(interpret(job.parsed, self.bundle, job.scorer))
+            except BaseException as exc:  # noqa: BLE001 - handed to the request that caused it
+                job.future.set_exception(exc)
+            return
+        try:
+            results = interpret_many([j.parsed for j in batch], self.bundle, batch[0].scorer)
+        except Exception:  # one bad request must not fail the others: answer each alone
+            log.warning("batched interpretation failed; answering each request alone")
+            for job in batch:
+                try:
+                    job.future.set_result(interpret(job.parsed, self.bundle, job.scorer))
+                except BaseException as exc:  # noqa: BLE001
+                    job.future.set_exception(exc)
+            return
+        for job, result in zip(batch, results):
+            job.future.set_result(result)
+
+
+@dataclass(frozen=True)
+class _Combined:
+    variants: pl.DataFrame
+    rejects: pl.DataFrame
+
+
+def interpret_many(parsed_inputs: list[Any], bundle: Any, scorer: Any) -> list[Any]:
+    """Interpret several parsed inputs in one call; each gets back exactly its own rows."""
+    from hcml.interpret import Interpretation, interpret
+
+    frames, bounds, offset = [], [], 0
+    for parsed in parsed_inputs:
+        v = parsed.variants
+        frames.append(v.with_columns((pl.col("row").cast(pl.Int64) + offset).cast(v.schema["row"]).alias("row")))
+        bounds.append((offset, offset + v.height))
+        offset += v.height
+    combined = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
+    whole = interpret(_Combined(combined, parsed_inputs[0].rejects.clear()), bundle, scorer)
+    out = []
+    for parsed, (lo, hi) in zip(parsed_inputs, bounds):
+        if parsed.variants.height == 0:
+            out.append(Interpretation(pl.DataFrame(), pl.DataFrame(), parsed.rejects))
+            continue
+        out.append(Interpretation(
+            annotations=_slice_rows(whole.annotations, lo, hi),
+            summary=_slice_rows(whole.summary, lo, hi),
+            rejects=parsed.rejects,
+        ))
+    return out
+
+
+def _slice_rows(frame: pl.DataFrame, lo: int, hi: int) -> pl.DataFrame:
+    """The rows of one input, numbered from 0 again."""
+    dtype = frame.schema["row"]
+    mine = frame.filter(pl.col("row").cast(pl.Int64).is_between(lo, hi - 1))
+    return mine.with_columns((pl.col("row").cast(pl.Int64) - lo).cast(dtype).alias("row"))

@@ -1,0 +1,72 @@
+"""Dynamic batching: a request answered inside a batch gets exactly what it gets alone."""
+
+from __future__ import annotations
+
+import threading
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from hcml.config import REPO_ROOT
+
+SAMPLES = REPO_ROOT / "data" / "samples"
+
+
+def _inputs(bundle):
+    from hcml.genomics import inputs
+
+    hg = (SAMPLES / "HG00096_chr21_region.vcf").read_bytes()
+    return [
+        inputs.parse_variant_strings(["21-25891796-C-T", "ENST00000346798.7:c.2149G>A", "ENST00000999999.1:c.1A>G"],
+                                     bundle),
+        inputs.read_vcf(hg, bundle),
+        inputs.read_vcf((SAMPLES / "clinvar2016_chr21_region.vcf").read_bytes(), bundle),
+        inputs.parse_variant_strings(["21-25891796-G-T"], bundle),  # only a reject: no variant
+    ]
+
+
+def test_batched_equals_alone(bundle):
+    from hcml.interpret import interpret
+    from hcml.ml.serving import load_scorer
+
+    from realtime.batching import interpret_many
+
+    scorer = load_scorer()
+    parsed = _inputs(bundle)
+    together = interpret_many(parsed, bundle, scorer)
+    assert len(together) == len(parsed)
+    for p, batched in zip(parsed, together):
+        alone = interpret(p, bundle, scorer)
+        assert batched.summary.height == p.variants.height
+        if p.variants.height == 0:
+            assert batched.summary.height == 0 and batched.rejects.height == p.rejects.height
+            continue
+        # scores: float32 matrix products may differ in the last bits with the batch shape
+        assert_frame_equal(batched.summary, alone.summary, check_exact=False, rtol=1e-5, atol=1e-7)
+        assert_frame_equal(batched.annotations.sort("row", maintain_order=True),
+                           alone.annotations.sort("row", maintain_order=True))
+        assert_frame_equal(batched.rejects, alone.rejects)
+
+
+def test_batcher_serves_concurrent_requests(bundle):
+    from hcml.ml.serving import load_scorer
+
+    from realtime.batching import InterpretBatcher
+
+    scorer = load_scorer()
+    parsed = _inputs(bundle)[:3]
+    batcher = InterpretBatcher(bundle)
+    results: dict[int, pl.DataFrame] = {}
+    try:
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, batcher.interpret(parsed[i % 3], scorer)))
+                   for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        batcher.stop()
+    assert sorted(results) == list(range(12))
+    for i, r in results.items():
+        assert set(r.summary["variant_id"]) == set(parsed[i % 3].variants["variant_id"])
+    assert batcher.requests == 12 and batcher.batches <= 12
