@@ -153,21 +153,29 @@ def _pairs(chrom: np.ndarray, vs: np.ndarray, ve: np.ndarray, idx: TranscriptInd
     return vi[o], t[o]
 
 
-def _fmt_range(a: np.ndarray, a_ok: np.ndarray, b: np.ndarray, b_ok: np.ndarray, any_ok: np.ndarray) -> pl.Series:
-    """VEP's format_coords, vectorised: 'a', 'a-b' (sorted), 'a-?', '?-b', or null."""
-    df = pl.DataFrame({"x": a, "xo": a_ok, "y": b, "yo": b_ok, "ok": any_ok})
-    x, y = pl.col("x").cast(pl.Utf8), pl.col("y").cast(pl.Utf8)
-    expr = (
-        pl.when(~pl.col("ok")).then(None)
-        .when(pl.col("xo") & pl.col("yo")).then(
-            pl.when(pl.col("x") == pl.col("y")).then(x)
-            .when(pl.col("x") < pl.col("y")).then(pl.concat_str([x, y], separator="-"))
-            .otherwise(pl.concat_str([y, x], separator="-")))
-        .when(pl.col("xo")).then(x + "-?")
-        .when(pl.col("yo")).then("?-" + y)
+def _fmt_range(x: str, xo: str, y: str, yo: str, ok: str) -> pl.Expr:
+    """VEP's format_coords over columns: 'a', 'a-b' (sorted), 'a-?', '?-b', or null."""
+    xs, ys = pl.col(x).cast(pl.Utf8), pl.col(y).cast(pl.Utf8)
+    return (
+        pl.when(~pl.col(ok)).then(None)
+        .when(pl.col(xo) & pl.col(yo)).then(
+            pl.when(pl.col(x) == pl.col(y)).then(xs)
+            .when(pl.col(x) < pl.col(y)).then(pl.concat_str([xs, ys], separator="-"))
+            .otherwise(pl.concat_str([ys, xs], separator="-")))
+        .when(pl.col(xo)).then(xs + "-?")
+        .when(pl.col(yo)).then("?-" + ys)
         .otherwise(None)
     )
-    return df.select(expr.alias("v")).to_series()
+
+
+def _rank_text(lo: str, hi: str, n: str, ok: str) -> pl.Expr:
+    """EXON / INTRON text over columns: 'n/total' or 'a-b/total' (null when none overlapped)."""
+    lo_s, hi_s, n_s = (pl.col(c).cast(pl.Utf8) for c in (lo, hi, n))
+    return (
+        pl.when(~pl.col(ok)).then(None)
+        .when(pl.col(lo) == pl.col(hi)).then(pl.concat_str([lo_s, n_s], separator="/"))
+        .otherwise(pl.concat_str([lo_s, pl.lit("-"), hi_s, pl.lit("/"), n_s]))
+    )
 
 
 def _coord_text(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray,
@@ -230,16 +238,16 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     fields = _Cols(n, ["Amino_acids", "Codons", "HGVSc", "HGVSp"])
     bits = p["bits"]
     # positions
-    positions = {"cDNA_position": _fmt_range(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"],
-                                             p["exon_any"] | (p["c5_ok"] & p["c3_ok"]))}
+    pos_df = {"c5": p["c5"], "c5_ok": p["c5_ok"], "c3": p["c3"], "c3_ok": p["c3_ok"],
+              "cdna_any": p["exon_any"] | (p["c5_ok"] & p["c3_ok"])}
     cds5, cds3 = idx.cds_of_cdna(t, p["c5"]), idx.cds_of_cdna(t, p["c3"])
     cds_len = idx.cdna_cds_end[t] - idx.cdna_cds_start[t] + 1 + idx.start_phase[t]
     cds5_ok = p["c5_ok"] & idx.coding[t] & (cds5 >= 1) & (cds5 <= cds_len)
     cds3_ok = p["c3_ok"] & idx.coding[t] & (cds3 >= 1) & (cds3 <= cds_len)
     in_cds = p["within_cds"]
-    positions["CDS_position"] = _fmt_range(cds5, cds5_ok, cds3, cds3_ok, in_cds)
+    pos_df.update({"d5": cds5, "d5_ok": cds5_ok, "d3": cds3, "d3_ok": cds3_ok, "in_cds": in_cds})
     pr5, pr3 = (cds5 - 1) // 3 + 1, (cds3 - 1) // 3 + 1
-    positions["Protein_position"] = _fmt_range(pr5, cds5_ok, pr3, cds3_ok, in_cds)
+    pos_df.update({"p5": pr5, "p3": pr3})
 
     # substitutions in the CDS: vectorised codon / amino-acid lookups
     snv_cds = is_snv[vi] & in_cds & cds5_ok
@@ -285,8 +293,17 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     tx = idx.tx
     # EXON / INTRON
     n_ex = idx.n_exons[t]
-    exon_txt = _rank_text(p["exon_lo"], p["exon_hi"], n_ex, p["exon_any"])
-    intron_txt = _rank_text(p["intron_lo"], p["intron_hi"], n_ex - 1, p["intron_any"])
+    pos_df.update({"e_lo": np.minimum(p["exon_lo"], p["exon_hi"]), "e_hi": np.maximum(p["exon_lo"], p["exon_hi"]),
+                   "e_n": n_ex, "e_ok": p["exon_any"],
+                   "i_lo": np.minimum(p["intron_lo"], p["intron_hi"]), "i_hi": np.maximum(p["intron_lo"], p["intron_hi"]),
+                   "i_n": n_ex - 1, "i_ok": p["intron_any"]})
+    positions = pl.DataFrame(pos_df).select(
+        cDNA_position=_fmt_range("c5", "c5_ok", "c3", "c3_ok", "cdna_any"),
+        CDS_position=_fmt_range("d5", "d5_ok", "d3", "d3_ok", "in_cds"),
+        Protein_position=_fmt_range("p5", "d5_ok", "p3", "d3_ok", "in_cds"),
+        EXON=_rank_text("e_lo", "e_hi", "e_n", "e_ok"),
+        INTRON=_rank_text("i_lo", "i_hi", "i_n", "i_ok"),
+    ).to_dict()
     distance = np.where(p["upstream"] | p["downstream"], p["distance"], -1)
 
     S = lambda a: pl.Series(a.tolist() if isinstance(a, np.ndarray) else a, dtype=pl.Utf8)  # noqa: E731
@@ -297,7 +314,7 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
         "_rank": top_rank,
         **positions,
         **fields.finish(),
-        "EXON": S(exon_txt), "INTRON": S(intron_txt),
+
         "DISTANCE": pl.Series(distance).replace(-1, None).cast(pl.Int64),
         "STRAND": idx.strand[t].astype(np.int8), "FLAGS": tx["flags"].gather(t),
         "SYMBOL": tx["gene_symbol"].gather(t), "BIOTYPE": tx["biotype"].gather(t),
@@ -344,18 +361,6 @@ def _hgvs_g(bundle, v: pl.DataFrame, chrom, vs, ve, vref_a, valt_a, is_snv) -> p
         vals = [H.hgvs_genomic(bundle, chrom[i], int(vs[i]), int(ve[i]), vref_a[i], valt_a[i]) for i in k.tolist()]
         out = out.scatter(k, pl.Series(vals, dtype=pl.Utf8))
     return out
-
-
-def _rank_text(lo, hi, total, ok) -> pl.Series:
-    """EXON / INTRON text: 'n/total' or 'a-b/total' (null when none overlapped)."""
-    df = pl.DataFrame({"lo": np.minimum(lo, hi), "hi": np.maximum(lo, hi), "n": total, "ok": ok})
-    lo_s, hi_s, n_s = (pl.col(c).cast(pl.Utf8) for c in ("lo", "hi", "n"))
-    expr = (
-        pl.when(~pl.col("ok")).then(None)
-        .when(pl.col("lo") == pl.col("hi")).then(pl.concat_str([lo_s, n_s], separator="/"))
-        .otherwise(pl.concat_str([lo_s, pl.lit("-"), hi_s, pl.lit("/"), n_s]))
-    )
-    return df.select(expr.alias("v")).to_series()
 
 
 # ------------------------------------------------------------------------------------------ location
