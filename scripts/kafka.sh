@@ -30,8 +30,16 @@ install() {
     log "Kafka $VERSION jars already in $LIBS"
     return
   fi
-  command -v mvn >/dev/null || { log "Maven (mvn) is required: apt-get install -y maven"; exit 1; }
-  command -v java >/dev/null || { log "Java 17+ is required: apt-get install -y openjdk-17-jre-headless"; exit 1; }
+  if ! command -v mvn >/dev/null || ! command -v java >/dev/null; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+      log "installing Java 17 and Maven from Debian's packages"
+      apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless maven >&2
+    else
+      log "Java 17+ and Maven are required: apt-get install -y openjdk-17-jre-headless maven"
+      exit 1
+    fi
+  fi
   mkdir -p "$TOOLS"
   cat >"$TOOLS/pom.xml" <<EOF
 <project xmlns="http://maven.apache.org/POM/4.0.0">
