@@ -44,7 +44,7 @@ SENSORS: list = [
     *assets.costs.COST_SENSORS,  # daily analysis_costs + monthly chargeback_report and budget alert
 ]
 
-JOBS = [sample_report_job]
+JOBS = [sample_report_job, assets.ml.ml_training_job]  # ml_training_job: retrain + gated promotion (issue 4)
 
 defs = dg.Definitions(
     assets=[*dg.load_assets_from_modules(ASSET_MODULES), kafka_realtime_lineage.realtime_clinical_result],

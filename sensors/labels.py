@@ -2,7 +2,7 @@
 
 Label sources are the shipped ClinVar release plus any curated ClinVar-shaped TSV dropped into
 HCML_LABELS_DIR (default `$HCML_DATA_DIR/labels`). The cursor is a fingerprint of those files (name, size,
-modification time); when it changes the sensor requests one run of the ML assets (labels -> training set
+modification time), recorded on the first tick; when it changes later the sensor requests one run of the ML assets (labels -> training set
 -> model -> evaluation -> champion, the last gated by the blocking check). The run key is the fingerprint,
 so a replayed tick never trains twice for the same labels.
 """
@@ -36,6 +36,10 @@ def labels_fingerprint() -> tuple[str, list[str]]:
 )
 def clinvar_labels_sensor(context: dg.SensorEvaluationContext):
     fingerprint, names = labels_fingerprint()
+    if context.cursor is None:  # first tick: the labels the bundled/registered model came from are not "new"
+        return dg.SensorResult(
+            skip_reason=f"baseline recorded: {len(names)} label files, fingerprint {fingerprint}", cursor=fingerprint
+        )
     if context.cursor == fingerprint:
         return dg.SkipReason(f"labels unchanged ({len(names)} files, fingerprint {fingerprint})")
     return dg.SensorResult(

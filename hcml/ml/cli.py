@@ -13,6 +13,18 @@ def _echo_progress(row: dict[str, float]) -> None:
     click.echo(f"  epoch {int(row['epoch']):>2}  train loss {row['train_loss']:.4f}  validation loss {row['val_loss']:.4f}", err=True)
 
 
+def _load_version(version: str):
+    """A registered version, or a clear error naming the version and the store."""
+    from hcml.ml import registry
+
+    try:
+        return registry.load_version(version)
+    except Exception as exc:  # noqa: BLE001 - MlflowException / RestException for unknown versions
+        raise click.ClickException(
+            f"cannot load version {version!r} of {registry.MODEL_NAME} from {registry.tracking_uri()}: {str(exc).splitlines()[0][:200]}"
+        ) from exc
+
+
 @click.group("model")
 def model() -> None:
     """The pathogenicity model: train on ClinVar, evaluate on held-out genes, promote in MLflow, export."""
@@ -57,7 +69,6 @@ def train_cmd(seed: int, register: bool, export_dir: Path | None, plots_dir: Pat
 @click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path), help="Write roc.png and calibration.png here.")
 def evaluate_cmd(version: str | None, bundled: bool, as_json: bool, full: bool, plots_dir: Path | None) -> None:
     """Figures of the current champion on the genes held out from training."""
-    from hcml.ml import registry
     from hcml.ml.data import clinvar_labels
     from hcml.ml.evaluation import evaluate, public, save_plots
     from hcml.ml.serving import load_bundled
@@ -67,7 +78,7 @@ def evaluate_cmd(version: str | None, bundled: bool, as_json: bool, full: bool, 
     if bundled:
         model_ = load_bundled()
     elif version:
-        model_ = registry.load_version(version)
+        model_ = _load_version(version)
     else:
         model_ = champion_or_bundled()
     report = evaluate(model_, build_training_set(clinvar_labels()))
@@ -89,6 +100,8 @@ def promote_cmd(version: str | None) -> None:
     """Move the alias `champion` to the candidate, only if it is at least as good on the same held-out genes."""
     from hcml.ml import workflow
 
+    if version:
+        _load_version(version)  # clear error for an unknown version
     try:
         comparison = workflow.compare_with_champion(version)
     except LookupError as exc:
@@ -108,7 +121,7 @@ def export_cmd(version: str | None, out_dir: Path) -> None:
     """Write a registered version's serving form (model.npz + spec.json) to a directory."""
     from hcml.ml import registry
 
-    model_ = registry.load_version(version) if version else registry.load_alias(registry.CHAMPION)
+    model_ = _load_version(version) if version else registry.load_alias(registry.CHAMPION)
     if model_ is None:
         raise click.ClickException("no champion registered: give --version or run `hcml model train` and `hcml model promote`")
     model_.save(out_dir)

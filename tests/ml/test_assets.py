@@ -94,16 +94,17 @@ def test_labels_sensor_requests_a_retrain_only_when_labels_change(tmp_path, monk
     monkeypatch.setenv("HCML_LABELS_DIR", str(tmp_path / "labels"))
     with dg.instance_for_test() as instance:
         first = clinvar_labels_sensor(dg.build_sensor_context(instance=instance))
-        assert len(first.run_requests) == 1 and first.cursor
+        assert not first.run_requests and first.cursor  # baseline only: the shipped labels are not new
         same = clinvar_labels_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
         assert isinstance(same, dg.SkipReason)
         (tmp_path / "labels").mkdir()
         (tmp_path / "labels" / "curated.tsv").write_text("chrom\tpos\n1\t2\n")
         changed = clinvar_labels_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
         assert len(changed.run_requests) == 1 and changed.cursor != first.cursor
-        assert changed.run_requests[0].run_key != first.run_requests[0].run_key
-        selected = {k.to_user_string() for k in changed.run_requests[0].asset_selection or []} or None
-        assert selected is None or "pathogenicity_model" in selected
+        assert changed.run_requests[0].run_key == f"labels-{changed.cursor}"
+        (tmp_path / "labels" / "curated-2.tsv").write_text("chrom\tpos\n1\t3\n")
+        again = clinvar_labels_sensor(dg.build_sensor_context(instance=instance, cursor=changed.cursor))
+        assert len(again.run_requests) == 1 and again.run_requests[0].run_key != changed.run_requests[0].run_key
 
 
 def test_definitions_include_the_ml_assets_and_sensor():
