@@ -67,11 +67,12 @@ def demo(samples: tuple[Path, ...], force: bool, no_models: bool) -> None:
     if outcome.cohort_uri:
         _say(f"Cohort allele statistics: {outcome.cohort_uri}")
     _say("\nOpen the Dagster UI (lineage, runs, checks) with:")
-    _say(f"  DAGSTER_HOME={home} .venv/bin/dagster dev -w {REPO_ROOT / 'workspace.yaml'}")
+    bindir = Path(sys.executable).parent
+    _say(f"  DAGSTER_HOME={home} {bindir / 'dagster'} dev -w {REPO_ROOT / 'workspace.yaml'}")
     _say("Check a report's provenance with:")
     first = next(iter(outcome.reports.values()), None)
     if first:
-        _say(f"  .venv/bin/hcml provenance verify {first['report_uri']}")
+        _say(f"  {bindir / 'hcml'} provenance verify {first['report_uri']}")
 
 
 @click.group("provenance")
