@@ -55,6 +55,26 @@ def _wait(what: str, check: Callable[[], Any], deadline_s: float, every: float =
         time.sleep(every)
 
 
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """Any live (not zombie) process left in the group?"""
+    import psutil
+
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False
+
+
 class DagsterStack:
     def __init__(self, home: Path, env: dict[str, str], port: int):
         self.home, self.env, self.port = home, env, port
@@ -78,14 +98,23 @@ class DagsterStack:
         return "\n".join(out)
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+        """SIGTERM each process group we started (daemon/webserver and their code servers and run
+        workers), then SIGKILL whatever of those groups is still there after a grace period."""
+        groups = [proc.pid for proc in self.procs.values()]  # each is its own session/group leader
+        for pgid in groups:
+            _signal_group(pgid, signal.SIGTERM)
         for proc in self.procs.values():
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                pass
+        deadline = time.monotonic() + 20
+        while any(_group_alive(g) for g in groups) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        for pgid in groups:
+            _signal_group(pgid, signal.SIGKILL)
+        for proc in self.procs.values():
+            if proc.poll() is None:
                 proc.wait(timeout=10)
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
