@@ -191,8 +191,11 @@ def _gene_models(gtf: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         .join(prot, on="transcript_id", how="left")
         .join(tags, on="transcript_id", how="left")
         .with_columns(
-            flags=pl.col("tags").list.eval(pl.element().filter(pl.element().is_in(["cds_start_NF", "cds_end_NF"])))
-            .list.sort().list.join(","),
+            # VEP's FLAGS order: cds_start_NF before cds_end_NF
+            flags=pl.concat_list(
+                pl.when(pl.col("tags").list.contains("cds_start_NF")).then(pl.lit("cds_start_NF")),
+                pl.when(pl.col("tags").list.contains("cds_end_NF")).then(pl.lit("cds_end_NF")),
+            ).list.drop_nulls().list.join(","),
             basic=pl.col("tags").list.contains("basic"),
         )
         .with_columns(flags=pl.when(pl.col("flags") == "").then(None).otherwise(pl.col("flags")))

@@ -11,7 +11,8 @@ from pathlib import Path
 import polars as pl
 
 FIELDS = ["Consequence", "IMPACT", "cDNA_position", "CDS_position", "Protein_position", "Amino_acids", "Codons",
-          "EXON", "INTRON", "HGVSc", "HGVSp", "HGVSg", "DISTANCE", "STRAND", "CANONICAL"]
+          "EXON", "INTRON", "HGVSc", "HGVSp", "HGVSg", "DISTANCE", "STRAND", "CANONICAL", "FLAGS", "SYMBOL",
+          "BIOTYPE", "Gene", "Allele", "Location"]
 KEY = ["Uploaded_variation", "Feature"]
 
 
@@ -47,7 +48,8 @@ class Comparison:
 
 
 def _as_text(df: pl.DataFrame) -> pl.DataFrame:
-    return df.with_columns([pl.col(c).cast(pl.Utf8) for c in df.columns])
+    """Everything as text, '-' as null (VEP's tab output cannot tell a deleted allele from a missing value)."""
+    return df.with_columns([pl.col(c).cast(pl.Utf8).replace("-", None) for c in df.columns])
 
 
 def compare_annotations(ours: pl.DataFrame, vep: pl.DataFrame, n_variants: int | None = None,
