@@ -200,7 +200,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
 
         cfg = settings or load_settings()
         warm = state or load_state(results_cap=cfg.results_cache)
-        await asyncio.to_thread(warm_up, warm)
+        await asyncio.to_thread(warm_up, warm, cfg.variant_cache)
         rt = Runtime(cfg, warm)
         rt.hub.bind(asyncio.get_running_loop())
         app.state.runtime = rt

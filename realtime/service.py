@@ -63,7 +63,9 @@ class ServiceState:
     results: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
     results_cap: int = 1000
     batcher: Any = None
+    cache: Any = None
     warmup_seconds: float = 0.0
+    _bundle_info: dict[str, Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -80,8 +82,10 @@ class ServiceState:
     def bundle_info(self) -> dict[str, Any] | None:
         if self.bundle is None:
             return None
+        if self._bundle_info is not None:
+            return self._bundle_info
         manifest = getattr(self.bundle, "manifest", {}) or {}
-        return {
+        self._bundle_info = {
             "bundle_sha256": manifest.get("bundle_sha256"),
             "built_at": manifest.get("built_at"),
             "sources": {
@@ -89,6 +93,7 @@ class ServiceState:
                 for name, s in (manifest.get("sources") or {}).items()
             },
         }
+        return self._bundle_info
 
     def remember(self, result_id: str, record: dict[str, Any]) -> None:
         with self._lock:
@@ -118,7 +123,7 @@ def load_state(path: Path | None = None, results_cap: int = 1000) -> ServiceStat
     return state
 
 
-def warm_up(state: ServiceState) -> None:
+def warm_up(state: ServiceState, cache_size: int = 100_000) -> None:
     """Start the batcher and annotate one real variant, so the first clinical request finds every lazy
     import done and every index of the bundle built."""
     from realtime.batching import InterpretBatcher
@@ -127,6 +132,8 @@ def warm_up(state: ServiceState) -> None:
         return
     start = time.perf_counter()
     state.batcher = state.batcher or InterpretBatcher(state.bundle)
+    if state.cache is None and cache_size > 0:
+        state.cache = VariantCache(cache_size)
     try:
         tx = state.bundle.transcripts.filter(pl.col("cds_start").is_not_null()).row(0, named=True)
         pos = int(tx["cds_start"])
@@ -229,6 +236,107 @@ def variant_records(interpretation: Any) -> list[dict[str, Any]]:
     return out
 
 
+class VariantCache:
+    """Answers per variant string, for one (bundle, model): a string seen before skips parsing, annotation
+    and scoring. Clinical queries repeat (the same pathogenic variants, the same common SNPs); the answer
+    for a string depends only on the bundle and the model, which are part of the key."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple) -> tuple[str, dict[str, Any]] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+            else:
+                self.misses += 1
+            return entry
+
+    def put(self, key: tuple, value: tuple[str, dict[str, Any]]) -> None:
+        with self._lock:
+            self._entries[key] = value
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _interpret_parsed(state: ServiceState, parsed: Any, scorer: Any) -> list[dict[str, Any]]:
+    from hcml.interpret import interpret
+
+    if parsed.variants.height == 0:
+        return []
+    if state.batcher is not None:
+        interpretation = state.batcher.interpret(parsed, scorer)
+    else:
+        interpretation = interpret(parsed, state.bundle, scorer)
+    return variant_records(interpretation)
+
+
+def _sort_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Most severe first, then highest score, then input order (the order of hcml.interpret)."""
+    worst = 1 << 30
+    return sorted(records, key=lambda r: (r.get("severity_rank") if r.get("severity_rank") is not None else worst,
+                                          -(r.get("pathogenicity_score") if r.get("pathogenicity_score") is not None
+                                            else -1.0)))
+
+
+def _variant_strings_cached(state: ServiceState, variants: list[str], scorer: Any, max_variants: int,
+                            progress: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int] | None:
+    """(records, rejects, n_input) for variant strings through the cache; None to take the plain path."""
+    from hcml.genomics import inputs
+
+    items = [v.strip() for v in variants]
+    if any(not v or v.startswith("#") for v in items):
+        return None  # the reader drops those and renumbers: leave such inputs to it
+    if len(items) > max_variants:
+        raise RequestTooLarge(
+            f"{len(items)} variants in 'variants': the synchronous limit is {max_variants}; "
+            "queue larger inputs with POST /v1/submissions")
+    generation = ((state.bundle_info() or {}).get("bundle_sha256"), str(getattr(scorer, "model_version", "")))
+    known: dict[str, tuple[str, dict[str, Any]]] = {}
+    missing: list[str] = []
+    for item in dict.fromkeys(items):
+        entry = state.cache.get((generation, item))
+        if entry is None:
+            missing.append(item)
+        else:
+            known[item] = entry
+    if missing:
+        parsed = inputs.parse_variant_strings(missing, state.bundle)
+        if parsed.variants.height + parsed.rejects.height != len(missing):
+            return None  # one string gave several variants: not cacheable per string
+        found: dict[str, tuple[str, dict[str, Any]]] = {}
+        for rej in rejects_records(parsed.rejects):
+            found[missing[int(rej["line"]) - 1]] = ("reject", rej)
+        if progress:
+            progress("parsed", n_variants=parsed.variants.height, n_rejects=parsed.rejects.height)
+        for rec in _interpret_parsed(state, parsed, scorer):
+            found[rec["variant_id"]] = ("variant", rec)
+        if set(found) != set(missing):
+            return None  # the reader named a variant otherwise than as given
+        for item, entry in found.items():
+            state.cache.put((generation, item), entry)
+        known.update(found)
+    elif progress:
+        progress("parsed", n_variants=len(items), n_rejects=0)
+    records, rejects = [], []
+    for i, item in enumerate(items, start=1):
+        kind, payload = known[item]
+        if kind == "variant":
+            records.append(dict(payload))
+        else:
+            rejects.append({**payload, "line": i})
+    return _sort_records(records), rejects, len(items)
+
+
 def interpret_request(state: ServiceState, *, variants: list[str] | None = None, vcf: str | None = None,
                       sequence: str | None = None, max_variants: int = 1000,
                       max_sequence: int = 100_000, progress: Any = None, remember: bool = True) -> dict[str, Any]:
@@ -236,37 +344,42 @@ def interpret_request(state: ServiceState, *, variants: list[str] | None = None,
 
     `progress(stage, **counts)` is called after each step (the WebSocket pushes it to the page).
     """
-    from hcml.interpret import interpret
-
     start = time.perf_counter()
-    parsed, kind = parse_request(state, variants=variants, vcf=vcf, sequence=sequence,
-                                 max_variants=max_variants, max_sequence=max_sequence)
-    rejects = rejects_records(parsed.rejects)
-    n_variants = parsed.variants.height
-    if progress:
-        progress("parsed", n_variants=n_variants, n_rejects=len(rejects))
-    if n_variants == 0 and rejects:  # every record was bad; a clean input with no variant is a valid answer
-        raise NothingToAnnotate(rejects)
     scorer = state.scorer  # one model for the whole request, even if the alias moves meanwhile
-    if state.batcher is not None:
-        interpretation = state.batcher.interpret(parsed, scorer)
+    cached = None
+    if variants is not None and state.cache is not None:
+        cached = _variant_strings_cached(state, variants, scorer, max_variants, progress)
+    if cached is not None:
+        records, rejects, n_input = cached
+        kind = "variants"
+        if not records and rejects:
+            raise NothingToAnnotate(rejects)
     else:
-        interpretation = interpret(parsed, state.bundle, scorer)
-    records = variant_records(interpretation)
+        parsed, kind = parse_request(state, variants=variants, vcf=vcf, sequence=sequence,
+                                     max_variants=max_variants, max_sequence=max_sequence)
+        rejects = rejects_records(parsed.rejects)
+        n_variants = parsed.variants.height
+        n_input = int(getattr(parsed, "n_input", n_variants + len(rejects)))
+        if progress:
+            progress("parsed", n_variants=n_variants, n_rejects=len(rejects))
+        if n_variants == 0 and rejects:  # every record was bad; a clean input with no variant is a valid answer
+            raise NothingToAnnotate(rejects)
+        records = _interpret_parsed(state, parsed, scorer)
     if progress:
         progress("annotated", n_variants=len(records), n_rejects=len(rejects))
     result_id = uuid.uuid4().hex
     model = ({"name": str(getattr(scorer, "model_name", "unknown")),
               "version": str(getattr(scorer, "model_version", "unknown"))} if scorer is not None else None)
+    bundle_info = state.bundle_info()
     provenance = {
         "result_id": result_id,
         "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "input_kind": kind,
         "input_sha256": input_digest(variants, vcf, sequence),
-        "n_input": int(getattr(parsed, "n_input", n_variants + len(rejects))),
+        "n_input": n_input,
         "n_variants": len(records),
         "n_rejects": len(rejects),
-        "bundle": state.bundle_info(),
+        "bundle": bundle_info,
         "model": model,
         "hcml_version": HCML_VERSION,
         "path": "realtime",
@@ -279,7 +392,7 @@ def interpret_request(state: ServiceState, *, variants: list[str] | None = None,
         "variants": records,
         "rejects": rejects,
         "model": model,
-        "bundle_sha256": (state.bundle_info() or {}).get("bundle_sha256"),
+        "bundle_sha256": (bundle_info or {}).get("bundle_sha256"),
         "provenance_url": f"/v1/results/{result_id}/provenance",
         "elapsed_ms": round((time.perf_counter() - start) * 1000, 3),
     }

@@ -50,6 +50,7 @@ class Settings:
     audit_log: Path  # HCML_AUDIT_LOG
     results_cache: int  # HCML_REALTIME_RESULTS_CACHE: sync results kept for their provenance link
     retry_after_seconds: int  # HCML_REALTIME_RETRY_AFTER: Retry-After on 503
+    variant_cache: int  # HCML_REALTIME_VARIANT_CACHE: answers kept per variant string (0: no cache)
 
     @property
     def dev_mode(self) -> bool:
@@ -76,4 +77,5 @@ def load_settings() -> Settings:
         audit_log=Path(os.environ.get("HCML_AUDIT_LOG") or (data_dir() / "realtime" / "audit.jsonl")),
         results_cache=_int("HCML_REALTIME_RESULTS_CACHE", 1000),
         retry_after_seconds=_int("HCML_REALTIME_RETRY_AFTER", 30),
+        variant_cache=_int("HCML_REALTIME_VARIANT_CACHE", 100_000),
     )

@@ -70,3 +70,37 @@ def test_batcher_serves_concurrent_requests(bundle):
     for i, r in results.items():
         assert set(r.summary["variant_id"]) == set(parsed[i % 3].variants["variant_id"])
     assert batcher.requests == 12 and batcher.batches <= 12
+
+
+def _comparable(body: dict) -> dict:
+    out = {k: v for k, v in body.items() if k not in ("result_id", "provenance_url", "elapsed_ms")}
+    for v in out["variants"]:
+        v["pathogenicity_score"] = round(v["pathogenicity_score"], 5)
+    return out
+
+
+def test_variant_cache_answers_as_the_full_path(client, tokens, rt_env):
+    """The same strings twice (second time from the cache) and through an app without a cache: one answer."""
+    from fastapi.testclient import TestClient
+
+    import pytest
+
+    from realtime.app import create_app
+
+    strings = ["bad-variant", "21-25891796-C-T", "ENST00000346798.7:c.2149G>A", "21-25891796-C-T",
+               "ENST00000999999.1:c.1A>G", "21-25897620-C-T"]
+    h = {"Authorization": f"Bearer {tokens['clinician']}"}
+    first = client.post("/v1/annotate", json={"variants": strings}, headers=h).json()
+    cache = client.app.state.runtime.state.cache
+    hits = cache.hits
+    second = client.post("/v1/annotate", json={"variants": strings}, headers=h).json()
+    assert cache.hits >= hits + 5  # every distinct string came from the cache
+    assert _comparable(first) == _comparable(second)
+    assert [r["line"] for r in second["rejects"]] == [1, 5]
+    assert second["n_variants"] == 4  # the repeated string is answered twice, as the reader does
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HCML_REALTIME_VARIANT_CACHE", "0")
+        with TestClient(create_app()) as plain:
+            assert plain.app.state.runtime.state.cache is None
+            uncached = plain.post("/v1/annotate", json={"variants": strings}, headers=h).json()
+    assert _comparable(uncached) == _comparable(second)
