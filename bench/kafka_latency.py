@@ -7,7 +7,7 @@
    `kafka_submissions` sensor tick evaluated right after the ack (the daemon adds its tick interval,
    30 s by default, on top).
 
-    .venv/bin/python bench/kafka_latency.py [--messages 5000] [--throughput 20000] [--sensor-trials 10]
+    .venv/bin/python bench/kafka_latency.py [--messages 5000] [--throughput 20000] [--sensor-trials 10] [--cluster]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def latency(bootstrap: str, n: int, rate: float) -> dict:
     from hcml.events.topics import TopicSpec
 
     topic = "bench-latency"
-    ensure_topics(bootstrap, [TopicSpec(topic, 1, 1)])
+    ensure_topics(bootstrap, [TopicSpec(topic, 1, 3)])  # RF 3 on the cluster, 1 on one broker
     consumer = Consumer(consumer_config(bootstrap, "bench-latency", **{"enable.partition.eof": False,
                                                                           "fetch.wait.max.ms": 5}))
     consumer.assign([TopicPartition(topic, 0, OFFSET_END)])
@@ -103,7 +103,7 @@ def throughput(bootstrap: str, n: int) -> dict:
     from hcml.events.topics import TopicSpec
 
     topic = "bench-throughput"
-    ensure_topics(bootstrap, [TopicSpec(topic, 6, 1)])
+    ensure_topics(bootstrap, [TopicSpec(topic, 6, 3)])
     vcf = (ROOT / "data/samples/clinvar2016_chr21_region.vcf").read_text()
     t0 = time.perf_counter()
     events = [submission_event(make_submission(submission_id=f"tp-{i}", patient_id=f"MRN-{i}", requester="b",
@@ -171,25 +171,29 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="messages per second for the latency run")
     parser.add_argument("--throughput", type=int, default=20000)
     parser.add_argument("--sensor-trials", type=int, default=10)
+    parser.add_argument("--cluster", action="store_true",
+                        help="three brokers, replication factor 3, min.insync.replicas 2 (acks=all waits for 2)")
     args = parser.parse_args()
     os.environ.setdefault("HCML_PSEUDONYM_KEY", "bench-key")
     with tempfile.TemporaryDirectory(prefix="hcml-kafka-bench-") as tmp:
         os.environ["HCML_DATA_DIR"] = str(Path(tmp) / "var")
         script = ROOT / "scripts" / "kafka.sh"
         t0 = time.perf_counter()
-        bootstrap = subprocess.run(["bash", str(script), "up", str(Path(tmp) / "kafka")], check=True,
+        up, down = ("cluster-up", "cluster-down") if args.cluster else ("up", "down")
+        bootstrap = subprocess.run(["bash", str(script), up, str(Path(tmp) / "kafka")], check=True,
                                    capture_output=True, text=True).stdout.strip().splitlines()[-1]
         startup_s = time.perf_counter() - t0
         try:
             from hcml.events.admin import ensure_topics
 
             ensure_topics(bootstrap)
-            figures = {"broker": f"Apache Kafka (scripts/kafka.sh, single KRaft node), started in {startup_s:.1f} s",
+            kind = "three KRaft nodes, RF 3, min ISR 2" if args.cluster else "single KRaft node"
+            figures = {"broker": f"Apache Kafka 4.1.1 (scripts/kafka.sh, {kind}), started in {startup_s:.1f} s",
                        "latency": latency(bootstrap, args.messages, args.rate),
                        "throughput": throughput(bootstrap, args.throughput),
                        "sensor": sensor_latency(bootstrap, args.sensor_trials)}
         finally:
-            subprocess.run(["bash", str(script), "down", str(Path(tmp) / "kafka")], capture_output=True)
+            subprocess.run(["bash", str(script), down, str(Path(tmp) / "kafka")], capture_output=True)
     print(json.dumps(figures, indent=2))
 
 
