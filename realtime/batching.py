@@ -25,9 +25,14 @@ log = logging.getLogger("hcml.realtime.batching")
 
 @dataclass
 class _Job:
-    parsed: Any
+    parsed: Any  # a ParsedInput, or None for variant strings still to parse (`strings`)
     scorer: Any
     future: Future
+    strings: list[str] | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.strings) if self.strings is not None else self.parsed.variants.height
 
 
 class InterpretBatcher:
@@ -46,12 +51,19 @@ class InterpretBatcher:
         self._queue.put(job)
         return job.future.result()
 
+    def interpret_strings(self, strings: list[str], scorer: Any) -> Any:
+        """Parse variant strings (with the other requests waiting) and interpret them: an Interpretation
+        whose `rejects` carry `line` = the 1-based index in `strings`. No blank or '#' items."""
+        job = _Job(None, scorer, Future(), strings=list(strings))
+        self._queue.put(job)
+        return job.future.result()
+
     def stop(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
 
     def _take_batch(self, first: _Job) -> list[_Job]:
-        batch, n = [first], first.parsed.variants.height
+        batch, n = [first], first.size
         while n < self.max_variants:
             try:
                 job = self._queue.get_nowait()
@@ -64,7 +76,7 @@ class InterpretBatcher:
                 self._run_batch([job])
                 continue
             batch.append(job)
-            n += job.parsed.variants.height
+            n += job.size
         return batch
 
     def _run(self) -> None:
@@ -74,9 +86,30 @@ class InterpretBatcher:
                 return
             self._run_batch(self._take_batch(first))
 
+    def _parse_strings(self, batch: list[_Job]) -> None:
+        """One reader call for every string job of the batch; each job gets its own ParsedInput back."""
+        jobs = [j for j in batch if j.strings is not None]
+        if not jobs:
+            return
+        try:
+            for job, parsed in zip(jobs, parse_many([j.strings for j in jobs], self.bundle)):
+                job.parsed = parsed
+        except Exception:  # one bad request must not fail the others: parse each alone
+            from hcml.genomics import inputs
+
+            for job in jobs:
+                try:
+                    job.parsed = inputs.parse_variant_strings(job.strings, self.bundle)
+                except BaseException as exc:  # noqa: BLE001 - handed to the request that caused it
+                    job.future.set_exception(exc)
+
     def _run_batch(self, batch: list[_Job]) -> None:
         from hcml.interpret import interpret
 
+        self._parse_strings(batch)
+        batch = [j for j in batch if not j.future.done()]
+        if not batch:
+            return
         self.batches += 1
         self.requests += len(batch)
         if len(batch) == 1:
@@ -136,3 +169,30 @@ def _slice_rows(frame: pl.DataFrame, lo: int, hi: int) -> pl.DataFrame:
     dtype = frame.schema["row"]
     mine = frame.filter(pl.col("row").cast(pl.Int64).is_between(lo, hi - 1))
     return mine.with_columns((pl.col("row").cast(pl.Int64) - lo).cast(dtype).alias("row"))
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    variants: pl.DataFrame
+    rejects: pl.DataFrame
+    n_input: int
+
+
+def parse_many(string_lists: list[list[str]], bundle: Any) -> list[Any]:
+    """`parse_variant_strings` over several requests' strings at once, split back by input line."""
+    from hcml.genomics import inputs
+
+    flat = [s for strings in string_lists for s in strings]
+    whole = inputs.parse_variant_strings(flat, bundle)
+    if whole.n_input != len(flat):
+        raise ValueError("the reader dropped or added items; parse each request alone")
+    out, offset = [], 0
+    for strings in string_lists:
+        lo, hi = offset + 1, offset + len(strings)
+        offset = hi
+        v = whole.variants.filter(pl.col("line").is_between(lo, hi))
+        v = v.with_columns((pl.col("line") - (lo - 1)).alias("line"),
+                           pl.int_range(0, v.height, dtype=whole.variants.schema["row"]).alias("row"))
+        r = whole.rejects.filter(pl.col("line").is_between(lo, hi)).with_columns(pl.col("line") - (lo - 1))
+        out.append(_Parsed(v, r, len(strings)))
+    return out

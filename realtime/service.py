@@ -310,15 +310,24 @@ def _variant_strings_cached(state: ServiceState, variants: list[str], scorer: An
         else:
             known[item] = entry
     if missing:
-        parsed = inputs.parse_variant_strings(missing, state.bundle)
-        if parsed.variants.height + parsed.rejects.height != len(missing):
+        if state.batcher is not None:  # parsed together with the other requests waiting
+            interpretation = state.batcher.interpret_strings(missing, scorer)
+            n_parsed = interpretation.summary.height + interpretation.rejects.height
+            interpreted = variant_records(interpretation)
+            parsed_rejects = interpretation.rejects
+        else:
+            parsed = inputs.parse_variant_strings(missing, state.bundle)
+            n_parsed = parsed.variants.height + parsed.rejects.height
+            interpreted = _interpret_parsed(state, parsed, scorer)
+            parsed_rejects = parsed.rejects
+        if n_parsed != len(missing):
             return None  # one string gave several variants: not cacheable per string
         found: dict[str, tuple[str, dict[str, Any]]] = {}
-        for rej in rejects_records(parsed.rejects):
+        for rej in rejects_records(parsed_rejects):
             found[missing[int(rej["line"]) - 1]] = ("reject", rej)
         if progress:
-            progress("parsed", n_variants=parsed.variants.height, n_rejects=parsed.rejects.height)
-        for rec in _interpret_parsed(state, parsed, scorer):
+            progress("parsed", n_variants=len(interpreted), n_rejects=len(found))
+        for rec in interpreted:
             found[rec["variant_id"]] = ("variant", rec)
         if set(found) != set(missing):
             return None  # the reader named a variant otherwise than as given

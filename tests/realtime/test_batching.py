@@ -104,3 +104,43 @@ def test_variant_cache_answers_as_the_full_path(client, tokens, rt_env):
             assert plain.app.state.runtime.state.cache is None
             uncached = plain.post("/v1/annotate", json={"variants": strings}, headers=h).json()
     assert _comparable(uncached) == _comparable(second)
+
+
+def test_parse_many_equals_parsing_alone(bundle):
+    from hcml.genomics import inputs
+
+    from realtime.batching import parse_many
+
+    lists = [["21-25891796-C-T", "bad", "ENST00000346798.7:c.2149G>A"], ["ENST00000999999.1:c.1A>G"],
+             ["21:g.25891796C>G", "21-25897620-C-T"]]
+    for strings, together in zip(lists, parse_many(lists, bundle)):
+        alone = inputs.parse_variant_strings(strings, bundle)
+        assert_frame_equal(together.variants, alone.variants)
+        assert_frame_equal(together.rejects, alone.rejects)
+        assert together.n_input == alone.n_input
+
+
+def test_concurrent_string_jobs_are_parsed_together(bundle):
+    from hcml.ml.serving import load_scorer
+
+    from realtime.batching import InterpretBatcher
+
+    scorer = load_scorer()
+    jobs = [["21-25891796-C-T", "bad"], ["21-25897620-C-T"], ["ENST00000346798.7:c.2149G>A", "21-25891796-C-G"]] * 4
+    batcher = InterpretBatcher(bundle)
+    results: dict = {}
+    try:
+        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, batcher.interpret_strings(jobs[i], scorer)))
+                   for i in range(len(jobs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        batcher.stop()
+    for i, r in results.items():
+        n_bad = sum(s == "bad" for s in jobs[i])
+        assert r.summary.height == len(jobs[i]) - n_bad and r.rejects.height == n_bad
+        if n_bad:
+            assert r.rejects["line"].to_list() == [jobs[i].index("bad") + 1]
+    assert len(results) == len(jobs)
