@@ -13,6 +13,8 @@ when an indel's alleles share it (Location then starts one base later; insertion
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import polars as pl
 
@@ -206,6 +208,7 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     """Annotate a variants frame (see docs/CONTRACTS.md: row, variant_id, chrom, pos, ref, alt) against
     the bundle. Returns one row per variant x feature with VEP's columns."""
     idx = TranscriptIndex.of(bundle)
+    _translate_to_stop_cached.cache_clear()  # shared across the isoforms of this call only
     if "row" not in variants.columns:
         variants = variants.with_row_index("row")
     if "variant_id" not in variants.columns:
@@ -349,7 +352,10 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     for c in OUTPUT_COLUMNS:
         if c not in out.columns:
             out = out.with_columns(pl.lit(None, pl.Utf8).alias(c))
-    return out.select(OUTPUT_COLUMNS).with_columns(pl.col("DISTANCE").cast(pl.Int64), pl.col("STRAND").cast(pl.Int8))
+    out = out.select(OUTPUT_COLUMNS)
+    if out.schema["DISTANCE"] != pl.Int64 or out.schema["STRAND"] != pl.Int8:
+        out = out.with_columns(pl.col("DISTANCE").cast(pl.Int64), pl.col("STRAND").cast(pl.Int8))
+    return out
 
 
 def _hgvs_g(bundle, v: pl.DataFrame, chrom, vs, ve, vref_a, valt_a, is_snv) -> pl.Series:
@@ -595,6 +601,12 @@ def _pep(codon: str) -> str:
     return s if k < 0 else s[: k + 1]
 
 
+@lru_cache(maxsize=8192)
+def _translate_to_stop_cached(seq: str) -> str:
+    """Isoforms sharing the sequence after a frameshift share its translation: translate once."""
+    return H.translate_to_stop(seq)
+
+
 def _codon_change(cds: str, cds_start: int, cds_end: int, seq_t: str, with_alt_cds: bool = True):
     """Splice `seq_t` over CDS positions cds_start..cds_end (insertion: start = end + 1) and return
     (ref_codon, alt_codon, alt_cds, tl_start, tl_end, lead) as VEP's TranscriptVariationAllele does;
@@ -799,7 +811,7 @@ def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, shifted=None) ->
         edited = cds[head: cds_start - 1] + seq_t
         for window in (300, None):
             rest = cds[cds_end:] + idx.utr3_sequence(t)
-            tail = H.translate_to_stop(edited + (rest[:window] if window else rest))
+            tail = _translate_to_stop_cached(edited + (rest[:window] if window else rest))
             if tail.endswith("*") or window is None or len(rest) <= window:
                 return ref_prot[: tl_start - 1] + tail
         return ""  # pragma: no cover

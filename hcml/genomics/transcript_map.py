@@ -49,11 +49,22 @@ def revcomp(seq: str) -> str:
     return seq.encode("ascii").translate(_COMP)[::-1].decode("ascii")
 
 
+_DICODON = {a + b: CODON_TABLE[a] + CODON_TABLE[b] for a in CODON_TABLE for b in CODON_TABLE}
+
+
 def translate(seq: str) -> str:
-    """Standard code; incomplete trailing codon dropped; codons with N -> X."""
+    """Standard code; incomplete trailing codon dropped; codons with N -> X. Reads two codons per lookup."""
     n = len(seq) - len(seq) % 3
-    get = CODON_TABLE.get
-    return "".join([get(seq[i : i + 3], "X") for i in range(0, n, 3)])
+    n6 = n - n % 6
+    get = _DICODON.get
+    out = [get(seq[i : i + 6]) or _codon_pair(seq[i : i + 6]) for i in range(0, n6, 6)]
+    if n6 < n:
+        out.append(CODON_TABLE.get(seq[n6:n], "X"))
+    return "".join(out)
+
+
+def _codon_pair(six: str) -> str:
+    return CODON_TABLE.get(six[:3], "X") + CODON_TABLE.get(six[3:], "X")
 
 
 def translate_to_stop(seq: str, chunk: int = 96) -> str:
