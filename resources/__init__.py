@@ -17,6 +17,7 @@ import dagster as dg
 import polars as pl
 
 from hcml import config, storage
+from hcml.cost.usage import STORED_BYTES
 
 
 class StorageResource(dg.ConfigurableResource):
@@ -68,7 +69,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         else:
             raise dg.Failure(f"ParquetIOManager stores polars DataFrames and dicts, not {type(obj).__name__}")
         uri = self._store().put(key, data)
-        context.add_output_metadata({"uri": dg.MetadataValue.text(uri), "stored_bytes": len(data)})
+        context.add_output_metadata({"uri": dg.MetadataValue.text(uri), STORED_BYTES: len(data)})
 
     def _load_one(self, store, context: dg.InputContext, partition: str | None):
         parquet = store.uri_for(_object_key(context, partition, ".parquet"))
