@@ -112,3 +112,27 @@ def test_every_group_name_is_spelled_only_in_topics_py():
 @pytest.mark.parametrize("group", sorted(topics.CONSUMER_GROUPS))
 def test_group_topics_are_declared_topics(group):
     assert set(topics.GROUP_TOPICS[group]) <= set(topics.TOPICS)
+
+
+def test_strimzi_kafka_cluster_matches_the_topics_and_the_fault_tested_settings():
+    validator, _, api_versions = _crd_validator(REPO_ROOT / "deploy/schemas/strimzi/kafka-crd.yaml", "Kafka")
+    (path, kafka), = _yaml_documents("Kafka")
+    errors = [e.message for e in validator.iter_errors(kafka)]
+    assert not errors, f"{path}: {errors}"
+    assert kafka["apiVersion"] in api_versions
+    config = kafka["spec"]["kafka"]["config"]
+    # the settings the three-broker fault test runs with (scripts/kafka.sh cluster-up)
+    assert config["default.replication.factor"] == 3 and config["min.insync.replicas"] == 2
+    assert config["auto.create.topics.enable"] is False
+    assert config["message.max.bytes"] == topics.MAX_MESSAGE_BYTES
+    assert "topicOperator" in kafka["spec"]["entityOperator"]  # reconciles the KafkaTopic resources
+    cluster = kafka["metadata"]["name"]
+    for _, topic in _yaml_documents("KafkaTopic"):
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"] == cluster
+        assert topic["metadata"]["namespace"] == kafka["metadata"]["namespace"]
+    # the KEDA triggers point at this cluster's bootstrap service
+    for path, scaled in _yaml_documents("ScaledObject"):
+        for trigger in scaled["spec"]["triggers"]:
+            if trigger["type"] == "kafka":
+                assert trigger["metadata"]["bootstrapServers"].startswith(
+                    f"{cluster}-kafka-bootstrap.{kafka['metadata']['namespace']}.svc:"), path
