@@ -907,8 +907,29 @@ def _known_table(bundle) -> pl.DataFrame:
     return k
 
 
+def _clinvar_table(bundle) -> pl.DataFrame:
+    """ClinVar significance keyed by VEP-reduced alleles, VEP's spelling ('Likely benign' ->
+    'likely_benign'); several records at one allele are comma-joined. Cached."""
+    k = bundle.__dict__.get("_clinvar_by_allele")
+    if k is None:
+        cv = bundle.clinvar.filter(pl.col("chrom").is_in(list(bundle.contigs)))
+        cv = cv.filter(pl.col("ref").str.contains("^[ACGTN]+$") & pl.col("alt").str.contains("^[ACGTN]+$"))
+        k = (
+            vep_alleles(cv.select("chrom", "pos", "ref", "alt", "clinical_significance"))
+            .with_columns(sig=pl.col("clinical_significance").str.to_lowercase().str.replace_all(r"[ ,/]+", "_"))
+            .group_by("chrom", "vstart", "vref", "valt")
+            .agg(clinvar_sig=pl.col("sig").unique().sort().str.join(","))
+        )
+        bundle.__dict__["_clinvar_by_allele"] = k
+    return k
+
+
 def _join_known(vv: pl.DataFrame, bundle) -> pl.DataFrame:
-    return vv.join(_known_table(bundle), on=["chrom", "vstart", "vref", "valt"], how="left", maintain_order="left")
+    """Known-variant id / frequencies / CLIN_SIG (VEP's cache value, else ClinVar's), on position and allele."""
+    key = ["chrom", "vstart", "vref", "valt"]
+    out = vv.join(_known_table(bundle), on=key, how="left", maintain_order="left")
+    out = out.join(_clinvar_table(bundle), on=key, how="left", maintain_order="left")
+    return out.with_columns(CLIN_SIG=pl.coalesce("CLIN_SIG", "clinvar_sig")).drop("clinvar_sig")
 
 
 # ------------------------------------------------------------------------------------------ summarise

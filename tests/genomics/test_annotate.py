@@ -130,3 +130,19 @@ def test_summarise_intergenic_and_minimal_frame(bundle):
     assert s.height == 2
     assert s["most_severe_consequence"][0] == "missense_variant" and s["gene_symbol"][0] == "APP"
     assert s["canonical"][0] is True and s["hgvsc"][0] == "ENST00000346798.7:c.2149G>A"
+
+
+def test_clinvar_significance_from_bundle(bundle, data_root):
+    """The 27 ClinVar records of data/samples carry CLNSIG in their INFO: CLIN_SIG must say the same."""
+    parsed = read_vcf(data_root / "samples" / "clinvar2016_chr21_region.vcf", bundle)
+    s = summarise(annotate(parsed.variants, bundle))
+    expected = {}
+    for line in (data_root / "samples" / "clinvar2016_chr21_region.vcf").read_text().splitlines():
+        if line.startswith("#"):
+            continue
+        f = line.split("\t")
+        expected[f[2]] = dict(kv.split("=") for kv in f[7].split(";"))["CLNSIG"].lower()
+    got = dict(zip(s["variant_id"], s["clin_sig"]))
+    assert set(got) == set(expected)
+    for vid, sig in expected.items():
+        assert got[vid] is not None and sig in got[vid].split(","), (vid, got[vid], sig)
