@@ -382,6 +382,47 @@ def span_from(attributes: Mapping[str, Any] | list[tuple[str, Any]] | None, name
         yield span
 
 
+class TraceContextMiddleware:
+    """Pure ASGI middleware (no web framework import): one server span per HTTP request.
+
+    Continues the caller's W3C `traceparent` header if it sends one, else starts a trace; everything the
+    request does runs inside the span, so the CloudEvents it publishes carry its context
+    (`trace_attributes()`), and the response returns `traceparent` so clients can quote it.
+    """
+
+    def __init__(self, app: Any, service_name: str = "hcml-realtime") -> None:
+        self.app = app
+        self.service_name = service_name
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        configure_tracing(self.service_name)
+        headers = [(k.decode("latin-1"), v) for k, v in scope.get("headers", [])]
+        method = scope.get("method", "GET")
+        with tracer("hcml.http").start_as_current_span(
+            f"HTTP {method}", context=context_from_attributes(headers),
+            kind=_server_kind(), attributes={"http.request.method": method, "url.path": scope.get("path", "")},
+        ) as span:
+            outgoing = trace_attributes()
+
+            async def send_with_trace(message: dict) -> None:
+                if message["type"] == "http.response.start":
+                    span.set_attribute("http.response.status_code", message["status"])
+                    extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in outgoing.items()]
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+                await send(message)
+
+            await self.app(scope, receive, send_with_trace)
+
+
+def _server_kind() -> Any:
+    from opentelemetry.trace import SpanKind
+
+    return SpanKind.SERVER
+
+
 # --------------------------------------------------------------------------------------------------
 # Structured JSON logs, patient data redacted.
 # --------------------------------------------------------------------------------------------------

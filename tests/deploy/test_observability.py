@@ -128,3 +128,37 @@ def test_unknown_exporter_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("HCML_OTEL_EXPORTER", "zipkin")
     with pytest.raises(ValueError, match="HCML_OTEL_EXPORTER='zipkin'"):
         obs.configure_tracing("hcml-test")
+
+
+def test_http_middleware_continues_the_callers_trace_into_what_the_request_publishes(spans):
+    import asyncio
+
+    import httpx
+
+    published = []
+
+    async def app(scope, receive, send):  # a bare ASGI app: what a route that publishes an event does
+        published.append(obs.trace_attributes())
+        await send({"type": "http.response.start", "status": 202, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"queued"})
+
+    caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    incoming = f"00-{caller_trace}-00f067aa0ba902b7-01"
+
+    async def call():
+        transport = httpx.ASGITransport(app=obs.TraceContextMiddleware(app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            with_parent = await client.post("/v1/submissions", headers={"traceparent": incoming})
+            fresh = await client.get("/healthz")
+        return with_parent, fresh
+
+    with_parent, fresh = asyncio.run(call())
+    assert with_parent.status_code == 202 and with_parent.text == "queued"
+    assert with_parent.headers["traceparent"].split("-")[1] == caller_trace
+    server = [s for s in spans.get_finished_spans() if s.name == "HTTP POST"][-1]
+    assert server.parent.span_id == int("00f067aa0ba902b7", 16)
+    assert server.attributes["http.response.status_code"] == 202
+    assert fresh.headers["traceparent"].split("-")[1] != caller_trace  # no header: a new trace
+    # what the first request would put in its CloudEvent continues the caller's trace; the second its own
+    assert published[0]["traceparent"].split("-")[1] == caller_trace
+    assert published[1]["traceparent"] == fresh.headers["traceparent"]
