@@ -53,10 +53,31 @@ def tracking_uri() -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
+class RegistryUnavailable(RuntimeError):
+    """The tracking server could not be reached or answered with an error (not a plain "not found")."""
+
+
+_NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"}
+
+# MLflow's own defaults retry an unreachable server for ~4 minutes; a scorer load must fail fast instead.
+# Applied only where the operator has not set them.
+_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+
+def _is_not_found(exc: Exception) -> bool:
+    return getattr(exc, "error_code", None) in _NOT_FOUND_CODES
+
+
 def _client():
     import mlflow
     from mlflow import MlflowClient
 
+    for key, value in _HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -114,7 +135,9 @@ def log_and_register(
         source = f"{run.info.artifact_uri}/{MODEL_ARTIFACT}"
     try:
         client.get_registered_model(MODEL_NAME)
-    except Exception:  # noqa: BLE001 - mlflow raises RestException/MlflowException for "not found"
+    except Exception as exc:  # noqa: BLE001 - mlflow raises RestException/MlflowException
+        if not _is_not_found(exc):
+            raise
         client.create_registered_model(MODEL_NAME, description="P(pathogenic) for a variant; see docs/model.md")
     mv = client.create_model_version(MODEL_NAME, source=source, run_id=run_id, tags={"training_set_sha256": training_set_sha256})
     client.set_registered_model_alias(MODEL_NAME, CANDIDATE, mv.version)
@@ -122,12 +145,15 @@ def log_and_register(
 
 
 def alias_version(alias: str) -> str | None:
-    """The version number an alias points at, or None."""
+    """The version number an alias points at; None if the model or alias does not exist.
+    Raises RegistryUnavailable when the store cannot answer (never mistaken for "no champion")."""
     client = _client()
     try:
         return str(client.get_model_version_by_alias(MODEL_NAME, alias).version)
-    except Exception:  # noqa: BLE001 - no such model or alias
-        return None
+    except Exception as exc:  # noqa: BLE001 - MlflowException / RestException
+        if _is_not_found(exc):
+            return None
+        raise RegistryUnavailable(f"MLflow at {tracking_uri()} did not answer for alias {alias!r}: {str(exc).splitlines()[0][:300]}") from exc
 
 
 def load_version(version: str, cache: Path | None = None) -> ExportedModel:

@@ -31,7 +31,11 @@ def load_bundled() -> ExportedModel:
 
 
 def load_scorer(alias: str = "champion") -> ExportedModel:
-    """The scorer: `.score(summary_df) -> np.ndarray`, `.model_name`, `.model_version`."""
+    """The scorer: `.score(summary_df) -> np.ndarray`, `.model_name`, `.model_version`.
+
+    With HCML_MLFLOW_TRACKING_URI set: the version the alias points at; the bundled model only when the
+    registry has no such alias yet. An unreachable registry raises `registry.RegistryUnavailable` (after
+    a few seconds, not MLflow's default minutes) rather than silently serving another model."""
     if os.environ.get("HCML_MLFLOW_TRACKING_URI"):
         from hcml.ml import registry
 

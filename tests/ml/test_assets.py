@@ -115,5 +115,7 @@ def test_definitions_include_the_ml_assets_and_sensor():
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert set(ml.ML_ASSET_NAMES) <= keys
     assert defs.resolve_sensor_def("clinvar_labels_sensor")
+    job_assets = defs.resolve_job_def("ml_training_job").asset_layer.executable_asset_keys
+    assert {k.to_user_string() for k in job_assets} == set(ml.ML_ASSET_NAMES)
     node = graph.get(dg.AssetKey("pathogenicity_model"))
     assert node.group_name == "ml" and node.owners and node.code_version

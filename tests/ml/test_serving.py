@@ -80,3 +80,20 @@ def test_model_dir_override(monkeypatch, tmp_path, bundled):
     bundled.save(tmp_path / "copy")
     monkeypatch.setenv("HCML_MODEL_DIR", str(tmp_path / "copy"))
     assert load_scorer().model_version == "copy-1"
+
+
+def test_unreachable_registry_is_an_error_not_a_silent_fallback(monkeypatch, tmp_path):
+    from hcml.ml.registry import RegistryUnavailable
+
+    monkeypatch.setenv("HCML_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("HCML_MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # discard port: nothing listens
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with pytest.raises(RegistryUnavailable, match="127.0.0.1:9"):
+        load_scorer()
+
+
+def test_registry_without_a_champion_serves_the_bundled_model(monkeypatch, tmp_path):
+    """An empty registry (no `hcml-pathogenicity` yet): the bundled model, reported as such."""
+    monkeypatch.setenv("HCML_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("HCML_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    assert load_scorer().model_version.startswith("bundled-")
