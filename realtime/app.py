@@ -238,6 +238,9 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
         max_body_size=cfg_for_limits.max_body_bytes,
     )
     app.add_middleware(AuditAndMetrics)
+    from hcml.observability import TraceContextMiddleware
+
+    app.add_middleware(TraceContextMiddleware)  # outermost: audit lines and published events join the request's trace
     _exception_handlers(app)
     _routes(app, cfg_for_limits)
     from realtime.ws import register_websocket
