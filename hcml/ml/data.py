@@ -4,7 +4,7 @@ Label rule (issue 4): Pathogenic / Likely pathogenic = 1, Benign / Likely benign
 assertions mix the two sides, or include "Uncertain significance", or that ClinVar flags as conflicted,
 is excluded; non-clinical tags ("risk factor", "drug response", "other"...) are ignored. Duplicates (the
 same GRCh37 allele, or the same HGVS c. on the same gene) are collapsed; alleles whose duplicates disagree
-are dropped.
+are dropped. A later label source supersedes earlier ones for the alleles it contains.
 
 Genes are assigned to train / validation / test by a salted hash of the gene symbol, not by the data, so
 every model trained at any time, on any label release, is evaluated on the same held-out genes.
@@ -67,26 +67,33 @@ def label_expr() -> pl.Expr:
 
 
 def clinvar_labels(sources: list[Path] | None = None) -> pl.DataFrame:
-    """Labelled, de-duplicated ClinVar variants (columns LABEL_COLUMNS)."""
+    """Labelled, de-duplicated ClinVar variants (columns LABEL_COLUMNS).
+
+    Sources are read in order; for an allele present in several, only the latest source's records count
+    (a curated re-classification supersedes the release, even when it makes the allele uncertain)."""
     frames = []
-    for path in sources or label_sources():
+    for i, path in enumerate(sources or label_sources()):
         raw = read_clinvar(path)
         if "conflicted" not in raw.columns:
             raw = raw.with_columns(pl.lit("0").alias("conflicted"))
         frames.append(
-            raw.with_columns(label_expr().alias("label"), pl.lit(path.name).alias("source")).select(LABEL_COLUMNS)
+            raw.with_columns(
+                label_expr().alias("label"), pl.lit(path.name).alias("source"), pl.lit(i).alias("_source_index")
+            ).select([*LABEL_COLUMNS, "_source_index"])
         )
-    df = pl.concat(frames, how="vertical_relaxed").filter(
-        pl.col("label").is_not_null() & pl.col("symbol").is_not_null()
-    )
+    df = pl.concat(frames, how="vertical_relaxed")
+    allele = ["chrom", "pos", "ref", "alt"]
+    has_allele = pl.all_horizontal(pl.col(k).is_not_null() for k in allele)
+    latest = pl.col("_source_index") == pl.col("_source_index").max().over(allele)
+    df = df.filter(~has_allele | latest).filter(pl.col("label").is_not_null() & pl.col("symbol").is_not_null())
     # the same allele (GRCh37 key) or the same c. notation on the same gene: one row; drop if labels disagree
-    for key in (["chrom", "pos", "ref", "alt"], ["symbol", "hgvs_c"]):
+    for key in (allele, ["symbol", "hgvs_c"]):
         keyed = df.filter(pl.all_horizontal(pl.col(k).is_not_null() for k in key))
         unkeyed = df.filter(~pl.all_horizontal(pl.col(k).is_not_null() for k in key))
         agreeing = keyed.filter(pl.col("label").n_unique().over(key) == 1)
-        keyed = agreeing.unique(subset=key, keep="last", maintain_order=True)  # later sources win
+        keyed = agreeing.unique(subset=key, keep="last", maintain_order=True)
         df = pl.concat([keyed, unkeyed])
-    return df.sort(["symbol", "chrom", "pos", "ref", "alt"], nulls_last=True)
+    return df.drop("_source_index").sort(["symbol", "chrom", "pos", "ref", "alt"], nulls_last=True)
 
 
 def _split_of(symbol: str) -> str:

@@ -89,3 +89,19 @@ def test_extra_label_files_are_read(tmp_path, monkeypatch):
     _tsv(tmp_path, [["1", "10", "A", "G", "G1", "Pathogenic", "x", "NM_1:c.1A>G", "-", "1", "0"]], name="curated-2026.tsv")
     names = [p.name for p in label_sources()]
     assert names[0].startswith("clinvar_2016") and names[1] == "curated-2026.tsv"
+
+
+def test_a_later_label_file_supersedes_the_release(tmp_path):
+    release = _tsv(tmp_path, [
+        ["1", "10", "A", "G", "G1", "Benign", "x", "NM_1:c.1A>G", "-", "0", "0"],
+        ["1", "11", "A", "G", "G1", "Pathogenic", "x", "NM_1:c.2A>G", "-", "1", "0"],
+        ["1", "12", "A", "G", "G1", "Likely benign", "x", "NM_1:c.3A>G", "-", "0", "0"],
+    ], name="release.tsv")
+    curated = _tsv(tmp_path, [
+        ["1", "10", "A", "G", "G1", "Pathogenic", "y", "NM_1:c.1A>G", "-", "1", "0"],  # re-classified
+        ["1", "11", "A", "G", "G1", "Uncertain significance", "y", "NM_1:c.2A>G", "-", "0", "0"],  # withdrawn
+        ["1", "13", "A", "G", "G1", "Pathogenic", "y", "NM_1:c.4A>G", "-", "1", "0"],  # new
+    ], name="curated.tsv")
+    labels = clinvar_labels([release, curated])
+    got = {r["pos"]: (r["label"], r["source"]) for r in labels.iter_rows(named=True)}
+    assert got == {"10": (1, "curated.tsv"), "12": (0, "release.tsv"), "13": (1, "curated.tsv")}
