@@ -37,9 +37,11 @@ def labels_dir() -> Path:
 
 
 def label_sources() -> list[Path]:
-    """The shipped ClinVar release plus every `*.tsv` / `*.tsv.gz` in labels_dir(), sorted (stable hash)."""
+    """The shipped ClinVar release, then every `*.tsv` / `*.tsv.gz` in labels_dir() in the order they
+    landed (modification time, then name): a later file supersedes earlier ones."""
     extra = labels_dir()
-    files = sorted(p for p in extra.glob("*.tsv*") if p.is_file()) if extra.is_dir() else []
+    files = [p for p in extra.glob("*.tsv*") if p.is_file()] if extra.is_dir() else []
+    files.sort(key=lambda p: (p.stat().st_mtime_ns, p.name))
     return [default_sources()["clinvar"], *files]
 
 

@@ -86,9 +86,14 @@ def test_extra_label_files_are_read(tmp_path, monkeypatch):
     from hcml.ml.data import label_sources
 
     monkeypatch.setenv("HCML_LABELS_DIR", str(tmp_path))
-    _tsv(tmp_path, [["1", "10", "A", "G", "G1", "Pathogenic", "x", "NM_1:c.1A>G", "-", "1", "0"]], name="curated-2026.tsv")
+    import os
+
+    later = _tsv(tmp_path, [["1", "10", "A", "G", "G1", "Pathogenic", "x", "NM_1:c.1A>G", "-", "1", "0"]], name="a-later.tsv")
+    earlier = _tsv(tmp_path, [["1", "10", "A", "G", "G1", "Benign", "x", "NM_1:c.1A>G", "-", "0", "0"]], name="b-earlier.tsv")
+    os.utime(earlier, ns=(1_000_000_000, 1_000_000_000))
+    os.utime(later, ns=(2_000_000_000, 2_000_000_000))
     names = [p.name for p in label_sources()]
-    assert names[0].startswith("clinvar_2016") and names[1] == "curated-2026.tsv"
+    assert names[0].startswith("clinvar_2016") and names[1:] == ["b-earlier.tsv", "a-later.tsv"]  # landing order
 
 
 def test_a_later_label_file_supersedes_the_release(tmp_path):
