@@ -663,6 +663,11 @@ def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cd
     cds_start, cds_end = (max(d5, d3), min(d5, d3)) if ins else (min(d5, d3), max(d5, d3))
     vf_nt_len = cds_end - cds_start + 1
     frameshift = (len(seq_t) - vf_nt_len) % 3 != 0
+    # VEP: an insertion immediately 5' of the stop codon leaves the CDS's final stop in place -- it is
+    # reported as an in-frame insertion that retains the stop, whatever its length, with no HGVSp
+    before_stop = ins and cds_end == len(cds) - 3 and translate(cds[-3:]) == "*"
+    if before_stop:
+        frameshift = False
     ref_codon, alt_codon, _, tl_start, tl_end, lead = _codon_change(cds, cds_start, cds_end, seq_t, False)
 
     def case(c: str, n_changed: int) -> str:
@@ -684,7 +689,7 @@ def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cd
     if not frameshift and len(alt_codon) > len(ref_codon) and not start_lost:
         if not (start_retained and ap.endswith(rp)) and (ap.startswith(rp) or ap.endswith(rp)):
             inframe_ins = True
-    stop_retained = "*" in rp and "*" in ap and rp.index("*") == len(rp) - 1 and ap.endswith("*") and not frameshift
+    stop_retained = ("*" in rp and "*" in ap and rp.index("*") == len(rp) - 1 and ap.endswith("*") and not frameshift) or before_stop
     stop_lost = "*" in rp and "*" not in ap
     stop_gained = "*" in ap and "*" not in rp
     missense = (not frameshift and not start_lost and not stop_lost and not stop_gained and rp != ap and len(rp) == len(ap))
@@ -715,10 +720,12 @@ def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cd
         bits |= _B["protein_altering_variant"]
     if synonymous:
         bits |= _B["synonymous_variant"]
+    if before_stop:
+        bits = (bits & ~(_B["stop_gained"] | _B["protein_altering_variant"])) | _B["inframe_insertion"]
     if not bits:
         bits |= _B["coding_sequence_variant"]
     p["bits"][k] |= bits
-    if not p["hgvsc_ok"][k]:
+    if not p["hgvsc_ok"][k] or before_stop:
         pass
     elif start_lost:
         # VEP names the lost residues when an in-frame deletion removes more than the start codon
