@@ -220,6 +220,26 @@ def record_consumer_lag(consumer: Any, consumer_group: str, partitions: list[Any
     return total
 
 
+def record_group_lag(bootstrap: str, group: str, topics: list[str] | tuple[str, ...], timeout: float = 10.0) -> dict[str, int]:
+    """Measure a consumer group's lag from outside the group (it never joins and never commits), e.g. for
+    the Dagster sensors, whose consumers live only during a tick. Returns {topic: total lag}."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                         "client.id": f"{group}-lag-probe"})
+    try:
+        totals: dict[str, int] = {}
+        for topic in topics:
+            metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+            if metadata is None or metadata.error is not None:
+                continue
+            partitions = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
+            totals[topic] = record_consumer_lag(consumer, group, partitions)
+        return totals
+    finally:
+        consumer.close()
+
+
 def metrics_payload(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
     """The Prometheus text exposition and its content type (for a `/metrics` route)."""
     return generate_latest(registry), CONTENT_TYPE_LATEST

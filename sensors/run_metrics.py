@@ -16,6 +16,8 @@ from __future__ import annotations
 import dagster as dg
 
 from hcml import observability as obs
+from hcml.events import topics
+from sensors.kafka_resource import KAFKA_DISABLED, KafkaResource
 
 JOB_NAME = "hcml-dagster"
 
@@ -130,4 +132,16 @@ def run_metrics_canceled(context: dg.RunStatusSensorContext):
     _record(context, "canceled")
 
 
-SENSORS = [run_metrics_success, run_metrics_failure, run_metrics_canceled]
+@dg.sensor(name="kafka_lag_metrics", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="hcml_kafka_consumer_lag of every consumer group of the platform (the sensors' own too).")
+def kafka_lag_metrics(context: dg.SensorEvaluationContext, kafka: KafkaResource):
+    bootstrap = kafka.bootstrap_servers()
+    if not bootstrap:
+        return dg.SkipReason(KAFKA_DISABLED)
+    lags = {group: sum(obs.record_group_lag(bootstrap, group, group_topics).values())
+            for group, group_topics in topics.GROUP_TOPICS.items() if group != topics.GROUP_CLI_TAIL}
+    obs.push_metrics(JOB_NAME)
+    return dg.SkipReason("consumer lag: " + ", ".join(f"{g}={n}" for g, n in sorted(lags.items())))
+
+
+SENSORS = [run_metrics_success, run_metrics_failure, run_metrics_canceled, kafka_lag_metrics]
