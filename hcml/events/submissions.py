@@ -47,8 +47,10 @@ def _store_payload(submission: Submission, store: Any) -> str:
         if not store.exists(submission.payload_uri):
             raise InvalidMessage(f"data.payload_uri: {submission.payload_uri!r} does not exist in the store")
         return submission.payload_uri
-    key = f"submissions/{submission.submission_id}/input.vcf"
-    return store.put(key, submission.payload.encode("utf-8"))  # same key + bytes on a replay: idempotent
+    # content-addressed: a replay rewrites the same object; a resubmission under the same id with other
+    # content gets its own object, so a run still queued for the first one reads what it was asked to
+    key = f"submissions/{submission.submission_id}/{submission.payload_sha256[:16]}.vcf"
+    return store.put(key, submission.payload.encode("utf-8"))
 
 
 def classify(record: Record, store: Any) -> Accepted | str | None:
