@@ -232,7 +232,7 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     snv_alt_b = np.frombuffer("".join(x if len(x) == 1 else "N" for x in valt).encode("ascii"), np.uint8)
 
     vi, t = _pairs(chrom, vs, ve, idx)
-    p = _locate(idx, vi, t, vs, ve, is_ins)
+    p = _locate(idx, vi, t, vs, ve, is_ins, alt_len < ref_len)
     keep = p["within"] | p["upstream"] | p["downstream"]
     vi, t = vi[keep], t[keep]
     p = {k: a[keep] for k, a in p.items()}
@@ -370,7 +370,7 @@ def _hgvs_g(bundle, v: pl.DataFrame, chrom, vs, ve, vref_a, valt_a, is_snv) -> p
 
 
 # ------------------------------------------------------------------------------------------ location
-def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all) -> dict[str, np.ndarray]:
+def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all, is_del_all=None) -> dict[str, np.ndarray]:
     """Where each pair's variant lies on its transcript, and the location-only consequence bits."""
     vs, ve, ins = vs_all[vi], ve_all[vi], is_ins_all[vi]
     ts, te, strand = idx.t_start[t], idx.t_end[t], idx.strand[t]
@@ -487,6 +487,11 @@ def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all) -> dict[str
     bits |= np.where(nmd, _B["NMD_transcript_variant"], 0)
     bits |= np.where(upstream, _B["upstream_gene_variant"], 0)
     bits |= np.where(downstream, _B["downstream_gene_variant"], 0)
+    if is_del_all is not None:
+        # a deletion covering the whole transcript: transcript_ablation alone (VEP's feature_ablation)
+        ablation = is_del_all[vi] & (vs <= ts) & (ve >= te)
+        bits = np.where(ablation, _B["transcript_ablation"], bits)
+        within_cds = within_cds & ~ablation
     return {
         "within": within, "upstream": upstream, "downstream": downstream, "distance": distance,
         "c5": c5, "c3": c3, "c5_ok": c5_ok, "c3_ok": c3_ok,

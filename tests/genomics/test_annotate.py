@@ -146,3 +146,23 @@ def test_clinvar_significance_from_bundle(bundle, data_root):
     assert set(got) == set(expected)
     for vid, sig in expected.items():
         assert got[vid] is not None and sig in got[vid].split(","), (vid, got[vid], sig)
+
+
+def test_mnv_large_deletion_and_ablation(bundle):
+    """Multi-base changes take the per-pair path. Expectations worked by hand from VEP's single-base rows
+    (c.2149 is 21:25891784, codon 717 GTC on the minus strand)."""
+    f = bundle.fetch
+    v = _variants([
+        ("21", 25891783, "AC", "GT"),  # both bases of c.2149_2150: GTC -> ACC
+        ("21", 25585600, f("21", 25585600, 25607600), f("21", 25585600, 25585600)),  # all of MRPL39
+        ("21", 25891700, f("21", 25891700, 25892700), f("21", 25891700, 25891700)),  # an APP exon
+    ])
+    out = annotate(v, bundle)
+    app = out.filter((pl.col("row") == 0) & (pl.col("Feature") == "ENST00000346798")).to_dicts()[0]
+    assert app["Consequence"] == "missense_variant" and app["Codons"] == "GTc/ACc" and app["Amino_acids"] == "V/T"
+    assert app["HGVSc"] == "ENST00000346798.7:c.2149_2150delinsAC" and app["HGVSp"].endswith("p.Val717Thr")
+    mrpl39 = out.filter((pl.col("row") == 1) & (pl.col("SYMBOL") == "MRPL39"))
+    assert mrpl39.height >= 3 and set(mrpl39["Consequence"]) == {"transcript_ablation"}
+    exon = out.filter((pl.col("row") == 2) & (pl.col("Feature") == "ENST00000346798")).to_dicts()[0]
+    assert "splice_acceptor_variant" in exon["Consequence"] and exon["EXON"] == "17/18"
+    assert summarise(out).height == 3
