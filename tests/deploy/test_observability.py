@@ -85,9 +85,25 @@ def test_invalid_traceparent_starts_a_new_trace(spans):
     assert span.parent is None
 
 
-def test_json_logs_redact_patient_data():
+@pytest.fixture()
+def json_logs():
+    """configure_logging into a buffer; the global logging/structlog set-up is restored afterwards."""
+    import structlog
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     stream = io.StringIO()
     obs.configure_logging("hcml-test", stream=stream)
+    try:
+        yield stream
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.reset_defaults()
+
+
+def test_json_logs_redact_patient_data(json_logs):
+    stream = json_logs
     sequence = "ACGT" * 20
     obs.get_logger("t").info("submission received", patient_id="P-0042", submission_id="s1",
                              note=f"seq {sequence} end", payload={"mrn": "123"}, n_variants=3)
