@@ -127,3 +127,18 @@ def test_cli_reference_build_errors(tmp_path):
                         "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode == 2
     assert "x.gtf" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_reference_build_defaults(tmp_path, monkeypatch):
+    """`hcml reference build` alone builds the real sources of data/ into $HCML_BUNDLE_DIR."""
+    from click.testing import CliRunner
+
+    from hcml.genomics.cli import reference
+
+    monkeypatch.setenv("HCML_BUNDLE_DIR", str(tmp_path / "b"))
+    r = CliRunner().invoke(reference, ["build"])
+    assert r.exit_code == 0, r.output
+    assert "103 transcripts" in r.output and "ClinVar" in r.output
+    b = ReferenceBundle.load(tmp_path / "b")
+    assert set(b.manifest["sources"]) == {"gtf", "fasta", "known_variants", "clinvar"}
+    assert b.known_variants.height > 100_000
