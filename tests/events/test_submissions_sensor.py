@@ -141,3 +141,20 @@ def test_sensor_skips_clearly_without_kafka(monkeypatch, tmp_path):
         result = kafka_submissions(context)
     assert isinstance(result, dg.SkipReason)
     assert "HCML_KAFKA_BOOTSTRAP" in result.skip_message
+
+
+def test_resubmission_under_the_same_id_keeps_each_runs_input(kafka_env, tmp_path):
+    bootstrap = kafka_env
+    start = end_offsets(bootstrap, topics.RAW)
+    vcfs = sample_vcfs()
+    first, second = (make_submission(submission_id="resubmitted", patient_id="MRN-5", requester="r",
+                                     department="d", project="p", input_kind="vcf", payload=vcfs[name])
+                     for name in ("hg00096-first40", "hg00096"))
+    with EventProducer(bootstrap) as producer:
+        producer.send_many(topics.RAW, [submission_event(first), submission_event(second)])
+    with dg.instance_for_test() as instance:
+        result = _tick(instance, bootstrap, dump_cursor(start), tmp_path / "store")
+    uris = [r.run_config["ops"]["sample_variants"]["config"]["source_uri"] for r in result.run_requests]
+    assert len(set(r.run_key for r in result.run_requests)) == 2 and len(set(uris)) == 2
+    # same key -> same partition, in order: each run reads exactly the input it was submitted with
+    assert [read_store_uri(u) for u in uris] == [vcfs["hg00096-first40"], vcfs["hg00096"]]
