@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import polars as pl
+
+from hcml.config import data_dir
 
 from hcml.ml import registry
 from hcml.ml.data import clinvar_labels
@@ -39,7 +40,8 @@ def train_evaluate(
     trained.exported.model_version = f"unregistered-{trained.training_set_sha256[:8]}-seed{config.seed}"
     trained.exported.info["training_set_sha256"] = trained.training_set_sha256
     report = evaluate(trained.exported, training_set, seed=config.seed)
-    plots = save_plots(report, plots_dir or Path(tempfile.mkdtemp(prefix="hcml-plots-")))
+    default_dir = data_dir() / "ml" / "plots" / f"{trained.training_set_sha256[:8]}-seed{config.seed}"
+    plots = save_plots(report, plots_dir or default_dir)
     trained.exported.info["evaluation"] = {k: report[k] for k in LOGGED_METRICS}
     return trained, report, plots
 
