@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -173,22 +172,6 @@ def load_version(version: str, cache: Path | None = None) -> ExportedModel:
 def load_alias(alias: str = CHAMPION) -> ExportedModel | None:
     version = alias_version(alias)
     return load_version(version) if version else None
-
-
-def run_report(version: str) -> dict[str, Any] | None:
-    """The evaluation report logged with a version's training run."""
-    import mlflow
-
-    client = _client()
-    mv = client.get_model_version(MODEL_NAME, version)
-    if not mv.run_id:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=f"{EVALUATION_ARTIFACT}/report.json", dst_path=tmp)
-        except Exception:  # noqa: BLE001
-            return None
-        return json.loads(Path(path).read_text())
 
 
 def set_champion(version: str) -> None:
