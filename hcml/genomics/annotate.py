@@ -936,12 +936,29 @@ def _clinvar_table(bundle) -> pl.DataFrame:
     return k
 
 
+LOOKUP_FILE = "variant_lookup.parquet"
+
+
+def variant_lookup(bundle) -> pl.DataFrame:
+    """Known variants and ClinVar keyed by VEP-reduced alleles (chrom, vstart, vref, valt) with
+    Existing_variation, frequencies and CLIN_SIG (VEP's cache value, else ClinVar's). Precomputed by
+    `build_bundle` (variant_lookup.parquet) so the first annotation of a cold process only reads it."""
+    k = bundle.__dict__.get("_variant_lookup")
+    if k is None:
+        f = bundle.path / LOOKUP_FILE if getattr(bundle, "path", None) else None
+        if f is not None and f.is_file():
+            k = pl.read_parquet(f)
+        else:
+            key = ["chrom", "vstart", "vref", "valt"]
+            k = (_known_table(bundle).join(_clinvar_table(bundle), on=key, how="full", coalesce=True)
+                 .with_columns(CLIN_SIG=pl.coalesce("CLIN_SIG", "clinvar_sig")).drop("clinvar_sig"))
+        bundle.__dict__["_variant_lookup"] = k
+    return k
+
+
 def _join_known(vv: pl.DataFrame, bundle) -> pl.DataFrame:
-    """Known-variant id / frequencies / CLIN_SIG (VEP's cache value, else ClinVar's), on position and allele."""
-    key = ["chrom", "vstart", "vref", "valt"]
-    out = vv.join(_known_table(bundle), on=key, how="left", maintain_order="left")
-    out = out.join(_clinvar_table(bundle), on=key, how="left", maintain_order="left")
-    return out.with_columns(CLIN_SIG=pl.coalesce("CLIN_SIG", "clinvar_sig")).drop("clinvar_sig")
+    """Known-variant id / frequencies / CLIN_SIG on position and allele."""
+    return vv.join(variant_lookup(bundle), on=["chrom", "vstart", "vref", "valt"], how="left", maintain_order="left")
 
 
 # ------------------------------------------------------------------------------------------ summarise

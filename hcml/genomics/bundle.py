@@ -322,8 +322,15 @@ def build_bundle(gtf: Path, fasta: Path, out: Path, known_variants: Path | None 
     cv = _compile_clinvar(Path(clinvar)) if clinvar else _empty_clinvar()
     cv.write_parquet(out / "clinvar.parquet")
 
+    # the annotator's allele-keyed lookup (known variants + ClinVar), precomputed for fast cold starts
+    from hcml.genomics.annotate import LOOKUP_FILE, variant_lookup
+
+    stub = ReferenceBundle(path=out, manifest={}, contigs=contigs, transcripts=tr, exons=exons, cds=cds)
+    stub.__dict__["known_variants"], stub.__dict__["clinvar"] = kv, cv
+    (out / LOOKUP_FILE).unlink(missing_ok=True)
+    variant_lookup(stub).write_parquet(out / LOOKUP_FILE)
     files = ["transcripts.parquet", "exons.parquet", "cds.parquet", "sequence_segments.parquet", "sequence.bin",
-             "known_variants.parquet", "clinvar.parquet"]
+             "known_variants.parquet", "clinvar.parquet", LOOKUP_FILE]
     bundle_hash = hashlib.sha256()
     for f in files:
         bundle_hash.update(f.encode() + b"\0" + _sha256(out / f).encode() + b"\n")
