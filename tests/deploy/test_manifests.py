@@ -216,6 +216,32 @@ def test_shared_service_addresses_agree_across_manifests(name):
     assert len({v for _, v in values}) <= 1, values
 
 
+_IN_CLUSTER = re.compile(r"^(?:https?://)?([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?(?::(\d+))?")
+
+
+def test_in_namespace_addresses_point_at_declared_services():
+    """http://mlflow.hcml.svc:5000 and the like: a Service of that name and port is declared here.
+    Services the Dagster chart creates (hcml-dagster-*) and other namespaces' are out of scope."""
+    services = {}
+    for _, _, doc in MANIFESTS:
+        if doc["kind"] == "Service" and doc["apiVersion"] == "v1":
+            services[(doc["metadata"]["name"], doc["metadata"].get("namespace"))] = {
+                p["port"] for p in doc["spec"]["ports"]}
+    checked = 0
+    for name in {n for n in _variables_set_by_manifests()} | set(SHARED_ADDRESSES):
+        for file, value in _env_values(name):
+            for server in value.split(","):
+                m = _IN_CLUSTER.match(server.strip())
+                if not m or m.group(2) != "hcml" or m.group(1).startswith("hcml-dagster"):
+                    continue
+                key = (m.group(1), m.group(2))
+                assert key in services, (file, name, server)
+                port = int(m.group(3) or (443 if server.startswith("https") else 80))
+                assert port in services[key], (file, name, server, services[key])
+                checked += 1
+    assert checked, "no in-namespace service address found to check"
+
+
 _ENV_READ = re.compile(r"""["'](HCML_[A-Z0-9_]+)["']""")
 
 
