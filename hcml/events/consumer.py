@@ -51,6 +51,7 @@ class Batch:
     records: list[Record] = field(default_factory=list)
     start: dict[int, int] = field(default_factory=dict)  # the offsets the read started from
     end_of_partitions: bool = False  # every assigned partition was read to its end
+    high: dict[int, int] = field(default_factory=dict)  # high watermarks seen by the last fetches
 
 
 def _to_record(msg: Any) -> Record:
@@ -102,6 +103,15 @@ def read_batch(bootstrap: str, topic: str, group: str, offsets: dict[int, int], 
                 at_end.discard(msg.partition())
                 batch.records.append(_to_record(msg))
         batch.end_of_partitions = len(at_end) == len(partitions)
+        for p in partitions:  # from the last fetch when there was one, else asked (for the lag metric)
+            high = consumer.get_watermark_offsets(TopicPartition(topic, p), cached=True)[1]
+            if high < 0:
+                try:
+                    high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=2.0, cached=False)[1]
+                except KafkaException:
+                    continue
+            if high >= 0:
+                batch.high[p] = high
         batch.records.sort(key=lambda r: (r.partition, r.offset))  # deterministic: a replay sees the same order
         return batch
     finally:
@@ -114,6 +124,18 @@ def advance(offsets: dict[int, int], records: list[Record]) -> dict[int, int]:
     for r in records:
         out[r.partition] = max(out.get(r.partition, 0), r.offset + 1)
     return out
+
+
+def record_lag(topic: str, group: str, batch: Batch, offsets: dict[int, int]) -> int:
+    """Set `hcml_kafka_consumer_lag` per partition (high watermark - cursor); returns the total."""
+    from hcml.observability import KAFKA_CONSUMER_LAG
+
+    total = 0
+    for p, high in batch.high.items():
+        lag = max(high - offsets.get(p, batch.start.get(p, 0)), 0)
+        KAFKA_CONSUMER_LAG.labels(topic, str(p), group).set(lag)
+        total += lag
+    return total
 
 
 def commit_positions(bootstrap: str, topic: str, group: str, offsets: dict[int, int]) -> None:

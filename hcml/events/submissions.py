@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hcml.events.consumer import advance, commit_positions, read_batch
+from hcml.events.consumer import advance, commit_positions, read_batch, record_lag
 from hcml.events.messages import CloudEvent, InvalidMessage, Record, Submission, from_kafka, parse_submission
 from hcml.events.producer import EventProducer, dead_letter
 from hcml.events.topics import GROUP_SUBMISSIONS_SENSOR, RAW
@@ -40,6 +40,7 @@ class Poll:
     skipped: list[Record] = field(default_factory=list)
     offsets: dict[int, int] = field(default_factory=dict)  # the next cursor
     end_of_partitions: bool = False
+    lag: int = 0  # messages still behind the new cursor
 
 
 def _store_payload(submission: Submission, store: Any) -> str:
@@ -78,6 +79,7 @@ def poll_submissions(bootstrap: str, offsets: dict[int, int], *, max_records: in
     batch = read_batch(bootstrap, topic, group, offsets, max_records=max_records, max_seconds=max_seconds)
     poll = Poll(offsets=dict(offsets), end_of_partitions=batch.end_of_partitions)
     if not batch.records:
+        record_lag(topic, group, batch, offsets)
         return poll
     producer: EventProducer | None = None
     try:
@@ -95,6 +97,7 @@ def poll_submissions(bootstrap: str, offsets: dict[int, int], *, max_records: in
         if producer is not None:
             producer.close()
     poll.offsets = advance(offsets, batch.records)
+    poll.lag = record_lag(topic, group, batch, poll.offsets)
     _count(topic, group, poll)
     commit_positions(bootstrap, topic, group, poll.offsets)
     return poll

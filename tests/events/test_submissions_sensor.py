@@ -158,3 +158,21 @@ def test_resubmission_under_the_same_id_keeps_each_runs_input(kafka_env, tmp_pat
     assert len(set(r.run_key for r in result.run_requests)) == 2 and len(set(uris)) == 2
     # same key -> same partition, in order: each run reads exactly the input it was submitted with
     assert [read_store_uri(u) for u in uris] == [vcfs["hg00096-first40"], vcfs["hg00096"]]
+
+
+def test_lag_metric_counts_what_a_bounded_tick_left_behind(kafka_env, tmp_path):
+    from hcml.events.submissions import poll_submissions
+    from hcml.observability import KAFKA_CONSUMER_LAG
+    from hcml.storage import LocalStore
+
+    bootstrap = kafka_env
+    start = end_offsets(bootstrap, topics.RAW)
+    subs = [make_submission(submission_id=f"lag-{i}", patient_id="MRN-L", requester="r", department="d",
+                            project="p", input_kind="vcf", payload=sample_vcfs()["clinvar-app"]) for i in range(7)]
+    with EventProducer(bootstrap) as producer:
+        producer.send_many(topics.RAW, [submission_event(s) for s in subs])
+    poll = poll_submissions(bootstrap, start, max_records=3, store=LocalStore(tmp_path))
+    assert len(poll.accepted) == 3 and poll.lag == 4
+    gauge = sum(KAFKA_CONSUMER_LAG.labels(topics.RAW, str(p), topics.GROUP_SUBMISSIONS_SENSOR)._value.get()
+                for p in start)
+    assert gauge == 4
