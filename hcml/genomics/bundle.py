@@ -111,6 +111,98 @@ def _read_gtf(gtf: Path) -> pl.DataFrame:
     return df.drop("attributes")
 
 
+def _is_gff3(path: Path) -> bool:
+    """GFF3 by name (.gff3 / .gff) or by its '##gff-version 3' header."""
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith((".gff3", ".gff")):
+        return True
+    try:
+        with _open_text(path) as fh:
+            return fh.readline().startswith("##gff-version 3")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+_GFF3_ATTRS = ["ID", "Parent", "Name", "biotype", "version", "ccdsid", "protein_id", "rank", "tag",
+               "transcript_support_level"]
+
+
+def _read_gff3(path: Path) -> pl.DataFrame:
+    """An Ensembl GFF3 (gene -> transcript -> exon/CDS by ID/Parent) as the same long frame `_read_gtf`
+    returns, so both formats compile through one code path. GFF3 CDS rows already include the stop codon."""
+    try:
+        df = pl.read_csv(
+            path, separator="\t", has_header=False, comment_prefix="#", quote_char=None,
+            new_columns=["chrom", "source", "feature", "start", "end", "score", "strand", "frame", "attributes"],
+            schema_overrides={"chrom": pl.Utf8, "start": pl.Int64, "end": pl.Int64, "frame": pl.Utf8},
+        )
+    except Exception as exc:
+        raise BundleError(f"{path}: not a GFF3 file ({exc.__class__.__name__}: {str(exc).splitlines()[0]})") from exc
+    if df.width != 9 or df.height == 0:
+        raise BundleError(f"{path}: not a GFF3 file (expected 9 tab-separated columns)")
+    df = df.with_columns(
+        [pl.col("attributes").str.extract(rf"(?:^|;){a}=([^;]*)", 1).alias(a) for a in _GFF3_ATTRS]
+    ).with_columns(pl.col("chrom").map_elements(normalise_contig, return_dtype=pl.Utf8))
+    genes = df.filter(pl.col("ID").str.starts_with("gene:")).select(
+        gene_id=pl.col("ID").str.slice(5), gene_version=pl.col("version"), gene_name=pl.col("Name"),
+        gene_biotype=pl.col("biotype"))
+    tx = df.filter(pl.col("ID").str.starts_with("transcript:")).select(
+        "chrom", "source", pl.lit("transcript").alias("feature"), "start", "end", "score", "strand", "frame",
+        transcript_id=pl.col("ID").str.slice(11), gene_id=pl.col("Parent").str.extract(r"gene:([^,]+)", 1),
+        transcript_version=pl.col("version"), transcript_name=pl.col("Name"), transcript_biotype=pl.col("biotype"),
+        transcript_source=pl.col("source"), transcript_support_level=pl.col("transcript_support_level"),
+        ccds_id=pl.col("ccdsid").str.replace(r"\.\d+$", ""),
+        tags=pl.col("tag").str.split(",").fill_null(pl.lit([], dtype=pl.List(pl.Utf8))),
+    ).join(genes, on="gene_id", how="left")
+    children = (
+        df.filter(pl.col("feature").is_in(["exon", "CDS"]) & pl.col("Parent").str.starts_with("transcript:"))
+        .with_columns(transcript_id=pl.col("Parent").str.split(",")).explode("transcript_id")
+        .with_columns(pl.col("transcript_id").str.replace("^transcript:", ""))
+        .select("chrom", "source", "feature", "start", "end", "score", "strand", "frame", "transcript_id",
+                exon_number=pl.col("rank"), protein_id=pl.col("protein_id"))
+        .join(tx.drop("chrom", "source", "feature", "start", "end", "score", "strand", "frame"),
+              on="transcript_id", how="inner")
+    )
+    out = pl.concat([tx, children], how="diagonal_relaxed")
+    for a in _ATTRS:
+        if a not in out.columns:
+            out = out.with_columns(pl.lit(None, pl.Utf8).alias(a))
+    return out.select("chrom", "source", "feature", "start", "end", "score", "strand", "frame", *_ATTRS, "tags")
+
+
+_STOPS = {"TAA", "TAG", "TGA"}
+
+
+def _derive_nf_flags(tr: pl.DataFrame, cds: pl.DataFrame, fasta: Path) -> pl.DataFrame:
+    """GFF3 files carry no cds_start_NF / cds_end_NF tags: derive them as Ensembl sets them. Start not
+    found: the 5'-most CDS segment has a non-zero phase or the CDS does not begin with ATG; end not found:
+    the CDS (after the phase) is not whole codons or does not end with a stop. Sequence checks are skipped
+    where the genome is N."""
+    import pysam
+
+    strand = dict(zip(tr["transcript_id"].to_list(), tr["strand"].to_list()))
+    chrom = dict(zip(tr["transcript_id"].to_list(), tr["chrom"].to_list()))
+    flags: dict[str, str | None] = {}
+    with pysam.FastaFile(str(fasta)) as fa:
+        names = {normalise_contig(r): r for r in fa.references}
+        for (tid,), grp in cds.group_by("transcript_id", maintain_order=True):
+            g = grp.sort("start")
+            st = strand.get(tid, 1)
+            rows = g.to_dicts() if st == 1 else g.to_dicts()[::-1]
+            phase = rows[0]["phase"] or 0
+            seq = "".join(fa.fetch(names[chrom[tid]], r["start"] - 1, r["end"]).upper() for r in rows) if st == 1 else \
+                "".join(fa.fetch(names[chrom[tid]], r["start"] - 1, r["end"]).upper() for r in g.to_dicts())
+            if st == -1:
+                seq = seq.translate(str.maketrans("ACGTN", "TGCAN"))[::-1]
+            seq = seq[phase:]
+            known = "N" not in seq
+            start_nf = phase != 0 or (known and seq[:3] != "ATG")
+            end_nf = len(seq) % 3 != 0 or (known and seq[len(seq) - len(seq) % 3 - 3: len(seq) - len(seq) % 3] not in _STOPS)
+            f = ",".join(x for x, on in (("cds_start_NF", start_nf), ("cds_end_NF", end_nf)) if on)
+            flags[tid] = f or None
+    return tr.with_columns(flags=pl.col("transcript_id").replace_strict(flags, default=None, return_dtype=pl.Utf8))
+
+
 def _canonical(tr: pl.DataFrame) -> pl.Series:
     """Ensembl's canonical-transcript rule before MANE (releases up to ~100), per gene:
     protein-coding genes: the longest CCDS translation, else the longest Ensembl/Havana merged translation,
@@ -135,7 +227,7 @@ def _canonical(tr: pl.DataFrame) -> pl.Series:
 
 
 def _gene_models(gtf: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    g = _read_gtf(gtf)
+    g = _read_gff3(gtf) if _is_gff3(gtf) else _read_gtf(gtf)
     tx_rows = g.filter(pl.col("feature") == "transcript")
     if tx_rows.height == 0:
         raise BundleError(f"{gtf}: no 'transcript' features (is it a GTF of gene models?)")
@@ -313,6 +405,8 @@ def build_bundle(gtf: Path, fasta: Path, out: Path, known_variants: Path | None 
     unknown = set(tr["chrom"].unique()) - set(contigs)
     if unknown:
         raise BundleError(f"{gtf}: contigs {sorted(unknown)} are not in the FASTA {fasta}")
+    if _is_gff3(Path(gtf)):
+        tr = _derive_nf_flags(tr, cds, fasta)
     tr.write_parquet(out / "transcripts.parquet")
     exons.write_parquet(out / "exons.parquet")
     cds.write_parquet(out / "cds.parquet")

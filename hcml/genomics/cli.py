@@ -21,7 +21,8 @@ def reference() -> None:
 
 
 @reference.command("build")
-@click.option("--gtf", type=click.Path(path_type=Path), default=None, help="GTF gene models (default: data/reference).")
+@click.option("--gtf", type=click.Path(path_type=Path), default=None,
+              help="Gene models: Ensembl GTF, or GFF3 (by .gff3/.gff name or header). Default: data/reference.")
 @click.option("--fasta", type=click.Path(path_type=Path), default=None, help="bgzipped+indexed or plain FASTA.")
 @click.option("--known-variants", type=click.Path(path_type=Path), default=None, help="VEP-cache known variants TSV.")
 @click.option("--clinvar", type=click.Path(path_type=Path), default=None, help="ClinVar TSV with GRCh38 columns.")

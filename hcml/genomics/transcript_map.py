@@ -191,7 +191,7 @@ class TranscriptIndex:
         self.hgvs_prefix = [f"{tid}.{v}:{'c' if c else 'n'}." for tid, v, c in zip(self.ids, versions, self.coding)]
         self.hgvs_prefix_series = pl.Series(self.hgvs_prefix, dtype=pl.Utf8)
         self.protein_prefix = [
-            f"{pid}.{pv}:" if pid else f"{tid}.{v}:"
+            (f"{pid}.{pv}:" if pv else f"{pid}:") if pid else f"{tid}.{v}:"
             for tid, v, pid, pv in zip(self.ids, versions, tx["protein_id"].to_list(), tx["protein_version"].to_list())
         ]
         self.protein_prefix_series = pl.Series(self.protein_prefix, dtype=pl.Utf8)
