@@ -42,7 +42,7 @@ def test_batched_equals_alone(bundle):
             assert batched.summary.height == 0 and batched.rejects.height == p.rejects.height
             continue
         # scores: float32 matrix products may differ in the last bits with the batch shape
-        assert_frame_equal(batched.summary, alone.summary, check_exact=False, rtol=1e-5, atol=1e-7)
+        assert_frame_equal(batched.summary, alone.summary, check_exact=False, rel_tol=1e-5, abs_tol=1e-7)
         assert_frame_equal(batched.annotations.sort("row", maintain_order=True),
                            alone.annotations.sort("row", maintain_order=True))
         assert_frame_equal(batched.rejects, alone.rejects)
