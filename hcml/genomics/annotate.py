@@ -131,26 +131,37 @@ def _coding_seqs(idx: TranscriptIndex) -> _CodingSeqs:
 
 # --------------------------------------------------------------------------------------------- pairs
 def _pairs(chrom: np.ndarray, vs: np.ndarray, ve: np.ndarray, idx: TranscriptIndex) -> tuple[np.ndarray, np.ndarray]:
-    """(variant index, transcript row) of every variant within 5 kb of a transcript."""
-    tx_chrom = idx.tx["chrom"].to_numpy()
+    """(variant index, transcript row) of every variant within 5 kb of a transcript: per contig, the sorted
+    variant starts are searched for every transcript window at once (no loop over transcripts)."""
+    by_chrom = idx.__dict__.get("_by_chrom")
+    if by_chrom is None:
+        tx_chrom = idx.tx["chrom"].to_numpy()
+        by_chrom = idx.__dict__["_by_chrom"] = {c: np.flatnonzero(tx_chrom == c) for c in np.unique(tx_chrom)}
     vi_all, t_all = [], []
     lo_v = np.minimum(vs, ve)
     for c in np.unique(chrom):
+        tr = by_chrom.get(c)
+        if tr is None or not len(tr):
+            continue
         sel = np.flatnonzero(chrom == c)
         order = sel[np.argsort(lo_v[sel], kind="stable")]
         starts = lo_v[order]
-        maxlen = int((np.abs(ve[sel] - vs[sel]) + 1).max()) if len(sel) else 0
-        for t in np.flatnonzero(tx_chrom == c):
-            a = np.searchsorted(starts, idx.t_start[t] - FLANK - maxlen - 1, "left")
-            b = np.searchsorted(starts, idx.t_end[t] + FLANK + 1, "right")
-            cand = order[a:b]
-            keep = _overlap(vs[cand], ve[cand], idx.t_start[t] - FLANK, idx.t_end[t] + FLANK)
-            cand = cand[keep]
-            vi_all.append(cand)
-            t_all.append(np.full(len(cand), t, np.int64))
+        maxlen = int((np.abs(ve[sel] - vs[sel]) + 1).max())
+        a = np.searchsorted(starts, idx.t_start[tr] - FLANK - maxlen - 1, "left")
+        b = np.searchsorted(starts, idx.t_end[tr] + FLANK + 1, "right")
+        counts = b - a
+        total = int(counts.sum())
+        if not total:
+            continue
+        t_rep = np.repeat(tr, counts)
+        within = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        cand = order[np.repeat(a, counts) + within]
+        keep = _overlap(vs[cand], ve[cand], idx.t_start[t_rep] - FLANK, idx.t_end[t_rep] + FLANK)
+        vi_all.append(cand[keep])
+        t_all.append(t_rep[keep])
     if not vi_all:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    vi, t = np.concatenate(vi_all), np.concatenate(t_all)
+    vi, t = np.concatenate(vi_all), np.concatenate(t_all).astype(np.int64)
     o = np.lexsort((idx.id_rank[t], vi))  # VEP-like order: per variant, by transcript id
     return vi[o], t[o]
 

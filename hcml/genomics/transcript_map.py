@@ -147,28 +147,28 @@ class TranscriptIndex:
         self.n_exons = self.ex_hi - self.ex_lo
         ex_len = self.ex_end - self.ex_start + 1
         # cDNA coordinate of each exon's genomic start and end
-        self.ex_cdna_gs = np.zeros(len(ex_len), np.int64)
-        self.ex_cdna_ge = np.zeros(len(ex_len), np.int64)
-        self.cdna_len = np.zeros(n, np.int64)
-        for t in range(n):
-            lo, hi = self.ex_lo[t], self.ex_hi[t]
-            lens = ex_len[lo:hi]
-            if self.strand[t] == 1:
-                before = np.concatenate(([0], np.cumsum(lens)[:-1]))
-                self.ex_cdna_gs[lo:hi] = before + 1
-                self.ex_cdna_ge[lo:hi] = before + lens
-            else:
-                after = np.concatenate((np.cumsum(lens[::-1])[::-1][1:], [0]))  # bases in exons upstream (higher)
-                self.ex_cdna_ge[lo:hi] = after + 1
-                self.ex_cdna_gs[lo:hi] = after + lens
-            self.cdna_len[t] = lens.sum()
+        # (vectorised over all transcripts: cumulative exon lengths within each transcript's block)
+        csum = np.cumsum(ex_len)
+        block_base = np.where(self.ex_lo > 0, csum[np.maximum(self.ex_lo - 1, 0)], 0)
+        block_base = np.where(self.n_exons > 0, block_base, 0)
+        self.cdna_len = np.where(self.n_exons > 0, csum[np.maximum(self.ex_hi - 1, 0)] - block_base, 0)
+        ex_strand = self.strand[self.ex_t]
+        before = csum - ex_len - block_base[self.ex_t]  # bases in exons at lower coordinates
+        after = self.cdna_len[self.ex_t] - (before + ex_len)  # bases in exons at higher coordinates
+        self.ex_cdna_gs = np.where(ex_strand == 1, before + 1, after + ex_len)
+        self.ex_cdna_ge = np.where(ex_strand == 1, before + ex_len, after + 1)
         # coding region in cDNA coordinates (first base of start codon / last base of stop codon)
         self.cdna_cds_start = np.zeros(n, np.int64)
         self.cdna_cds_end = np.zeros(n, np.int64)
-        for t in np.flatnonzero(self.coding):
-            a = self._cdna_exonic(t, self.cds_g_start[t])
-            b = self._cdna_exonic(t, self.cds_g_end[t])
-            self.cdna_cds_start[t], self.cdna_cds_end[t] = (a, b) if self.strand[t] == 1 else (b, a)
+        ct = np.flatnonzero(self.coding)
+        if len(ct):
+            ma = self.map_positions(ct, self.cds_g_start[ct])
+            mb = self.map_positions(ct, self.cds_g_end[ct])
+            ok = ma["exonic"] & mb["exonic"]
+            self.coding[ct[~ok]] = False  # a CDS reaching outside its exons is unusable: treat as non-coding
+            fwd = self.strand[ct] == 1
+            self.cdna_cds_start[ct] = np.where(fwd, ma["cdna"], mb["cdna"])
+            self.cdna_cds_end[ct] = np.where(fwd, mb["cdna"], ma["cdna"])
         # Ensembl start phase of the first coding exon (N padding of the CDS for cds_start_NF transcripts)
         self.start_phase = np.zeros(n, np.int64)
         cds = bundle.cds
