@@ -112,3 +112,14 @@ def test_development_key_is_created_once_and_kept(monkeypatch, tmp_path):
     key = key_file.read_text().strip()
     assert first == hmac.new(key.encode(), b"MRN-1", hashlib.sha256).hexdigest()
     assert pseudonymise("MRN-1") == first  # stable across calls
+
+
+def test_structured_mode_events_are_read_too():
+    from cloudevents.core.bindings import kafka as ce_kafka
+    from cloudevents.core.formats.json import JSONFormat
+
+    sub = make_submission(submission_id="s-1", patient_id="P", requester="r", department="d", project="p",
+                          input_kind="variants", payload="21-25891796-C-T")
+    message = ce_kafka.to_structured(submission_event(sub, trace={}), JSONFormat())
+    assert message.headers["content-type"] == b"application/cloudevents+json"
+    assert parse_submission(from_kafka(None, message.value, message.headers)) == sub
