@@ -10,7 +10,7 @@ frameshifts and `extTer{n}` for stop-loss extensions.
 
 from __future__ import annotations
 
-from hcml.genomics.transcript_map import THREE_LETTER, revcomp, translate
+from hcml.genomics.transcript_map import THREE_LETTER, translate_to_stop  # noqa: F401  (re-exported)
 
 SYNONYMOUS_ESCAPED = "%3D"
 
@@ -91,49 +91,8 @@ def hgvs_genomic(bundle, chrom: str, start: int, end: int, ref: str, alt: str) -
 
 
 # --------------------------------------------------------------------------------------------- HGVSc
-def hgvs_transcript(idx, t: int, chrom: str, start: int, end: int, ref: str, alt: str) -> str | None:
-    """HGVS c. (coding) or n. (non-coding) description on transcript row `t` (with 'ENST...v:' prefix),
-    None when the variant lies outside the transcript."""
-    tx_lo, tx_hi = int(idx.t_start[t]), int(idx.t_end[t])
-    strand = int(idx.strand[t])
-    kind = "c" if idx.coding[t] else "n"
-    prefix = f"{idx.ids[t]}.{idx.tx['transcript_version'][t]}:{kind}."
-    is_indel = ref == "-" or alt == "-"
-    if is_indel:
-        # VEP shifts along the genome; a variant shifted off the transcript gets no HGVSc
-        start, end, ref, alt = shift_indel(idx.bundle, chrom, start, end, ref, alt, strand)
-    lo, hi = min(start, end), max(start, end)
-    if lo < tx_lo or hi > tx_hi:
-        return None
-    pos = lambda g: idx.hgvs_position_at(t, g)  # noqa: E731
-    if strand == 1:
-        a, b = start, end
-    else:
-        a, b = end, start
-    r = ref if strand == 1 or ref == "-" else revcomp(ref)
-    s = alt if strand == 1 or alt == "-" else revcomp(alt)
-    if not is_indel and len(r) == 1 and len(s) == 1:
-        return f"{prefix}{pos(start)}{r}>{s}"
-    if s == "-":
-        return f"{prefix}{pos(a)}del" if a == b else f"{prefix}{pos(a)}_{pos(b)}del"
-    if r == "-":
-        n = len(s)
-        # insertion between a (5') and b (3') in transcript orientation: a = end (+) / start (-)
-        five = end if strand == 1 else start  # genomic position of the 5' flank
-        if strand == 1:
-            prev = _seq(idx.bundle, chrom, five - n + 1, five) if five - n + 1 >= 1 else ""
-        else:
-            prev = revcomp(_seq(idx.bundle, chrom, five, five + n - 1))
-        if prev == s:
-            first = five - (n - 1) * strand
-            return f"{prefix}{pos(five)}dup" if n == 1 else f"{prefix}{pos(first)}_{pos(five)}dup"
-        three = start if strand == 1 else end
-        return f"{prefix}{pos(five)}_{pos(three)}ins{s}"
-    if strand == 1:
-        p1, p2 = pos(start), pos(end)
-    else:
-        p1, p2 = pos(end), pos(start)
-    return f"{prefix}{p1}delins{s}" if start == end else f"{prefix}{p1}_{p2}delins{s}"
+# HGVSc is built in `hcml.genomics.annotate` (vectorised over variant x transcript pairs, one shift per
+# variant and strand); coordinates come from `TranscriptIndex`.
 
 
 # ---------------------------------------------------------------------------------------------- HGVSp
@@ -216,4 +175,4 @@ def synonymous(aa: str, protein_pos: int) -> str:
     return f"p.{_aa3(aa)}{protein_pos}{SYNONYMOUS_ESCAPED}"
 
 
-from hcml.genomics.transcript_map import translate_to_stop  # noqa: E402,F401  (re-exported)
+
