@@ -151,11 +151,20 @@ def commit_positions(bootstrap: str, topic: str, group: str, offsets: dict[int, 
 
 def tail(bootstrap: str, topic: str, group: str, from_beginning: bool = True, idle_seconds: float = 5.0,
          max_records: int | None = None) -> Iterator[Record]:
-    """Yield records of a topic (group subscription, no commits) until idle for `idle_seconds`."""
-    consumer = Consumer(consumer_config(bootstrap, group, **{
-        "auto.offset.reset": "earliest" if from_beginning else "latest", "enable.partition.eof": False}))
+    """Yield records of every partition of a topic until idle for `idle_seconds`.
+
+    Partitions are `assign`ed (no group membership, nothing committed), so several tails side by side each
+    see every message."""
+    consumer = Consumer(consumer_config(bootstrap, group, **{"enable.partition.eof": False}))
     try:
-        consumer.subscribe([topic])
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        if metadata.error is not None:
+            raise KafkaException(metadata.error)
+        assignment = []
+        for p in sorted(metadata.partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            assignment.append(TopicPartition(topic, p, low if from_beginning else high))
+        consumer.assign(assignment)
         n = 0
         idle_since = time.monotonic()
         while time.monotonic() - idle_since < idle_seconds:
