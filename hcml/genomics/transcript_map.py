@@ -214,13 +214,6 @@ class TranscriptIndex:
             return self.versioned[transcript_id]
         raise KeyError(transcript_id)
 
-    def _cdna_exonic(self, t: int, pos: int) -> int:
-        lo, hi = self.ex_lo[t], self.ex_hi[t]
-        for i in range(lo, hi):
-            if self.ex_start[i] <= pos <= self.ex_end[i]:
-                return int(self.ex_cdna_gs[i] + self.strand[t] * (pos - self.ex_start[i]))
-        raise ValueError(f"{self.ids[t]}: {pos} is not exonic")
-
     # ------------------------------------------------------------------------- vectorised map
     def map_positions(self, t: np.ndarray, pos: np.ndarray) -> dict[str, np.ndarray]:
         """For each (transcript row t, genomic pos) pair:
