@@ -343,6 +343,8 @@ class TranscriptIndex:
 
         kind 'c' (coding transcripts): '123', '-12', '*34', '123+5', '124-2', '*34+2'.
         kind 'n' (cDNA positions; any transcript): '57', '57+3'.
+        c. positions count from the first annotated coding base; on a cds_start_NF transcript VEP prints
+        exonic substitutions with its N padding added (see docs/annotation.md), which this does not undo.
         Raises KeyError for an unknown transcript, ValueError for a coordinate that does not fit it."""
         t = self.index(transcript_id)
         p = parse_hgvs_position(position) if isinstance(position, str) else position
