@@ -290,7 +290,8 @@ def _sort_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _variant_strings_cached(state: ServiceState, variants: list[str], scorer: Any, max_variants: int,
                             progress: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int] | None:
-    """(records, rejects, n_input) for variant strings through the cache; None to take the plain path."""
+    """(records, rejects, n_input) for variant strings: the cache (if on) answers what it knows, the rest is
+    parsed with the other requests waiting (batcher) and interpreted; None to take the plain path."""
     from hcml.genomics import inputs
 
     items = [v.strip() for v in variants]
@@ -304,7 +305,7 @@ def _variant_strings_cached(state: ServiceState, variants: list[str], scorer: An
     known: dict[str, tuple[str, dict[str, Any]]] = {}
     missing: list[str] = []
     for item in dict.fromkeys(items):
-        entry = state.cache.get((generation, item))
+        entry = state.cache.get((generation, item)) if state.cache is not None else None
         if entry is None:
             missing.append(item)
         else:
@@ -331,8 +332,9 @@ def _variant_strings_cached(state: ServiceState, variants: list[str], scorer: An
             found[rec["variant_id"]] = ("variant", rec)
         if set(found) != set(missing):
             return None  # the reader named a variant otherwise than as given
-        for item, entry in found.items():
-            state.cache.put((generation, item), entry)
+        if state.cache is not None:
+            for item, entry in found.items():
+                state.cache.put((generation, item), entry)
         known.update(found)
     elif progress:
         progress("parsed", n_variants=len(items), n_rejects=0)
@@ -356,7 +358,7 @@ def interpret_request(state: ServiceState, *, variants: list[str] | None = None,
     start = time.perf_counter()
     scorer = state.scorer  # one model for the whole request, even if the alias moves meanwhile
     cached = None
-    if variants is not None and state.cache is not None:
+    if variants is not None and (state.cache is not None or state.batcher is not None):
         cached = _variant_strings_cached(state, variants, scorer, max_variants, progress)
     if cached is not None:
         records, rejects, n_input = cached
