@@ -86,26 +86,23 @@ def test_local_rendering_changes_only_launcher_logs_and_tls(tmp_path):
     assert config["run_coordinator"] == production["run_coordinator"]
 
 
-def test_k8s_job_executor_run_config_is_valid():
-    from dagster_k8s import k8s_job_executor
+def test_k8s_job_executor_run_config_is_valid_for_the_per_step_jobs():
+    from hcml_dagster.definitions import defs
+    from hcml_dagster.jobs import sample_run_config
 
-    @dg.op
-    def variant_annotations():
-        return 1
-
-    @dg.op
-    def pathogenicity_model(x):
-        return x
-
-    @dg.job(executor_def=k8s_job_executor)
-    def per_step_job():
-        pathogenicity_model(variant_annotations())
-
-    run_config = _load(DEPLOY / "k8s_job_executor.yaml")
-    assert dg.validate_run_config(per_step_job, run_config)
-    bad = {"execution": {"config": {"per_step_k8s_config": {"x": {"container_config": 3}}}}}
+    executor = _load(DEPLOY / "k8s_job_executor.yaml")
+    sample_job = defs.resolve_job_def("sample_report_job_per_step")
+    training_job = defs.resolve_job_def("ml_training_job_per_step")
+    assert sample_job.executor_def.name == training_job.executor_def.name == "k8s"
+    # the executor block with a real run's config, through Dagster's own validation
+    run_config = {**sample_run_config("azure://hcml/submissions/s1/input.vcf", submission_id="s1"), **executor}
+    assert dg.validate_run_config(sample_job, run_config)
+    # per-step overrides name ops that exist in those jobs
+    ops = set(sample_job.graph.node_dict) | set(training_job.graph.node_dict)
+    assert set(executor["execution"]["config"]["per_step_k8s_config"]) <= ops
+    bad = {**run_config, "execution": {"config": {"per_step_k8s_config": {"x": {"container_config": 3}}}}}
     with pytest.raises(dg.DagsterInvalidConfigError):
-        dg.validate_run_config(per_step_job, bad)
+        dg.validate_run_config(sample_job, bad)
 
 
 def _quantity(value: str) -> float:
