@@ -104,11 +104,13 @@ def test_known_variants_and_clinvar(bundle):
     assert app.height >= 27
 
 
-def test_load_is_fast(bundle_dir):
-    t0 = time.perf_counter()
-    ReferenceBundle.load(bundle_dir)
-    # not a timing assertion: load must not parse the sources (it reads only compiled tables)
-    assert time.perf_counter() - t0 >= 0
+def test_load_reads_only_the_small_tables(bundle_dir):
+    """Cold-start design (timing is in docs, not tests): load maps the sequence and reads the gene-model
+    tables; the large variant tables are read on first use."""
+    b = ReferenceBundle.load(bundle_dir)
+    assert "known_variants" not in b.__dict__ and "clinvar" not in b.__dict__
+    assert b.transcripts.height == 103 and b.exons.height > 400
+    assert b.known_variants.height > 100_000 and "known_variants" in b.__dict__
 
 
 def test_missing_sources_fail_clearly(tmp_path, sources):
