@@ -31,6 +31,7 @@ def read_vep_tab(path: Path) -> pl.DataFrame:
 @dataclass
 class Comparison:
     n_variants: int
+    vep_variants: int
     shared_transcripts: int
     vep_rows: int
     our_rows: int
@@ -73,6 +74,7 @@ def compare_annotations(ours: pl.DataFrame, vep: pl.DataFrame, n_variants: int |
         dis[f] = joined.filter(~eq).select(KEY + [f, f"{f}_ours"])
     return Comparison(
         n_variants=n_variants if n_variants is not None else vep["Uploaded_variation"].n_unique(),
+        vep_variants=vep["Uploaded_variation"].n_unique(),
         shared_transcripts=len(shared), vep_rows=vep_s.height, our_rows=ours_s.height, matched_rows=joined.height,
         missing_rows=missing, extra_rows=extra, field_agreement=agreement, disagreements=dis,
     )
@@ -90,7 +92,8 @@ def compare_with_vep(vcf: Path, vep_tab: Path, bundle) -> Comparison:
 
 def format_report(c: Comparison, show: int = 0) -> str:
     lines = [
-        f"variants: {c.n_variants:,}; transcripts in both: {c.shared_transcripts}",
+        f"variants: {c.n_variants:,} annotated, {c.vep_variants:,} in VEP's output (compared); "
+        f"transcripts in both: {c.shared_transcripts}",
         f"rows on shared transcripts: VEP {c.vep_rows:,}, hcml {c.our_rows:,}, matched {c.matched_rows:,}, "
         f"missing in hcml {c.missing_rows.height:,}, extra in hcml {c.extra_rows.height:,}",
         f"row agreement: {100 * c.row_agreement:.3f}%",
