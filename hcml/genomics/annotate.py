@@ -225,6 +225,9 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     if "variant_id" not in variants.columns:
         variants = variants.with_columns(
             variant_id=pl.format("{}_{}_{}/{}", "chrom", "pos", "ref", "alt"))
+    names = {c: bundle.contig_name(c) or c for c in variants["chrom"].unique().to_list()}
+    if any(k != v_ for k, v_ in names.items()):  # 'chr21' -> the bundle's '21'
+        variants = variants.with_columns(pl.col("chrom").replace(names))
     v = vep_alleles(variants.select("row", "variant_id", "chrom", "pos", "ref", "alt"))
     n_var = v.height
     chrom = v["chrom"].to_numpy().astype(str)

@@ -166,3 +166,8 @@ def test_mnv_large_deletion_and_ablation(bundle):
     exon = out.filter((pl.col("row") == 2) & (pl.col("Feature") == "ENST00000346798")).to_dicts()[0]
     assert "splice_acceptor_variant" in exon["Consequence"] and exon["EXON"] == "17/18"
     assert summarise(out).height == 3
+
+
+def test_chr_prefixed_contig(bundle):
+    out = annotate(_variants([("chr21", 25891784, "C", "T")]), bundle)
+    assert "missense_variant" in set(out["Consequence"]) and set(out["chrom"]) == {"21"}
