@@ -143,9 +143,55 @@ def log_and_register(
     return RegisteredRun(run_id=run_id, model_version=str(mv.version), model_uri=source)
 
 
+# -- read path used by serving -------------------------------------------------------------------------
+# For an http(s) tracking server the two calls a scorer needs (alias -> version, version -> files) go
+# through MLflow's REST API with httpx: importing the mlflow package alone takes ~0.7 s, which a realtime
+# service scaling from zero should not pay. Other stores (SQLite, file) use the mlflow client.
+MODEL_FILES = ("model.npz", "spec.json")
+
+
+def _rest_base() -> str | None:
+    uri = tracking_uri()
+    return uri.rstrip("/") if uri.startswith(("http://", "https://")) else None
+
+
+def _rest_get(path: str, params: dict[str, str] | None = None):
+    """GET on the tracking server with MLflow's own auth variables; connection errors -> RegistryUnavailable."""
+    import httpx
+
+    headers, auth = {}, None
+    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        headers["Authorization"] = f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}"
+    if os.environ.get("MLFLOW_TRACKING_USERNAME") and os.environ.get("MLFLOW_TRACKING_PASSWORD"):
+        auth = (os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"])
+    timeout = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", _HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_TIMEOUT"]))
+    verify = os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "false").lower() != "true"
+    try:
+        return httpx.get(f"{_rest_base()}{path}", params=params, headers=headers, auth=auth, timeout=timeout, verify=verify)
+    except httpx.HTTPError as exc:
+        raise RegistryUnavailable(f"MLflow at {tracking_uri()} is unreachable: {exc}") from exc
+
+
+def _rest_json(path: str, params: dict[str, str], what: str) -> dict | None:
+    """The JSON answer; None for MLflow's "not found" answers; RegistryUnavailable otherwise."""
+    r = _rest_get(path, params)
+    if r.status_code == 200:
+        return r.json()
+    try:
+        code = r.json().get("error_code")
+    except ValueError:
+        code = None
+    if code in _NOT_FOUND_CODES:
+        return None
+    raise RegistryUnavailable(f"MLflow at {tracking_uri()} answered {r.status_code} for {what}: {r.text[:300]}")
+
+
 def alias_version(alias: str) -> str | None:
     """The version number an alias points at; None if the model or alias does not exist.
     Raises RegistryUnavailable when the store cannot answer (never mistaken for "no champion")."""
+    if _rest_base():
+        answer = _rest_json("/api/2.0/mlflow/registered-models/alias", {"name": MODEL_NAME, "alias": alias}, f"alias {alias!r}")
+        return str(answer["model_version"]["version"]) if answer else None
     client = _client()
     try:
         return str(client.get_model_version_by_alias(MODEL_NAME, alias).version)
@@ -155,17 +201,50 @@ def alias_version(alias: str) -> str | None:
         raise RegistryUnavailable(f"MLflow at {tracking_uri()} did not answer for alias {alias!r}: {str(exc).splitlines()[0][:300]}") from exc
 
 
-def load_version(version: str, cache: Path | None = None) -> ExportedModel:
-    """Download a registered version's serving form (cached per version) and load it."""
-    import mlflow
-
+def _version_source(version: str) -> str:
+    if _rest_base():
+        answer = _rest_json("/api/2.0/mlflow/model-versions/get", {"name": MODEL_NAME, "version": str(version)}, f"version {version}")
+        if answer is None:
+            raise LookupError(f"version {version} of {MODEL_NAME} not found in {tracking_uri()}")
+        return answer["model_version"]["source"]
     client = _client()
-    mv = client.get_model_version(MODEL_NAME, version)
-    store = hashlib.sha256(tracking_uri().encode()).hexdigest()[:12]  # versions are per store
+    try:
+        return client.get_model_version(MODEL_NAME, version).source
+    except Exception as exc:  # noqa: BLE001
+        if _is_not_found(exc):
+            raise LookupError(f"version {version} of {MODEL_NAME} not found in {tracking_uri()}") from exc
+        raise
+
+
+def _download(source: str, target: Path) -> None:
+    """The version's `model/` files into target/model (atomically: a partial download is never loaded)."""
+    tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=target))
+    base = _rest_base()
+    if base and source.startswith("mlflow-artifacts:/"):
+        path = source[len("mlflow-artifacts:/"):].lstrip("/")
+        (tmp / MODEL_ARTIFACT).mkdir()
+        for name in MODEL_FILES:
+            r = _rest_get(f"/api/2.0/mlflow-artifacts/artifacts/{path}/{name}")
+            if r.status_code != 200:
+                raise RegistryUnavailable(f"cannot download {name} of {source}: HTTP {r.status_code}")
+            (tmp / MODEL_ARTIFACT / name).write_bytes(r.content)
+    else:
+        import mlflow
+
+        _client()
+        mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(tmp))
+    os.replace(tmp / MODEL_ARTIFACT, target / MODEL_ARTIFACT)
+    tmp.rmdir()
+
+
+def load_version(version: str, cache: Path | None = None) -> ExportedModel:
+    """A registered version's serving form: downloaded once per (store, version), then loaded from disk."""
+    source = _version_source(str(version))
+    store = hashlib.sha256(tracking_uri().encode()).hexdigest()[:12]  # version numbers are per store
     target = (cache or data_dir() / "models" / "cache") / store / f"{MODEL_NAME}-v{version}"
-    if not (target / MODEL_ARTIFACT / "spec.json").exists():
+    if not all((target / MODEL_ARTIFACT / name).exists() for name in MODEL_FILES):
         target.mkdir(parents=True, exist_ok=True)
-        mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(target))
+        _download(source, target)
     return ExportedModel.load(target / MODEL_ARTIFACT, model_version=str(version))
 
 

@@ -57,6 +57,21 @@ def test_train_register_promote_and_gate(mlflow_env, trained_model, held_out_rep
     # load_scorer follows the champion when HCML_MLFLOW_TRACKING_URI is set
     scorer = load_scorer()
     assert (scorer.model_name, scorer.model_version) == (MODEL_NAME, champion)
+    # ... and, in a fresh process (the realtime service), over MLflow's REST API without importing mlflow
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; from hcml.ml.serving import load_scorer; s = load_scorer(); "
+        "print(json.dumps({'version': s.model_version, 'mlflow_imported': 'mlflow' in sys.modules}))"
+    )
+    env = {**os.environ, "HCML_DATA_DIR": str(tmp_path / "fresh")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    fresh = json.loads(out.strip().splitlines()[-1])
+    assert fresh == {"version": champion, "mlflow_imported": False}
+    assert list((tmp_path / "fresh" / "models" / "cache").rglob("model.npz"))
 
     # a worse candidate (output layer negated: ranks inverted) is registered but never becomes champion
     bad = copy.deepcopy(trained_model)
@@ -83,3 +98,9 @@ def test_embedded_sqlite_default(tmp_path, monkeypatch, trained_model, held_out_
     assert (tmp_path / "var" / "mlflow" / "mlflow.db").stat().st_size > 0
     assert list((tmp_path / "var" / "mlflow" / "artifacts").rglob("model.npz"))
     assert registry.alias_version(registry.CHAMPION) is None
+    registry.set_champion(reg.model_version)  # the mlflow-client read path (non-HTTP store)
+    loaded = registry.load_alias(registry.CHAMPION)
+    assert loaded.model_version == "1"
+    assert [w.tolist() for w in loaded.weights] == [w.tolist() for w in trained_model.exported.weights]
+    with pytest.raises(LookupError, match="version 9"):
+        registry.load_version("9")
