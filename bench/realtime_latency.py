@@ -155,7 +155,7 @@ async def websocket_round_trips(url: str, token: str, n: int, variant_lists: lis
     return out
 
 
-def start_server(bundle: Path, data_dir: Path, variant_cache: bool = True) -> tuple[subprocess.Popen, int]:
+def start_server(bundle: Path, data_dir: Path, variant_cache: bool = True, workers: int = 1) -> tuple[subprocess.Popen, int]:
     import socket
 
     import httpx
@@ -167,7 +167,8 @@ def start_server(bundle: Path, data_dir: Path, variant_cache: bool = True) -> tu
     env.pop("HCML_KAFKA_BOOTSTRAP", None)  # the sync path never waits on Kafka; measure it alone
     env.update(HCML_BUNDLE_DIR=str(bundle), HCML_DATA_DIR=str(data_dir), HCML_LOG_LEVEL="WARNING",
                HCML_REALTIME_VARIANT_CACHE="100000" if variant_cache else "0")
-    proc = subprocess.Popen([sys.executable, "-m", "hcml.cli", "serve", "--port", str(port), "--log-level", "warning"],
+    proc = subprocess.Popen([sys.executable, "-m", "hcml.cli", "serve", "--port", str(port), "--log-level", "warning",
+                             "--workers", str(workers)],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "ab"))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -187,6 +188,7 @@ def main() -> None:
     ap.add_argument("--panel-rate", type=float, default=20.0, help="100-variant panel requests per second")
     ap.add_argument("--panel-seconds", type=float, default=10.0)
     ap.add_argument("--ws", type=int, default=300, help="WebSocket round trips")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the server")
     ap.add_argument("--bundle", default=None)
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     args = ap.parse_args()
@@ -207,13 +209,13 @@ def main() -> None:
     snvs = saturation_snvs()
 
     def measure(cache: bool) -> None:
-        proc, port = start_server(bundle, data_dir, variant_cache=cache)
+        proc, port = start_server(bundle, data_dir, variant_cache=cache, workers=args.workers)
         host = f"127.0.0.1:{port}"
         server = psutil.Process(proc.pid)
 
-        def cpu_s() -> float:
-            t = server.cpu_times()
-            return t.user + t.system
+        def cpu_s() -> float:  # the server and its worker processes
+            procs = [server, *server.children(recursive=True)]
+            return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
 
         def run(key: str, title: str, raws, rate: float, seconds: float, note: str, **kw) -> None:
             c0 = cpu_s()
