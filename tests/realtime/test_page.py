@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pysam
@@ -23,23 +24,34 @@ SAMPLES = REPO_ROOT / "data" / "samples"
 
 
 @pytest.fixture(scope="module")
-def browser_page(server, tmp_path_factory):
+def playwright():
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/browser.sh install")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS)
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        page.goto(server.url + "/")
-        page.fill("#token", server_token(server, "clinician"))
-        page.click("#connect")
-        page.wait_for_function("document.getElementById('who').textContent.includes('dev-clinician')")
-        yield page
-        context.close()
+        yield p
+
+
+def _open_page(playwright, profile: Path, url: str, token: str):
+    """Debian's Chromium, a fresh profile, the page signed in with `token`."""
+    context = playwright.chromium.launch_persistent_context(str(profile), executable_path=CHROMIUM, headless=True,
+                                                           args=CHROMIUM_ARGS)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(url + "/")
+    page.fill("#token", token)
+    page.click("#connect")
+    page.wait_for_function("document.getElementById('who').textContent.includes('dev-clinician')")
+    return context, page
+
+
+@pytest.fixture(scope="module")
+def browser_page(server, playwright, tmp_path_factory):
+    context, page = _open_page(playwright, tmp_path_factory.mktemp("chromium-profile"), server.url,
+                               server_token(server, "clinician"))
+    yield page
+    context.close()
 
 
 def _rows(page) -> list[dict]:
@@ -119,3 +131,56 @@ def test_a_bad_token_is_refused_on_the_page(browser_page):
     page.click("#connect")
     page.wait_for_function("document.getElementById('status').textContent.includes('malformed')")
     assert page.is_disabled("#annotate-variants")
+
+
+@pytest.mark.kafka
+def test_queued_vcf_report_is_pushed_to_the_page(kafka_bootstrap, bundle_dir, tmp_path_factory, playwright):
+    """Queue a VCF from the page; when the run's result lands on genetic-data-annotated the page shows it."""
+    from datetime import UTC, datetime
+
+    from hcml.events import topics
+    from hcml.events.messages import SOURCE_DAGSTER, Result, result_event
+    from hcml.events.producer import EventProducer
+    from hcml.storage import LocalStore
+
+    from .conftest import start_server, stop_server
+
+    data_dir = tmp_path_factory.mktemp("realtime-queued-page")
+    srv = start_server(data_dir, bundle_dir, data_dir / "server.log", HCML_KAFKA_BOOTSTRAP=kafka_bootstrap)
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 60  # the publisher's first contact with the broker
+        while not httpx.get(f"{srv.url}/readyz").json()["kafka"]["broker_up"]:
+            assert time.monotonic() < deadline, "the service did not reach the broker"
+            time.sleep(0.1)
+        context, page = _open_page(playwright, tmp_path_factory.mktemp("chromium-profile"), srv.url,
+                                   server_token(srv, "clinician"))
+        try:
+            page.set_input_files("#vcf-file", str(SAMPLES / "HG00096_chr21_region.vcf"))
+            page.click("#submit-vcf")
+            page.wait_for_function("document.getElementById('progress').textContent.includes('queued as submission')")
+            sid = page.inner_text("#progress").split("queued as submission ")[1].split(";")[0].strip()
+            report = {"report_type": "hcml.clinical_report", "submission_id": sid,
+                      "summary": {"model": {"name": "hcml-pathogenicity", "version": "7"}},
+                      "variants": [{"rank": 1, "chrom": "21", "pos": 25891796, "ref": "C", "alt": "T", "gene": "APP",
+                                    "consequence": "missense_variant", "impact": "MODERATE",
+                                    "clinvar_significance": "pathogenic", "pathogenicity_score": 0.63}],
+                      "provenance": {"reference_bundle": {"bundle_sha256": "ef" * 32}}}
+            uri = LocalStore(data_dir / "store").put(f"reports/{sid}/report.json", json.dumps(report).encode())
+            result = Result(submission_id=sid, status="succeeded", summary={"n_reported": 1}, report_uri=uri,
+                            provenance={"provenance_sha256": "ab" * 32}, run_id="run-page",
+                            completed_at=datetime.now(UTC))
+            with EventProducer(kafka_bootstrap) as producer:
+                producer.send(topics.ANNOTATED, result_event(result, SOURCE_DAGSTER, event_id="run-page:result"))
+            page.wait_for_function(f"document.getElementById('progress').textContent.includes('{sid}: succeeded')")
+            rows = _wait_rows(page, 1)
+            assert rows[0]["cells"][1] == "21-25891796-C-T" and rows[0]["cells"][7] == "pathogenic"
+            page.click("#results tbody tr:first-child a.provenance-link")
+            page.wait_for_function("document.getElementById('provenance').textContent.includes('provenance_sha256')")
+            provenance = json.loads(page.inner_text("#provenance"))
+            assert provenance["provenance_sha256"] == "ab" * 32 and provenance["submission_id"] == sid
+        finally:
+            context.close()
+    finally:
+        stop_server(srv)
