@@ -1,0 +1,59 @@
+"""Health, readiness, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from .conftest import auth
+
+
+def _samples(text: str) -> dict[tuple, float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_health_and_readiness(client, bundle_dir):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    assert body["ready"] is True and body["bundle"]["bundle_sha256"] == manifest["bundle_sha256"]
+    assert body["model"]["version"] and body["model_error"] is None
+    assert body["kafka"]["configured"] is False  # this module runs without Kafka
+
+
+def test_metrics_count_requests_by_route_template_and_variants(client, tokens):
+    key = ("hcml_realtime_requests_total", (("method", "POST"), ("route", "/v1/annotate"), ("status", "2xx")))
+    before = _samples(client.get("/metrics").text)
+    for _ in range(3):
+        assert client.post("/v1/annotate", json={"variants": ["21-25891796-C-T", "21-25891796-C-A"]},
+                           headers=auth(tokens["clinician"])).status_code == 200
+    client.get("/v1/submissions/some-unknown-id", headers=auth(tokens["clinician"]))
+    text = client.get("/metrics").text
+    after = _samples(text)
+    assert after[key] - before.get(key, 0) == 3
+    variants = ("hcml_realtime_variants_total", (("outcome", "annotated"),))
+    assert after[variants] - before.get(variants, 0) == 6
+    # label values are route templates, never ids or variants
+    assert "some-unknown-id" not in text and "25891796" not in text
+    assert any(k[0] == "hcml_realtime_requests_total" and ("route", "/v1/submissions/{submission_id}") in k[1]
+               for k in after)
+
+
+def test_openapi_documents_the_clinical_api_and_its_security(client):
+    doc = client.get("/openapi.json").json()
+    paths = doc["paths"]
+    for path, method in [("/v1/annotate", "post"), ("/v1/submissions", "post"),
+                         ("/v1/submissions/{submission_id}", "get"), ("/v1/results/{result_id}/provenance", "get")]:
+        op = paths[path][method]
+        assert op.get("security"), path  # the bearer scheme is declared on every clinical operation
+        assert {"401", "403"} <= set(op["responses"]), path
+    assert "413" in paths["/v1/annotate"]["post"]["responses"]
+    assert "503" in paths["/v1/submissions"]["post"]["responses"]
+    assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
