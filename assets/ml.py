@@ -126,6 +126,7 @@ def pathogenicity_model(
         "run_id": reg.run_id,
         "model_uri": reg.model_uri,
         "training_set_sha256": trained.training_set_sha256,
+        "model_sha256": trained.exported.weights_sha256(),
         "tracking_uri": mlflow.resolved_uri(),
     }
     metadata.update({
@@ -183,6 +184,7 @@ def model_evaluation(
         "baseline_auroc": report["baseline_auroc"],
         "baseline_rule_auroc": report["baseline_rule_auroc"],
         "test_genes": report["test_genes"],
+        "per_class": dg.MetadataValue.md(_per_class_table(report)),
         "roc_plot": dg.MetadataValue.path(str(plots["roc"])),
         "calibration_plot": dg.MetadataValue.path(str(plots["calibration"])),
     })
@@ -201,6 +203,17 @@ def model_evaluation(
             "n_test": comparison.n_test,
         },
     )
+
+
+def _per_class_table(report: dict) -> str:
+    def f(v):
+        return "-" if v is None else f"{v:.3f}"
+
+    lines = ["| class | n | pathogenic | AUROC | logistic regression | ECE |", "|---|---|---|---|---|---|"]
+    for name, d in sorted(report["per_class"].items(), key=lambda kv: -kv[1]["model"]["n"]):
+        m = d["model"]
+        lines.append(f"| {name} | {m['n']} | {f(m['positive_rate'])} | {f(m['auroc'])} | {f(d['logistic_regression']['auroc'])} | {f(m['ece'])} |")
+    return "\n".join(lines)
 
 
 @dg.asset(

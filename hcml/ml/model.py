@@ -86,6 +86,16 @@ class ExportedModel:
         """P(pathogenic) per row of a `hcml.genomics.annotate.summarise()` frame."""
         return self.score_features(features_from_summary(summary))
 
+    def weights_sha256(self) -> str:
+        """Content hash of everything that determines a score (feature order, arrays, gene table)."""
+        import hashlib
+
+        h = hashlib.sha256(json.dumps(self.feature_names).encode())
+        for a in (self.mean, self.std, *self.weights, *self.biases, np.array([self.platt_a, self.platt_b])):
+            h.update(np.ascontiguousarray(a).tobytes())
+        h.update(self.gene_table.write_csv().encode())
+        return h.hexdigest()
+
     # -- persistence ---------------------------------------------------------------------------------
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)

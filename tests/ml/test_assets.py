@@ -32,6 +32,9 @@ def test_materialize_ml_assets_promotes_through_the_blocking_check(mlflow_env, t
         eval_md = result.asset_materializations_for_node("model_evaluation")[0].metadata
         assert eval_md["auroc"].value >= 0.93 and eval_md["ece"].value <= 0.05
         assert eval_md["champion_version"].value == (champion_before or "none")
+        assert "| missense |" in eval_md["per_class"].value
+        exported = registry.load_version(version)
+        assert model_md["model_sha256"].value == exported.weights_sha256()
         for key in ("dagster/row_count", "content_sha256", "hcml/cpu_seconds"):
             assert key in result.asset_materializations_for_node("training_set")[0].metadata
         labels_md = result.asset_materializations_for_node("clinvar_labels")[0].metadata
