@@ -84,7 +84,11 @@ def test_run_worker_job(launcher):
     assert container["image"] == IMAGE
     assert container["resources"]["requests"] == {"cpu": "250m", "memory": "512Mi"}
     secrets = {e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e}
-    assert {"hcml-azure-storage", "hcml-kafka", "hcml-mlflow", "hcml-pseudonym-key"} <= secrets
+    assert {"hcml-kafka", "hcml-mlflow"} <= secrets
+    # the pseudonym key from the same Secret and key as the realtime service's
+    env = {e["name"]: e for e in container["env"]}
+    assert env["HCML_PSEUDONYM_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "hcml-pseudonym", "key": "key"}
+    assert env["HCML_AZURE_STORAGE_CREDENTIAL"]["valueFrom"]["secretKeyRef"]["optional"] is True
     assert {"configMapRef": {"name": "hcml-config"}} in container["envFrom"]
     assert manifest["spec"]["backoffLimit"] == 0
     assert manifest["metadata"].get("namespace", context.namespace) == "hcml"
@@ -113,5 +117,7 @@ def test_step_worker_job_takes_the_asset_resources(launcher, asset, cpu, memory)
     manifest = _manifest(job)
     assert validate_kubernetes_kind(manifest) == []
     _assert_restricted(manifest)
-    resources = manifest["spec"]["template"]["spec"]["containers"][0]["resources"]
-    assert resources["requests"] == {"cpu": cpu, "memory": memory}
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["requests"] == {"cpu": cpu, "memory": memory}
+    # the op tag's resources did not replace the run pod's env (deep merge): the step still has its secrets
+    assert "HCML_PSEUDONYM_KEY" in {e["name"] for e in container["env"]}

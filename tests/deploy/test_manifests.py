@@ -305,3 +305,62 @@ def test_prometheus_scrape_ports_are_container_ports():
                 continue
             ports = {p["containerPort"] for c in _containers(doc) for p in c.get("ports", [])}
             assert int(port) in ports, (file, port, ports)
+
+
+# ------------------------------------------------------------------------------------------------
+# Secrets: every Secret (and key) anything refers to is one the runbook tells operators to create
+# ------------------------------------------------------------------------------------------------
+
+def _secret_refs() -> dict[str, set[str]]:
+    """Secret name -> keys referenced (empty set: the whole Secret, envFrom)."""
+    refs: dict[str, set[str]] = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("secretKeyRef", "secret_key_ref") and isinstance(value, dict):
+                    refs.setdefault(value["name"], set()).add(value["key"])
+                elif key in ("secretRef",) and isinstance(value, dict):
+                    refs.setdefault(value["name"], set())
+                elif key in ("envSecrets", "env_secrets") and isinstance(value, list):
+                    for item in value:
+                        refs.setdefault(item["name"] if isinstance(item, dict) else item, set())
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    for _, _, doc in MANIFESTS:
+        walk(doc)
+    values = yaml.safe_load((REPO_ROOT / "deploy/helm/values.yaml").read_text())
+    walk(values)
+    refs.setdefault(values["global"]["postgresqlSecretName"], set()).add("postgresql-password")
+    for name in ("deploy/dagster/dagster.yaml", "deploy/dagster/k8s_job_executor.yaml"):
+        walk(yaml.safe_load((REPO_ROOT / name).read_text()))
+    config = yaml.safe_load((REPO_ROOT / "deploy/k8s/config.yaml").read_text())["data"]
+    refs.setdefault(config["DAGSTER_K8S_PG_PASSWORD_SECRET"], set()).add("postgresql-password")
+    return refs
+
+
+def _documented_secrets() -> dict[str, set[str]]:
+    text = (REPO_ROOT / "docs/runbook.md").read_text()
+    section = text[text.index("| Secret | keys |"):]
+    documented = {}
+    for line in section.splitlines()[2:]:
+        line = line.strip()
+        if not line.startswith("|"):
+            break
+        cells = line.strip("|").split("|")
+        name = re.findall(r"`([^`]+)`", cells[0])[0]
+        documented[name] = set(re.findall(r"`([^`]+)`", cells[1]))
+    return documented
+
+
+def test_every_secret_and_key_referred_to_is_in_the_runbook():
+    refs, documented = _secret_refs(), _documented_secrets()
+    assert refs and documented
+    undocumented = {name: keys for name, keys in refs.items() if name not in documented}
+    assert undocumented == {}, "Secrets nobody is told to create"
+    missing_keys = {name: keys - documented[name] for name, keys in refs.items() if keys - documented[name]}
+    assert missing_keys == {}, "keys the runbook does not list"
