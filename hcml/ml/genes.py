@@ -18,6 +18,9 @@ OOF_FOLDS = 5
 MASKED_GENE_SHARE = 0.3
 
 
+COUNT_SCHEMA = {"n": pl.Float64, "n_pathogenic": pl.Float64, "n_missense": pl.Float64, "n_missense_pathogenic": pl.Float64}
+
+
 def gene_table(features: pl.DataFrame, labels: np.ndarray) -> tuple[pl.DataFrame, dict[str, float]]:
     """Per gene: n, pathogenic count, missense n and count; and the priors (global rates)."""
     df = features.select("gene_symbol", "consequence_class").with_columns(pl.Series("label", labels, dtype=pl.Float64))
@@ -74,7 +77,7 @@ def out_of_fold_gene_features(
         parts.append(part.with_columns(pl.Series("_i", index[in_fold])))
     out = pl.concat(parts).sort("_i").drop("_i")
     is_masked = out["gene_symbol"].is_in(list(masked))
-    unknown = _stats_to_features(pl.DataFrame({"n": [None], "n_pathogenic": [None], "n_missense": [None], "n_missense_pathogenic": [None]}, schema={"n": pl.Float64, "n_pathogenic": pl.Float64, "n_missense": pl.Float64, "n_missense_pathogenic": pl.Float64}), priors).row(0, named=True)
+    unknown = _stats_to_features(pl.DataFrame(schema=COUNT_SCHEMA).clear(1), priors).row(0, named=True)
     out = out.with_columns(
         [pl.when(is_masked).then(pl.lit(v, dtype=pl.Float32)).otherwise(pl.col(k)).alias(k) for k, v in unknown.items()]
     )

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from hcml.ml.features import feature_matrix, features_from_summary
-from hcml.ml.genes import apply_gene_table
+from hcml.ml.genes import COUNT_SCHEMA, apply_gene_table
 
 MODEL_NAME = "hcml-pathogenicity"
 NPZ_NAME = "model.npz"
@@ -123,7 +123,7 @@ class ExportedModel:
             arrays = {k: z[k] for k in z.files}
         _single_thread_blas()  # create the BLAS controller at load time, not on the first request
         n = spec["n_layers"]
-        table = pl.DataFrame(spec["gene_table"], schema={"gene_symbol": pl.Utf8, "n": pl.Float64, "n_pathogenic": pl.Float64, "n_missense": pl.Float64, "n_missense_pathogenic": pl.Float64})
+        table = pl.DataFrame(spec["gene_table"], schema={"gene_symbol": pl.Utf8, **COUNT_SCHEMA})
         return cls(
             feature_names=spec["feature_names"],
             mean=arrays["mean"].astype(np.float32),
