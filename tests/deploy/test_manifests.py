@@ -188,7 +188,7 @@ def _env_values(name: str) -> list[tuple[str, str]]:
     values = yaml.safe_load((REPO_ROOT / "deploy/helm/values.yaml").read_text())
     for deployment in values["dagster-user-deployments"]["deployments"]:
         for env in deployment.get("env", []):
-            if env["name"] == name:
+            if env["name"] == name and "value" in env:
                 found.append(("deploy/helm/values.yaml", str(env["value"])))
     return found
 
