@@ -245,7 +245,7 @@ def hgvs_features(frame: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.col("c_end_off_sign") == "+")
         .alias("_donor"),
         # protein change
-        pl.col("p_body").is_in(["=", "0"]).alias("_p_eq"),
+        (pl.col("p_body") == "=").alias("_p_eq"),  # p.= (p.0, no protein, is left to the c. change)
         rest.str.contains("fs").alias("_p_fs"),
         rest.str.contains("ext").alias("_p_ext"),
         rest.str.contains(r"^(?:del|ins|dup|delins)").alias("_p_indel"),
