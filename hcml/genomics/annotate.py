@@ -166,29 +166,27 @@ def _pairs(chrom: np.ndarray, vs: np.ndarray, ve: np.ndarray, idx: TranscriptInd
     return vi[o], t[o]
 
 
-def _fmt_range(x: str, xo: str, y: str, yo: str, ok: str) -> pl.Expr:
-    """VEP's format_coords over columns: 'a', 'a-b' (sorted), 'a-?', '?-b', or null."""
-    xs, ys = pl.col(x).cast(pl.Utf8), pl.col(y).cast(pl.Utf8)
-    return (
-        pl.when(~pl.col(ok)).then(None)
-        .when(pl.col(xo) & pl.col(yo)).then(
-            pl.when(pl.col(x) == pl.col(y)).then(xs)
-            .when(pl.col(x) < pl.col(y)).then(pl.concat_str([xs, ys], separator="-"))
-            .otherwise(pl.concat_str([ys, xs], separator="-")))
-        .when(pl.col(xo)).then(xs + "-?")
-        .when(pl.col(yo)).then("?-" + ys)
-        .otherwise(None)
-    )
+def _fmt_range(x: np.ndarray, xo: np.ndarray, y: np.ndarray, yo: np.ndarray, ok: np.ndarray) -> pl.Series:
+    """VEP's format_coords over arrays: 'a', 'a-b' (sorted), 'a-?', '?-b', or null. The pair is sorted
+    in numpy, so each row's text is one concatenation of two parts (the second null when a == b)."""
+    both = xo & yo
+    f = pl.DataFrame({
+        "a": np.where(both, np.minimum(x, y), x), "b": np.where(both, np.maximum(x, y), y),
+        "xo": xo, "yo": yo, "one": both & (x == y), "ok": ok & (xo | yo),
+    })
+    return f.select(pl.when(pl.col("ok")).then(pl.concat_str([
+        pl.when(pl.col("xo")).then(pl.col("a").cast(pl.Utf8)).otherwise(pl.lit("?")),
+        pl.when(pl.col("one")).then(None).when(pl.col("yo")).then(pl.col("b").cast(pl.Utf8)).otherwise(pl.lit("?")),
+    ], separator="-", ignore_nulls=True))).to_series()
 
 
-def _rank_text(lo: str, hi: str, n: str, ok: str) -> pl.Expr:
-    """EXON / INTRON text over columns: 'n/total' or 'a-b/total' (null when none overlapped)."""
-    lo_s, hi_s, n_s = (pl.col(c).cast(pl.Utf8) for c in (lo, hi, n))
-    return (
-        pl.when(~pl.col(ok)).then(None)
-        .when(pl.col(lo) == pl.col(hi)).then(pl.concat_str([lo_s, n_s], separator="/"))
-        .otherwise(pl.concat_str([lo_s, pl.lit("-"), hi_s, pl.lit("/"), n_s]))
-    )
+def _rank_text(lo: np.ndarray, hi: np.ndarray, n: np.ndarray, ok: np.ndarray) -> pl.Series:
+    """EXON / INTRON text over arrays: 'n/total' or 'a-b/total' (null when none overlapped)."""
+    f = pl.DataFrame({"lo": lo, "hi": hi, "n": n, "ok": ok})
+    return f.select(pl.when(pl.col("ok")).then(pl.concat_str([
+        pl.col("lo").cast(pl.Utf8),
+        pl.when(pl.col("lo") != pl.col("hi")).then(pl.lit("-") + pl.col("hi").cast(pl.Utf8)),
+        pl.lit("/"), pl.col("n").cast(pl.Utf8)], ignore_nulls=True))).to_series()
 
 
 def _coord_text(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray,
@@ -255,16 +253,12 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     fields = _Cols(n, ["Amino_acids", "Codons", "HGVSc", "HGVSp"])
     bits = p["bits"]
     # positions
-    pos_df = {"c5": p["c5"], "c5_ok": p["c5_ok"], "c3": p["c3"], "c3_ok": p["c3_ok"],
-              "cdna_any": p["exon_any"] | (p["c5_ok"] & p["c3_ok"])}
     cds5, cds3 = idx.cds_of_cdna(t, p["c5"]), idx.cds_of_cdna(t, p["c3"])
     cds_len = idx.cdna_cds_end[t] - idx.cdna_cds_start[t] + 1 + idx.start_phase[t]
     cds5_ok = p["c5_ok"] & idx.coding[t] & (cds5 >= 1) & (cds5 <= cds_len)
     cds3_ok = p["c3_ok"] & idx.coding[t] & (cds3 >= 1) & (cds3 <= cds_len)
     in_cds = p["within_cds"]
-    pos_df.update({"d5": cds5, "d5_ok": cds5_ok, "d3": cds3, "d3_ok": cds3_ok, "in_cds": in_cds})
     pr5, pr3 = (cds5 - 1) // 3 + 1, (cds3 - 1) // 3 + 1
-    pos_df.update({"p5": pr5, "p3": pr3})
 
     # substitutions in the CDS: vectorised codon / amino-acid lookups
     snv_cds = is_snv[vi] & in_cds & cds5_ok
@@ -310,17 +304,15 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     tx = idx.tx
     # EXON / INTRON
     n_ex = idx.n_exons[t]
-    pos_df.update({"e_lo": np.minimum(p["exon_lo"], p["exon_hi"]), "e_hi": np.maximum(p["exon_lo"], p["exon_hi"]),
-                   "e_n": n_ex, "e_ok": p["exon_any"],
-                   "i_lo": np.minimum(p["intron_lo"], p["intron_hi"]), "i_hi": np.maximum(p["intron_lo"], p["intron_hi"]),
-                   "i_n": n_ex - 1, "i_ok": p["intron_any"]})
-    positions = pl.DataFrame(pos_df).select(
-        cDNA_position=_fmt_range("c5", "c5_ok", "c3", "c3_ok", "cdna_any"),
-        CDS_position=_fmt_range("d5", "d5_ok", "d3", "d3_ok", "in_cds"),
-        Protein_position=_fmt_range("p5", "d5_ok", "p3", "d3_ok", "in_cds"),
-        EXON=_rank_text("e_lo", "e_hi", "e_n", "e_ok"),
-        INTRON=_rank_text("i_lo", "i_hi", "i_n", "i_ok"),
-    ).to_dict()
+    e_lo, e_hi = np.minimum(p["exon_lo"], p["exon_hi"]), np.maximum(p["exon_lo"], p["exon_hi"])
+    i_lo, i_hi = np.minimum(p["intron_lo"], p["intron_hi"]), np.maximum(p["intron_lo"], p["intron_hi"])
+    positions = {
+        "cDNA_position": _fmt_range(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"], p["exon_any"] | (p["c5_ok"] & p["c3_ok"])),
+        "CDS_position": _fmt_range(cds5, cds5_ok, cds3, cds3_ok, in_cds),
+        "Protein_position": _fmt_range(pr5, cds5_ok, pr3, cds3_ok, in_cds),
+        "EXON": _rank_text(e_lo, e_hi, n_ex, p["exon_any"]),
+        "INTRON": _rank_text(i_lo, i_hi, n_ex - 1, p["intron_any"]),
+    }
     distance = np.where(p["upstream"] | p["downstream"], p["distance"], -1)
 
     S = lambda a: pl.Series(a.tolist() if isinstance(a, np.ndarray) else a, dtype=pl.Utf8)  # noqa: E731
