@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import dagster as dg
-import pytest
 
 from hcml import observability as obs
 from sensors.run_metrics import record_run_metrics, run_metrics_failure, run_metrics_success
