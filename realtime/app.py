@@ -131,7 +131,10 @@ class AuditAndMetrics:
         async def send_wrapper(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", slot["request_id"].encode()))
+                headers = message.setdefault("headers", [])
+                headers.append((b"x-request-id", slot["request_id"].encode()))
+                if scope["path"].startswith("/v1/"):  # clinical answers are never cached by browsers or proxies
+                    headers.append((b"cache-control", b"no-store"))
             await send(message)
 
         try:
@@ -288,11 +291,28 @@ def _exception_handlers(app: FastAPI) -> None:
 
 
 # -------------------------------------------------------------------------------------------- routes
+def content_security_policy(html: str) -> str:
+    """Only this page's own inline script and style (by hash), and connections back to this origin."""
+    import base64
+    import hashlib
+    import re
+
+    def hashes(tag: str) -> str:
+        bodies = re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.S)
+        return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in bodies)
+
+    return (f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
+            "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
 def _routes(app: FastAPI, cfg: Settings) -> None:
+    page_html = (STATIC / "index.html").read_text(encoding="utf-8")
+    page_headers = {"Cache-Control": "no-store", "Content-Security-Policy": content_security_policy(page_html),
+                    "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+
     @app.get("/", include_in_schema=False)
     def page() -> HTMLResponse:
-        return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"),
-                            headers={"Cache-Control": "no-store"})
+        return HTMLResponse(page_html, headers=page_headers)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
     def healthz() -> dict[str, str]:

@@ -57,3 +57,13 @@ def test_openapi_documents_the_clinical_api_and_its_security(client):
     assert "413" in paths["/v1/annotate"]["post"]["responses"]
     assert "503" in paths["/v1/submissions"]["post"]["responses"]
     assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_page_and_api_headers(client, tokens):
+    page = client.get("/")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'sha256-" in csp and "unsafe" not in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
+    r = client.post("/v1/annotate", json={"variants": ["21-25891796-C-T"]}, headers=auth(tokens["clinician"]))
+    assert r.headers["cache-control"] == "no-store"  # patient answers never cached
+    assert client.get("/v1/whoami").headers["cache-control"] == "no-store"  # refusals neither

@@ -17,6 +17,13 @@ from .conftest import server_token
 
 pytestmark = pytest.mark.slow
 
+try:  # the page runs under its Content-Security-Policy: waits use locators (no eval in the page)
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=60_000)
+except ImportError:  # reported by the fixture
+    expect = None
+
 CHROMIUM = os.environ.get("HCML_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -42,7 +49,7 @@ def _open_page(playwright, profile: Path, url: str, token: str):
     page.goto(url + "/")
     page.fill("#token", token)
     page.click("#connect")
-    page.wait_for_function("document.getElementById('who').textContent.includes('dev-clinician')")
+    expect(page.locator("#who")).to_contain_text("dev-clinician")
     return context, page
 
 
@@ -61,7 +68,7 @@ def _rows(page) -> list[dict]:
 
 
 def _wait_rows(page, n: int) -> list[dict]:
-    page.wait_for_function(f"document.querySelectorAll('#results tbody tr').length === {n}")
+    expect(page.locator("#results tbody tr")).to_have_count(n)
     return _rows(page)
 
 
@@ -92,7 +99,7 @@ def test_paste_variants_live_progress_sorted_results_and_provenance(browser_page
     for row in rows:
         assert expected[row["cells"][1]] in row["cells"][7].split(",")
     page.click("#results tbody tr:first-child a.provenance-link")
-    page.wait_for_function("document.getElementById('provenance').textContent.includes('bundle_sha256')")
+    expect(page.locator("#provenance")).to_contain_text("bundle_sha256")
     provenance = json.loads(page.inner_text("#provenance"))
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
     assert provenance["bundle"]["bundle_sha256"] == manifest["bundle_sha256"]
@@ -119,7 +126,7 @@ def test_paste_a_sequence(browser_page):
     lines = [mutated[i:i + 60] for i in range(0, len(mutated), 60)]
     page.fill("#sequence", ">patient read\n" + "\n".join(lines))
     page.click("#annotate-sequence")
-    page.wait_for_function("document.getElementById('progress').textContent.includes('result received')")
+    expect(page.locator("#progress")).to_contain_text("result received")
     rows = _rows(page)
     assert [r["cells"][1] for r in rows] == ["21-25891796-C-T"]
     assert rows[0]["cells"][2] == "APP" and rows[0]["consequence"] == "missense_variant"
@@ -129,7 +136,7 @@ def test_a_bad_token_is_refused_on_the_page(browser_page):
     page = browser_page
     page.fill("#token", "not-a-token")
     page.click("#connect")
-    page.wait_for_function("document.getElementById('status').textContent.includes('malformed')")
+    expect(page.locator("#status")).to_contain_text("malformed")
     assert page.is_disabled("#annotate-variants")
 
 
@@ -159,7 +166,7 @@ def test_queued_vcf_report_is_pushed_to_the_page(kafka_bootstrap, bundle_dir, tm
         try:
             page.set_input_files("#vcf-file", str(SAMPLES / "HG00096_chr21_region.vcf"))
             page.click("#submit-vcf")
-            page.wait_for_function("document.getElementById('progress').textContent.includes('queued as submission')")
+            expect(page.locator("#progress")).to_contain_text("queued as submission")
             sid = page.inner_text("#progress").split("queued as submission ")[1].split(";")[0].strip()
             report = {"report_type": "hcml.clinical_report", "submission_id": sid,
                       "summary": {"model": {"name": "hcml-pathogenicity", "version": "7"}},
@@ -173,11 +180,11 @@ def test_queued_vcf_report_is_pushed_to_the_page(kafka_bootstrap, bundle_dir, tm
                             completed_at=datetime.now(UTC))
             with EventProducer(kafka_bootstrap) as producer:
                 producer.send(topics.ANNOTATED, result_event(result, SOURCE_DAGSTER, event_id="run-page:result"))
-            page.wait_for_function(f"document.getElementById('progress').textContent.includes('{sid}: succeeded')")
+            expect(page.locator("#progress")).to_contain_text(f"{sid}: succeeded")
             rows = _wait_rows(page, 1)
             assert rows[0]["cells"][1] == "21-25891796-C-T" and rows[0]["cells"][7] == "pathogenic"
             page.click("#results tbody tr:first-child a.provenance-link")
-            page.wait_for_function("document.getElementById('provenance').textContent.includes('provenance_sha256')")
+            expect(page.locator("#provenance")).to_contain_text("provenance_sha256")
             provenance = json.loads(page.inner_text("#provenance"))
             assert provenance["provenance_sha256"] == "ab" * 32 and provenance["submission_id"] == sid
         finally:
