@@ -289,9 +289,9 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     p["hgvsc_ok"] = np.zeros(n, bool)
     if other.any():
         _indel_hgvsc(idx, vi, t, other, chrom, vs, ve, vref, valt, fields, shifts, p["hgvsc_ok"])
-    for k in np.flatnonzero(other & p["within_cds"]):
-        _indel_pair(idx, k, int(vi[k]), int(t[k]), chrom[vi[k]], int(vs[vi[k]]), int(ve[vi[k]]),
-                    vref[vi[k]], valt[vi[k]], p, fields, cds5_ok[k], cds3_ok[k], shifts)
+    ks = np.flatnonzero(other & p["within_cds"])
+    if len(ks):
+        _indel_pairs(idx, ks, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cds3_ok, shifts)
     bits = p["bits"]
 
     # consequence strings / impact
@@ -601,6 +601,7 @@ def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, alt_bytes, fields: _Cols) 
 
 
 # -------------------------------------------------------------------------------- indels, per pair
+@lru_cache(maxsize=65536)
 def _pep(codon: str) -> str:
     """VEP's peptide of a codon string: translation, 'X' for a trailing partial codon, cut after a stop."""
     if not codon:
@@ -630,46 +631,74 @@ def _codon_change(cds: str, cds_start: int, cds_end: int, seq_t: str, with_alt_c
     return ref_codon, alt_codon, alt_cds, tl_start, tl_end, cds_start - codon_s
 
 
-def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cds3_ok, shifts) -> None:
-    """Codons / peptides / coding consequences and HGVSc/HGVSp for an indel or MNV on one transcript,
-    following VEP's predicates (VariationEffect.pm)."""
-    strand = int(idx.strand[t])
-    if not p["within_cds"][k]:
-        return
+class _TxLists:
+    """Per-transcript scalars as Python lists: the per-pair paths read them without numpy scalar boxing."""
+
+    def __init__(self, idx: TranscriptIndex) -> None:
+        self.strand = idx.strand.tolist()
+        self.cdna_cds_start = idx.cdna_cds_start.tolist()
+        self.start_nf = idx.start_nf.tolist()
+        self.start_phase = idx.start_phase.tolist()
+
+
+def _tx_lists(idx: TranscriptIndex) -> _TxLists:
+    tl = idx.__dict__.get("_tx_lists")
+    if tl is None:
+        tl = idx.__dict__["_tx_lists"] = _TxLists(idx)
+    return tl
+
+
+def _indel_pairs(idx, ks, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cds3_ok, shifts) -> None:
+    """`_indel_pair` over the selected pairs (indexes ks), with the per-pair inputs read as lists once and
+    the consequence bits scattered back once."""
+    tl = _tx_lists(idx)
+    vk = vi[ks]
+    rows = zip(ks.tolist(), vk.tolist(), t[ks].tolist(), chrom[vk].tolist(), vs[vk].tolist(), ve[vk].tolist(),
+               p["c5"][ks].tolist(), p["c3"][ks].tolist(), (p["c5_ok"][ks] & p["c3_ok"][ks]).tolist(),
+               cds5_ok[ks].tolist(), cds3_ok[ks].tolist(), p["hgvsc_ok"][ks].tolist())
+    out = [
+        _indel_pair(idx, tl, k, v_, t_, ch, s_, e_, vref[v_], valt[v_], c5, c3, cdna_ok, d5, d3, h_ok, fields, shifts)
+        for k, v_, t_, ch, s_, e_, c5, c3, cdna_ok, d5, d3, h_ok in rows
+    ]
+    p["bits"][ks] |= np.array(out, np.int64)
+
+
+def _indel_pair(idx, tl, k, vi, t, chrom, vs, ve, vref, valt, c5, c3, cdna_ok, cds5_ok, cds3_ok, hgvsc_ok,
+                fields, shifts) -> int:
+    """Codons / peptides / coding consequences and HGVSp for an indel or MNV on one transcript whose CDS
+    it touches, following VEP's predicates (VariationEffect.pm); returns the consequence bits."""
+    strand = tl.strand[t]
     ins = vref == "-"
     seq_t = "" if valt == "-" else (valt if strand == 1 else revcomp(valt))
     ref_t_len = 0 if ins else len(vref)
     length_change = ref_t_len != len(seq_t)
     bits = 0
-    c5, c3 = int(p["c5"][k]), int(p["c3"][k])
-    cdna_ok = bool(p["c5_ok"][k] and p["c3_ok"][k])
-    cds_start_cdna = int(idx.cdna_cds_start[t])
+    cds_start_cdna = tl.cdna_cds_start[t]
     # start codon overlap / alteration, on cDNA (VEP: _overlaps_start_codon, _ins_del_start_altered)
     overlaps_start = False
     start_altered = False
-    if cdna_ok and not idx.start_nf[t]:
+    if cdna_ok and not tl.start_nf[t]:
         c_lo, c_hi = (c5, c3) if not ins else (c3, c5)  # insertion: start = end + 1
         overlaps_start = c_hi >= cds_start_cdna and c_lo <= cds_start_cdna + 2
         if overlaps_start and length_change:
             cdna = idx.cdna_sequence(t)
-            tl = idx.coding_sequence(t)
+            tl_ = idx.coding_sequence(t)
             edited = cdna[: cds_start_cdna - 1]
-            utr_tl = edited + tl
+            utr_tl = edited + tl_
             edited = utr_tl[: c_lo - 1] + seq_t + utr_tl[c_lo - 1 + (c_hi - c_lo + 1):]
-            start_altered = len(edited) < len(tl) or tl != edited[len(edited) - len(tl):]
+            start_altered = len(edited) < len(tl_) or tl_ != edited[len(edited) - len(tl_):]
     if not (cds5_ok and cds3_ok):
         # partly outside the CDS (intron / UTR): no codons
         if overlaps_start and start_altered:
             bits |= _B["start_lost"]  # VEP writes no HGVSp when the deletion reaches into the UTR
         else:
             bits |= _B["coding_sequence_variant"]
-            if p["hgvsc_ok"][k]:
+            if hgvsc_ok:
                 fields.set("HGVSp", k, _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, length_change and (len(seq_t) - ref_t_len) % 3 != 0,
                                                      shifts.get((vi, strand))))
-        p["bits"][k] |= bits
-        return
+        return bits
     cds = idx.coding_sequence(t)
-    base = int(idx.start_phase[t]) - cds_start_cdna + 1
+    base = tl.start_phase[t] - cds_start_cdna + 1
     d5, d3 = c5 + base, c3 + base
     cds_start, cds_end = (max(d5, d3), min(d5, d3)) if ins else (min(d5, d3), max(d5, d3))
     vf_nt_len = cds_end - cds_start + 1
@@ -735,8 +764,7 @@ def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cd
         bits = (bits & ~(_B["stop_gained"] | _B["protein_altering_variant"])) | _B["inframe_insertion"]
     if not bits:
         bits |= _B["coding_sequence_variant"]
-    p["bits"][k] |= bits
-    if not p["hgvsc_ok"][k] or before_stop:
+    if not hgvsc_ok or before_stop:
         pass
     elif start_lost:
         # VEP names the lost residues when an in-frame deletion removes more than the start codon
@@ -744,6 +772,7 @@ def _indel_pair(idx, k, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cd
         fields.set("HGVSp", k, f"{idx.protein_prefix[t]}p.{lost}")
     else:
         fields.set("HGVSp", k, _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, shifts.get((vi, strand))))
+    return bits
 
 
 def _indel_hgvsc(idx, vi, t, sel, chrom, vs, ve, vref, valt, fields, shifts, hgvsc_ok) -> None:
@@ -827,12 +856,16 @@ def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, shifted=None) ->
         """Reference residues before the change + the edited sequence translated to its first stop,
         reading a window first and the rest of the transcript only when no stop occurs in it."""
         edited = cds[head: cds_start - 1] + seq_t
-        for window in (300, None):
-            rest = cds[cds_end:] + idx.utr3_sequence(t)
-            tail = _translate_to_stop_cached(edited + (rest[:window] if window else rest))
-            if tail.endswith("*") or window is None or len(rest) <= window:
+        utr3 = idx.utr3_sequence(t)
+        window = 300
+        if max(len(cds) - cds_end, 0) + len(utr3) > window:
+            part = cds[cds_end: cds_end + window]
+            if len(part) < window:
+                part += utr3[: window - len(part)]
+            tail = _translate_to_stop_cached(edited + part)
+            if tail.endswith("*"):
                 return ref_prot[: tl_start - 1] + tail
-        return ""  # pragma: no cover
+        return ref_prot[: tl_start - 1] + _translate_to_stop_cached(edited + cds[cds_end:] + utr3)
 
     if frameshift:
         alt_prot = alt_protein()

@@ -15,7 +15,12 @@ from hcml.genomics.transcript_map import THREE_LETTER, translate_to_stop  # noqa
 SYNONYMOUS_ESCAPED = "%3D"
 
 
+_AA3_TABLE = {i: THREE_LETTER.get(chr(i), "Xaa") for i in range(128)}
+
+
 def _aa3(seq: str) -> str:
+    if seq.isascii():
+        return seq.translate(_AA3_TABLE)
     return "".join(THREE_LETTER.get(a, "Xaa") for a in seq)
 
 

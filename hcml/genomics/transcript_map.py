@@ -185,6 +185,7 @@ class TranscriptIndex:
                     self.start_phase[t] = (3 - int(ph)) % 3
         self._cds_seq: dict[int, str] = {}
         self._cdna_seq: dict[int, str] = {}
+        self._utr3_seq: dict[int, str] = {}
         self._ref_prot: dict[int, str] = {}
         self._lists: dict[int, tuple] = {}
         versions = tx["transcript_version"].to_list()
@@ -380,8 +381,11 @@ class TranscriptIndex:
         return seq
 
     def utr3_sequence(self, t: int) -> str:
-        """cDNA after the CDS (3' UTR), '' for non-coding transcripts."""
-        return self.cdna_sequence(t)[int(self.cdna_cds_end[t]):] if self.coding[t] else ""
+        """cDNA after the CDS (3' UTR), '' for non-coding transcripts (cached)."""
+        seq = self._utr3_seq.get(t)
+        if seq is None:
+            seq = self._utr3_seq[t] = self.cdna_sequence(t)[int(self.cdna_cds_end[t]):] if self.coding[t] else ""
+        return seq
 
     def ref_protein(self, t: int) -> str:
         """Translation of the CDS up to and including the first stop (cached)."""
