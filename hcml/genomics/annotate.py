@@ -189,27 +189,36 @@ def _rank_text(lo: np.ndarray, hi: np.ndarray, n: np.ndarray, ok: np.ndarray) ->
         pl.lit("/"), pl.col("n").cast(pl.Utf8)], ignore_nulls=True))).to_series()
 
 
-def _coord_text(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray,
-                padded: np.ndarray | None = None) -> np.ndarray:
-    """HGVS coordinate text (c. or n.) for cDNA positions (+ intronic offsets), vectorised. VEP numbers
-    substitutions inside the CDS of a cds_start_NF transcript like CDS_position (with the N padding), and
-    everything else from the first annotated coding base; `padded` selects the former per row."""
+def _coord_parts(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray,
+                 padded: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """HGVS coordinates (c. or n.) of cDNA positions (+ intronic offsets) as numbers: `star` (3' UTR
+    '*N'), `num` (the position, negative in the 5' UTR), `off`. VEP numbers substitutions inside the CDS
+    of a cds_start_NF transcript like CDS_position (with the N padding), and everything else from the
+    first annotated coding base; `padded` selects the former per row."""
     coding = idx.coding[t]
     pad = idx.start_phase[t] if padded is None else np.where(padded, idx.start_phase[t], 0)
     cds = cdna - idx.cdna_cds_start[t] + 1 + pad
     cds_len = idx.cdna_cds_end[t] - idx.cdna_cds_start[t] + 1 + pad
-    df = pl.DataFrame({"coding": coding, "cds": cds, "cds_len": cds_len, "cdna": cdna, "off": offset})
-    base = (
-        pl.when(~pl.col("coding")).then(pl.col("cdna").cast(pl.Utf8))
-        .when(pl.col("cds") <= 0).then((pl.col("cds") - 1).cast(pl.Utf8))
-        .when(pl.col("cds") > pl.col("cds_len")).then(pl.lit("*") + (pl.col("cds") - pl.col("cds_len")).cast(pl.Utf8))
-        .otherwise(pl.col("cds").cast(pl.Utf8))
-    )
-    off = (
-        pl.when(pl.col("off") > 0).then(pl.lit("+") + pl.col("off").cast(pl.Utf8))
-        .when(pl.col("off") < 0).then(pl.col("off").cast(pl.Utf8)).otherwise(pl.lit(""))
-    )
-    return df.select((base + off).alias("coord")).to_series()
+    utr5 = cds <= 0
+    star = coding & ~utr5 & (cds > cds_len)
+    num = np.where(~coding, cdna, np.where(utr5, cds - 1, np.where(star, cds - cds_len, cds)))
+    return {"star": star, "num": num, "off": offset}
+
+
+def _coord_expr(star: str = "star", num: str = "num", off: str = "off") -> list[pl.Expr]:
+    """Pieces of the coordinate text of `_coord_parts` columns, for one `concat_str(..., ignore_nulls=True)`."""
+    return [
+        pl.when(pl.col(star)).then(pl.lit("*")), pl.col(num).cast(pl.Utf8),
+        pl.when(pl.col(off) > 0).then(pl.lit("+") + pl.col(off).cast(pl.Utf8))
+        .when(pl.col(off) < 0).then(pl.col(off).cast(pl.Utf8)),
+    ]
+
+
+def _coord_text(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray,
+                padded: np.ndarray | None = None) -> pl.Series:
+    """HGVS coordinate text (c. or n.) for cDNA positions (+ intronic offsets), vectorised."""
+    df = pl.DataFrame(_coord_parts(idx, t, cdna, offset, padded))
+    return df.select(pl.concat_str(_coord_expr(), ignore_nulls=True).alias("coord")).to_series()
 
 
 # ------------------------------------------------------------------------------------------ annotate
@@ -273,14 +282,16 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
         tk = t[k]
         anchor = np.where(p["c5_ok"][k], p["c5"][k], p["anchor5"][k])
         off = np.where(p["c5_ok"][k], 0, p["offset5"][k])
-        coord = _coord_text(idx, tk, anchor, off, padded=p["c5_ok"][k])
         strand = idx.strand[tk]
         r = snv_ref_b[vi[k]]
         a = snv_alt_b[vi[k]]
         r = np.where(strand == 1, r, _COMP[r])
         a = np.where(strand == 1, a, _COMP[a])
-        prefix = idx.hgvs_prefix_series.gather(tk)
-        fields.put("HGVSc", k, prefix + coord + _LETTERS.gather(r) + ">" + _LETTERS.gather(a))
+        df = pl.DataFrame({"prefix": idx.hgvs_prefix_series.gather(tk),
+                           **_coord_parts(idx, tk, anchor, off, padded=p["c5_ok"][k]),
+                           "r": _LETTERS.gather(r), "a": _LETTERS.gather(a)})
+        fields.put("HGVSc", k, df.select(pl.concat_str(
+            [pl.col("prefix"), *_coord_expr(), pl.col("r"), pl.lit(">"), pl.col("a")], ignore_nulls=True)).to_series())
 
     # everything else inside a transcript: indels / MNVs. HGVSc vectorised over pairs (one 3' shift per
     # variant and strand), codon / protein effects per pair where they touch a CDS.
@@ -354,7 +365,9 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     )
     vv = _join_known(vv, bundle)
     rows_vi = out["_vi"].to_numpy()
-    out = pl.concat([out, vv[rows_vi].drop([c for c in vv.columns if c in out.columns])], how="horizontal")
+    wanted = set(OUTPUT_COLUMNS)  # gather only the per-variant columns the output keeps
+    vv = vv.select([c for c in vv.columns if c in wanted and c not in out.columns])
+    out = pl.concat([out, vv[rows_vi]], how="horizontal")
     for c in OUTPUT_COLUMNS:
         if c not in out.columns:
             out = out.with_columns(pl.lit(None, pl.Utf8).alias(c))
@@ -996,8 +1009,11 @@ def variant_lookup(bundle) -> pl.DataFrame:
 
 
 def _join_known(vv: pl.DataFrame, bundle) -> pl.DataFrame:
-    """Known-variant id / frequencies / CLIN_SIG on position and allele."""
-    return vv.join(variant_lookup(bundle), on=["chrom", "vstart", "vref", "valt"], how="left", maintain_order="left")
+    """Known-variant id / frequencies / CLIN_SIG on position and allele (a left join, through the
+    bundle's position index: see hcml.genomics.known_index)."""
+    from hcml.genomics.known_index import join_known
+
+    return join_known(vv, bundle, variant_lookup(bundle))
 
 
 # ------------------------------------------------------------------------------------------ summarise
