@@ -69,7 +69,7 @@ class _Cols:
 
     def __init__(self, n: int, names: list[str]) -> None:
         self.n = n
-        self.series = {c: pl.Series(c, [None] * n, dtype=pl.Utf8) if n else pl.Series(c, [], dtype=pl.Utf8) for c in names}
+        self.series = {c: pl.repeat(None, n, dtype=pl.Utf8, eager=True).alias(c) for c in names}
         self.scalars: dict[str, dict[int, str | None]] = {c: {} for c in names}
 
     def put(self, name: str, k: np.ndarray, values) -> None:
@@ -166,27 +166,37 @@ def _pairs(chrom: np.ndarray, vs: np.ndarray, ve: np.ndarray, idx: TranscriptInd
     return vi[o], t[o]
 
 
+def _null_text(n: int) -> pl.Series:
+    return pl.repeat(None, n, dtype=pl.Utf8, eager=True)
+
+
 def _fmt_range(x: np.ndarray, xo: np.ndarray, y: np.ndarray, yo: np.ndarray, ok: np.ndarray) -> pl.Series:
-    """VEP's format_coords over arrays: 'a', 'a-b' (sorted), 'a-?', '?-b', or null. The pair is sorted
-    in numpy, so each row's text is one concatenation of two parts (the second null when a == b)."""
+    """VEP's format_coords over arrays: 'a', 'a-b' (sorted), 'a-?', '?-b', or null. Text is built only
+    for the rows that get one; the pair is sorted in numpy, so each text is one concatenation of two
+    parts (the second null when a == b)."""
+    sel = np.flatnonzero(ok & (xo | yo))
+    x, xo, y, yo = x[sel], xo[sel], y[sel], yo[sel]
     both = xo & yo
     f = pl.DataFrame({
         "a": np.where(both, np.minimum(x, y), x), "b": np.where(both, np.maximum(x, y), y),
-        "xo": xo, "yo": yo, "one": both & (x == y), "ok": ok & (xo | yo),
+        "xo": xo, "yo": yo, "one": both & (x == y),
     })
-    return f.select(pl.when(pl.col("ok")).then(pl.concat_str([
+    text = f.select(pl.concat_str([
         pl.when(pl.col("xo")).then(pl.col("a").cast(pl.Utf8)).otherwise(pl.lit("?")),
         pl.when(pl.col("one")).then(None).when(pl.col("yo")).then(pl.col("b").cast(pl.Utf8)).otherwise(pl.lit("?")),
-    ], separator="-", ignore_nulls=True))).to_series()
+    ], separator="-", ignore_nulls=True)).to_series()
+    return _null_text(len(ok)).scatter(sel, text) if len(sel) else _null_text(len(ok))
 
 
 def _rank_text(lo: np.ndarray, hi: np.ndarray, n: np.ndarray, ok: np.ndarray) -> pl.Series:
     """EXON / INTRON text over arrays: 'n/total' or 'a-b/total' (null when none overlapped)."""
-    f = pl.DataFrame({"lo": lo, "hi": hi, "n": n, "ok": ok})
-    return f.select(pl.when(pl.col("ok")).then(pl.concat_str([
+    sel = np.flatnonzero(ok)
+    f = pl.DataFrame({"lo": lo[sel], "hi": hi[sel], "n": n[sel]})
+    text = f.select(pl.concat_str([
         pl.col("lo").cast(pl.Utf8),
         pl.when(pl.col("lo") != pl.col("hi")).then(pl.lit("-") + pl.col("hi").cast(pl.Utf8)),
-        pl.lit("/"), pl.col("n").cast(pl.Utf8)], ignore_nulls=True))).to_series()
+        pl.lit("/"), pl.col("n").cast(pl.Utf8)], ignore_nulls=True)).to_series()
+    return _null_text(len(ok)).scatter(sel, text) if len(sel) else _null_text(len(ok))
 
 
 def _coord_parts(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray,
