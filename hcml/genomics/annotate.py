@@ -412,13 +412,20 @@ def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all, is_del_all=
     glo, ghi = np.minimum(vs, ve), np.maximum(vs, ve)
     distance = np.where(ghi < ts, ts - ghi, np.where(glo > te, glo - te, 0))
 
-    m_lo = idx.map_positions(t, glo)
-    m_hi = idx.map_positions(t, ghi)
     fwd = strand == 1
     need = ("exonic", "cdna", "intronic", "anchor_cdna", "offset", "prev_cdna", "next_cdna")
-    m5 = {k: np.where(fwd, m_lo[k], m_hi[k]) for k in need}
-    m3 = {k: np.where(fwd, m_hi[k], m_lo[k]) for k in need}
-    del m_lo, m_hi
+    # the 5' and 3' ends differ only for variants longer than one base: map the other end for those only
+    m5 = idx.map_positions(t, glo)
+    m3 = {k: m5[k].copy() for k in need}
+    multi = np.flatnonzero(ghi != glo)
+    if len(multi):
+        m_hi = idx.map_positions(t[multi], ghi[multi])
+        f = fwd[multi]
+        for k in need:
+            a, b = m5[k][multi], m_hi[k]
+            m5[k][multi] = np.where(f, a, b)
+            m3[k][multi] = np.where(f, b, a)
+        del m_hi
     in_span5 = np.where(fwd, glo >= ts, ghi <= te) & within
     in_span3 = np.where(fwd, ghi <= te, glo >= ts) & within
     c5_ok = m5["exonic"] & in_span5
@@ -496,7 +503,10 @@ def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all, is_del_all=
     # an insertion is in the CDS only when both flanking bases are
     within_cds &= ~ins | (c5_ok & c3_ok & (cov_lo >= idx.cdna_cds_start[t]) & (cov_hi <= idx.cdna_cds_end[t]))
 
-    nmd = within & (idx.tx["biotype"].to_numpy()[t] == "nonsense_mediated_decay")
+    nmd_tx = idx.__dict__.get("_nmd")
+    if nmd_tx is None:
+        nmd_tx = idx.__dict__["_nmd"] = (idx.tx["biotype"] == "nonsense_mediated_decay").fill_null(False).to_numpy()
+    nmd = within & nmd_tx[t]
     noncoding = ~coding
     nc_exon = within & noncoding & ex_any
     nc_variant = within & noncoding & ~nc_exon
@@ -662,6 +672,7 @@ class _TxLists:
         self.cdna_cds_start = idx.cdna_cds_start.tolist()
         self.start_nf = idx.start_nf.tolist()
         self.start_phase = idx.start_phase.tolist()
+        self.cds_length = (idx.cdna_cds_end - idx.cdna_cds_start + 1 + idx.start_phase).tolist()
 
 
 def _tx_lists(idx: TranscriptIndex) -> _TxLists:
@@ -832,34 +843,40 @@ def _indel_hgvsc(idx, vi, t, sel, chrom, vs, ve, vref, valt, fields, shifts, hgv
         if last is not None and last == first:
             last = None
         keys[(v_, d)] = (first, first if last is None else last, last is not None, suffix, min(s0, e0), max(s0, e0))
-    rows = [keys[(v_, d)] for v_, d in zip(vk.tolist(), strand.tolist())]
-    g1 = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-    g2 = np.fromiter((r[1] for r in rows), np.int64, len(rows))
-    two = np.fromiter((r[2] for r in rows), bool, len(rows))
-    lo = np.fromiter((r[4] for r in rows), np.int64, len(rows))
-    hi = np.fromiter((r[5] for r in rows), np.int64, len(rows))
+    key_pos = {key: i for i, key in enumerate(keys)}
+    ki = np.fromiter((key_pos[key] for key in zip(vk.tolist(), strand.tolist())), np.int64, len(k))
+    kv = list(keys.values())
+    g1 = np.fromiter((r[0] for r in kv), np.int64, len(kv))[ki]
+    g2 = np.fromiter((r[1] for r in kv), np.int64, len(kv))[ki]
+    two = np.fromiter((r[2] for r in kv), bool, len(kv))[ki]
+    lo = np.fromiter((r[4] for r in kv), np.int64, len(kv))[ki]
+    hi = np.fromiter((r[5] for r in kv), np.int64, len(kv))[ki]
     inside = (lo >= idx.t_start[tk]) & (hi <= idx.t_end[tk])  # shifted off the transcript: no HGVSc
+    unpadded = np.zeros(len(tk), bool)
 
-    def coord(g):
+    def coord(g, tag):
         m = idx.map_positions(tk, g)
         c = np.where(m["exonic"], m["cdna"], m["anchor_cdna"])
         off = np.where(m["exonic"], 0, m["offset"])
-        ok = m["exonic"] | m["intronic"]
-        return _coord_text(idx, tk, c, off, padded=np.zeros(len(tk), bool)).to_numpy().astype(object), ok
+        parts = _coord_parts(idx, tk, c, off, padded=unpadded)
+        return {f"{name}{tag}": a for name, a in parts.items()}, m["exonic"] | m["intronic"]
 
-    c1, ok1 = coord(g1)
-    c2, ok2 = coord(g2)
-    prefix = np.array(idx.hgvs_prefix, object)[tk]
-    suffix = np.array([r[3] for r in rows], object)
-    text = prefix + c1 + np.where(two, "_" + c2, "") + suffix
+    c1, ok1 = coord(g1, "1")
+    c2, ok2 = coord(g2, "2")
     good = inside & ok1 & (ok2 | ~two)
-    fields.put("HGVSc", k, pl.Series(np.where(good, text, None).tolist(), dtype=pl.Utf8))
+    df = pl.DataFrame({"prefix": idx.hgvs_prefix_series.gather(tk), **c1, **c2, "two": two, "good": good,
+                       "suffix": pl.Series([r[3] for r in kv], dtype=pl.Utf8).gather(ki)})
+    text = df.select(pl.when(pl.col("good")).then(pl.concat_str([
+        pl.col("prefix"), *_coord_expr("star1", "num1", "off1"),
+        pl.when(pl.col("two")).then(pl.concat_str([pl.lit("_"), *_coord_expr("star2", "num2", "off2")], ignore_nulls=True)),
+        pl.col("suffix")], ignore_nulls=True))).to_series()
+    fields.put("HGVSc", k, text)
     hgvsc_ok[k] = good
 
 
 def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, shifted=None) -> str | None:
     """p. description of an indel / MNV from its 3'-shifted form (VEP shifts before describing)."""
-    strand = int(idx.strand[t])
+    strand = _tx_lists(idx).strand[t]
     if shifted is not None:
         vs, ve, vref, valt = shifted
     elif vref == "-" or valt == "-":
@@ -943,7 +960,8 @@ def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, shifted=None) ->
 def _cds_place(idx, t, vs, ve, vref, valt) -> tuple[int, int, str] | None:
     """(cds_start, cds_end, transcript-strand allele) of a variant wholly inside the CDS (insertions at a
     splice junction count as inside), else None. Insertions have cds_start = cds_end + 1."""
-    strand = int(idx.strand[t])
+    tl = _tx_lists(idx)
+    strand = tl.strand[t]
     ins = vref == "-"
     m0, m1 = idx.map1(t, min(vs, ve)), idx.map1(t, max(vs, ve))
     ok = [m0[0], m1[0]]
@@ -957,9 +975,9 @@ def _cds_place(idx, t, vs, ve, vref, valt) -> tuple[int, int, str] | None:
             cd[0], ok[0] = cd[1] - step, True
     if not (ok[0] and ok[1]):
         return None
-    base = int(idx.start_phase[t]) - int(idx.cdna_cds_start[t]) + 1
+    base = tl.start_phase[t] - tl.cdna_cds_start[t] + 1
     lo, hi = min(cd) + base, max(cd) + base
-    if lo < 1 or hi > idx.cds_length(t):
+    if lo < 1 or hi > tl.cds_length[t]:
         return None
     seq_t = "" if valt == "-" else (valt if strand == 1 else revcomp(valt))
     return (hi, lo, seq_t) if ins else (lo, hi, seq_t)
