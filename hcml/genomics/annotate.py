@@ -683,22 +683,65 @@ def _tx_lists(idx: TranscriptIndex) -> _TxLists:
 
 
 def _indel_pairs(idx, ks, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cds3_ok, shifts) -> None:
-    """`_indel_pair` over the selected pairs (indexes ks), with the per-pair inputs read as lists once and
-    the consequence bits scattered back once."""
+    """`_indel_pair` over the selected pairs (indexes ks), with the per-pair inputs read as lists once, the
+    shifted variants placed on the CDS for all pairs at once, and the consequence bits scattered back once."""
     tl = _tx_lists(idx)
     vk = vi[ks]
-    rows = zip(ks.tolist(), vk.tolist(), t[ks].tolist(), chrom[vk].tolist(), vs[vk].tolist(), ve[vk].tolist(),
-               p["c5"][ks].tolist(), p["c3"][ks].tolist(), (p["c5_ok"][ks] & p["c3_ok"][ks]).tolist(),
-               cds5_ok[ks].tolist(), cds3_ok[ks].tolist(), p["hgvsc_ok"][ks].tolist())
+    places = _shifted_cds_places(idx, vk, t[ks], chrom, vs, ve, vref, valt, shifts)
+    rows = zip(ks.tolist(), vk.tolist(), t[ks].tolist(), p["c5"][ks].tolist(), p["c3"][ks].tolist(),
+               (p["c5_ok"][ks] & p["c3_ok"][ks]).tolist(), cds5_ok[ks].tolist(), cds3_ok[ks].tolist(),
+               p["hgvsc_ok"][ks].tolist(), places)
     out = [
-        _indel_pair(idx, tl, k, v_, t_, ch, s_, e_, vref[v_], valt[v_], c5, c3, cdna_ok, d5, d3, h_ok, fields, shifts)
-        for k, v_, t_, ch, s_, e_, c5, c3, cdna_ok, d5, d3, h_ok in rows
+        _indel_pair(idx, tl, k, t_, vref[v_], valt[v_], c5, c3, cdna_ok, d5, d3, h_ok, placed, fields)
+        for k, v_, t_, c5, c3, cdna_ok, d5, d3, h_ok, placed in rows
     ]
     p["bits"][ks] |= np.array(out, np.int64)
 
 
-def _indel_pair(idx, tl, k, vi, t, chrom, vs, ve, vref, valt, c5, c3, cdna_ok, cds5_ok, cds3_ok, hgvsc_ok,
-                fields, shifts) -> int:
+def _shifted_cds_places(idx, vk, tk, chrom, vs, ve, vref, valt, shifts) -> list:
+    """Per pair (variant vk on transcript tk): its 3'-shifted form (HGVSp describes it, as VEP does) placed
+    on the CDS, (cds_start, cds_end, transcript-strand allele), or None when not wholly inside the CDS.
+    Insertions at a splice junction count as inside (the intronic flank is the neighbouring cDNA base);
+    insertions have cds_start = cds_end + 1. Coordinates are mapped for all pairs at once."""
+    strand = idx.strand[tk]
+    sh = []
+    for v_, d in zip(vk.tolist(), strand.tolist()):
+        shifted = shifts.get((v_, d))
+        if shifted is None:
+            r, a, s0, e0 = vref[v_], valt[v_], int(vs[v_]), int(ve[v_])
+            if r == "-" or a == "-":
+                s0, e0, r, a = H.shift_indel(idx.bundle, chrom[v_], s0, e0, r, a, d)
+            shifted = shifts[(v_, d)] = (s0, e0, r, a)
+        sh.append(shifted)
+    n = len(sh)
+    s0 = np.fromiter((x[0] for x in sh), np.int64, n)
+    e0 = np.fromiter((x[1] for x in sh), np.int64, n)
+    ins = np.fromiter((x[2] == "-" for x in sh), bool, n)
+    m0, m1 = idx.map_positions(tk, np.minimum(s0, e0)), idx.map_positions(tk, np.maximum(s0, e0))
+    ok0, ok1, cd0, cd1 = m0["exonic"], m1["exonic"], m0["cdna"], m1["cdna"]
+    junction = ins & (ok0 != ok1)
+    step = np.where(strand == 1, 1, -1)
+    cd0, cd1 = np.where(junction & ~ok0, cd1 - step, cd0), np.where(junction & ok0, cd0 + step, cd1)
+    base = idx.start_phase[tk] - idx.cdna_cds_start[tk] + 1
+    lo, hi = np.minimum(cd0, cd1) + base, np.maximum(cd0, cd1) + base
+    cds_len = idx.cdna_cds_end[tk] - idx.cdna_cds_start[tk] + 1 + idx.start_phase[tk]
+    good = ((ok0 & ok1) | junction) & (lo >= 1) & (hi <= cds_len)
+    first, last = np.where(ins, hi, lo).tolist(), np.where(ins, lo, hi).tolist()
+    seqs: dict[tuple[str, int], str] = {}
+    out = []
+    for i, (g, x, d) in enumerate(zip(good.tolist(), sh, strand.tolist())):
+        if not g:
+            out.append(None)
+            continue
+        a = x[3]
+        seq_t = seqs.get((a, d))
+        if seq_t is None:
+            seq_t = seqs[(a, d)] = "" if a == "-" else (a if d == 1 else revcomp(a))
+        out.append((first[i], last[i], seq_t))
+    return out
+
+
+def _indel_pair(idx, tl, k, t, vref, valt, c5, c3, cdna_ok, cds5_ok, cds3_ok, hgvsc_ok, placed, fields) -> int:
     """Codons / peptides / coding consequences and HGVSp for an indel or MNV on one transcript whose CDS
     it touches, following VEP's predicates (VariationEffect.pm); returns the consequence bits."""
     strand = tl.strand[t]
@@ -728,8 +771,7 @@ def _indel_pair(idx, tl, k, vi, t, chrom, vs, ve, vref, valt, c5, c3, cdna_ok, c
         else:
             bits |= _B["coding_sequence_variant"]
             if hgvsc_ok:
-                fields.set("HGVSp", k, _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, length_change and (len(seq_t) - ref_t_len) % 3 != 0,
-                                                     shifts.get((vi, strand))))
+                fields.set("HGVSp", k, _hgvsp_indel(idx, t, placed, length_change and (len(seq_t) - ref_t_len) % 3 != 0))
         return bits
     cds = idx.coding_sequence(t)
     base = tl.start_phase[t] - cds_start_cdna + 1
@@ -805,7 +847,7 @@ def _indel_pair(idx, tl, k, vi, t, chrom, vs, ve, vref, valt, c5, c3, cdna_ok, c
         lost = f"{H._aa3(rp)}1_?{len(rp)}" if inframe_del and len(rp) > 1 and tl_start == 1 else "Met1?"
         fields.set("HGVSp", k, f"{idx.protein_prefix[t]}p.{lost}")
     else:
-        fields.set("HGVSp", k, _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, shifts.get((vi, strand))))
+        fields.set("HGVSp", k, _hgvsp_indel(idx, t, placed, frameshift))
     return bits
 
 
@@ -874,14 +916,9 @@ def _indel_hgvsc(idx, vi, t, sel, chrom, vs, ve, vref, valt, fields, shifts, hgv
     hgvsc_ok[k] = good
 
 
-def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, shifted=None) -> str | None:
-    """p. description of an indel / MNV from its 3'-shifted form (VEP shifts before describing)."""
-    strand = _tx_lists(idx).strand[t]
-    if shifted is not None:
-        vs, ve, vref, valt = shifted
-    elif vref == "-" or valt == "-":
-        vs, ve, vref, valt = H.shift_indel(idx.bundle, chrom, vs, ve, vref, valt, strand)
-    placed = _cds_place(idx, t, vs, ve, vref, valt)
+def _hgvsp_indel(idx, t, placed, frameshift) -> str | None:
+    """p. description of an indel / MNV from its 3'-shifted form placed on the CDS (VEP shifts before
+    describing; see `_shifted_cds_places`)."""
     if placed is None:  # VEP describes no protein change once the shifted variant leaves the CDS
         return None
     cds_start, cds_end, seq_t = placed
@@ -955,32 +992,6 @@ def _hgvsp_indel(idx, t, chrom, vs, ve, vref, valt, frameshift, shifted=None) ->
     if len(rp) == 1:
         return f"{prefix}p.{a3(rp)}{start}delins{a3(ap)}"
     return f"{prefix}p.{a3(rp[0])}{start}_{a3(rp[-1])}{start + len(rp) - 1}delins{a3(ap)}"
-
-
-def _cds_place(idx, t, vs, ve, vref, valt) -> tuple[int, int, str] | None:
-    """(cds_start, cds_end, transcript-strand allele) of a variant wholly inside the CDS (insertions at a
-    splice junction count as inside), else None. Insertions have cds_start = cds_end + 1."""
-    tl = _tx_lists(idx)
-    strand = tl.strand[t]
-    ins = vref == "-"
-    m0, m1 = idx.map1(t, min(vs, ve)), idx.map1(t, max(vs, ve))
-    ok = [m0[0], m1[0]]
-    cd = [m0[1], m1[1]]
-    if ins and ok[0] != ok[1]:
-        # junction: the intronic flank is the neighbouring cDNA base
-        step = 1 if strand == 1 else -1
-        if ok[0]:
-            cd[1], ok[1] = cd[0] + step, True
-        else:
-            cd[0], ok[0] = cd[1] - step, True
-    if not (ok[0] and ok[1]):
-        return None
-    base = tl.start_phase[t] - tl.cdna_cds_start[t] + 1
-    lo, hi = min(cd) + base, max(cd) + base
-    if lo < 1 or hi > tl.cds_length[t]:
-        return None
-    seq_t = "" if valt == "-" else (valt if strand == 1 else revcomp(valt))
-    return (hi, lo, seq_t) if ins else (lo, hi, seq_t)
 
 
 # ----------------------------------------------------------------------------------- known variants
