@@ -23,6 +23,7 @@ from hcml.genomics.consequences import IMPACT_OF, SEVERITY_RANK, TERMS
 from hcml.genomics.transcript_map import CODON_TABLE, TranscriptIndex, revcomp, translate
 
 FLANK = 5000
+CHUNK_VARIANTS = 20_000  # variants annotated at once inside `annotate` (bounds its peak memory)
 _TERM_BIT = {t: 1 << i for i, t in enumerate(TERMS)}
 _B = _TERM_BIT
 
@@ -245,7 +246,17 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     names = {c: bundle.contig_name(c) or c for c in variants["chrom"].unique().to_list()}
     if any(k != v_ for k, v_ in names.items()):  # 'chr21' -> the bundle's '21'
         variants = variants.with_columns(pl.col("chrom").replace(names))
-    v = vep_alleles(variants.select("row", "variant_id", "chrom", "pos", "ref", "alt"))
+    variants = variants.select("row", "variant_id", "chrom", "pos", "ref", "alt")
+    if variants.height <= CHUNK_VARIANTS:
+        return _annotate_chunk(variants, bundle, idx)
+    # rows of a variant never depend on other variants: annotate in chunks so that the per-pair
+    # intermediates (about 1 KB per output row) are bounded by the chunk, not the whole frame
+    return pl.concat([_annotate_chunk(variants.slice(s0, CHUNK_VARIANTS), bundle, idx)
+                      for s0 in range(0, variants.height, CHUNK_VARIANTS)], rechunk=False)
+
+
+def _annotate_chunk(variants: pl.DataFrame, bundle, idx: TranscriptIndex) -> pl.DataFrame:
+    v = vep_alleles(variants)
     n_var = v.height
     chrom = v["chrom"].to_numpy().astype(str)
     vs = v["vstart"].to_numpy().astype(np.int64)
