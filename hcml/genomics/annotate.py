@@ -380,7 +380,7 @@ def _annotate_chunk(variants: pl.DataFrame, bundle, idx: TranscriptIndex) -> pl.
         .when(pl.col("vstart") > pl.col("vend")).then(pl.format("{}:{}-{}", "chrom", "vend", "vstart"))
         .otherwise(pl.format("{}:{}-{}", "chrom", "vstart", "vend")),
         Allele=pl.col("valt"),
-        HGVSg=_hgvs_g(bundle, v, chrom, vs, ve, vref_a, valt_a, is_snv),
+        HGVSg=_hgvs_g(bundle, v, chrom, vs, ve, vref_a, valt_a, is_snv, shifts),
         most_severe_consequence=pl.Series(term_names[best].tolist(), dtype=pl.Utf8),
         Uploaded_variation=pl.col("variant_id"),
     )
@@ -398,13 +398,15 @@ def _annotate_chunk(variants: pl.DataFrame, bundle, idx: TranscriptIndex) -> pl.
     return out
 
 
-def _hgvs_g(bundle, v: pl.DataFrame, chrom, vs, ve, vref_a, valt_a, is_snv) -> pl.Series:
-    """HGVSg: substitutions vectorised, indels (3'-shifted) per variant."""
+def _hgvs_g(bundle, v: pl.DataFrame, chrom, vs, ve, vref_a, valt_a, is_snv, shifts) -> pl.Series:
+    """HGVSg: substitutions vectorised, indels (3'-shifted) per variant, reusing the forward-strand shifts
+    already made for HGVSc."""
     out = v.select(pl.when(pl.Series(is_snv)).then(pl.format("{}:g.{}{}>{}", "chrom", "vstart", "vref", "valt"))
                    .alias("HGVSg")).to_series()
     k = np.flatnonzero(~is_snv)
     if len(k):
-        vals = [H.hgvs_genomic(bundle, chrom[i], int(vs[i]), int(ve[i]), vref_a[i], valt_a[i]) for i in k.tolist()]
+        vals = [H.hgvs_genomic(bundle, chrom[i], int(vs[i]), int(ve[i]), vref_a[i], valt_a[i], shifts.get((i, 1)))
+                for i in k.tolist()]
         out = out.scatter(k, pl.Series(vals, dtype=pl.Utf8))
     return out
 
@@ -619,14 +621,17 @@ def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, alt_bytes, fields: _Cols) 
         "pref": idx.protein_prefix_series.gather(tk),
     })
     prot_s = pl.col("prot").cast(pl.Utf8)
+    # each text is one concat_str whose optional pieces are null (skipped), not a when/then over whole texts
     cols = df.select(
-        codons=pl.when(pl.col("complete") & ~pl.col("nbad")).then(pl.col("rc") + "/" + pl.col("ac")),
-        amino=pl.when(~pl.col("complete")).then(None).when(pl.col("same")).then(pl.col("ra"))
-        .otherwise(pl.col("ra") + "/" + pl.col("aa")),
-        hgvsp=pl.when(pl.col("unknown")).then(None)
-        .when(pl.col("same")).then(pl.col("pref") + "p." + pl.col("r3") + prot_s + H.SYNONYMOUS_ESCAPED)
-        .when(pl.col("start_lost")).then(pl.col("pref") + "p.Met1?")
-        .otherwise(pl.col("pref") + "p." + pl.col("r3") + prot_s + pl.col("a3")),
+        codons=pl.when(pl.col("complete") & ~pl.col("nbad")).then(
+            pl.concat_str([pl.col("rc"), pl.col("ac")], separator="/")),
+        amino=pl.when(pl.col("complete")).then(pl.concat_str(
+            [pl.col("ra"), pl.when(~pl.col("same")).then(pl.col("aa"))], separator="/", ignore_nulls=True)),
+        hgvsp=pl.when(~pl.col("unknown")).then(pl.concat_str([
+            pl.col("pref"), pl.lit("p."),
+            pl.when(pl.col("start_lost") & ~pl.col("same")).then(pl.lit("Met1?"))
+            .otherwise(pl.concat_str([pl.col("r3"), prot_s, pl.when(pl.col("same")).then(pl.lit(H.SYNONYMOUS_ESCAPED))
+                                      .otherwise(pl.col("a3"))]))])),
     )
     # codons containing N (cds_start_NF padding): written base by base
     for i in np.flatnonzero(complete & (rbad | abad)):

@@ -76,11 +76,15 @@ def _seq(bundle, chrom: str, a: int, b: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ HGVSg
-def hgvs_genomic(bundle, chrom: str, start: int, end: int, ref: str, alt: str) -> str:
-    """`21:g.25585636T>C`, `21:g.25880551del`, `21:g.25698752dup`, `21:g.25585661_25585662insA`."""
+def hgvs_genomic(bundle, chrom: str, start: int, end: int, ref: str, alt: str,
+                 shifted: tuple[int, int, str, str] | None = None) -> str:
+    """`21:g.25585636T>C`, `21:g.25880551del`, `21:g.25698752dup`, `21:g.25585661_25585662insA`.
+    `shifted`: the variant's forward-strand `shift_indel` when the caller already has it."""
     if ref != "-" and alt != "-" and len(ref) == 1 and len(alt) == 1:
         return f"{chrom}:g.{start}{ref}>{alt}"
-    if ref == "-" or alt == "-":
+    if shifted is not None:
+        start, end, ref, alt = shifted
+    elif ref == "-" or alt == "-":
         start, end, ref, alt = shift_indel(bundle, chrom, start, end, ref, alt, 1)
     if alt == "-":
         return f"{chrom}:g.{start}del" if start == end else f"{chrom}:g.{start}_{end}del"
