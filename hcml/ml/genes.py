@@ -51,6 +51,25 @@ def _stats_to_features(counts: pl.DataFrame, priors: dict[str, float]) -> pl.Dat
     )
 
 
+class GeneFeatureLookup:
+    """GENE_FEATURES of every gene of a fitted table and of an unknown gene (the prior), computed once with
+    `_stats_to_features` (row-wise, so the values equal `apply_gene_table`'s): scoring a few variants then
+    costs a dict lookup and a numpy gather instead of a polars join and hstack (~0.5 ms a call)."""
+
+    def __init__(self, table: pl.DataFrame, priors: dict[str, float]) -> None:
+        stats = _stats_to_features(pl.concat([table.select(list(COUNT_SCHEMA)), table.select(list(COUNT_SCHEMA)).clear(1)]), priors)
+        self.values = stats.select(GENE_FEATURES).to_numpy().astype(np.float32, copy=False)  # last row: unknown
+        unknown = table.height
+        symbols = table["gene_symbol"].to_list()
+        self.row = {g: i for i, g in reversed(list(enumerate(symbols))) if g is not None}
+        self.unknown = unknown
+
+    def gather(self, gene_symbol: pl.Series) -> np.ndarray:
+        """(n, len(GENE_FEATURES)) float32 for these genes."""
+        get, unknown = self.row.get, self.unknown
+        return self.values[np.fromiter((get(g, unknown) for g in gene_symbol.to_list()), np.int64, len(gene_symbol))]
+
+
 def apply_gene_table(features: pl.DataFrame, table: pl.DataFrame, priors: dict[str, float]) -> pl.DataFrame:
     """Add GENE_FEATURES from a fitted table; genes not in it get the prior (gene_known = 0)."""
     joined = features.select("gene_symbol").join(table, on="gene_symbol", how="left", maintain_order="left")
