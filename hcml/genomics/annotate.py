@@ -167,6 +167,29 @@ def _pairs(chrom: np.ndarray, vs: np.ndarray, ve: np.ndarray, idx: TranscriptInd
     return vi[o], t[o]
 
 
+_NUM_TABLE: dict[str, object] = {"base": 0, "text": None}
+_NUM_SPAN = 1 << 20  # largest number range kept as a lookup table (about 16 MB)
+
+
+def _num_text(a: np.ndarray) -> pl.Series:
+    """Decimal text of integers, gathered from a cached table of number strings (several times faster
+    than casting each column); ranges wider than _NUM_SPAN are cast."""
+    a = np.asarray(a, np.int64)
+    if not len(a):
+        return pl.Series([], dtype=pl.Utf8)
+    lo, hi = int(a.min()), int(a.max())
+    base, text = _NUM_TABLE["base"], _NUM_TABLE["text"]
+    if text is None or lo < base or hi >= base + len(text):
+        new_lo = min(lo, -1024) if text is None else min(lo, base)
+        new_hi = max(hi, 65535) if text is None else max(hi, base + len(text) - 1)
+        if new_hi - new_lo + 1 > _NUM_SPAN:
+            return pl.Series(a).cast(pl.Utf8)
+        text = pl.int_range(new_lo, new_hi + 1, eager=True).cast(pl.Utf8)
+        base = new_lo
+        _NUM_TABLE.update(base=base, text=text)
+    return text.gather(a - base)
+
+
 def _null_text(n: int) -> pl.Series:
     return pl.repeat(None, n, dtype=pl.Utf8, eager=True)
 
@@ -179,12 +202,12 @@ def _fmt_range(x: np.ndarray, xo: np.ndarray, y: np.ndarray, yo: np.ndarray, ok:
     x, xo, y, yo = x[sel], xo[sel], y[sel], yo[sel]
     both = xo & yo
     f = pl.DataFrame({
-        "a": np.where(both, np.minimum(x, y), x), "b": np.where(both, np.maximum(x, y), y),
+        "a": _num_text(np.where(both, np.minimum(x, y), x)), "b": _num_text(np.where(both, np.maximum(x, y), y)),
         "xo": xo, "yo": yo, "one": both & (x == y),
     })
     text = f.select(pl.concat_str([
-        pl.when(pl.col("xo")).then(pl.col("a").cast(pl.Utf8)).otherwise(pl.lit("?")),
-        pl.when(pl.col("one")).then(None).when(pl.col("yo")).then(pl.col("b").cast(pl.Utf8)).otherwise(pl.lit("?")),
+        pl.when(pl.col("xo")).then(pl.col("a")).otherwise(pl.lit("?")),
+        pl.when(pl.col("one")).then(None).when(pl.col("yo")).then(pl.col("b")).otherwise(pl.lit("?")),
     ], separator="-", ignore_nulls=True)).to_series()
     return _null_text(len(ok)).scatter(sel, text) if len(sel) else _null_text(len(ok))
 
@@ -192,11 +215,11 @@ def _fmt_range(x: np.ndarray, xo: np.ndarray, y: np.ndarray, yo: np.ndarray, ok:
 def _rank_text(lo: np.ndarray, hi: np.ndarray, n: np.ndarray, ok: np.ndarray) -> pl.Series:
     """EXON / INTRON text over arrays: 'n/total' or 'a-b/total' (null when none overlapped)."""
     sel = np.flatnonzero(ok)
-    f = pl.DataFrame({"lo": lo[sel], "hi": hi[sel], "n": n[sel]})
+    lo, hi = lo[sel], hi[sel]
+    f = pl.DataFrame({"lo": _num_text(lo), "hi": _num_text(hi), "range": lo != hi, "n": _num_text(n[sel])})
     text = f.select(pl.concat_str([
-        pl.col("lo").cast(pl.Utf8),
-        pl.when(pl.col("lo") != pl.col("hi")).then(pl.lit("-") + pl.col("hi").cast(pl.Utf8)),
-        pl.lit("/"), pl.col("n").cast(pl.Utf8)], ignore_nulls=True)).to_series()
+        pl.col("lo"), pl.when(pl.col("range")).then(pl.lit("-") + pl.col("hi")), pl.lit("/"), pl.col("n")],
+        ignore_nulls=True)).to_series()
     return _null_text(len(ok)).scatter(sel, text) if len(sel) else _null_text(len(ok))
 
 
@@ -213,15 +236,15 @@ def _coord_parts(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: 
     utr5 = cds <= 0
     star = coding & ~utr5 & (cds > cds_len)
     num = np.where(~coding, cdna, np.where(utr5, cds - 1, np.where(star, cds - cds_len, cds)))
-    return {"star": star, "num": num, "off": offset}
+    return {"star": star, "num": _num_text(num), "off": offset, "off_text": _num_text(offset)}
 
 
-def _coord_expr(star: str = "star", num: str = "num", off: str = "off") -> list[pl.Expr]:
+def _coord_expr(star: str = "star", num: str = "num", off: str = "off", off_text: str = "off_text") -> list[pl.Expr]:
     """Pieces of the coordinate text of `_coord_parts` columns, for one `concat_str(..., ignore_nulls=True)`."""
     return [
-        pl.when(pl.col(star)).then(pl.lit("*")), pl.col(num).cast(pl.Utf8),
-        pl.when(pl.col(off) > 0).then(pl.lit("+") + pl.col(off).cast(pl.Utf8))
-        .when(pl.col(off) < 0).then(pl.col(off).cast(pl.Utf8)),
+        pl.when(pl.col(star)).then(pl.lit("*")), pl.col(num),
+        pl.when(pl.col(off) > 0).then(pl.lit("+") + pl.col(off_text))
+        .when(pl.col(off) < 0).then(pl.col(off_text)),
     ]
 
 
@@ -925,8 +948,8 @@ def _indel_hgvsc(idx, vi, t, sel, chrom, vs, ve, vref, valt, fields, shifts, hgv
     df = pl.DataFrame({"prefix": idx.hgvs_prefix_series.gather(tk), **c1, **c2, "two": two, "good": good,
                        "suffix": pl.Series([r[3] for r in kv], dtype=pl.Utf8).gather(ki)})
     text = df.select(pl.when(pl.col("good")).then(pl.concat_str([
-        pl.col("prefix"), *_coord_expr("star1", "num1", "off1"),
-        pl.when(pl.col("two")).then(pl.concat_str([pl.lit("_"), *_coord_expr("star2", "num2", "off2")], ignore_nulls=True)),
+        pl.col("prefix"), *_coord_expr("star1", "num1", "off1", "off_text1"),
+        pl.when(pl.col("two")).then(pl.concat_str([pl.lit("_"), *_coord_expr("star2", "num2", "off2", "off_text2")], ignore_nulls=True)),
         pl.col("suffix")], ignore_nulls=True))).to_series()
     fields.put("HGVSc", k, text)
     hgvsc_ok[k] = good
