@@ -213,7 +213,9 @@ def normalise(frame: pl.DataFrame, windows: dict[str, GenomeWindow]) -> pl.DataF
         )
         parts.append(g.select("_i", "norm_pos", "norm_ref", "norm_alt"))
     fixed = pl.concat(parts)
-    frame = frame.update(fixed, on="_i")
+    # `_i` is the row number: scatter the normalised alleles in place (what `update(on="_i")` does, no join)
+    at = fixed["_i"].to_numpy()
+    frame = frame.with_columns(frame[c].scatter(at, fixed[c].cast(frame.schema[c])) for c in ("norm_pos", "norm_ref", "norm_alt"))
     return frame.drop("_i")
 
 
