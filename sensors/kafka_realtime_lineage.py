@@ -18,7 +18,7 @@ import dagster as dg
 from hcml.events import topics
 from hcml.events.consumer import advance, commit_positions, dump_cursor, parse_cursor, read_batch
 from hcml.events.messages import SOURCE_REALTIME, InvalidMessage, Record, from_kafka, parse_result
-from hcml.events.producer import EventProducer, dead_letter
+from hcml.events.producer import dead_letter_invalid
 from sensors.kafka_resource import KAFKA_DISABLED, KafkaResource
 
 realtime_submissions = dg.DynamicPartitionsDefinition(name="realtime_submissions")
@@ -79,26 +79,14 @@ def kafka_realtime_lineage(context: dg.SensorEvaluationContext, kafka: KafkaReso
                        max_records=kafka.max_records_per_tick, max_seconds=kafka.max_seconds_per_tick)
     if not batch.records:
         return dg.SensorResult(skip_reason="no new results", cursor=context.cursor)
-    events: list[dg.AssetMaterialization] = []
-    dead = 0
-    producer: EventProducer | None = None
-    try:
-        for record in batch.records:
-            outcome = materialization_for(record)
-            if isinstance(outcome, str):
-                producer = producer or EventProducer(bootstrap)
-                dead_letter(producer, record, outcome, group)
-                context.log.warning(f"{record.coordinates} sent to the dead-letter topic: {outcome}")
-                dead += 1
-            elif outcome is not None:
-                events.append(outcome)
-    finally:
-        if producer is not None:
-            producer.close()
+    kept, dead = dead_letter_invalid(bootstrap, batch.records, materialization_for, group)
+    for record, reason in dead:
+        context.log.warning(f"{record.coordinates} sent to the dead-letter topic: {reason}")
+    events = [event for _, event in kept if event is not None]
     new_offsets = advance(offsets, batch.records)
     commit_positions(bootstrap, topics.ANNOTATED, group, new_offsets)
     keys = sorted({e.partition for e in events})
-    context.log.info(f"{len(events)} realtime result(s) recorded, {dead} dead-lettered")
+    context.log.info(f"{len(events)} realtime result(s) recorded, {len(dead)} dead-lettered")
     return dg.SensorResult(
         asset_events=events,
         dynamic_partitions_requests=[realtime_submissions.build_add_request(keys)] if keys else [],

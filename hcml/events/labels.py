@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hcml.events.consumer import advance, commit_positions, read_batch
 from hcml.events.messages import CuratedLabel, InvalidMessage, Record, from_kafka, parse_label
-from hcml.events.producer import EventProducer, dead_letter
+from hcml.events.producer import dead_letter_invalid
 from hcml.events.topics import GROUP_LABELS_SENSOR, LABELS
 
 # the shipped ClinVar table's columns that the ML label rule reads, plus who curated it
@@ -72,26 +72,23 @@ class LabelPoll:
     offsets: dict[int, int] = field(default_factory=dict)
 
 
+def _label_or_reason(record: Record) -> CuratedLabel | str:
+    try:
+        return parse_label(from_kafka(record.key, record.value, record.headers))
+    except InvalidMessage as exc:
+        return exc.reason
+
+
 def poll_labels(bootstrap: str, offsets: dict[int, int], out_dir: Path, *, max_records: int = 5000,
                 max_seconds: float = 10.0, group: str = GROUP_LABELS_SENSOR, topic: str = LABELS) -> LabelPoll:
     batch = read_batch(bootstrap, topic, group, offsets, max_records=max_records, max_seconds=max_seconds)
     poll = LabelPoll(offsets=dict(offsets))
     if not batch.records:
         return poll
+    kept, poll.dead_lettered = dead_letter_invalid(bootstrap, batch.records, _label_or_reason, group)
     by_partition: dict[int, list[tuple[Record, CuratedLabel]]] = {}
-    producer: EventProducer | None = None
-    try:
-        for record in batch.records:
-            try:
-                label = parse_label(from_kafka(record.key, record.value, record.headers))
-                by_partition.setdefault(record.partition, []).append((record, label))
-            except InvalidMessage as exc:
-                producer = producer or EventProducer(bootstrap)
-                dead_letter(producer, record, exc.reason, group)
-                poll.dead_lettered.append((record, exc.reason))
-    finally:
-        if producer is not None:
-            producer.close()
+    for record, label in kept:
+        by_partition.setdefault(record.partition, []).append((record, label))
     out_dir.mkdir(parents=True, exist_ok=True)
     for partition, items in sorted(by_partition.items()):
         first, last = items[0][0].offset, items[-1][0].offset

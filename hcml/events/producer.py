@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from confluent_kafka import KafkaError, Producer
 
@@ -142,3 +142,28 @@ def dead_letter(producer: EventProducer, record: Record, reason: str, consumer_g
     delivered = producer.send_raw(DLQ, record.key, record.value, headers)
     KAFKA_DEAD_LETTERS.labels(record.topic, reason.split(":", 1)[0][:40]).inc()
     return delivered
+
+
+T = TypeVar("T")
+
+
+def dead_letter_invalid(bootstrap: str, records: Iterable[Record], classify: Callable[[Record], T | str],
+                        consumer_group: str) -> tuple[list[tuple[Record, T]], list[tuple[Record, str]]]:
+    """Classify each record; those answered with a reason (str) are dead-lettered (each delivery confirmed,
+    so the caller may advance its cursor past them). Returns (kept, dead_lettered), both in record order."""
+    kept: list[tuple[Record, T]] = []
+    dead: list[tuple[Record, str]] = []
+    producer: EventProducer | None = None
+    try:
+        for record in records:
+            outcome = classify(record)
+            if isinstance(outcome, str):
+                producer = producer or EventProducer(bootstrap)
+                dead_letter(producer, record, outcome, consumer_group)  # raises if not acknowledged: tick replays
+                dead.append((record, outcome))
+            else:
+                kept.append((record, outcome))
+    finally:
+        if producer is not None:
+            producer.close()
+    return kept, dead

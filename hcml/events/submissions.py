@@ -15,7 +15,7 @@ from typing import Any
 
 from hcml.events.consumer import advance, commit_positions, read_batch, record_lag
 from hcml.events.messages import CloudEvent, InvalidMessage, Record, Submission, from_kafka, parse_submission
-from hcml.events.producer import EventProducer, dead_letter
+from hcml.events.producer import dead_letter_invalid
 from hcml.events.topics import GROUP_SUBMISSIONS_SENSOR, RAW
 
 BATCH_INPUT_KINDS = ("vcf",)  # what `sample_report_job` reads; other kinds go through the realtime path
@@ -81,21 +81,12 @@ def poll_submissions(bootstrap: str, offsets: dict[int, int], *, max_records: in
     if not batch.records:
         record_lag(topic, group, batch, offsets)
         return poll
-    producer: EventProducer | None = None
-    try:
-        for record in batch.records:
-            outcome = classify(record, store)
-            if isinstance(outcome, Accepted):
-                poll.accepted.append(outcome)
-            elif outcome is None:
-                poll.skipped.append(record)
-            else:
-                producer = producer or EventProducer(bootstrap)
-                dead_letter(producer, record, outcome, group)  # raises if not acknowledged: tick replays
-                poll.dead_lettered.append((record, outcome))
-    finally:
-        if producer is not None:
-            producer.close()
+    kept, poll.dead_lettered = dead_letter_invalid(bootstrap, batch.records, lambda r: classify(r, store), group)
+    for record, outcome in kept:
+        if outcome is None:
+            poll.skipped.append(record)
+        else:
+            poll.accepted.append(outcome)
     poll.offsets = advance(offsets, batch.records)
     poll.lag = record_lag(topic, group, batch, poll.offsets)
     _count(topic, group, poll)
