@@ -167,26 +167,26 @@ def _pairs(chrom: np.ndarray, vs: np.ndarray, ve: np.ndarray, idx: TranscriptInd
     return vi[o], t[o]
 
 
-_NUM_TABLE: dict[str, object] = {"base": 0, "text": None}
+_NUM_TABLE: list[tuple[int, pl.Series | None]] = [(0, None)]  # (first number, its text onwards); swapped whole
 _NUM_SPAN = 1 << 20  # largest number range kept as a lookup table (about 16 MB)
 
 
 def _num_text(a: np.ndarray) -> pl.Series:
     """Decimal text of integers, gathered from a cached table of number strings (several times faster
-    than casting each column); ranges wider than _NUM_SPAN are cast."""
+    than casting each column); ranges wider than _NUM_SPAN are cast. The table is replaced, never
+    mutated, so concurrent callers always see a consistent (base, text) pair."""
     a = np.asarray(a, np.int64)
     if not len(a):
         return pl.Series([], dtype=pl.Utf8)
     lo, hi = int(a.min()), int(a.max())
-    base, text = _NUM_TABLE["base"], _NUM_TABLE["text"]
+    base, text = _NUM_TABLE[0]
     if text is None or lo < base or hi >= base + len(text):
         new_lo = min(lo, -1024) if text is None else min(lo, base)
         new_hi = max(hi, 65535) if text is None else max(hi, base + len(text) - 1)
         if new_hi - new_lo + 1 > _NUM_SPAN:
             return pl.Series(a).cast(pl.Utf8)
-        text = pl.int_range(new_lo, new_hi + 1, eager=True).cast(pl.Utf8)
-        base = new_lo
-        _NUM_TABLE.update(base=base, text=text)
+        base, text = new_lo, pl.int_range(new_lo, new_hi + 1, eager=True).cast(pl.Utf8)
+        _NUM_TABLE[0] = (base, text)
     return text.gather(a - base)
 
 
