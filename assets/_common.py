@@ -8,6 +8,8 @@ from contextlib import contextmanager
 import dagster as dg
 import polars as pl
 
+from hcml_dagster.metadata import latest_materialization
+
 OWNERS = ["team:clinical-genomics"]
 PHI_TAGS = {"hcml/phi": "true", "hcml/domain": "clinical"}
 NON_PHI_TAGS = {"hcml/phi": "false"}
@@ -42,11 +44,7 @@ def measured(metadata: dict):
 
 def latest_metadata(context: dg.AssetExecutionContext, asset: str, partition: str | None) -> tuple[dict, str | None]:
     """Metadata and run id of the latest materialization of `asset` (this partition) in the instance."""
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None),
-        limit=1,
-    ).records
-    if not records:
+    latest = latest_materialization(context.instance, asset, partition)
+    if latest is None:
         raise dg.Failure(f"{asset} has no materialization{f' for partition {partition}' if partition else ''}")
-    materialization = records[0].asset_materialization
-    return {k: v.value for k, v in materialization.metadata.items()}, records[0].run_id
+    return latest

@@ -24,6 +24,7 @@ from hcml.cost.rate_card import load_budgets, load_rate_card
 from hcml.cost.usage import measure_usage
 from hcml.storage import open_store
 from hcml_dagster import tags as hcml_tags
+from hcml_dagster.metadata import metadata_values
 
 COST_START_DATE = "2025-01-01"
 daily_partitions = dg.DailyPartitionsDefinition(start_date=COST_START_DATE, end_offset=1)
@@ -43,10 +44,6 @@ _COMMON = {
 }
 BUDGET_CHECK = "department_budgets"
 MONTH_TO_DATE_CHECK = "department_budgets_month_to_date"
-
-
-def _plain(value: Any) -> Any:
-    return getattr(value, "value", value)
 
 
 def read_usage(instance: dg.DagsterInstance, start: datetime, end: datetime) -> pl.DataFrame:
@@ -85,7 +82,7 @@ def read_usage(instance: dg.DagsterInstance, start: datetime, end: datetime) -> 
                 asset_key=materialization.asset_key.to_user_string(),
                 partition=materialization.partition,
                 tags=run.tags if run else {},
-                metadata={k: _plain(v) for k, v in materialization.metadata.items()},
+                metadata=metadata_values(materialization.metadata),
                 tag_keys=TAG_KEYS,
             )
         )

@@ -15,6 +15,7 @@ import dagster as dg
 
 from hcml_dagster import tags
 from hcml_dagster.jobs import SAMPLE_ASSET_KEYS, sample_run_config
+from hcml_dagster.metadata import latest_materialization
 from hcml_dagster.partitions import samples_partitions
 from hcml_dagster.submissions import plan_partitions
 
@@ -34,13 +35,8 @@ class Outcome:
 
 
 def _latest(instance: dg.DagsterInstance, key: str, partition: str | None = None) -> dict | None:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(key), asset_partitions=[partition] if partition else None),
-        limit=1,
-    ).records
-    if not records:
-        return None
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+    latest = latest_materialization(instance, key, partition)
+    return latest[0] if latest else None
 
 
 def _selections(defs: dg.Definitions) -> tuple[set, set, set]:

@@ -16,14 +16,12 @@ from __future__ import annotations
 import dagster as dg
 
 from hcml import observability as obs
+from hcml.cost.usage import WALL_SECONDS
 from hcml.events import topics
+from hcml_dagster.metadata import metadata_values
 from sensors.kafka_resource import KAFKA_DISABLED, KafkaResource
 
 JOB_NAME = "hcml-dagster"
-
-
-def _value(entry) -> object:
-    return getattr(entry, "value", entry)
 
 
 def _step_timings(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float, bool]]:
@@ -89,9 +87,10 @@ def record_run_metrics(instance: dg.DagsterInstance, run: dg.DagsterRun, status:
             continue
         asset = mat.asset_key.to_user_string()
         step = record.event_log_entry.step_key
-        wall = _value(mat.metadata.get("hcml/wall_seconds")) if "hcml/wall_seconds" in mat.metadata else None
+        metadata = metadata_values(mat.metadata)
+        wall = metadata.get(WALL_SECONDS)
         seconds = float(wall) if wall is not None else steps.get(step, (None, True))[0]
-        rows = _value(mat.metadata.get("dagster/row_count")) if "dagster/row_count" in mat.metadata else None
+        rows = metadata.get("dagster/row_count")
         if seconds is not None:
             obs.observe_asset(asset, seconds, success=True, rows=int(rows) if rows else None)
             observed[asset] = seconds

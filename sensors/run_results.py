@@ -18,14 +18,11 @@ from hcml.events.producer import EventProducer
 from hcml.observability import TRACEPARENT_TAG, TRACESTATE_TAG
 from hcml_dagster import tags
 from hcml_dagster.jobs import sample_report_job
+from hcml_dagster.metadata import metadata_values
 from sensors.kafka_resource import KAFKA_DISABLED, KafkaResource
 
 REPORT_ASSET = dg.AssetKey("clinical_report")
 SUMMARY_KEYS = ("n_reported", "n_clinvar_pathogenic", "dagster/row_count", "model")
-
-
-def _value(entry) -> object:
-    return getattr(entry, "value", entry)
 
 
 def report_metadata(instance: dg.DagsterInstance, run_id: str) -> dict:
@@ -34,7 +31,7 @@ def report_metadata(instance: dg.DagsterInstance, run_id: str) -> dict:
     for record in reversed(records):
         mat = record.event_log_entry.asset_materialization
         if mat is not None and mat.asset_key == REPORT_ASSET:
-            return {k: _value(v) for k, v in mat.metadata.items()}
+            return metadata_values(mat.metadata)
     return {}
 
 
