@@ -22,11 +22,20 @@ def frame_sha256(df: pl.DataFrame) -> str:
     return hashlib.sha256(buffer.getvalue()).hexdigest()
 
 
+def parquet_bytes(df: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    df.write_parquet(buffer)
+    return buffer.getvalue()
+
+
+def table_schema(df: pl.DataFrame) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in df.schema.items()])
+
+
 def frame_metadata(df: pl.DataFrame, **extra) -> dict:
-    schema = dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in df.schema.items()])
     return {
         "dagster/row_count": df.height,
-        "dagster/column_schema": schema,
+        "dagster/column_schema": table_schema(df),
         "content_sha256": frame_sha256(df),
         **extra,
     }

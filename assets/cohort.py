@@ -1,12 +1,10 @@
 """Research view over every sample: allele counts and frequencies, and per-gene burden."""
 
 
-import io
-
 import dagster as dg
 import polars as pl
 
-from assets._common import OWNERS, frame_metadata, measured
+from assets._common import OWNERS, frame_metadata, measured, parquet_bytes
 from resources import StorageResource
 
 DAMAGING_IMPACTS = ("HIGH", "MODERATE")
@@ -82,9 +80,7 @@ def cohort_allele_stats(context: dg.AssetExecutionContext, variant_features: dic
     with measured(metadata):
         stats = allele_stats(variant_features)
         burden = gene_burden(variant_features)
-        buffer = io.BytesIO()
-        burden.write_parquet(buffer)
-        burden_uri = storage.open().put("cohort/gene_burden.parquet", buffer.getvalue())
+        burden_uri = storage.open().put("cohort/gene_burden.parquet", parquet_bytes(burden))
     metadata.update(frame_metadata(
         stats, samples=len(variant_features), genes=burden.height, gene_burden_uri=burden_uri,
         gene_burden_top=dg.MetadataValue.md(_markdown(burden.head(10))),

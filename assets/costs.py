@@ -11,13 +11,13 @@ runs.
 
 
 import hashlib
-import io
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
+from assets._common import parquet_bytes, table_schema
 from hcml import observability as obs
 from hcml.cost import chargeback as cb
 from hcml.cost.rate_card import load_budgets, load_rate_card
@@ -93,23 +93,13 @@ def priced_usage(instance: dg.DagsterInstance, start: datetime, end: datetime) -
     return cb.price_usage(read_usage(instance, start, end), load_rate_card())
 
 
-def _parquet_bytes(frame: pl.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer)
-    return buffer.getvalue()
-
-
 def _csv_bytes(frame: pl.DataFrame) -> bytes:
     return frame.with_columns(pl.col(pl.Datetime).dt.to_string("%Y-%m-%dT%H:%M:%S%.6fZ")).write_csv().encode()
 
 
-def _schema(frame: pl.DataFrame) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, str(dtype)) for name, dtype in frame.schema.items()])
-
-
 def _store_table(store: Any, key: str, frame: pl.DataFrame) -> tuple[str, str, str]:
     """Parquet + CSV of one table; returns (parquet uri, csv uri, sha256 of the parquet bytes)."""
-    data = _parquet_bytes(frame)
+    data = parquet_bytes(frame)
     return store.put(f"{key}.parquet", data), store.put(f"{key}.csv", _csv_bytes(frame)), hashlib.sha256(data).hexdigest()
 
 
@@ -180,7 +170,7 @@ def analysis_costs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": priced.height,
-            "dagster/column_schema": _schema(priced),
+            "dagster/column_schema": table_schema(priced),
             "dagster/uri": parquet_uri,
             "csv_uri": csv_uri,
             "content_sha256": sha256,
@@ -236,7 +226,7 @@ def chargeback_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": departments.height,
-            "dagster/column_schema": _schema(departments),
+            "dagster/column_schema": table_schema(departments),
             "dagster/uri": uris["departments"],
             "html_uri": html_uri,
             "table_uris": dg.MetadataValue.json(uris),

@@ -1,12 +1,10 @@
 """One sample's variants, read from the VCF a sensor or the CLI points at (one dynamic partition each)."""
 
 
-import io
-
 import dagster as dg
 import polars as pl
 
-from assets._common import OWNERS, PHI_TAGS, frame_metadata, measured
+from assets._common import OWNERS, PHI_TAGS, frame_metadata, measured, parquet_bytes
 from hcml_dagster.jobs import SampleSourceConfig
 from hcml_dagster.partitions import samples_partitions
 from resources import ReferenceBundleResource, StorageResource
@@ -89,9 +87,7 @@ def sample_variants(context: dg.AssetExecutionContext, config: SampleSourceConfi
         carried, not_carried, sample = select_sample(variants, parsed.genotypes, parsed.samples, config.sample)
         rejects_uri = None
         if parsed.rejects.height:
-            buffer = io.BytesIO()
-            parsed.rejects.write_parquet(buffer)
-            rejects_uri = store.put(f"rejects/{context.partition_key}.parquet", buffer.getvalue())
+            rejects_uri = store.put(f"rejects/{context.partition_key}.parquet", parquet_bytes(parsed.rejects))
         ref_ok = [bundle.fetch(c, p, p + len(r) - 1) == r for c, p, r in
                   carried.select("chrom", "pos", "ref").iter_rows()]
     n_ref_bad = ref_ok.count(False)
