@@ -89,10 +89,6 @@ def read_usage(instance: dg.DagsterInstance, start: datetime, end: datetime) -> 
     return cb.usage_frame(rows)
 
 
-def priced_usage(instance: dg.DagsterInstance, start: datetime, end: datetime) -> pl.DataFrame:
-    return cb.price_usage(read_usage(instance, start, end), load_rate_card())
-
-
 def _csv_bytes(frame: pl.DataFrame) -> bytes:
     return frame.with_columns(pl.col(pl.Datetime).dt.to_string("%Y-%m-%dT%H:%M:%S%.6fZ")).write_csv().encode()
 
