@@ -100,7 +100,8 @@ def _store_table(store: Any, key: str, frame: pl.DataFrame) -> tuple[str, str, s
 
 
 def _budget_result(check_name: str, departments: pl.DataFrame, period: str, currency: str,
-                   severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+                   severity: dg.AssetCheckSeverity) -> tuple[dg.AssetCheckResult, pl.DataFrame]:
+    """The budget check and the budget status it is based on (spend vs budget per department)."""
     budgets = load_budgets()
     status = cb.budget_status(departments, budgets)
     for row in status.iter_rows(named=True):
@@ -108,7 +109,7 @@ def _budget_result(check_name: str, departments: pl.DataFrame, period: str, curr
         if row["budget"] is not None:
             obs.DEPARTMENT_BUDGET.labels(row["department"]).set(row["budget"])
     over = status.filter(pl.col("over"))
-    return dg.AssetCheckResult(
+    check = dg.AssetCheckResult(
         check_name=check_name,
         passed=over.height == 0,
         severity=severity,
@@ -120,6 +121,7 @@ def _budget_result(check_name: str, departments: pl.DataFrame, period: str, curr
             "status": dg.MetadataValue.md(_markdown(status)),
         },
     )
+    return check, status
 
 
 def _markdown(frame: pl.DataFrame) -> str:
@@ -149,15 +151,16 @@ def analysis_costs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     with measure_usage() as usage:
         day = context.partition_key
         start, end = cb.day_bounds(day)
+        month_start, _ = cb.month_bounds(day)
         rate_card = load_rate_card()
-        priced = cb.price_usage(read_usage(context.instance, start, end), rate_card)
+        # one read of the event log: the month up to the end of this day, of which this day is the tail
+        month_to_date = cb.price_usage(read_usage(context.instance, month_start, end), rate_card)
+        priced = month_to_date.filter(pl.col("timestamp") >= start)
         parquet_uri, csv_uri, sha256 = _store_table(open_store(), f"costs/daily/{day}", priced)
         per_analysis = priced.group_by(["department", "analysis"]).agg(cost=pl.col("cost").sum())
         for department, _analysis, cost in per_analysis.iter_rows():
             obs.observe_analysis_cost(department, cost)
-        month_start, _ = cb.month_bounds(day)
-        month_to_date = cb.price_usage(read_usage(context.instance, month_start, end), rate_card)
-        check = _budget_result(
+        check, _ = _budget_result(
             MONTH_TO_DATE_CHECK, cb.summarise_costs(month_to_date, "department"),
             f"{day[:7]} up to {day}", rate_card.currency, dg.AssetCheckSeverity.WARN,
         )
@@ -207,8 +210,8 @@ def chargeback_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult
         current = cb.price_usage(read_usage(context.instance, start, end), rate_card)
         previous = cb.price_usage(read_usage(context.instance, previous_start, start), rate_card)
         tables = cb.chargeback_tables(current, previous)
-        check = _budget_result(BUDGET_CHECK, tables["departments"], month, rate_card.currency, dg.AssetCheckSeverity.ERROR)
-        status = cb.budget_status(tables["departments"], load_budgets())
+        check, status = _budget_result(BUDGET_CHECK, tables["departments"], month, rate_card.currency,
+                                       dg.AssetCheckSeverity.ERROR)
         store = open_store()
         uris: dict[str, str] = {}
         hashes: dict[str, str] = {}
