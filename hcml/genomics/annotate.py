@@ -212,15 +212,36 @@ def _fmt_range(x: np.ndarray, xo: np.ndarray, y: np.ndarray, yo: np.ndarray, ok:
     return _null_text(len(ok)).scatter(sel, text) if len(sel) else _null_text(len(ok))
 
 
-def _rank_text(lo: np.ndarray, hi: np.ndarray, n: np.ndarray, ok: np.ndarray) -> pl.Series:
-    """EXON / INTRON text over arrays: 'n/total' or 'a-b/total' (null when none overlapped)."""
+def _rank_text(lo: np.ndarray, hi: np.ndarray, n: np.ndarray, ok: np.ndarray,
+               first: np.ndarray | None = None, table: pl.Series | None = None) -> pl.Series:
+    """EXON / INTRON text over arrays: 'n/total' or 'a-b/total' (null when none overlapped). With `table`
+    (the text 'r/total' of rank r of each transcript at position first + r - 1, see `_rank_tables`),
+    single ranks are gathered from it and only ranges are concatenated."""
     sel = np.flatnonzero(ok)
-    lo, hi = lo[sel], hi[sel]
-    f = pl.DataFrame({"lo": _num_text(lo), "hi": _num_text(hi), "range": lo != hi, "n": _num_text(n[sel])})
+    lo, hi, n = lo[sel], hi[sel], n[sel]
+    build = np.ones(len(sel), bool) if table is None else (lo != hi) | (lo < 1) | (lo > n)
+    k = np.flatnonzero(build)
+    f = pl.DataFrame({"lo": _num_text(lo[k]), "hi": _num_text(hi[k]), "range": lo[k] != hi[k], "n": _num_text(n[k])})
     text = f.select(pl.concat_str([
         pl.col("lo"), pl.when(pl.col("range")).then(pl.lit("-") + pl.col("hi")), pl.lit("/"), pl.col("n")],
         ignore_nulls=True)).to_series()
+    if table is not None:
+        gathered = table.gather(np.where(build, 0, first[sel] + lo - 1))
+        text = gathered.scatter(k, text) if len(k) else gathered
     return _null_text(len(ok)).scatter(sel, text) if len(sel) else _null_text(len(ok))
+
+
+def _rank_tables(idx: TranscriptIndex) -> tuple[pl.Series, pl.Series]:
+    """'r/n_exons' and 'r/n_introns' for every rank r of every transcript, at exon row ex_lo[t] + r - 1
+    (cached on the index)."""
+    tabs = idx.__dict__.get("_rank_tables")
+    if tabs is None:
+        n_ex = idx.n_exons[idx.ex_t]
+        r = np.arange(len(idx.ex_t)) - idx.ex_lo[idx.ex_t] + 1
+        f = pl.DataFrame({"r": r, "e": n_ex, "i": n_ex - 1})
+        tabs = f.select(exon=pl.format("{}/{}", "r", "e"), intron=pl.format("{}/{}", "r", "i"))
+        tabs = idx.__dict__["_rank_tables"] = (tabs["exon"], tabs["intron"])
+    return tabs
 
 
 def _coord_parts(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray,
@@ -361,12 +382,13 @@ def _annotate_chunk(variants: pl.DataFrame, bundle, idx: TranscriptIndex) -> pl.
     n_ex = idx.n_exons[t]
     e_lo, e_hi = np.minimum(p["exon_lo"], p["exon_hi"]), np.maximum(p["exon_lo"], p["exon_hi"])
     i_lo, i_hi = np.minimum(p["intron_lo"], p["intron_hi"]), np.maximum(p["intron_lo"], p["intron_hi"])
+    exon_tab, intron_tab = _rank_tables(idx)
     positions = {
         "cDNA_position": _fmt_range(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"], p["exon_any"] | (p["c5_ok"] & p["c3_ok"])),
         "CDS_position": _fmt_range(cds5, cds5_ok, cds3, cds3_ok, in_cds),
         "Protein_position": _fmt_range(pr5, cds5_ok, pr3, cds3_ok, in_cds),
-        "EXON": _rank_text(e_lo, e_hi, n_ex, p["exon_any"]),
-        "INTRON": _rank_text(i_lo, i_hi, n_ex - 1, p["intron_any"]),
+        "EXON": _rank_text(e_lo, e_hi, n_ex, p["exon_any"], idx.ex_lo[t], exon_tab),
+        "INTRON": _rank_text(i_lo, i_hi, n_ex - 1, p["intron_any"], idx.ex_lo[t], intron_tab),
     }
     distance = np.where(p["upstream"] | p["downstream"], p["distance"], -1)
 
