@@ -196,19 +196,22 @@ def _null_text(n: int) -> pl.Series:
 
 def _fmt_range(x: np.ndarray, xo: np.ndarray, y: np.ndarray, yo: np.ndarray, ok: np.ndarray) -> pl.Series:
     """VEP's format_coords over arrays: 'a', 'a-b' (sorted), 'a-?', '?-b', or null. Text is built only
-    for the rows that get one; the pair is sorted in numpy, so each text is one concatenation of two
-    parts (the second null when a == b)."""
+    for the rows that get one: single positions are number text, the others (sorted in numpy) one
+    concatenation of two parts."""
     sel = np.flatnonzero(ok & (xo | yo))
     x, xo, y, yo = x[sel], xo[sel], y[sel], yo[sel]
     both = xo & yo
-    f = pl.DataFrame({
-        "a": _num_text(np.where(both, np.minimum(x, y), x)), "b": _num_text(np.where(both, np.maximum(x, y), y)),
-        "xo": xo, "yo": yo, "one": both & (x == y),
-    })
-    text = f.select(pl.concat_str([
+    one = both & (x == y)
+    a, b = np.where(both, np.minimum(x, y), x), np.where(both, np.maximum(x, y), y)
+    k = np.flatnonzero(~one)
+    f = pl.DataFrame({"a": _num_text(a[k]), "b": _num_text(b[k]), "xo": xo[k], "yo": yo[k]})
+    pairs = f.select(pl.concat_str([
         pl.when(pl.col("xo")).then(pl.col("a")).otherwise(pl.lit("?")),
-        pl.when(pl.col("one")).then(None).when(pl.col("yo")).then(pl.col("b")).otherwise(pl.lit("?")),
-    ], separator="-", ignore_nulls=True)).to_series()
+        pl.when(pl.col("yo")).then(pl.col("b")).otherwise(pl.lit("?")),
+    ], separator="-")).to_series()
+    text = _num_text(np.where(one, a, 0))
+    if len(k):
+        text = text.scatter(k, pairs)
     return _null_text(len(ok)).scatter(sel, text) if len(sel) else _null_text(len(ok))
 
 
