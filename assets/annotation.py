@@ -5,12 +5,12 @@ import dagster as dg
 import polars as pl
 
 from assets._common import OWNERS, PHI_TAGS, frame_metadata, measured
+from assets.samples import VARIANT_COLUMNS
 from hcml_dagster.partitions import samples_partitions
 from resources import ReferenceBundleResource
 
 ROWS_CHECK = "every_variant_annotated"
 CONSEQUENCE_CHECK = "every_variant_has_most_severe_consequence"
-ANNOTATE_COLUMNS = ["row", "line", "variant_id", "chrom", "pos", "ref", "alt", "norm_pos", "norm_ref", "norm_alt"]
 
 
 @dg.asset(
@@ -38,7 +38,7 @@ def variant_annotations(context: dg.AssetExecutionContext, sample_variants: pl.D
     metadata: dict = {}
     with measured(metadata):
         bundle = reference.load()
-        variants = sample_variants.select([c for c in ANNOTATE_COLUMNS if c in sample_variants.columns])
+        variants = sample_variants.select([c for c in VARIANT_COLUMNS if c in sample_variants.columns])
         annotations = annotate(variants, bundle)
     metadata.update(frame_metadata(annotations, n_variants=variants.height,
                                    n_annotated_variants=annotations["row"].n_unique() if annotations.height else 0))
