@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import getpass
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Callable
 
 import dagster as dg
 
+from hcml.provenance import sha256_bytes
 from hcml_dagster import tags
 from hcml_dagster.jobs import SAMPLE_ASSET_KEYS, sample_run_config
 from hcml_dagster.metadata import latest_materialization
@@ -130,8 +130,9 @@ def run_demo(paths: list[Path], force: bool = False, say: Callable[[str], None] 
     for path in paths:
         data = Path(path).read_bytes()
         uri = Path(path).resolve().as_uri()
+        digest = sha256_bytes(data)  # as `sample_variants` records it (input_sha256)
         for key, sample in plan_partitions(uri, data):
-            planned.append((key, sample, uri, hashlib.sha256(data).hexdigest()))
+            planned.append((key, sample, uri, digest))
     say(f"[{step}/{steps}] {len(planned)} sample partition(s): variants -> annotations -> features -> "
         "predictions -> clinical report")
     from assets.annotation import current_scorer
