@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import gzip
+import io
 
 from hcml_dagster.jobs import sample_partition_key
 
 
 def vcf_samples(data: bytes) -> list[str]:
-    """The sample columns of a VCF (plain or gzip/bgzip), read from its #CHROM header line only."""
-    if data[:2] == b"\x1f\x8b":
-        with gzip.GzipFile(fileobj=__import__("io").BytesIO(data)) as handle:
-            for raw in handle:
-                if raw.startswith(b"#CHROM"):
-                    return raw.decode("utf-8", "replace").rstrip("\r\n").split("\t")[9:]
-                if not raw.startswith(b"#"):
-                    break
-        return []
-    for raw in data.split(b"\n"):
-        if raw.startswith(b"#CHROM"):
-            return raw.decode("utf-8", "replace").rstrip("\r").split("\t")[9:]
-        if raw and not raw.startswith(b"#"):
-            break
+    """The sample columns of a VCF (plain or gzip/bgzip), read from its #CHROM header line only
+    (lines are read lazily up to it: the records are never split or decompressed)."""
+    handle = gzip.GzipFile(fileobj=io.BytesIO(data)) if data[:2] == b"\x1f\x8b" else io.BytesIO(data)
+    with handle:
+        for raw in handle:
+            if raw.startswith(b"#CHROM"):
+                return raw.decode("utf-8", "replace").rstrip("\r\n").split("\t")[9:]
+            if raw.strip() and not raw.startswith(b"#"):
+                break
     return []
 
 
