@@ -144,11 +144,15 @@ def storage_from_environment() -> StorageResource:
     return StorageResource(local_root=str(config.data_dir() / "store"))
 
 
-def build_resources() -> dict[str, object]:
-    """Every resource the code location needs, for the current environment (called when definitions load)."""
-    store = storage_from_environment()
+def resources_for(store: StorageResource, bundle_path: str | Path) -> dict[str, object]:
+    """The pipeline's resources over one store: the store, the IO manager on it, and the reference bundle."""
     return {
         "storage": store,
         "io_manager": ParquetIOManager(storage=store),
-        "reference": ReferenceBundleResource(path=str(config.bundle_dir())),
+        "reference": ReferenceBundleResource(path=str(bundle_path)),
     }
+
+
+def build_resources() -> dict[str, object]:
+    """Every resource the code location needs, for the current environment (called when definitions load)."""
+    return resources_for(storage_from_environment(), config.bundle_dir())

@@ -52,12 +52,10 @@ def location(tmp_path_factory, bundle_dir):
     """The code location's job and resources, with a private local store and the test bundle."""
     from hcml_dagster.definitions import defs
     from hcml_dagster.jobs import sample_report_job
-    from resources import ParquetIOManager, ReferenceBundleResource, StorageResource
+    from resources import StorageResource, resources_for
 
     root = tmp_path_factory.mktemp("e2e")
-    store = StorageResource(local_root=str(root / "store"))
-    resources = {**defs.resources, "storage": store, "io_manager": ParquetIOManager(storage=store),
-                 "reference": ReferenceBundleResource(path=str(bundle_dir))}
+    resources = {**defs.resources, **resources_for(StorageResource(local_root=str(root / "store")), bundle_dir)}
     test_defs = dg.Definitions(assets=list(defs.assets), asset_checks=list(defs.asset_checks or []),
                                jobs=[sample_report_job], resources=resources)
     return {"job": test_defs.resolve_job_def("sample_report_job"), "resources": resources, "root": root}

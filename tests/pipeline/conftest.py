@@ -26,16 +26,13 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 
 
 def local_resources(root: Path, bundle_dir: Path) -> dict:
-    from resources import ParquetIOManager, ReferenceBundleResource, StorageResource
+    from resources import StorageResource, resources_for
 
-    store = StorageResource(local_root=str(root / "store"))
-    return {"storage": store, "io_manager": ParquetIOManager(storage=store),
-            "reference": ReferenceBundleResource(path=str(bundle_dir))}
+    return resources_for(StorageResource(local_root=str(root / "store")), bundle_dir)
 
 
 def azure_resources(azurite, container: str, bundle_dir: Path) -> dict:
-    from resources import ParquetIOManager, ReferenceBundleResource, StorageResource
+    from resources import StorageResource, resources_for
 
     store = StorageResource(connection_string=azurite.connection_string, container=container, prefix="pipeline")
-    return {"storage": store, "io_manager": ParquetIOManager(storage=store),
-            "reference": ReferenceBundleResource(path=str(bundle_dir))}
+    return resources_for(store, bundle_dir)
