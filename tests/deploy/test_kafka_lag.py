@@ -9,23 +9,15 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from hcml import observability as obs
 from hcml.events import topics
+from hcml.events.consumer import end_offsets
 
 pytestmark = pytest.mark.kafka
-
-
-def _high_watermarks(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "hcml-test-probe"})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
-    finally:
-        consumer.close()
 
 
 def test_lag_counts_the_messages_a_group_has_not_committed(kafka_bootstrap):
     group = f"hcml-test-lag-{uuid.uuid4().hex[:8]}"
     topic = topics.LABELS  # one partition, nothing else of the suite's traffic on it at this moment
-    start = _high_watermarks(kafka_bootstrap, topic)
+    start = end_offsets(kafka_bootstrap, topic)
     committer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group, "enable.auto.commit": False})
     committer.commit(offsets=[TopicPartition(topic, p, o) for p, o in start.items()], asynchronous=False)
     committer.close()
@@ -34,7 +26,7 @@ def test_lag_counts_the_messages_a_group_has_not_committed(kafka_bootstrap):
     for i in range(5):
         producer.produce(topic, value=f"lag-probe-{i}".encode())
     assert producer.flush(30) == 0
-    produced = sum(_high_watermarks(kafka_bootstrap, topic).values()) - sum(start.values())
+    produced = sum(end_offsets(kafka_bootstrap, topic).values()) - sum(start.values())
     assert produced >= 5
 
     assert obs.record_group_lag(kafka_bootstrap, group, (topic,)) == {topic: produced}

@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from hcml.events import topics
 from hcml.events.admin import describe_topics, ensure_topics
-from hcml.events.consumer import advance, read_batch
+from hcml.events.consumer import advance, end_offsets, read_batch
 from hcml.events.messages import (
     SOURCE_CLI, from_kafka, make_submission, parse_submission, submission_event,
 )
@@ -18,15 +17,6 @@ from hcml.events.producer import DeliveryError, EventProducer, KafkaDisabled
 from hcml.events.topics import TopicSpec
 
 pytestmark = pytest.mark.kafka
-
-
-def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-watermarks"})
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
-    finally:
-        c.close()
 
 
 def test_topics_created_with_their_settings_and_creation_is_idempotent(kafka_bootstrap):
@@ -57,7 +47,7 @@ def test_topic_config_is_applied(kafka_bootstrap):
 
 def test_events_round_trip_in_order_per_submission(kafka_env):
     bootstrap = kafka_env
-    start = _end_offsets(bootstrap, topics.RAW)
+    start = end_offsets(bootstrap, topics.RAW)
     subs = [make_submission(patient_id=f"MRN-{i}", requester="dr.a", department="genetics", project="p1",
                             input_kind="variants", payload=f"21-2589179{i}-C-T") for i in range(20)]
     with EventProducer(bootstrap) as producer:
