@@ -192,6 +192,7 @@ def build_report(*, partition: str, sample: str | None, submission_id: str | Non
 
 
 _IMPACT_CLASS = {"HIGH": "high", "MODERATE": "moderate", "LOW": "low", "MODIFIER": "modifier"}
+EMBEDDED_REPORT = '<script type="application/json" id="hcml-report">'  # where the HTML page carries the JSON
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -257,9 +258,17 @@ Research use: the score supports, never replaces, clinical judgement.</p>
 <li>Provenance sha256 <code>{_fmt(integ.get('provenance_sha256'))}</code>; report content sha256 <code>{_fmt(integ.get('content_sha256'))}</code>
 (check with <code>hcml provenance verify report.json</code>)</li>
 </ul>
-<script type="application/json" id="hcml-report">{embedded}</script>
+{EMBEDDED_REPORT}{embedded}</script>
 </body></html>
 """
+
+
+def embedded_report_json(page: str) -> str | None:
+    """The JSON report text that a `render_html` page embeds; None for a page without one."""
+    start = page.find(EMBEDDED_REPORT)
+    if start < 0:
+        return None
+    return page[start + len(EMBEDDED_REPORT): page.index("</script>", start)].replace("<\\/", "</")
 
 
 def to_json_bytes(report: dict) -> bytes:

@@ -89,6 +89,7 @@ def verify(report: str, as_json: bool) -> None:
     Checks the report's own content hash and provenance hash, the input file's hash, every reference
     source file's hash and the bundle manifest; exits 0 when the chain holds, 1 when it does not.
     """
+    from hcml.clinical_report import embedded_report_json
     from hcml.provenance import FAILED, OK, verify_report
     from hcml.storage import StoreError, read_uri
 
@@ -98,11 +99,9 @@ def verify(report: str, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     text = raw.decode("utf-8", errors="replace")
     if text.lstrip().startswith("<"):  # an HTML report: read the JSON it embeds
-        marker = '<script type="application/json" id="hcml-report">'
-        start = text.find(marker)
-        if start < 0:
+        text = embedded_report_json(text)
+        if text is None:
             raise click.ClickException(f"{report}: an HTML page without an embedded hcml report")
-        text = text[start + len(marker): text.index("</script>", start)].replace("<\\/", "</")
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
