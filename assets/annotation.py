@@ -75,19 +75,16 @@ def variant_features(context: dg.AssetExecutionContext, sample_variants: pl.Data
     one code path with the realtime service).
     """
     from hcml.genomics.annotate import summarise
+    from hcml.ml.features import features_from_summary
 
     metadata: dict = {}
     with measured(metadata):
         summary = summarise(variant_annotations)
         genotype = sample_variants.select("row", "sample", "gt", "zygosity")
         features = summary.join(genotype, on="row", how="left", maintain_order="left")
-        try:  # the model's numeric features, same code path as training and the realtime service
-            from hcml.ml.features import features_from_summary
-
-            model_features = features_from_summary(summary)
-            features = features.hstack(model_features.rename({c: f"feature_{c}" for c in model_features.columns}))
-        except ModuleNotFoundError:
-            pass
+        # the model's numeric features, same code path as training and the realtime service
+        model_features = features_from_summary(summary)
+        features = features.hstack(model_features.rename({c: f"feature_{c}" for c in model_features.columns}))
     metadata.update(frame_metadata(features))
     return dg.Output(features, metadata=metadata)
 
