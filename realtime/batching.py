@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 log = logging.getLogger("hcml.realtime.batching")
@@ -151,24 +152,31 @@ def interpret_many(parsed_inputs: list[Any], bundle: Any, scorer: Any) -> list[A
         offset += v.height
     combined = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
     whole = interpret(_Combined(combined, parsed_inputs[0].rejects.clear()), bundle, scorer)
+    if not offset:  # no input has a variant: nothing to split
+        return [Interpretation(pl.DataFrame(), pl.DataFrame(), parsed.rejects) for parsed in parsed_inputs]
+    annotations = _split_rows(whole.annotations, bounds)
+    summaries = _split_rows(whole.summary, bounds)
     out = []
-    for parsed, (lo, hi) in zip(parsed_inputs, bounds):
+    for k, parsed in enumerate(parsed_inputs):
         if parsed.variants.height == 0:
             out.append(Interpretation(pl.DataFrame(), pl.DataFrame(), parsed.rejects))
             continue
-        out.append(Interpretation(
-            annotations=_slice_rows(whole.annotations, lo, hi),
-            summary=_slice_rows(whole.summary, lo, hi),
-            rejects=parsed.rejects,
-        ))
+        out.append(Interpretation(annotations=annotations[k], summary=summaries[k], rejects=parsed.rejects))
     return out
 
 
-def _slice_rows(frame: pl.DataFrame, lo: int, hi: int) -> pl.DataFrame:
-    """The rows of one input, numbered from 0 again."""
+def _split_rows(frame: pl.DataFrame, bounds: list[tuple[int, int]]) -> list[pl.DataFrame]:
+    """The rows of each input (`bounds`: its [lo, hi) of `row`), in their order in `frame`, numbered from 0
+    again: one pass over the frame for all inputs (a filter per input cost ~0.4 ms each)."""
     dtype = frame.schema["row"]
-    mine = frame.filter(pl.col("row").cast(pl.Int64).is_between(lo, hi - 1))
-    return mine.with_columns((pl.col("row").cast(pl.Int64) - lo).cast(dtype).alias("row"))
+    starts = np.array([lo for lo, _ in bounds], np.int64)
+    row = frame["row"].cast(pl.Int64).to_numpy()
+    job = np.searchsorted(starts, row, "right") - 1  # bounds are consecutive from 0: the input of each row
+    local = pl.Series("row", row - starts[job]).cast(dtype)
+    parts = frame.with_columns(local, pl.Series("_job", job)).partition_by(
+        "_job", maintain_order=True, include_key=False, as_dict=True)
+    empty = frame.clear()
+    return [parts.get((k,), empty) for k in range(len(bounds))]
 
 
 @dataclass(frozen=True)
@@ -186,13 +194,24 @@ def parse_many(string_lists: list[list[str]], bundle: Any) -> list[Any]:
     whole = inputs.parse_variant_strings(flat, bundle)
     if whole.n_input != len(flat):
         raise ValueError("the reader dropped or added items; parse each request alone")
-    out, offset = [], 0
-    for strings in string_lists:
-        lo, hi = offset + 1, offset + len(strings)
-        offset = hi
-        v = whole.variants.filter(pl.col("line").is_between(lo, hi))
-        v = v.with_columns((pl.col("line") - (lo - 1)).alias("line"),
-                           pl.int_range(0, v.height, dtype=whole.variants.schema["row"]).alias("row"))
-        r = whole.rejects.filter(pl.col("line").is_between(lo, hi)).with_columns(pl.col("line") - (lo - 1))
-        out.append(_Parsed(v, r, len(strings)))
-    return out
+    firsts = np.cumsum([0] + [len(strings) for strings in string_lists[:-1]], dtype=np.int64) + 1
+    variants = _split_lines(whole.variants, firsts, renumber=True)
+    rejects = _split_lines(whole.rejects, firsts)
+    return [_Parsed(v, r, len(strings)) for v, r, strings in zip(variants, rejects, string_lists)]
+
+
+def _split_lines(frame: pl.DataFrame, firsts: np.ndarray, renumber: bool = False) -> list[pl.DataFrame]:
+    """The rows of each request (`firsts`: the flat input line of its first string), with `line` counted
+    from 1 in its request again and, with `renumber`, `row` from 0; one pass for all requests."""
+    if frame["line"].null_count():
+        raise ValueError("a row without an input line; parse each request alone")
+    line = frame["line"].to_numpy()
+    job = np.searchsorted(firsts, line, "right") - 1
+    cols = [pl.Series("line", line - (firsts[job] - 1)).cast(frame.schema["line"]), pl.Series("_job", job)]
+    if renumber:  # rows come in input order, so each request's rows are one run: row = index in the run
+        if np.any(np.diff(job) < 0):
+            raise ValueError("rows out of input order; parse each request alone")
+        cols.append(pl.Series("row", np.arange(len(job)) - np.searchsorted(job, job, "left")).cast(frame.schema["row"]))
+    parts = frame.with_columns(cols).partition_by("_job", maintain_order=True, include_key=False, as_dict=True)
+    empty = frame.clear()
+    return [parts.get((k,), empty) for k in range(len(firsts))]
