@@ -89,28 +89,11 @@ def variant_features(context: dg.AssetExecutionContext, sample_variants: pl.Data
     return dg.Output(features, metadata=metadata)
 
 
-def _embedded_champion():
-    """The `champion` of the embedded MLflow store that the model assets write (when it has one).
-
-    `load_scorer()` reads MLflow only when HCML_MLFLOW_TRACKING_URI is set; on the embedded default the
-    model assets still register a champion under data_dir()/mlflow, and the scores must come from it.
-    """
-    import os
-
-    from hcml.config import data_dir
-
-    if os.environ.get("HCML_MLFLOW_TRACKING_URI") or not (data_dir() / "mlflow" / "mlflow.db").is_file():
-        return None
-    from hcml.ml import registry
-
-    return registry.load_alias("champion")
-
-
 def current_scorer():
-    """The scorer `variant_predictions` uses now: the embedded champion, else `load_scorer()`."""
+    """The scorer `variant_predictions` uses now: `load_scorer()`, the same decision the realtime service makes."""
     from hcml.ml.serving import load_scorer
 
-    return _embedded_champion() or load_scorer()
+    return load_scorer()
 
 
 @dg.asset(

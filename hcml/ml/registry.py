@@ -186,9 +186,37 @@ def _rest_json(path: str, params: dict[str, str], what: str) -> dict | None:
     raise RegistryUnavailable(f"MLflow at {tracking_uri()} answered {r.status_code} for {what}: {r.text[:300]}")
 
 
+def embedded_store() -> Path:
+    """The embedded SQLite store's file (it exists once the model assets or `hcml model train` wrote to it)."""
+    return data_dir() / "mlflow" / "mlflow.db"
+
+
+def _sqlite_row(query: str, params: tuple) -> tuple | None:
+    """A read-only look-up in the embedded SQLite store without importing MLflow (about 2 s of imports):
+    the realtime service reads the champion on its cold start. Raises sqlite3.Error on a schema it does
+    not know; the caller then asks MLflow itself."""
+    import sqlite3
+
+    uri = tracking_uri()
+    path = Path(uri[len("sqlite:///"):])
+    with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as con:
+        return con.execute(query, params).fetchone()
+
+
+def _embedded_sqlite() -> bool:
+    uri = tracking_uri()
+    return uri.startswith("sqlite:///") and Path(uri[len("sqlite:///"):]).is_file()
+
+
 def alias_version(alias: str) -> str | None:
     """The version number an alias points at; None if the model or alias does not exist.
     Raises RegistryUnavailable when the store cannot answer (never mistaken for "no champion")."""
+    if _embedded_sqlite():
+        import sqlite3
+
+        with contextlib.suppress(sqlite3.Error):
+            row = _sqlite_row("SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?", (MODEL_NAME, alias))
+            return str(row[0]) if row else None
     if _rest_base():
         answer = _rest_json("/api/2.0/mlflow/registered-models/alias", {"name": MODEL_NAME, "alias": alias}, f"alias {alias!r}")
         return str(answer["model_version"]["version"]) if answer else None
@@ -202,6 +230,14 @@ def alias_version(alias: str) -> str | None:
 
 
 def _version_source(version: str) -> str:
+    if _embedded_sqlite():
+        import sqlite3
+
+        with contextlib.suppress(sqlite3.Error):
+            row = _sqlite_row("SELECT source FROM model_versions WHERE name = ? AND version = ?", (MODEL_NAME, int(version)))
+            if row is None:
+                raise LookupError(f"version {version} of {MODEL_NAME} not found in {tracking_uri()}")
+            return row[0]
     if _rest_base():
         answer = _rest_json("/api/2.0/mlflow/model-versions/get", {"name": MODEL_NAME, "version": str(version)}, f"version {version}")
         if answer is None:
@@ -228,6 +264,14 @@ def _download(source: str, target: Path) -> None:
             if r.status_code != 200:
                 raise RegistryUnavailable(f"cannot download {name} of {source}: HTTP {r.status_code}")
             (tmp / MODEL_ARTIFACT / name).write_bytes(r.content)
+    elif source.startswith("file://"):  # the embedded store's local artifact root: a plain copy
+        import shutil
+        from urllib.parse import unquote, urlparse
+
+        local = Path(unquote(urlparse(source).path))
+        (tmp / MODEL_ARTIFACT).mkdir()
+        for name in MODEL_FILES:
+            shutil.copyfile(local / name, tmp / MODEL_ARTIFACT / name)
     else:
         import mlflow
 

@@ -1,7 +1,8 @@
 """Loading the model that scores variants in the clinic.
 
-`load_scorer()` returns the MLflow champion when HCML_MLFLOW_TRACKING_URI is set, else the exported
-model in HCML_MODEL_DIR (default: the bundled `models/pathogenicity/` committed with the code). The
+`load_scorer()` returns the MLflow champion when HCML_MLFLOW_TRACKING_URI is set or the embedded store
+under data_dir()/mlflow has one, else the exported model in HCML_MODEL_DIR (default: the bundled
+`models/pathogenicity/` committed with the code). The
 serving form is numpy only: loading takes milliseconds and never imports torch, MLflow or Dagster unless
 the registry is asked for.
 """
@@ -33,11 +34,14 @@ def load_bundled() -> ExportedModel:
 def load_scorer(alias: str = "champion") -> ExportedModel:
     """The scorer: `.score(summary_df) -> np.ndarray`, `.model_name`, `.model_version`.
 
-    With HCML_MLFLOW_TRACKING_URI set: the version the alias points at; the bundled model only when the
-    registry has no such alias yet. An unreachable registry raises `registry.RegistryUnavailable` (after
-    a few seconds, not MLflow's default minutes) rather than silently serving another model."""
-    if os.environ.get("HCML_MLFLOW_TRACKING_URI"):
-        from hcml.ml import registry
+    With HCML_MLFLOW_TRACKING_URI set, or on the embedded default once the model assets have written the
+    SQLite store under data_dir()/mlflow: the version the alias points at (so the batch pipeline and the
+    realtime service score with the same model); the bundled model only when the registry has no such
+    alias yet. An unreachable registry raises `registry.RegistryUnavailable` (after a few seconds, not
+    MLflow's default minutes) rather than silently serving another model."""
+    from hcml.ml import registry
+
+    if os.environ.get("HCML_MLFLOW_TRACKING_URI") or registry.embedded_store().is_file():
 
         model = registry.load_alias(alias)
         if model is not None:

@@ -1,6 +1,7 @@
 """MLflow against a real `mlflow server` process: logged runs, registered versions, the champion gate."""
 
 import copy
+import os
 
 import numpy as np
 import polars as pl
@@ -98,9 +99,24 @@ def test_embedded_sqlite_default(tmp_path, monkeypatch, trained_model, held_out_
     assert (tmp_path / "var" / "mlflow" / "mlflow.db").stat().st_size > 0
     assert list((tmp_path / "var" / "mlflow" / "artifacts").rglob("model.npz"))
     assert registry.alias_version(registry.CHAMPION) is None
-    registry.set_champion(reg.model_version)  # the mlflow-client read path (non-HTTP store)
-    loaded = registry.load_alias(registry.CHAMPION)
+    registry.set_champion(reg.model_version)  # written through the mlflow client
+    loaded = registry.load_alias(registry.CHAMPION)  # read from SQLite directly
     assert loaded.model_version == "1"
     assert [w.tolist() for w in loaded.weights] == [w.tolist() for w in trained_model.exported.weights]
     with pytest.raises(LookupError, match="version 9"):
         registry.load_version("9")
+
+    # load_scorer() on the embedded default serves that champion (batch and realtime score with the same
+    # model), in a fresh process without importing mlflow (the realtime service's cold start)
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; from hcml.ml.serving import load_scorer; s = load_scorer(); "
+        "print(json.dumps({'version': s.model_version, 'mlflow_imported': 'mlflow' in sys.modules}))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HCML_MLFLOW_TRACKING_URI"}
+    env["HCML_DATA_DIR"] = str(tmp_path / "var")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == {"version": "1", "mlflow_imported": False}
