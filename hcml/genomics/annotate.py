@@ -199,20 +199,22 @@ def _fmt_range(x: np.ndarray, xo: np.ndarray, y: np.ndarray, yo: np.ndarray, ok:
     for the rows that get one: single positions are number text, the others (sorted in numpy) one
     concatenation of two parts."""
     sel = np.flatnonzero(ok & (xo | yo))
+    if not len(sel):
+        return _null_text(len(ok))
     x, xo, y, yo = x[sel], xo[sel], y[sel], yo[sel]
     both = xo & yo
     one = both & (x == y)
     a, b = np.where(both, np.minimum(x, y), x), np.where(both, np.maximum(x, y), y)
     k = np.flatnonzero(~one)
-    f = pl.DataFrame({"a": _num_text(a[k]), "b": _num_text(b[k]), "xo": xo[k], "yo": yo[k]})
-    pairs = f.select(pl.concat_str([
-        pl.when(pl.col("xo")).then(pl.col("a")).otherwise(pl.lit("?")),
-        pl.when(pl.col("yo")).then(pl.col("b")).otherwise(pl.lit("?")),
-    ], separator="-")).to_series()
     text = _num_text(np.where(one, a, 0))
-    if len(k):
+    if len(k):  # ranges: one concatenation (none for the usual single-position rows)
+        f = pl.DataFrame({"a": _num_text(a[k]), "b": _num_text(b[k]), "xo": xo[k], "yo": yo[k]})
+        pairs = f.select(pl.concat_str([
+            pl.when(pl.col("xo")).then(pl.col("a")).otherwise(pl.lit("?")),
+            pl.when(pl.col("yo")).then(pl.col("b")).otherwise(pl.lit("?")),
+        ], separator="-")).to_series()
         text = text.scatter(k, pairs)
-    return _null_text(len(ok)).scatter(sel, text) if len(sel) else _null_text(len(ok))
+    return _null_text(len(ok)).scatter(sel, text)
 
 
 def _rank_text(lo: np.ndarray, hi: np.ndarray, n: np.ndarray, ok: np.ndarray,
@@ -221,17 +223,21 @@ def _rank_text(lo: np.ndarray, hi: np.ndarray, n: np.ndarray, ok: np.ndarray,
     (the text 'r/total' of rank r of each transcript at position first + r - 1, see `_rank_tables`),
     single ranks are gathered from it and only ranges are concatenated."""
     sel = np.flatnonzero(ok)
+    if not len(sel):
+        return _null_text(len(ok))
     lo, hi, n = lo[sel], hi[sel], n[sel]
     build = np.ones(len(sel), bool) if table is None else (lo != hi) | (lo < 1) | (lo > n)
     k = np.flatnonzero(build)
-    f = pl.DataFrame({"lo": _num_text(lo[k]), "hi": _num_text(hi[k]), "range": lo[k] != hi[k], "n": _num_text(n[k])})
-    text = f.select(pl.concat_str([
-        pl.col("lo"), pl.when(pl.col("range")).then(pl.lit("-") + pl.col("hi")), pl.lit("/"), pl.col("n")],
-        ignore_nulls=True)).to_series()
+    if len(k):  # built text (with a table: ranges and out-of-table ranks only, usually none)
+        f = pl.DataFrame({"lo": _num_text(lo[k]), "hi": _num_text(hi[k]), "range": lo[k] != hi[k],
+                          "n": _num_text(n[k])})
+        text = f.select(pl.concat_str([
+            pl.col("lo"), pl.when(pl.col("range")).then(pl.lit("-") + pl.col("hi")), pl.lit("/"), pl.col("n")],
+            ignore_nulls=True)).to_series()
     if table is not None:
         gathered = table.gather(np.where(build, 0, first[sel] + lo - 1))
         text = gathered.scatter(k, text) if len(k) else gathered
-    return _null_text(len(ok)).scatter(sel, text) if len(sel) else _null_text(len(ok))
+    return _null_text(len(ok)).scatter(sel, text)
 
 
 def _rank_tables(idx: TranscriptIndex) -> tuple[pl.Series, pl.Series]:
@@ -245,6 +251,15 @@ def _rank_tables(idx: TranscriptIndex) -> tuple[pl.Series, pl.Series]:
         tabs = f.select(exon=pl.format("{}/{}", "r", "e"), intron=pl.format("{}/{}", "r", "i"))
         tabs = idx.__dict__["_rank_tables"] = (tabs["exon"], tabs["intron"])
     return tabs
+
+
+def _canonical_text(idx: TranscriptIndex) -> pl.Series:
+    """VEP's CANONICAL column ('YES' or null) of every transcript (cached on the index)."""
+    text = idx.__dict__.get("_canonical_text")
+    if text is None:
+        text = idx.tx.select(pl.when(pl.col("canonical")).then(pl.lit("YES"))).to_series()
+        idx.__dict__["_canonical_text"] = text
+    return text
 
 
 def _coord_parts(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray,
@@ -407,7 +422,7 @@ def _annotate_chunk(variants: pl.DataFrame, bundle, idx: TranscriptIndex) -> pl.
         "DISTANCE": pl.Series(distance).replace(-1, None).cast(pl.Int64),
         "STRAND": idx.strand[t].astype(np.int8), "FLAGS": tx["flags"].gather(t),
         "SYMBOL": tx["gene_symbol"].gather(t), "BIOTYPE": tx["biotype"].gather(t),
-        "CANONICAL": tx.select(pl.when(pl.col("canonical")).then(pl.lit("YES"))).to_series().gather(t),
+        "CANONICAL": _canonical_text(idx).gather(t),
     }, strict=False).with_columns(Feature_type=pl.lit("Transcript"))
     # intergenic rows for variants without any feature
     covered = np.zeros(n_var, bool)
