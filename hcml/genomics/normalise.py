@@ -9,6 +9,8 @@ base; indels keep one anchor base (VCF style) in `norm_pos/norm_ref/norm_alt`.  
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import polars as pl
 
@@ -255,27 +257,11 @@ def vep_default_ids(frame: pl.DataFrame, record: str = "cand") -> pl.Series:
     ).to_series()
 
 
-def check_and_normalise(cands: pl.DataFrame, bundle) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Validate candidates against the bundle; return (variants, rejects).
-
-    Checks, first failure wins: allele characters, ALT equal to REF, unknown contig, position past the
-    contig end, REF against the genome.  Every candidate ends in exactly one of the two frames.
-    """
-    if cands.height == 0:
-        return empty_variants(), as_rejects(cands)
-    names = {c: bundle.contig_name(c) for c in cands["chrom_in"].unique().drop_nulls().to_list()}
-    contig_len = {k: v for k, v in bundle.contigs.items()}
-    frame = cands.with_columns(
-        pl.col("ref").str.to_uppercase(),
-        pl.col("alt").str.to_uppercase(),
-        pl.col("chrom_in").replace_strict(names, default=None, return_dtype=pl.Utf8).alias("chrom"),
-    )
-    frame = frame.with_columns(
-        pl.col("chrom").replace_strict(contig_len, default=None, return_dtype=pl.Int64).alias("_len"),
-        (pl.col("pos") + pl.col("ref").str.len_bytes() - 1).alias("_end"),
-    )
+@functools.lru_cache(maxsize=16)
+def _check_exprs(known: str) -> tuple[pl.Expr, pl.Expr]:
+    """The `field` / `reason` expressions of `check_and_normalise` (first failing check wins), built once per
+    bundle's contig list `known` rather than per call."""
     ref, alt = pl.col("ref"), pl.col("alt")
-    known = ", ".join(sorted(bundle.contigs)[:10])
     checks: list[tuple[pl.Expr, str, pl.Expr]] = [
         (ref.is_null() | (ref == ""), "REF", pl.lit("REF is empty")),
         (
@@ -320,6 +306,29 @@ def check_and_normalise(cands: pl.DataFrame, bundle) -> tuple[pl.DataFrame, pl.D
         cond = cond.fill_null(True)
         field = pl.when(cond).then(pl.lit(name)).otherwise(field)
         reason = pl.when(cond).then(why).otherwise(reason)
+    return field, reason
+
+
+def check_and_normalise(cands: pl.DataFrame, bundle) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Validate candidates against the bundle; return (variants, rejects).
+
+    Checks, first failure wins: allele characters, ALT equal to REF, unknown contig, position past the
+    contig end, REF against the genome.  Every candidate ends in exactly one of the two frames.
+    """
+    if cands.height == 0:
+        return empty_variants(), as_rejects(cands)
+    names = {c: bundle.contig_name(c) for c in cands["chrom_in"].unique().drop_nulls().to_list()}
+    contig_len = {k: v for k, v in bundle.contigs.items()}
+    frame = cands.with_columns(
+        pl.col("ref").str.to_uppercase(),
+        pl.col("alt").str.to_uppercase(),
+        pl.col("chrom_in").replace_strict(names, default=None, return_dtype=pl.Utf8).alias("chrom"),
+    )
+    frame = frame.with_columns(
+        pl.col("chrom").replace_strict(contig_len, default=None, return_dtype=pl.Int64).alias("_len"),
+        (pl.col("pos") + pl.col("ref").str.len_bytes() - 1).alias("_end"),
+    )
+    field, reason = _check_exprs(", ".join(sorted(bundle.contigs)[:10]))
     frame = frame.with_columns(field.alias("field"), reason.alias("reason"))
     bad = frame.filter(pl.col("reason").is_not_null())
     good = frame.filter(pl.col("reason").is_null())
