@@ -6,6 +6,7 @@ The realtime service calls `interpret` in one go; the Dagster assets call the sa
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -48,8 +49,9 @@ def interpret(parsed: Any, bundle: Any, scorer: Scorer | None) -> Interpretation
     return Interpretation(annotations=annotations, summary=order_by_severity(summary), rejects=parsed.rejects)
 
 
-def order_by_severity(summary: pl.DataFrame) -> pl.DataFrame:
-    """Most severe consequence first (VEP's SO precedence), then the highest pathogenicity score."""
+@functools.cache
+def _severity_ranks() -> tuple[pl.DataFrame, int]:
+    """The SO term -> rank table (and the rank of an unknown term), built once per process."""
     from hcml.genomics.consequences import SEVERITY_RANK
 
     worst = max(SEVERITY_RANK.values(), default=0) + 1
@@ -57,6 +59,12 @@ def order_by_severity(summary: pl.DataFrame) -> pl.DataFrame:
         {"most_severe_consequence": list(SEVERITY_RANK), "severity_rank": list(SEVERITY_RANK.values())},
         schema={"most_severe_consequence": pl.Utf8, "severity_rank": pl.Int32},
     )
+    return ranks, worst
+
+
+def order_by_severity(summary: pl.DataFrame) -> pl.DataFrame:
+    """Most severe consequence first (VEP's SO precedence), then the highest pathogenicity score."""
+    ranks, worst = _severity_ranks()
     ranked = summary.drop("severity_rank", strict=False).join(
         ranks, on="most_severe_consequence", how="left", maintain_order="left"
     )

@@ -419,6 +419,9 @@ def features_from_summary(summary: pl.DataFrame) -> pl.DataFrame:
 
 def feature_matrix(features: pl.DataFrame, names: tuple[str, ...] | list[str]) -> np.ndarray:
     """Float32 matrix in the model's feature order."""
+    schema = features.schema
+    if all(schema.get(n) == pl.Float32 for n in names):  # hgvs_features' output: no cast to plan
+        return features.select(names).to_numpy().astype(np.float32, copy=False)
     return features.select([pl.col(n).cast(pl.Float32) for n in names]).to_numpy().astype(np.float32, copy=False)
 
 
