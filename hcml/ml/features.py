@@ -219,6 +219,8 @@ def _feature_exprs() -> tuple[list[pl.Expr], tuple[tuple[pl.Expr, ...], ...], tu
         .str.replace(r"^(?:[^:]*:)?p\.", "")
         .str.replace_all(r"[()]", "")
         .alias("p_body"),
+        # the SO-term fall-back class, used twice in the class chain below: looked up once
+        pl.col("so_term").replace_strict(_SO_FALLBACK, default="other").alias("_so_class"),
     )
     p = pl.col("p_body").str.extract_groups(_HGVS_P_RE)
     protein = (
@@ -289,7 +291,7 @@ def _feature_exprs() -> tuple[list[pl.Expr], tuple[tuple[pl.Expr, ...], ...], tu
     has_p = pl.col("p_ref3").is_not_null()
     klass = (
         pl.when(pl.col("hgvs_c").is_null() & pl.col("hgvs_p").is_null())
-        .then(pl.col("so_term").replace_strict(_SO_FALLBACK, default="other"))
+        .then(pl.col("_so_class"))
         .when(pl.col("_p_eq") & coding_exonic)
         .then(pl.lit("synonymous"))
         .when(has_p & pl.col("_p_fs"))
@@ -332,7 +334,7 @@ def _feature_exprs() -> tuple[list[pl.Expr], tuple[tuple[pl.Expr, ...], ...], tu
         .then(pl.lit("inframe_indel"))
         .when(pl.col("c_kind") == "c")
         .then(pl.lit("coding_other"))
-        .otherwise(pl.col("so_term").replace_strict(_SO_FALLBACK, default="other"))
+        .otherwise(pl.col("_so_class"))
     )
     classes = (klass.alias("consequence_class"),)
     # substitution properties only for missense
