@@ -1143,7 +1143,7 @@ def summarise(annotations: pl.DataFrame) -> pl.DataFrame:
         _canon=(pl.col("CANONICAL") == "YES").fill_null(False),
         _pc=(pl.col("BIOTYPE") == "protein_coding").fill_null(False),
     ).sort(["row", "_rank", "_canon", "_pc", "Feature"], descending=[False, False, True, True, False], nulls_last=True)
-    first = a.group_by("row", maintain_order=True).first()
+    first = a.filter(pl.col("row").is_first_distinct())  # sorted by row: each variant's first row
     return first.select(
         "row", pl.col("Uploaded_variation").alias("variant_id"), "chrom", "pos", "ref", "alt",
         "most_severe_consequence", pl.col("IMPACT").alias("impact"), pl.col("Gene").alias("gene_id"),
