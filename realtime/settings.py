@@ -15,24 +15,22 @@ DEV_ISSUER = "hcml-dev"  # the issuer the local development key signs as; never 
 DEFAULT_AUDIENCE = "hcml"
 
 
-def _int(name: str, default: int) -> int:
+def _number(name: str, default, parse, what: str):
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return parse(raw)
     except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+        raise ValueError(f"{name} must be {what}, got {raw!r}") from exc
+
+
+def _int(name: str, default: int) -> int:
+    return _number(name, default, int, "an integer")
 
 
 def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+    return _number(name, default, float, "a number")
 
 
 @dataclass(frozen=True)
