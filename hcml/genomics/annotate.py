@@ -21,6 +21,7 @@ import polars as pl
 from hcml.genomics import hgvs as H
 from hcml.genomics.consequences import IMPACT_OF, SEVERITY_RANK, TERMS
 from hcml.genomics.transcript_map import CODON_TABLE, TranscriptIndex, revcomp, translate
+from hcml.small_inputs import use_small_path
 
 FLANK = 5000
 CHUNK_VARIANTS = 20_000  # variants annotated at once inside `annotate` (bounds its peak memory)
@@ -56,12 +57,14 @@ for _k, _v in _THREE.items():
 
 
 _LETTERS = pl.Series("letters", [chr(i) for i in range(256)], dtype=pl.Utf8)
-_THREE_S = pl.Series("three", _THREE_ARR.tolist(), dtype=pl.Utf8)
+_THREE_LIST = _THREE_ARR.tolist()  # the small-input path reads the same tables as lists
+_THREE_S = pl.Series("three", _THREE_LIST, dtype=pl.Utf8)
 # every codon (index 16*b0 + 4*b1 + b2 over ACGT) with its base `phase` upper case, the rest lower case
-_CODON_CASE = pl.Series("codons", [
+_CODON_CASE_LIST = [
     "".join(c.upper() if j == ph else c.lower() for j, c in enumerate(a + b + c_))
     for a in "ACGT" for b in "ACGT" for c_ in "ACGT" for ph in range(3)
-], dtype=pl.Utf8)
+]
+_CODON_CASE = pl.Series("codons", _CODON_CASE_LIST, dtype=pl.Utf8)
 
 
 class _Cols:
@@ -88,6 +91,28 @@ class _Cols:
         return self.series
 
 
+class _ListCols(_Cols):
+    """`_Cols` of the small-input path: the same put / set semantics (a `set` value wins over any `put`,
+    applied at `finish`) over plain Python lists."""
+
+    def __init__(self, n: int, names: list[str]) -> None:
+        self.n = n
+        self.lists: dict[str, list[str | None]] = {c: [None] * n for c in names}
+        self.scalars = {c: {} for c in names}
+
+    def put(self, name: str, k: np.ndarray, values) -> None:
+        col = self.lists[name]
+        for i, value in zip(k.tolist(), values):
+            col[i] = value
+
+    def finish(self) -> dict[str, list[str | None]]:  # type: ignore[override]
+        for name, d in self.scalars.items():
+            col = self.lists[name]
+            for i, value in d.items():
+                col[i] = value
+        return self.lists
+
+
 def _overlap(a_s, a_e, b_s, b_e):
     return (a_e >= b_s) & (a_s <= b_e)
 
@@ -106,6 +131,14 @@ def vep_alleles(variants: pl.DataFrame) -> pl.DataFrame:
         vref=pl.when(pl.col("_r") == "").then(pl.lit("-")).otherwise(pl.col("_r")),
         valt=pl.when(pl.col("_a") == "").then(pl.lit("-")).otherwise(pl.col("_a")),
     ).drop("_r", "_a")
+
+
+def _vep_allele(pos: int, ref: str, alt: str) -> tuple[int, int, str, str]:
+    """`vep_alleles` of one variant (the small-input path): (vstart, vend, vref, valt)."""
+    strip = len(ref.encode()) != len(alt.encode()) and ref[:1] == alt[:1]
+    r, a = (ref[1:], alt[1:]) if strip else (ref, alt)
+    vstart = pos + strip
+    return vstart, vstart + len(r.encode()) - 1, r or "-", a or "-"
 
 
 class _CodingSeqs:
@@ -217,6 +250,29 @@ def _fmt_range(x: np.ndarray, xo: np.ndarray, y: np.ndarray, yo: np.ndarray, ok:
     return _null_text(len(ok)).scatter(sel, text)
 
 
+def _fmt_range_list(x: np.ndarray, xo: np.ndarray, y: np.ndarray, yo: np.ndarray, ok: np.ndarray) -> list:
+    """`_fmt_range` row by row (the small-input path): the same texts as a list."""
+    out: list[str | None] = [None] * len(ok)
+    for i in np.flatnonzero(ok & (xo | yo)).tolist():
+        a, b, ao, bo = int(x[i]), int(y[i]), bool(xo[i]), bool(yo[i])
+        if ao and bo:
+            a, b = min(a, b), max(a, b)
+            out[i] = str(a) if a == b else f"{a}-{b}"
+        else:
+            out[i] = f"{a if ao else '?'}-{b if bo else '?'}"
+    return out
+
+
+def _rank_text_list(lo: np.ndarray, hi: np.ndarray, n: np.ndarray, ok: np.ndarray) -> list:
+    """`_rank_text` row by row (the small-input path): 'n/total' or 'a-b/total', null when not `ok`
+    (`_rank_tables` hold the same 'r/total' texts)."""
+    out: list[str | None] = [None] * len(ok)
+    for i in np.flatnonzero(ok).tolist():
+        a, b = int(lo[i]), int(hi[i])
+        out[i] = f"{a}/{int(n[i])}" if a == b else f"{a}-{b}/{int(n[i])}"
+    return out
+
+
 def _rank_text(lo: np.ndarray, hi: np.ndarray, n: np.ndarray, ok: np.ndarray,
                first: np.ndarray | None = None, table: pl.Series | None = None) -> pl.Series:
     """EXON / INTRON text over arrays: 'n/total' or 'a-b/total' (null when none overlapped). With `table`
@@ -268,6 +324,13 @@ def _coord_parts(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: 
     '*N'), `num` (the position, negative in the 5' UTR), `off`. VEP numbers substitutions inside the CDS
     of a cds_start_NF transcript like CDS_position (with the N padding), and everything else from the
     first annotated coding base; `padded` selects the former per row."""
+    star, num = _coord_numbers(idx, t, cdna, padded)
+    return {"star": star, "num": _num_text(num), "off": offset, "off_text": _num_text(offset)}
+
+
+def _coord_numbers(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray,
+                   padded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`star` and `num` of `_coord_parts` as numbers."""
     coding = idx.coding[t]
     pad = idx.start_phase[t] if padded is None else np.where(padded, idx.start_phase[t], 0)
     cds = cdna - idx.cdna_cds_start[t] + 1 + pad
@@ -275,7 +338,18 @@ def _coord_parts(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: 
     utr5 = cds <= 0
     star = coding & ~utr5 & (cds > cds_len)
     num = np.where(~coding, cdna, np.where(utr5, cds - 1, np.where(star, cds - cds_len, cds)))
-    return {"star": star, "num": _num_text(num), "off": offset, "off_text": _num_text(offset)}
+    return star, num
+
+
+def _coord_strs(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray,
+                padded: np.ndarray | None = None) -> list[str]:
+    """`_coord_text` row by row (the small-input path): the texts `_coord_expr` concatenates, as a list."""
+    star, num = _coord_numbers(idx, t, cdna, padded)
+    out = []
+    for s, c, o in zip(star.tolist(), num.tolist(), np.asarray(offset, np.int64).tolist()):
+        text = f"*{c}" if s else str(c)
+        out.append(f"{text}+{o}" if o > 0 else f"{text}{o}" if o < 0 else text)
+    return out
 
 
 def _coord_expr(star: str = "star", num: str = "num", off: str = "off", off_text: str = "off_text") -> list[pl.Expr]:
@@ -305,6 +379,12 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     if "variant_id" not in variants.columns:
         variants = variants.with_columns(
             variant_id=pl.format("{}_{}_{}/{}", "chrom", "pos", "ref", "alt"))
+    if use_small_path(variants.height):  # a few variants: the row-by-row twin (same frame)
+        sv = _SmallVariants.of(variants, bundle)
+        if sv.n <= CHUNK_VARIANTS:
+            return _annotate_chunk(sv, bundle, idx)
+        return pl.concat([_annotate_chunk(sv.slice(s0, CHUNK_VARIANTS), bundle, idx)
+                          for s0 in range(0, sv.n, CHUNK_VARIANTS)], rechunk=False)
     names = {c: bundle.contig_name(c) or c for c in variants["chrom"].unique().to_list()}
     if any(k != v_ for k, v_ in names.items()):  # 'chr21' -> the bundle's '21'
         variants = variants.with_columns(pl.col("chrom").replace(names))
@@ -317,14 +397,49 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
                       for s0 in range(0, variants.height, CHUNK_VARIANTS)], rechunk=False)
 
 
-def _annotate_chunk(variants: pl.DataFrame, bundle, idx: TranscriptIndex) -> pl.DataFrame:
-    v = vep_alleles(variants)
-    n_var = v.height
-    chrom = v["chrom"].to_numpy().astype(str)
-    vs = v["vstart"].to_numpy().astype(np.int64)
-    ve = v["vend"].to_numpy().astype(np.int64)
-    vref = v["vref"].to_list()
-    valt = v["valt"].to_list()
+class _SmallVariants:
+    """The variants of a small-input call as Python lists (what `annotate` selects and `vep_alleles` adds),
+    with the frame's dtypes for the output."""
+
+    COLUMNS = ("row", "variant_id", "chrom", "pos", "ref", "alt")
+
+    def __init__(self, cols: dict[str, list], schema: dict[str, pl.DataType]) -> None:
+        self.cols, self.schema = cols, schema
+        self.n = len(cols["row"])
+        reduced = [_vep_allele(p, r, a) for p, r, a in zip(cols["pos"], cols["ref"], cols["alt"])]
+        self.vstart, self.vend, self.vref, self.valt = ([x[i] for x in reduced] for i in range(4))
+
+    @classmethod
+    def of(cls, variants: pl.DataFrame, bundle) -> _SmallVariants:
+        cols = {c: variants.get_column(c).to_list() for c in cls.COLUMNS}
+        names: dict[str, str] = {}
+        for c in cols["chrom"]:  # 'chr21' -> the bundle's '21'
+            if c not in names:
+                names[c] = bundle.contig_name(c) or c
+        cols["chrom"] = [names[c] for c in cols["chrom"]]
+        return cls(cols, {c: variants.schema[c] for c in cls.COLUMNS})
+
+    def slice(self, start: int, length: int) -> _SmallVariants:
+        return _SmallVariants({c: x[start: start + length] for c, x in self.cols.items()}, self.schema)
+
+
+def _annotate_chunk(variants: pl.DataFrame | _SmallVariants, bundle, idx: TranscriptIndex) -> pl.DataFrame:
+    small = isinstance(variants, _SmallVariants)
+    if small:
+        sv = variants
+        n_var = sv.n
+        chrom = np.array(sv.cols["chrom"], dtype=str)
+        vs = np.array(sv.vstart, np.int64)
+        ve = np.array(sv.vend, np.int64)
+        vref, valt = sv.vref, sv.valt
+    else:
+        v = vep_alleles(variants)
+        n_var = v.height
+        chrom = v["chrom"].to_numpy().astype(str)
+        vs = v["vstart"].to_numpy().astype(np.int64)
+        ve = v["vend"].to_numpy().astype(np.int64)
+        vref = v["vref"].to_list()
+        valt = v["valt"].to_list()
     vref_a = np.array(vref, dtype=object)
     valt_a = np.array(valt, dtype=object)
     ref_len = np.where(vref_a == "-", 0, np.fromiter((len(x) for x in vref), np.int64, n_var))
@@ -342,7 +457,7 @@ def _annotate_chunk(variants: pl.DataFrame, bundle, idx: TranscriptIndex) -> pl.
     p = {k: a[keep] for k, a in p.items()}
     n = len(vi)
 
-    fields = _Cols(n, ["Amino_acids", "Codons", "HGVSc", "HGVSp"])
+    fields = (_ListCols if small else _Cols)(n, ["Amino_acids", "Codons", "HGVSc", "HGVSp"])
     bits = p["bits"]
     # positions
     cds5, cds3 = idx.cds_of_cdna(t, p["c5"]), idx.cds_of_cdna(t, p["c3"])
@@ -355,7 +470,7 @@ def _annotate_chunk(variants: pl.DataFrame, bundle, idx: TranscriptIndex) -> pl.
     # substitutions in the CDS: vectorised codon / amino-acid lookups
     snv_cds = is_snv[vi] & in_cds & cds5_ok
     if snv_cds.any():
-        _snv_coding(idx, t, vi, p, cds5, cds_len, snv_cds, snv_alt_b, fields)
+        _snv_coding(idx, t, vi, p, cds5, cds_len, snv_cds, snv_alt_b, fields, small)
         bits = p["bits"]
 
     # HGVSc of substitutions (exonic or intronic)
@@ -370,11 +485,18 @@ def _annotate_chunk(variants: pl.DataFrame, bundle, idx: TranscriptIndex) -> pl.
         a = snv_alt_b[vi[k]]
         r = np.where(strand == 1, r, _COMP[r])
         a = np.where(strand == 1, a, _COMP[a])
-        df = pl.DataFrame({"prefix": idx.hgvs_prefix_series.gather(tk),
-                           **_coord_parts(idx, tk, anchor, off, padded=p["c5_ok"][k]),
-                           "r": _LETTERS.gather(r), "a": _LETTERS.gather(a)})
-        fields.put("HGVSc", k, df.select(pl.concat_str(
-            [pl.col("prefix"), *_coord_expr(), pl.col("r"), pl.lit(">"), pl.col("a")], ignore_nulls=True)).to_series())
+        if small:
+            pre = idx.hgvs_prefix
+            coords = _coord_strs(idx, tk, anchor, off, padded=p["c5_ok"][k])
+            fields.put("HGVSc", k, [f"{pre[t_]}{c}{chr(r_)}>{chr(a_)}"
+                                    for t_, c, r_, a_ in zip(tk.tolist(), coords, r.tolist(), a.tolist())])
+        else:
+            df = pl.DataFrame({"prefix": idx.hgvs_prefix_series.gather(tk),
+                               **_coord_parts(idx, tk, anchor, off, padded=p["c5_ok"][k]),
+                               "r": _LETTERS.gather(r), "a": _LETTERS.gather(a)})
+            fields.put("HGVSc", k, df.select(pl.concat_str(
+                [pl.col("prefix"), *_coord_expr(), pl.col("r"), pl.lit(">"), pl.col("a")],
+                ignore_nulls=True)).to_series())
 
     # everything else inside a transcript: indels / MNVs. HGVSc vectorised over pairs (one 3' shift per
     # variant and strand), codon / protein effects per pair where they touch a CDS.
@@ -382,7 +504,7 @@ def _annotate_chunk(variants: pl.DataFrame, bundle, idx: TranscriptIndex) -> pl.
     shifts: dict[tuple[int, int], tuple] = {}
     p["hgvsc_ok"] = np.zeros(n, bool)
     if other.any():
-        _indel_hgvsc(idx, vi, t, other, chrom, vs, ve, vref, valt, fields, shifts, p["hgvsc_ok"])
+        _indel_hgvsc(idx, vi, t, other, chrom, vs, ve, vref, valt, fields, shifts, p["hgvsc_ok"], small)
     ks = np.flatnonzero(other & p["within_cds"])
     if len(ks):
         _indel_pairs(idx, ks, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, cds3_ok, shifts)
@@ -400,6 +522,19 @@ def _annotate_chunk(variants: pl.DataFrame, bundle, idx: TranscriptIndex) -> pl.
     n_ex = idx.n_exons[t]
     e_lo, e_hi = np.minimum(p["exon_lo"], p["exon_hi"]), np.maximum(p["exon_lo"], p["exon_hi"])
     i_lo, i_hi = np.minimum(p["intron_lo"], p["intron_hi"]), np.maximum(p["intron_lo"], p["intron_hi"])
+    distance = np.where(p["upstream"] | p["downstream"], p["distance"], -1)
+    if small:
+        positions = {
+            "cDNA_position": _fmt_range_list(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"],
+                                             p["exon_any"] | (p["c5_ok"] & p["c3_ok"])),
+            "CDS_position": _fmt_range_list(cds5, cds5_ok, cds3, cds3_ok, in_cds),
+            "Protein_position": _fmt_range_list(pr5, cds5_ok, pr3, cds3_ok, in_cds),
+            "EXON": _rank_text_list(e_lo, e_hi, n_ex, p["exon_any"]),
+            "INTRON": _rank_text_list(i_lo, i_hi, n_ex - 1, p["intron_any"]),
+        }
+        return _small_frame(sv, bundle, idx, vi, t, [csq_u[i] for i in inv.tolist()],
+                            [imp_u[i] for i in inv.tolist()], top_rank, positions, fields.finish(), distance,
+                            chrom, vs, ve, is_snv, shifts)
     exon_tab, intron_tab = _rank_tables(idx)
     positions = {
         "cDNA_position": _fmt_range(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"], p["exon_any"] | (p["c5_ok"] & p["c3_ok"])),
@@ -408,7 +543,6 @@ def _annotate_chunk(variants: pl.DataFrame, bundle, idx: TranscriptIndex) -> pl.
         "EXON": _rank_text(e_lo, e_hi, n_ex, p["exon_any"], idx.ex_lo[t], exon_tab),
         "INTRON": _rank_text(i_lo, i_hi, n_ex - 1, p["intron_any"], idx.ex_lo[t], intron_tab),
     }
-    distance = np.where(p["upstream"] | p["downstream"], p["distance"], -1)
 
     S = lambda a: pl.Series(a.tolist() if isinstance(a, np.ndarray) else a, dtype=pl.Utf8)  # noqa: E731
     out = pl.DataFrame({
@@ -439,9 +573,9 @@ def _annotate_chunk(variants: pl.DataFrame, bundle, idx: TranscriptIndex) -> pl.
     term_names = np.array(TERMS + ["intergenic_variant"], object)
     # per-variant columns, gathered onto the rows
     vv = v.with_columns(
-        Location=pl.when(pl.col("vstart") == pl.col("vend")).then(pl.format("{}:{}", "chrom", "vstart"))
-        .when(pl.col("vstart") > pl.col("vend")).then(pl.format("{}:{}-{}", "chrom", "vend", "vstart"))
-        .otherwise(pl.format("{}:{}-{}", "chrom", "vstart", "vend")),
+        Location=pl.when(pl.col("vstart") == pl.col("vend")).then(pl.format(_LOCATION_1, "chrom", "vstart"))
+        .when(pl.col("vstart") > pl.col("vend")).then(pl.format(_LOCATION_2, "chrom", "vend", "vstart"))
+        .otherwise(pl.format(_LOCATION_2, "chrom", "vstart", "vend")),
         Allele=pl.col("valt"),
         HGVSg=_hgvs_g(bundle, v, chrom, vs, ve, vref_a, valt_a, is_snv, shifts),
         most_severe_consequence=pl.Series(term_names[best].tolist(), dtype=pl.Utf8),
@@ -461,10 +595,101 @@ def _annotate_chunk(variants: pl.DataFrame, bundle, idx: TranscriptIndex) -> pl.
     return out
 
 
+# text formats shared by the vectorised (pl.format) and small-input (str.format) paths
+_LOCATION_1, _LOCATION_2, _HGVSG_SNV = "{}:{}", "{}:{}-{}", "{}:g.{}{}>{}"
+
+
+def _small_frame(sv: _SmallVariants, bundle, idx: TranscriptIndex, vi, t, csq: list, imp: list, top_rank,
+                 positions: dict[str, list], fields: dict[str, list], distance, chrom, vs, ve, is_snv,
+                 shifts) -> pl.DataFrame:
+    """The end of `_annotate_chunk` for the small-input path: the same output frame (columns, dtypes, row
+    order: each variant's rows in order, an intergenic row where it has none) built from Python lists in
+    one DataFrame construction."""
+    from hcml.genomics.known_index import known_index
+
+    n_var, n = sv.n, len(vi)
+    inter_rank = SEVERITY_RANK["intergenic_variant"]
+    best = np.full(n_var, inter_rank, np.int64)
+    np.minimum.at(best, vi, top_rank)
+    term_names = TERMS + ["intergenic_variant"]
+    c = sv.cols
+    vstart, vend, vref, valt = sv.vstart, sv.vend, sv.vref, sv.valt
+    per_var: dict[str, list] = {
+        "row": c["row"], "chrom": c["chrom"], "pos": c["pos"], "ref": c["ref"], "alt": c["alt"],
+        "Uploaded_variation": c["variant_id"],
+        "Location": [_LOCATION_1.format(ch, s0) if s0 == e0 else _LOCATION_2.format(ch, min(s0, e0), max(s0, e0))
+                     for ch, s0, e0 in zip(c["chrom"], vstart, vend)],
+        "Allele": valt,
+        "HGVSg": [_HGVSG_SNV.format(c["chrom"][i], vstart[i], vref[i], valt[i]) if snv
+                  else H.hgvs_genomic(bundle, chrom[i], int(vs[i]), int(ve[i]), vref[i], valt[i], shifts.get((i, 1)))
+                  for i, snv in enumerate(is_snv.tolist())],
+        "most_severe_consequence": [term_names[b] for b in best.tolist()],
+    }
+    kidx = known_index(bundle, variant_lookup(bundle))
+    known = kidx.values_small(kidx.rows_small(c["chrom"], vstart, vref, valt))
+    for j, name in enumerate(kidx.values.columns):
+        per_var[name] = [r[j] for r in known]
+    # per pair, then the intergenic rows of the variants without any
+    tl = t.tolist()
+    txt = _tx_text(idx)
+    per_pair: dict[str, list] = {
+        "Gene": [txt["gene_id"][i] for i in tl], "Feature": [txt["transcript_id"][i] for i in tl],
+        "Feature_type": ["Transcript"] * n, "Consequence": csq, "IMPACT": imp, **positions, **fields,
+        "DISTANCE": [None if d == -1 else d for d in distance.tolist()],
+        "STRAND": idx.strand[t].astype(np.int8).tolist(), "FLAGS": [txt["flags"][i] for i in tl],
+        "SYMBOL": [txt["gene_symbol"][i] for i in tl], "BIOTYPE": [txt["biotype"][i] for i in tl],
+        "CANONICAL": [txt["CANONICAL"][i] for i in tl],
+    }
+    row_vi = vi.tolist()
+    covered = np.zeros(n_var, bool)
+    covered[vi] = True
+    miss = np.flatnonzero(~covered).tolist()
+    order = None
+    if miss:
+        ig = {"Consequence": "intergenic_variant", "IMPACT": "MODIFIER"}
+        per_pair = {name: vals + [ig.get(name)] * len(miss) for name, vals in per_pair.items()}
+        row_vi = row_vi + miss
+        order = sorted(range(len(row_vi)), key=row_vi.__getitem__)  # stable, as sort("_vi", maintain_order)
+        row_vi = [row_vi[j] for j in order]
+    n_rows = len(row_vi)
+    columns = []
+    for name in OUTPUT_COLUMNS:
+        if name in per_var:
+            vals = per_var[name]
+            columns.append([vals[i] for i in row_vi])
+        elif name in per_pair:
+            vals = per_pair[name]
+            columns.append(vals if order is None else [vals[j] for j in order])
+        else:
+            columns.append([None] * n_rows)
+    return pl.DataFrame(list(zip(*columns)), schema=_small_schema(sv, idx, kidx.values.schema), orient="row")
+
+
+def _small_schema(sv: _SmallVariants, idx: TranscriptIndex, known: pl.Schema) -> dict[str, pl.DataType]:
+    """The dtypes of `annotate`'s output columns, as the vectorised path gives them."""
+    tx = idx.tx.schema
+    source = {"row": sv.schema["row"], "chrom": sv.schema["chrom"], "pos": sv.schema["pos"],
+              "ref": sv.schema["ref"], "alt": sv.schema["alt"], "Uploaded_variation": sv.schema["variant_id"],
+              "Gene": tx["gene_id"], "Feature": tx["transcript_id"], "FLAGS": tx["flags"],
+              "SYMBOL": tx["gene_symbol"], "BIOTYPE": tx["biotype"], "DISTANCE": pl.Int64, "STRAND": pl.Int8,
+              **known}
+    return {name: source.get(name, pl.Utf8) for name in OUTPUT_COLUMNS}
+
+
+def _tx_text(idx: TranscriptIndex) -> dict[str, list]:
+    """The transcripts' text columns the output repeats, as lists (small-input path; cached on the index)."""
+    text = idx.__dict__.get("_tx_text")
+    if text is None:
+        text = {c: idx.tx[c].to_list() for c in ("gene_id", "transcript_id", "flags", "gene_symbol", "biotype")}
+        text["CANONICAL"] = _canonical_text(idx).to_list()
+        idx.__dict__["_tx_text"] = text
+    return text
+
+
 def _hgvs_g(bundle, v: pl.DataFrame, chrom, vs, ve, vref_a, valt_a, is_snv, shifts) -> pl.Series:
     """HGVSg: substitutions vectorised, indels (3'-shifted) per variant, reusing the forward-strand shifts
     already made for HGVSc."""
-    out = v.select(pl.when(pl.Series(is_snv)).then(pl.format("{}:g.{}{}>{}", "chrom", "vstart", "vref", "valt"))
+    out = v.select(pl.when(pl.Series(is_snv)).then(pl.format(_HGVSG_SNV, "chrom", "vstart", "vref", "valt"))
                    .alias("HGVSg")).to_series()
     k = np.flatnonzero(~is_snv)
     if len(k):
@@ -618,7 +843,7 @@ def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all, is_del_all=
 
 
 # ------------------------------------------------------------------------------------- SNVs in CDS
-def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, alt_bytes, fields: _Cols) -> None:
+def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, alt_bytes, fields: _Cols, small: bool = False) -> None:
     cs = _coding_seqs(idx)
     k = np.flatnonzero(sel)
     tk, cp = t[k], cds_pos[k]
@@ -668,16 +893,39 @@ def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, alt_bytes, fields: _Cols) 
 
     prot = codon_start // 3 + 1
 
-    def codon_text(c):
+    def codon_case(c):
         code = _BASE_CODE[c]
         bad = (code == 4).any(axis=1)
-        i = np.where(bad, 0, (code[:, 0] * 16 + code[:, 1] * 4 + code[:, 2]) * 3 + phase)
-        return _CODON_CASE.gather(i), bad
+        return np.where(bad, 0, (code[:, 0] * 16 + code[:, 1] * 4 + code[:, 2]) * 3 + phase), bad
 
-    rc, rbad = codon_text(ref_codon)
-    ac, abad = codon_text(alt_codon)
+    rci, rbad = codon_case(ref_codon)
+    aci, abad = codon_case(alt_codon)
+    if small:
+        codons, amino, hgvsp = _snv_texts_small(idx, tk, rci, aci, rbad | abad, ra, aa, prot, same, complete,
+                                                unknown, start_lost)
+    else:
+        codons, amino, hgvsp = _snv_texts(idx, tk, _CODON_CASE.gather(rci), _CODON_CASE.gather(aci), rbad | abad,
+                                          ra, aa, prot, same, complete, unknown, start_lost)
+    # codons containing N (cds_start_NF padding): written base by base
+    for i in np.flatnonzero(complete & (rbad | abad)):
+        fields.set("Codons", int(k[i]), ref_l[i].tobytes().decode() + "/" + alt_l[i].tobytes().decode())
+    fields.put("Codons", k, codons)
+    fields.put("Amino_acids", k, amino)
+    fields.put("HGVSp", k, hgvsp)
+    # stop lost: extension to the next stop in the 3' UTR (few rows: per row)
+    for i in np.flatnonzero(stop_lost):
+        tt = int(tk[i])
+        seq = bytearray((idx.coding_sequence(tt)[int(codon_start[i]):] + idx.utr3_sequence(tt)).encode())
+        seq[int(phase[i])] = int(alt_b[i])
+        pep = H.translate_to_stop(seq.decode())
+        ext = f"Ter{pep.index('*')}" if "*" in pep else "Ter?"
+        fields.set("HGVSp", int(k[i]), f"{idx.protein_prefix[tt]}p.Ter{prot[i]}{H._aa3(pep[0])}ext{ext}")
+
+
+def _snv_texts(idx, tk, rc, ac, nbad, ra, aa, prot, same, complete, unknown, start_lost):
+    """Codons, Amino_acids and HGVSp texts of substitutions in a CDS (vectorised)."""
     df = pl.DataFrame({
-        "rc": rc, "ac": ac, "nbad": rbad | abad,
+        "rc": rc, "ac": ac, "nbad": nbad,
         "ra": _LETTERS.gather(ra), "aa": _LETTERS.gather(aa),
         "r3": _THREE_S.gather(ra), "a3": _THREE_S.gather(aa), "prot": prot,
         "same": same, "complete": complete, "unknown": unknown, "start_lost": start_lost,
@@ -696,20 +944,25 @@ def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, alt_bytes, fields: _Cols) 
             .otherwise(pl.concat_str([pl.col("r3"), prot_s, pl.when(pl.col("same")).then(pl.lit(H.SYNONYMOUS_ESCAPED))
                                       .otherwise(pl.col("a3"))]))])),
     )
-    # codons containing N (cds_start_NF padding): written base by base
-    for i in np.flatnonzero(complete & (rbad | abad)):
-        fields.set("Codons", int(k[i]), ref_l[i].tobytes().decode() + "/" + alt_l[i].tobytes().decode())
-    fields.put("Codons", k, cols["codons"])
-    fields.put("Amino_acids", k, cols["amino"])
-    fields.put("HGVSp", k, cols["hgvsp"])
-    # stop lost: extension to the next stop in the 3' UTR (few rows: per row)
-    for i in np.flatnonzero(stop_lost):
-        tt = int(tk[i])
-        seq = bytearray((idx.coding_sequence(tt)[int(codon_start[i]):] + idx.utr3_sequence(tt)).encode())
-        seq[int(phase[i])] = int(alt_b[i])
-        pep = H.translate_to_stop(seq.decode())
-        ext = f"Ter{pep.index('*')}" if "*" in pep else "Ter?"
-        fields.set("HGVSp", int(k[i]), f"{idx.protein_prefix[tt]}p.Ter{prot[i]}{H._aa3(pep[0])}ext{ext}")
+    return cols["codons"], cols["amino"], cols["hgvsp"]
+
+
+def _snv_texts_small(idx, tk, rci, aci, nbad, ra, aa, prot, same, complete, unknown, start_lost):
+    """`_snv_texts` row by row (the small-input path), from the same codon / letter tables."""
+    case, three, pref = _CODON_CASE_LIST, _THREE_LIST, idx.protein_prefix
+    codons, amino, hgvsp = [], [], []
+    for t_, rc, ac, bad, r_, a_, pr, sm, comp, unk, sl in zip(
+            tk.tolist(), rci.tolist(), aci.tolist(), nbad.tolist(), ra.tolist(), aa.tolist(), prot.tolist(),
+            same.tolist(), complete.tolist(), unknown.tolist(), start_lost.tolist()):
+        codons.append(f"{case[rc]}/{case[ac]}" if comp and not bad else None)
+        amino.append((chr(r_) if sm else f"{chr(r_)}/{chr(a_)}") if comp else None)
+        if unk:
+            hgvsp.append(None)
+        elif sl and not sm:
+            hgvsp.append(f"{pref[t_]}p.Met1?")
+        else:
+            hgvsp.append(f"{pref[t_]}p.{three[r_]}{pr}{H.SYNONYMOUS_ESCAPED if sm else three[a_]}")
+    return codons, amino, hgvsp
 
 
 # -------------------------------------------------------------------------------- indels, per pair
@@ -930,7 +1183,7 @@ def _indel_pair(idx, tl, k, t, vref, valt, c5, c3, cdna_ok, cds5_ok, cds3_ok, hg
     return bits
 
 
-def _indel_hgvsc(idx, vi, t, sel, chrom, vs, ve, vref, valt, fields, shifts, hgvsc_ok) -> None:
+def _indel_hgvsc(idx, vi, t, sel, chrom, vs, ve, vref, valt, fields, shifts, hgvsc_ok, small=False) -> None:
     """HGVSc of indels / MNVs for the selected pairs. The 3' shift and the dup test depend only on the
     variant and the transcript strand, so they are computed once per (variant, strand); coordinates are
     then mapped for all pairs at once."""
@@ -979,12 +1232,21 @@ def _indel_hgvsc(idx, vi, t, sel, chrom, vs, ve, vref, valt, fields, shifts, hgv
         m = idx.map_positions(tk, g)
         c = np.where(m["exonic"], m["cdna"], m["anchor_cdna"])
         off = np.where(m["exonic"], 0, m["offset"])
+        if small:
+            return _coord_strs(idx, tk, c, off, padded=unpadded), m["exonic"] | m["intronic"]
         parts = _coord_parts(idx, tk, c, off, padded=unpadded)
         return {f"{name}{tag}": a for name, a in parts.items()}, m["exonic"] | m["intronic"]
 
     c1, ok1 = coord(g1, "1")
     c2, ok2 = coord(g2, "2")
     good = inside & ok1 & (ok2 | ~two)
+    if small:
+        pre = idx.hgvs_prefix
+        fields.put("HGVSc", k, [
+            (f"{pre[t_]}{a}_{b}{kv[i][3]}" if tw else f"{pre[t_]}{a}{kv[i][3]}") if g else None
+            for t_, a, b, tw, g, i in zip(tk.tolist(), c1, c2, two.tolist(), good.tolist(), ki.tolist())])
+        hgvsc_ok[k] = good
+        return
     df = pl.DataFrame({"prefix": idx.hgvs_prefix_series.gather(tk), **c1, **c2, "two": two, "good": good,
                        "suffix": pl.Series([r[3] for r in kv], dtype=pl.Utf8).gather(ki)})
     text = df.select(pl.when(pl.col("good")).then(pl.concat_str([

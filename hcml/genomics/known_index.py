@@ -54,6 +54,30 @@ class KnownIndex:
         out[var[same]] = cand[same]
         return out
 
+    def rows_small(self, chrom: list, vstart: list, vref: list, valt: list) -> list[int]:
+        """`rows` for a few variants given as lists (the small-input path, hcml.small_inputs): the same
+        rows, the candidates' keys read in one gather and compared in Python."""
+        miss = len(self.order)
+        out = [miss] * len(vstart)
+        if not out:
+            return out
+        lo = np.searchsorted(self.starts, vstart, "left").tolist()
+        hi = np.searchsorted(self.starts, vstart, "right").tolist()
+        var, cand = [], []
+        for i, (a, b) in enumerate(zip(lo, hi)):
+            if b > a:
+                cand.extend(self.order[a:b].tolist())
+                var.extend([i] * (b - a))
+        if cand:
+            for i, c, key in zip(var, cand, self.keys[cand].rows()):
+                if key == (chrom[i], vref[i], valt[i]):
+                    out[i] = c
+        return out
+
+    def values_small(self, rows: list[int]) -> list[tuple]:
+        """The value columns (`values.columns` order) of lookup rows, as tuples (None where no match)."""
+        return self.values[rows].rows() if rows else []
+
 
 def known_index(bundle, lookup: pl.DataFrame) -> KnownIndex:
     """The bundle's KnownIndex over `lookup` (built on first use, cached on the bundle)."""

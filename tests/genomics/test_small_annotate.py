@@ -1,0 +1,207 @@
+"""The small-input twins of annotate / summarise / order_by_severity (hcml.small_inputs) give exactly the
+frames of their vectorised forms: the same real inputs run under forced("vectorised") (the definition) and
+forced("small"), compared with assert_frame_equal (columns, order, dtypes, values, row order).
+
+Inputs: all variants of the saturation set (SNVs and indels on both strands: coding, splice, UTR, intronic,
+non-coding, up/downstream, intergenic), HG00096's calls and the ClinVar sample (known-variant and ClinVar
+hits), annotated whole, in the realtime service's call sizes (1 to 32 variants) and one at a time."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from hcml.genomics.annotate import CHUNK_VARIANTS, annotate, summarise
+from hcml.genomics.inputs import read_vcf
+from hcml.interpret import interpret, order_by_severity
+from hcml.small_inputs import forced, use_small_path
+
+SAMPLES = {
+    "saturation": ("truth", "saturation.vcf.gz"),
+    "HG00096": ("samples", "HG00096_chr21_region.vcf"),
+    "clinvar": ("samples", "clinvar2016_chr21_region.vcf"),
+}
+
+
+def intergenic_mixed(bundle, hg00096: pl.DataFrame) -> list[str]:
+    """Real-sequence SNVs, deletions and insertions more than 5 kb from every transcript (none of the
+    samples has one), interleaved with HG00096's variants so that calls mix intergenic and genic rows."""
+    tx = bundle.transcripts
+    starts, ends = tx["start"].to_list(), tx["end"].to_list()
+    out = []
+    for p in range(24_900_000, 26_100_000, 1500):
+        if all(p < s - 5100 or p > e + 5100 for s, e in zip(starts, ends)) and "N" not in bundle.fetch("21", p, p + 3):
+            ref = bundle.fetch("21", p, p)
+            kind = len(out) % 3
+            if kind == 0:
+                out.append(f"21-{p}-{ref}-{'A' if ref != 'A' else 'G'}")
+            elif kind == 1:
+                out.append(f"21-{p}-{bundle.fetch('21', p, p + 2)}-{ref}")
+            else:
+                out.append(f"21-{p}-{ref}-{ref}TG")
+        if len(out) == 60:
+            break
+    genic = [f"{c}-{p}-{r}-{a}" for c, p, r, a in hg00096.select("chrom", "pos", "ref", "alt").head(120).iter_rows()]
+    return [x for pair in zip(out, genic[::2], genic[1::2]) for x in pair]
+
+
+@pytest.fixture(scope="module")
+def variants(bundle, data_root) -> dict[str, pl.DataFrame]:
+    """Each sample's parsed variants (read on the default path, outside any forced mode)."""
+    from hcml.genomics.inputs import parse_variant_strings
+
+    out = {name: read_vcf(data_root / d / f, bundle).variants for name, (d, f) in SAMPLES.items()}
+    out["intergenic_mixed"] = parse_variant_strings(intergenic_mixed(bundle, out["HG00096"]), bundle).variants
+    return out
+
+
+def same(got: pl.DataFrame, want: pl.DataFrame, label: str) -> None:
+    """assert_frame_equal (default strictness) naming the call that differs."""
+    try:
+        assert_frame_equal(got, want)
+    except AssertionError as e:
+        raise AssertionError(f"{label}: {e}") from None
+
+
+def both(fn, *args):
+    """fn(*args) on the vectorised path and on the small-input twin."""
+    with forced("vectorised"):
+        want = fn(*args)
+    with forced("small"):
+        got = fn(*args)
+    return want, got
+
+
+def batches(frame: pl.DataFrame, seed: int, max_size: int = 32):
+    """The frame cut into consecutive calls of 1..max_size variants (the realtime service's sizes)."""
+    rng = random.Random(seed)
+    start = 0
+    while start < frame.height:
+        size = rng.randint(1, max_size)
+        yield frame.slice(start, size)
+        start += size
+
+
+@pytest.fixture(scope="module")
+def annotated(bundle, variants) -> dict[str, pl.DataFrame]:
+    """Each sample annotated whole on the vectorised path (the expectation)."""
+    with forced("vectorised"):
+        return {name: annotate(v, bundle) for name, v in variants.items()}
+
+
+def test_samples_cover_what_the_twin_must_get_right(annotated, variants):
+    """The comparison is only as good as its inputs: they hold indels, both strands, splice / UTR /
+    up- and downstream / intergenic rows, protein changes and known-variant and ClinVar hits."""
+    sat = annotated["saturation"]
+    assert variants["saturation"].height > 30_000
+    terms = set(",".join(sat["Consequence"].to_list()).split(","))
+    for term in ("missense_variant", "frameshift_variant", "inframe_deletion", "stop_gained", "synonymous_variant",
+                 "splice_donor_variant", "splice_acceptor_variant", "splice_region_variant", "5_prime_UTR_variant",
+                 "3_prime_UTR_variant", "intron_variant", "upstream_gene_variant", "downstream_gene_variant",
+                 "non_coding_transcript_exon_variant"):
+        assert term in terms, term
+    mixed = annotated["intergenic_mixed"]
+    assert mixed.filter(pl.col("Consequence") == "intergenic_variant").height >= 50
+    assert set(sat["STRAND"].drop_nulls().to_list()) == {1, -1}
+    v = variants["saturation"]
+    assert (v["ref"].str.len_bytes() != v["alt"].str.len_bytes()).sum() > 1000  # indels
+    for name in ("HG00096", "clinvar"):
+        assert annotated[name]["Existing_variation"].drop_nulls().len() > 0, name
+    assert annotated["clinvar"]["CLIN_SIG"].drop_nulls().len() > 0
+
+
+@pytest.mark.parametrize("name", [*SAMPLES, "intergenic_mixed"])
+def test_annotate_whole_sample(bundle, variants, annotated, name):
+    """The twin over every variant of a sample in one call (its chunks included for the saturation set)."""
+    with forced("small"):
+        got = annotate(variants[name], bundle)
+    assert_frame_equal(got, annotated[name])
+
+
+@pytest.mark.parametrize("name", [*SAMPLES, "intergenic_mixed"])
+def test_annotate_summarise_in_realtime_call_sizes(bundle, variants, name):
+    """Every variant of a sample, in consecutive calls of 1 to 32 variants; summarise on each call's frame."""
+    for i, call in enumerate(batches(variants[name], seed=len(name))):
+        want, got = both(annotate, call, bundle)
+        same(got, want, f"annotate call {i}")
+        want_s, got_s = both(summarise, want)
+        same(got_s, want_s, f"summarise call {i}")
+
+
+def test_annotate_one_variant_at_a_time(bundle, variants):
+    """Single-variant calls (the realtime request), drawn from every sample."""
+    rng = random.Random(5)
+    for name, v in variants.items():
+        for i in sorted(rng.sample(range(v.height), min(v.height, 400))):
+            want, got = both(annotate, v.slice(i, 1), bundle)
+            same(got, want, f"{name} variant {i}")
+
+
+@pytest.mark.parametrize("name", [*SAMPLES, "intergenic_mixed"])
+def test_summarise_whole_sample(annotated, name):
+    want, got = both(summarise, annotated[name])
+    assert_frame_equal(got, want)
+
+
+def test_annotate_input_shapes(bundle, variants):
+    """'chr'-prefixed contigs, no row / variant_id columns, an empty frame, a duplicated variant."""
+    v = variants["HG00096"].head(20)
+    shapes = {
+        "chr prefix": v.with_columns(pl.lit("chr21").alias("chrom")),
+        "no row, no id": v.select("chrom", "pos", "ref", "alt"),
+        "empty": v.clear(),
+        "duplicated": pl.concat([v.head(3), v.head(3)]).with_columns(pl.int_range(6, dtype=pl.UInt32).alias("row")),
+    }
+    for label, frame in shapes.items():
+        want, got = both(annotate, frame, bundle)
+        same(got, want, label)
+        if frame.height:
+            want_s, got_s = both(summarise, want)
+            same(got_s, want_s, label)
+
+
+def test_order_by_severity_ties_and_missing_scores(bundle, variants):
+    """Severity first, then the score (descending; null last, NaN as polars sorts it), then row; an
+    unknown consequence ranks last."""
+    with forced("vectorised"):
+        summary = summarise(annotate(variants["clinvar"].head(300), bundle))
+    rng = random.Random(3)
+    scores = [rng.choice([None, math.nan, 0.5, 0.25, rng.random()]) for _ in range(summary.height)]
+    msc = summary["most_severe_consequence"].to_list()
+    msc[:3] = ["not_an_so_term", None, msc[3]]
+    frame = summary.with_columns(pl.Series("pathogenicity_score", scores, dtype=pl.Float64),
+                                 pl.Series("most_severe_consequence", msc, dtype=pl.Utf8))
+    for call in [frame, frame.head(1), frame.head(7), frame.clear(),
+                 frame.with_columns(pl.lit(1, pl.Int32).alias("severity_rank"))]:
+        want, got = both(order_by_severity, call)
+        assert_frame_equal(got, want)
+
+
+def test_interpret_with_the_bundled_scorer(bundle, variants):
+    """The whole interpretation (annotations, scored and ordered summary) in realtime call sizes."""
+    from hcml.genomics.inputs import ParsedInput
+    from hcml.ml.serving import load_bundled
+
+    scorer = load_bundled()
+
+    def Parsed(frame: pl.DataFrame) -> ParsedInput:  # noqa: N802
+        return ParsedInput(variants=frame, rejects=pl.DataFrame(), n_input=frame.height)
+
+    for name, v in variants.items():
+        calls = list(batches(v, seed=11, max_size=32))
+        if name == "saturation":
+            calls = random.Random(2).sample(calls, 400)
+        for i, call in enumerate(calls):
+            want, got = both(interpret, Parsed(call), bundle, scorer)
+            same(got.annotations, want.annotations, f"{name} call {i} annotations")
+            same(got.summary, want.summary, f"{name} call {i} summary")
+
+
+def test_switch_follows_the_call_size(monkeypatch):
+    monkeypatch.delenv("HCML_SMALL_INPUT_MAX", raising=False)
+    assert use_small_path(1) and use_small_path(32) and not use_small_path(33) and not use_small_path(0)
+    assert CHUNK_VARIANTS > 32
