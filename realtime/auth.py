@@ -13,6 +13,7 @@ import os
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from realtime.settings import DEV_ISSUER, Settings, dev_key_path
 ROLES = ("clinician", "researcher", "admin")
 ALGORITHM = "RS256"
 LEEWAY_SECONDS = 30
+VERIFIED_CACHE_SIZE = 4096  # distinct tokens whose verified claims are kept
+VERIFIED_CACHE_SECONDS = 300.0  # at most this long (the JWKS client's key lifespan), never past expiry
 
 
 class AuthError(Exception):
@@ -140,10 +143,21 @@ def mint_dev_token(settings: Settings, role: str, subject: str | None = None, tt
 
 
 class TokenVerifier:
-    """Validates bearer tokens: signature (RS256 only), issuer, audience, expiry, and a known role."""
+    """Validates bearer tokens: signature (RS256 only), issuer, audience, expiry, and a known role.
+
+    A token that passed is remembered by its exact string (the signature covers every claim, so the same
+    string always carries the same claims) until the instant PyJWT would start refusing it as expired
+    (`exp` + leeway), and for at most VERIFIED_CACHE_SECONDS so that a key withdrawn from the issuer's JWKS
+    stops being honoured within that time: a clinician's session sends the same token with every request,
+    and the RS256 signature check (~75 us) is the largest fixed cost of a request after `interpret`.
+    Refused tokens are never remembered; every refusal is checked (and explained) in full each time.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._verified_lock = threading.Lock()
+        self.clock = time.time  # the cache's clock (tests move it)
         self._jwks_client: jwt.PyJWKClient | None = None
         self._static_keys: dict[str, Any] = {}
         if settings.dev_mode:
@@ -181,6 +195,24 @@ class TokenVerifier:
         return key
 
     def verify(self, token: str) -> Principal:
+        now = self.clock()
+        with self._verified_lock:
+            hit = self._verified.get(token)
+            if hit is not None:
+                if now < hit[1]:
+                    self._verified.move_to_end(token)
+                    return hit[0]
+                del self._verified[token]
+        principal, expires = self._verify_signed(token)
+        until = min(expires + LEEWAY_SECONDS, now + VERIFIED_CACHE_SECONDS)
+        with self._verified_lock:
+            self._verified[token] = (principal, until)
+            while len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return principal
+
+    def _verify_signed(self, token: str) -> tuple[Principal, float]:
+        """The full check: the Principal and the token's `exp` (seconds since the epoch)."""
         key = self._key_for(token)
         try:
             claims = jwt.decode(
@@ -212,7 +244,7 @@ class TokenVerifier:
         known = tuple(r for r in roles if r in ROLES) if isinstance(roles, list) else ()
         if not known:
             raise AuthError(403, f"token carries none of the roles {', '.join(ROLES)}")
-        return Principal(subject=str(claims["sub"]), roles=known)
+        return Principal(subject=str(claims["sub"]), roles=known), float(claims["exp"])
 
 
 def bearer_from_header(value: str | None) -> str:

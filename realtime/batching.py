@@ -12,8 +12,11 @@ in its batch (tests/realtime/test_batching.py checks batched == alone).
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -36,28 +39,95 @@ class _Job:
         return len(self.strings) if self.strings is not None else self.parsed.variants.height
 
 
+class InlinePolicy:
+    """Which small requests are answered on the event loop itself instead of through the batcher.
+
+    The batcher pays for itself when `interpret`'s fixed cost per call is large (~10 ms with polars alone):
+    under load it shares that cost between the requests waiting. Once a small call costs a couple of
+    milliseconds (the row-by-row twins of hcml.small_inputs), the hand-offs cost more than they save: the
+    request thread, the batcher thread and the event loop pass the GIL back and forth (each wait up to
+    `sys.getswitchinterval()`), and a lone request gains nothing from a batch. So a request of at most
+    `max_variants` variant strings is done inline when the batcher is idle and the recent cost of such a
+    request (parse + interpret, exponentially averaged over both paths) is at most `max_ms`; otherwise it
+    goes to the batcher as before. The answer is the same either way (tests/realtime/test_request_path.py).
+
+    HCML_REALTIME_INLINE_MAX_VARIANTS (default 4; 0 turns inline answers off) and
+    HCML_REALTIME_INLINE_MAX_MS (default 5 ms), read when the service starts.
+    """
+
+    ALPHA = 0.2  # weight of the newest observation
+
+    def __init__(self, max_variants: int | None = None, max_ms: float | None = None) -> None:
+        self.max_variants = _env_number("HCML_REALTIME_INLINE_MAX_VARIANTS", 4, int) if max_variants is None \
+            else max_variants
+        self.max_ms = _env_number("HCML_REALTIME_INLINE_MAX_MS", 5.0, float) if max_ms is None else max_ms
+        self.estimate_ms: float | None = None  # None until a small request has been timed
+        self.inline = 0
+        self.handed_over = 0
+
+    def observe(self, n_variants: int, seconds: float) -> None:
+        """The cost of one small request's parse + interpret, done alone (inline or a batch of one)."""
+        if not 0 < n_variants <= self.max_variants:
+            return
+        ms = seconds * 1000
+        self.estimate_ms = ms if self.estimate_ms is None else self.estimate_ms + self.ALPHA * (ms - self.estimate_ms)
+
+    def allows(self, n_variants: int, batcher: "InterpretBatcher | None") -> bool:
+        ok = (0 < n_variants <= self.max_variants and self.estimate_ms is not None
+              and self.estimate_ms <= self.max_ms and (batcher is None or batcher.idle()))
+        if ok:
+            self.inline += 1
+        else:
+            self.handed_over += 1
+        return ok
+
+
+def _env_number(name: str, default: Any, parse: Callable[[str], Any]) -> Any:
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        return parse(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
 class InterpretBatcher:
-    def __init__(self, bundle: Any, max_variants: int = 2000) -> None:
+    def __init__(self, bundle: Any, max_variants: int = 2000,
+                 on_lone: Callable[[int, float], None] | None = None) -> None:
         self.bundle = bundle
         self.max_variants = max_variants
+        self.on_lone = on_lone  # (variants, seconds) of each batch of one request (InlinePolicy.observe)
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._pending = 0  # jobs queued or running
+        self._pending_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="hcml-interpret-batcher", daemon=True)
         self._thread.start()
         self.batches = 0
         self.requests = 0
 
+    def idle(self) -> bool:
+        """No request queued or being answered."""
+        return self._pending == 0
+
+    def _submit(self, job: _Job) -> Any:
+        with self._pending_lock:
+            self._pending += 1
+        try:
+            self._queue.put(job)
+            return job.future.result()
+        finally:
+            with self._pending_lock:
+                self._pending -= 1
+
     def interpret(self, parsed: Any, scorer: Any) -> Any:
         """The Interpretation of `parsed` (blocks the calling thread until its batch is done)."""
-        job = _Job(parsed, scorer, Future())
-        self._queue.put(job)
-        return job.future.result()
+        return self._submit(_Job(parsed, scorer, Future()))
 
     def interpret_strings(self, strings: list[str], scorer: Any) -> Any:
         """Parse variant strings (with the other requests waiting) and interpret them: an Interpretation
         whose `rejects` carry `line` = the 1-based index in `strings`. No blank or '#' items."""
-        job = _Job(None, scorer, Future(), strings=list(strings))
-        self._queue.put(job)
-        return job.future.result()
+        return self._submit(_Job(None, scorer, Future(), strings=list(strings)))
 
     def stop(self) -> None:
         self._queue.put(None)
@@ -92,6 +162,14 @@ class InterpretBatcher:
         jobs = [j for j in batch if j.strings is not None]
         if not jobs:
             return
+        if len(jobs) == 1:  # nothing to share: the reader alone (splitting one request's rows cost ~0.7 ms)
+            from hcml.genomics import inputs
+
+            try:
+                jobs[0].parsed = inputs.parse_variant_strings(jobs[0].strings, self.bundle)
+            except BaseException as exc:  # noqa: BLE001 - handed to the request that caused it
+                jobs[0].future.set_exception(exc)
+            return
         try:
             for job, parsed in zip(jobs, parse_many([j.strings for j in jobs], self.bundle)):
                 job.parsed = parsed
@@ -107,6 +185,7 @@ class InterpretBatcher:
     def _run_batch(self, batch: list[_Job]) -> None:
         from hcml.interpret import interpret
 
+        began = time.perf_counter()
         self._parse_strings(batch)
         batch = [j for j in batch if not j.future.done()]
         if not batch:
@@ -116,9 +195,13 @@ class InterpretBatcher:
         if len(batch) == 1:
             job = batch[0]
             try:
-                job.future.set_result(interpret(job.parsed, self.bundle, job.scorer))
+                result = interpret(job.parsed, self.bundle, job.scorer)
             except BaseException as exc:  # noqa: BLE001 - handed to the request that caused it
                 job.future.set_exception(exc)
+                return
+            if self.on_lone is not None:
+                self.on_lone(job.size, time.perf_counter() - began)
+            job.future.set_result(result)
             return
         try:
             results = interpret_many([j.parsed for j in batch], self.bundle, batch[0].scorer)
