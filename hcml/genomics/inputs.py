@@ -11,8 +11,18 @@ from pathlib import Path
 
 import polars as pl
 
-from hcml.genomics.errors import InputError, empty_rejects
-from hcml.genomics.normalise import check_and_normalise, empty_variants, number_rows
+from hcml.genomics.errors import REJECT_SCHEMA, TEXT_LIMIT, InputError, empty_rejects
+from hcml.genomics.normalise import (
+    CANDIDATE_SCHEMA,
+    VARIANT_SCHEMA,
+    check_and_normalise,
+    check_and_normalise_rows,
+    empty_variants,
+    number_rows,
+)
+from hcml.small_inputs import use_small_path
+
+_ROW_SCHEMA = {**VARIANT_SCHEMA, "cand": pl.UInt32}  # `finish`'s second result: the variants and their `cand`
 
 
 @dataclass
@@ -52,6 +62,29 @@ def finish(cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle, n_input: int,
     rows = number_rows(variants)
     all_rejects = pl.concat([pre_rejects, rejects]).sort("line", nulls_last=True, maintain_order=True)
     return ParsedInput(rows.drop("cand"), all_rejects, n_input, **extra), rows
+
+
+def finish_rows(cands: list[tuple], pre_rejects: list[tuple], bundle, n_input: int, rows_frame: bool = False,
+                **extra) -> tuple[ParsedInput, pl.DataFrame | None] | None:
+    """Row-by-row twin of `finish` for a few candidates (hcml.small_inputs): `cands` as CANDIDATE_SCHEMA
+    tuples, the reader's own rejects as REJECT_SCHEMA tuples. The same ParsedInput (and, with `rows_frame`,
+    the same `rows`), or None when the twin leaves these candidates to the vectorised form."""
+    checked = check_and_normalise_rows(cands, bundle)
+    if checked is None:
+        return None
+    variants, rejects = checked
+    merged = pre_rejects + rejects
+    if merged:
+        # the vectorised form's sort("line", nulls_last=True, maintain_order=True)
+        merged.sort(key=lambda r: (r[0] is None, 0 if r[0] is None else r[0]))
+        reject_frame = pl.DataFrame(merged, schema=REJECT_SCHEMA, orient="row")
+    else:
+        reject_frame = empty_rejects()
+    if rows_frame:
+        rows = pl.DataFrame(variants, schema=_ROW_SCHEMA, orient="row")
+        return ParsedInput(rows.drop("cand"), reject_frame, n_input, **extra), rows
+    frame = pl.DataFrame([r[:-1] for r in variants], schema=VARIANT_SCHEMA, orient="row")
+    return ParsedInput(frame, reject_frame, n_input, **extra), None
 
 
 def check_contig_lengths(header: list[str], bundle) -> None:
@@ -101,7 +134,7 @@ def read_vcf(source: str | Path | bytes, bundle) -> ParsedInput:
 def parse_variant_strings(items: list[str] | str, bundle) -> ParsedInput:
     """`21-25891796-C-T`, `chr21:25891796:C:T`, `21:g.25891796C>T` (and g. del/ins/delins/dup),
     `ENST00000346798.7:c.2149G>A` (HGVS c. on a transcript of the bundle)."""
-    from hcml.genomics.variant_strings import variant_candidates
+    from hcml.genomics.variant_strings import candidate_frames, candidate_rows
 
     _check_bundle(bundle)
     if isinstance(items, str):
@@ -109,7 +142,18 @@ def parse_variant_strings(items: list[str] | str, bundle) -> ParsedInput:
     items = [s.strip() for s in items if s and s.strip() and not s.strip().startswith("#")]
     if not items:
         raise InputError("empty input: no variants given")
-    cands, rejects = variant_candidates(items, bundle)
+    rows, bad = candidate_rows(items, bundle)
+    if use_small_path(len(items)):
+        small = finish_rows(
+            [tuple(r[c] for c in CANDIDATE_SCHEMA) for r in rows],
+            [(b["line"], b["variant_id"], b["field"], b["reason"], b["text"][:TEXT_LIMIT]) for b in bad],
+            bundle,
+            len(items),
+            kind="variants",
+        )
+        if small is not None:
+            return small[0]
+    cands, rejects = candidate_frames(rows, bad)
     parsed, _ = finish(cands, rejects, bundle, len(items), kind="variants")
     return parsed
 

@@ -19,6 +19,28 @@ from hcml.genomics.errors import InputError, as_rejects
 # how far left an indel may shift (longest repeat we follow); the genome window is widened by this much
 SHIFT_MARGIN = 5_000
 
+# The checks' reject reasons, one template each: `pl.format` fills them in the vectorised form and
+# `str.format` in the row-by-row twin (both use `{}` placeholders); alleles are quoted up to SNIP characters.
+SNIP = 50
+REF_EMPTY = "REF is empty"
+REF_CHARS = "REF '{}' has characters other than A, C, G, T, N"
+ALT_EMPTY = "ALT is '.' or empty: no alternate allele"
+ALT_SYMBOLIC = "ALT '{}' is a symbolic or structural allele, not supported"
+ALT_CHARS = "ALT '{}' has characters other than A, C, G, T"
+ALT_IS_REF = "ALT '{}' equals REF: not a variant"
+UNKNOWN_CONTIG = "unknown contig '{}': the reference bundle has {}"
+POS_INVALID = "POS {} is not a position (must be an integer >= 1)"
+POS_PAST_END = "position {}:{}-{} is past the end of contig {} (length {})"
+REF_NO_SEQUENCE = "REF '{}' at {}:{} cannot be checked: the reference bundle has no sequence there (N)"
+REF_MISMATCH = "REF '{}' does not match the reference genome '{}' at {}:{}"
+REF_BASES = "ACGTN"  # what a REF may hold (the vectorised form: ^[ACGTN]+$)
+ALT_BASES = "ACGT"  # what an ALT may hold (^[ACGT]+$)
+
+
+def known_contigs(bundle) -> str:
+    """The bundle's contigs as an unknown-contig reason lists them (the first ten, sorted)."""
+    return ", ".join(sorted(bundle.contigs)[:10])
+
 CANDIDATE_SCHEMA: dict[str, pl.DataType] = {
     "cand": pl.UInt32,  # candidate index (input order), used to re-attach genotypes
     "line": pl.Int64,
@@ -263,41 +285,22 @@ def _check_exprs(known: str) -> tuple[pl.Expr, pl.Expr]:
     bundle's contig list `known` rather than per call."""
     ref, alt = pl.col("ref"), pl.col("alt")
     checks: list[tuple[pl.Expr, str, pl.Expr]] = [
-        (ref.is_null() | (ref == ""), "REF", pl.lit("REF is empty")),
-        (
-            ~ref.str.contains(r"^[ACGTN]+$"),
-            "REF",
-            pl.format("REF '{}' has characters other than A, C, G, T, N", ref.str.slice(0, 50)),
-        ),
-        (alt.is_null() | (alt == "") | (alt == "."), "ALT", pl.lit("ALT is '.' or empty: no alternate allele")),
+        (ref.is_null() | (ref == ""), "REF", pl.lit(REF_EMPTY)),
+        (~ref.str.contains(f"^[{REF_BASES}]+$"), "REF", pl.format(REF_CHARS, ref.str.slice(0, SNIP))),
+        (alt.is_null() | (alt == "") | (alt == "."), "ALT", pl.lit(ALT_EMPTY)),
         (
             alt.str.contains(r"^<.*>$") | (alt == "*") | alt.str.contains(r"[\[\]]"),
             "ALT",
-            pl.format("ALT '{}' is a symbolic or structural allele, not supported", alt.str.slice(0, 50)),
+            pl.format(ALT_SYMBOLIC, alt.str.slice(0, SNIP)),
         ),
-        (
-            ~alt.str.contains(r"^[ACGT]+$"),
-            "ALT",
-            pl.format("ALT '{}' has characters other than A, C, G, T", alt.str.slice(0, 50)),
-        ),
-        (ref == alt, "ALT", pl.format("ALT '{}' equals REF: not a variant", alt.str.slice(0, 50))),
-        (
-            pl.col("chrom").is_null(),
-            "CHROM",
-            pl.format("unknown contig '{}': the reference bundle has {}", pl.col("chrom_in"), pl.lit(known)),
-        ),
-        (
-            pl.col("pos").is_null() | (pl.col("pos") < 1),
-            "POS",
-            pl.format("POS {} is not a position (must be an integer >= 1)", pl.col("pos")),
-        ),
+        (~alt.str.contains(f"^[{ALT_BASES}]+$"), "ALT", pl.format(ALT_CHARS, alt.str.slice(0, SNIP))),
+        (ref == alt, "ALT", pl.format(ALT_IS_REF, alt.str.slice(0, SNIP))),
+        (pl.col("chrom").is_null(), "CHROM", pl.format(UNKNOWN_CONTIG, pl.col("chrom_in"), pl.lit(known))),
+        (pl.col("pos").is_null() | (pl.col("pos") < 1), "POS", pl.format(POS_INVALID, pl.col("pos"))),
         (
             pl.col("_end") > pl.col("_len"),
             "POS",
-            pl.format(
-                "position {}:{}-{} is past the end of contig {} (length {})",
-                pl.col("chrom"), pl.col("pos"), pl.col("_end"), pl.col("chrom"), pl.col("_len"),
-            ),
+            pl.format(POS_PAST_END, pl.col("chrom"), pl.col("pos"), pl.col("_end"), pl.col("chrom"), pl.col("_len")),
         ),
     ]
     field = pl.lit(None, dtype=pl.Utf8)
@@ -328,7 +331,7 @@ def check_and_normalise(cands: pl.DataFrame, bundle) -> tuple[pl.DataFrame, pl.D
         pl.col("chrom").replace_strict(contig_len, default=None, return_dtype=pl.Int64).alias("_len"),
         (pl.col("pos") + pl.col("ref").str.len_bytes() - 1).alias("_end"),
     )
-    field, reason = _check_exprs(", ".join(sorted(bundle.contigs)[:10]))
+    field, reason = _check_exprs(known_contigs(bundle))
     frame = frame.with_columns(field.alias("field"), reason.alias("reason"))
     bad = frame.filter(pl.col("reason").is_not_null())
     good = frame.filter(pl.col("reason").is_null())
@@ -342,16 +345,11 @@ def check_and_normalise(cands: pl.DataFrame, bundle) -> tuple[pl.DataFrame, pl.D
             mismatched = mismatched.with_columns(
                 pl.lit("REF").alias("field"),
                 pl.when(pl.col("_g").str.contains("^N+$"))
-                .then(
-                    pl.format(
-                        "REF '{}' at {}:{} cannot be checked: the reference bundle has no sequence there (N)",
-                        pl.col("ref").str.slice(0, 50), pl.col("chrom"), pl.col("pos"),
-                    )
-                )
+                .then(pl.format(REF_NO_SEQUENCE, pl.col("ref").str.slice(0, SNIP), pl.col("chrom"), pl.col("pos")))
                 .otherwise(
                     pl.format(
-                        "REF '{}' does not match the reference genome '{}' at {}:{}",
-                        pl.col("ref").str.slice(0, 50), pl.col("_g").str.slice(0, 50), pl.col("chrom"), pl.col("pos"),
+                        REF_MISMATCH,
+                        pl.col("ref").str.slice(0, SNIP), pl.col("_g").str.slice(0, SNIP), pl.col("chrom"), pl.col("pos"),
                     )
                 )
                 .alias("reason"),
@@ -370,3 +368,142 @@ def number_rows(variants: pl.DataFrame) -> pl.DataFrame:
         return empty_variants().with_columns(pl.lit(None, dtype=pl.UInt32).alias("cand"))
     out = variants.with_row_index("row").with_columns(pl.col("row").cast(pl.UInt32))
     return out.select(*[pl.col(c).cast(t) for c, t in VARIANT_SCHEMA.items()], "cand")
+
+
+# ---- the row-by-row twin for a few candidates (hcml.small_inputs) -------------------------------------------
+# Same rules as `check_and_normalise` + `normalise` above, one candidate at a time in plain Python over
+# `bundle.fetch`, with no polars call: a handful of rows costs a few microseconds each instead of polars'
+# ~2 ms of fixed per-operation cost. Held equal to the vectorised form by tests/genomics/test_small_parse.py.
+
+_INT64_SAFE = 2**62  # positions beyond this overflow the vectorised form's Int64 columns: left to it
+
+
+def _is_symbolic(alt: str) -> bool:
+    """`^<.*>$` (`.` is any character but a newline), `*`, or a breakend bracket."""
+    return (
+        (len(alt) >= 2 and alt[0] == "<" and alt[-1] == ">" and "\n" not in alt)
+        or alt == "*"
+        or "[" in alt
+        or "]" in alt
+    )
+
+
+def _check_row(ref: str, alt: str, chrom_in: str, chrom: str | None, pos: int, length: int | None,
+               known: str) -> tuple[str, str] | None:
+    """(field, reason) of the first failing check of `_check_exprs` (uppercased ASCII alleles), or None."""
+    if ref == "":
+        return "REF", REF_EMPTY
+    if ref.strip(REF_BASES):
+        return "REF", REF_CHARS.format(ref[:SNIP])
+    if alt == "" or alt == ".":
+        return "ALT", ALT_EMPTY
+    if _is_symbolic(alt):
+        return "ALT", ALT_SYMBOLIC.format(alt[:SNIP])
+    if alt.strip(ALT_BASES):
+        return "ALT", ALT_CHARS.format(alt[:SNIP])
+    if ref == alt:
+        return "ALT", ALT_IS_REF.format(alt[:SNIP])
+    if chrom is None:
+        return "CHROM", UNKNOWN_CONTIG.format(chrom_in, known)
+    if pos < 1:
+        return "POS", POS_INVALID.format(pos)
+    end = pos + len(ref) - 1
+    if end > length:
+        return "POS", POS_PAST_END.format(chrom, pos, end, chrom, length)
+    return None
+
+
+def _normalise_row(bundle, chrom: str, pos: int, ref: str, alt: str, lo: int) -> tuple[int, str, str] | None:
+    """(norm_pos, norm_ref, norm_alt) of one checked allele, as `normalise` computes it with a genome window
+    starting at `lo`; None where that form would read outside its window (a pure indel whose anchor would be
+    before `lo`: only at a contig's first base)."""
+    if len(ref) == 1 and len(alt) == 1:
+        return pos, ref, alt
+    # `_trim`: the common suffix, then the common prefix (pos advances)
+    while ref and alt and ref[-1] == alt[-1]:
+        ref, alt = ref[:-1], alt[:-1]
+    while ref and alt and ref[0] == alt[0]:
+        ref, alt, pos = ref[1:], alt[1:], pos + 1
+    if bool(ref) == bool(alt):  # not a pure insertion or deletion: trimmed only
+        return pos, ref, alt
+    event = ref or alt
+    size = len(event)
+    # `_left_shift`: shift by one while the base before the event equals its last base after the rotations
+    # so far, keeping the anchor inside the window, at most SHIFT_MARGIN - 1 steps
+    shift = 0
+    seq_lo, seq = pos, ""  # the bases fetched so far: seq_lo .. pos - 1
+    while shift < SHIFT_MARGIN - 1:
+        before = pos - shift - 1
+        if before <= lo:
+            break
+        if before < seq_lo:
+            new_lo = max(lo, before - 63)
+            seq = bundle.fetch(chrom, new_lo, seq_lo - 1).upper() + seq
+            seq_lo = new_lo
+        if seq[before - seq_lo] != event[(size - 1 - shift) % size]:
+            break
+        shift += 1
+    anchor_pos = pos - shift - 1
+    if anchor_pos < lo:
+        return None
+    anchor = seq[anchor_pos - seq_lo] if anchor_pos >= seq_lo else bundle.fetch(chrom, anchor_pos, anchor_pos).upper()
+    cut = size - shift % size
+    rotated = event[cut:] + event[:cut]
+    return anchor_pos, anchor + rotated if ref else anchor, anchor + rotated if alt else anchor
+
+
+def check_and_normalise_rows(cands: list[tuple], bundle) -> tuple[list[tuple], list[tuple]] | None:
+    """Row-by-row twin of `check_and_normalise` followed by `number_rows`, for a few candidates.
+
+    `cands`: CANDIDATE_SCHEMA tuples (cand, line, variant_id, chrom_in, pos, ref, alt, text). Returns
+    (variants, rejects) in candidate order: variants as VARIANT_SCHEMA tuples (row, ..., norm_alt) followed by
+    `cand`; rejects as REJECT_SCHEMA tuples (text cut to TEXT_LIMIT). Returns None when an input lies outside
+    what this twin reproduces exactly (a null field, non-ASCII alleles, a position beyond Int64, an indel at a
+    contig's first base): the caller then takes the vectorised form.
+    """
+    from hcml.genomics.errors import TEXT_LIMIT
+
+    known = None
+    contigs = bundle.contigs
+    names: dict[str, str | None] = {}
+    bad: list[tuple] = []  # (cand, reject tuple)
+    good: list[tuple] = []
+    lo: dict[str, int] = {}  # per contig: the smallest position of a candidate passing the checks
+    for cand, line, variant_id, chrom_in, pos, ref, alt, text in cands:
+        if (
+            cand is None or chrom_in is None or pos is None or ref is None or alt is None
+            or not -_INT64_SAFE < pos < _INT64_SAFE or not (ref.isascii() and alt.isascii())
+        ):
+            return None
+        ref, alt = ref.upper(), alt.upper()
+        chrom = names.get(chrom_in, False)
+        if chrom is False:
+            chrom = names[chrom_in] = bundle.contig_name(chrom_in)
+        if chrom is None and known is None:
+            known = known_contigs(bundle)
+        problem = _check_row(ref, alt, chrom_in, chrom, pos, contigs[chrom] if chrom is not None else None, known)
+        if problem is not None:
+            short = text[:TEXT_LIMIT] if text is not None else None
+            bad.append((cand, (line, variant_id, problem[0], problem[1], short)))
+            continue
+        good.append((cand, line, variant_id, chrom, pos, ref, alt, text))
+        if pos < lo.get(chrom, pos + 1):
+            lo[chrom] = pos
+    done: list[tuple] = []
+    for cand, line, variant_id, chrom, pos, ref, alt, text in good:
+        genome = bundle.fetch(chrom, pos, pos + len(ref) - 1).upper()
+        if genome != ref:
+            if genome.strip("N"):
+                why = REF_MISMATCH.format(ref[:SNIP], genome[:SNIP], chrom, pos)
+            else:
+                why = REF_NO_SEQUENCE.format(ref[:SNIP], chrom, pos)
+            bad.append((cand, (line, variant_id, "REF", why, text[:TEXT_LIMIT] if text is not None else None)))
+            continue
+        norm = _normalise_row(bundle, chrom, pos, ref, alt, max(1, lo[chrom] - SHIFT_MARGIN))
+        if norm is None:
+            return None
+        done.append((cand, line, variant_id, chrom, pos, ref, alt, *norm))
+    done.sort(key=lambda r: r[0])
+    bad.sort(key=lambda r: r[0])
+    variants = [(i, *r[1:], r[0]) for i, r in enumerate(done)]
+    return variants, [r for _, r in bad]

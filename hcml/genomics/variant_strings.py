@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from hcml.genomics.errors import rejects_frame
-from hcml.genomics.normalise import CANDIDATE_SCHEMA
+from hcml.genomics.normalise import CANDIDATE_SCHEMA, known_contigs
 
 # chrom-pos-ref-alt with '-', ':' or whitespace separators (gnomAD, UCSC-ish, VCF-ish)
 _SIMPLE = re.compile(r"^(?P<chrom>[A-Za-z0-9_.]+)[-:\s]+(?P<pos>\d+)[-:\s]+(?P<ref>[A-Za-z]+|-)[-:\s>/]+(?P<alt>[A-Za-z]+|-)$")
@@ -54,8 +54,7 @@ def resolve_contig(bundle, name: str) -> str:
     candidate = str(int(m.group(1))) if m else name
     chrom = bundle.contig_name(candidate)
     if chrom is None:
-        known = ", ".join(sorted(bundle.contigs)[:10])
-        raise Problem("CHROM", f"unknown contig '{name}': the reference bundle has {known}")
+        raise Problem("CHROM", f"unknown contig '{name}': the reference bundle has {known_contigs(bundle)}")
     return chrom
 
 
@@ -139,7 +138,9 @@ def one_candidate(text: str, bundle) -> tuple[str, int, str, str]:
     )
 
 
-def variant_candidates(items: list[str], bundle) -> tuple[pl.DataFrame, pl.DataFrame]:
+def candidate_rows(items: list[str], bundle) -> tuple[list[dict], list[dict]]:
+    """One CANDIDATE_SCHEMA dict per string that parses, one REJECT_SCHEMA dict (text not yet cut) per string
+    that does not; both forms (`variant_candidates` and the row-by-row twin) start from these."""
     rows, bad = [], []
     for i, text in enumerate(items):
         try:
@@ -150,4 +151,12 @@ def variant_candidates(items: list[str], bundle) -> tuple[pl.DataFrame, pl.DataF
         rows.append(
             {"cand": i, "line": i + 1, "variant_id": text.strip(), "chrom_in": chrom_in, "pos": pos, "ref": ref, "alt": alt, "text": text}
         )
+    return rows, bad
+
+
+def candidate_frames(rows: list[dict], bad: list[dict]) -> tuple[pl.DataFrame, pl.DataFrame]:
     return pl.DataFrame(rows, schema=CANDIDATE_SCHEMA), rejects_frame(bad)
+
+
+def variant_candidates(items: list[str], bundle) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return candidate_frames(*candidate_rows(items, bundle))
