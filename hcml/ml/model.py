@@ -17,8 +17,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from hcml.ml.features import GENE_FEATURES, feature_matrix, features_from_summary
+from hcml.ml.features import (
+    FLOAT_FEATURES,
+    GENE_FEATURES,
+    SmallFeatures,
+    feature_matrix,
+    features_from_summary,
+    small_summary_features,
+)
 from hcml.ml.genes import COUNT_SCHEMA, GeneFeatureLookup
+from hcml.small_inputs import use_small_path
 
 MODEL_NAME = "hcml-pathogenicity"
 NPZ_NAME = "model.npz"
@@ -72,13 +80,18 @@ class ExportedModel:
         z = self.platt_a * self.logits(x).astype(np.float64) + self.platt_b
         return 1.0 / (1.0 + np.exp(-z))
 
+    def _gene_lookup(self) -> GeneFeatureLookup:
+        """The gene statistics of this model's table, built once (again if the table is replaced)."""
+        lookup = self.__dict__.get("_gene_lookup_cache")
+        if lookup is None or lookup[0] is not self.gene_table or lookup[1] is not self.gene_priors:
+            lookup = self.__dict__["_gene_lookup_cache"] = (
+                self.gene_table, self.gene_priors, GeneFeatureLookup(self.gene_table, self.gene_priors))
+        return lookup[2]
+
     def matrix(self, features: pl.DataFrame) -> np.ndarray:
         """Feature rows (from features_from_*) -> the model's matrix, adding its gene statistics (equal to
         `feature_matrix(apply_gene_table(...))`; the gene columns come from a lookup built once per model)."""
-        lookup = self.__dict__.get("_gene_lookup")
-        if lookup is None or lookup[0] is not self.gene_table or lookup[1] is not self.gene_priors:
-            lookup = self.__dict__["_gene_lookup"] = (
-                self.gene_table, self.gene_priors, GeneFeatureLookup(self.gene_table, self.gene_priors))
+        lookup = self._gene_lookup()
         gene_at = {g: j for j, g in enumerate(GENE_FEATURES)}
         other = [n for n in self.feature_names if n not in gene_at]
         x = np.empty((features.height, len(self.feature_names)), np.float32)
@@ -86,7 +99,7 @@ class ExportedModel:
         x[:, cols] = feature_matrix(features, other)
         genes = [(i, gene_at[n]) for i, n in enumerate(self.feature_names) if n in gene_at]
         if genes:
-            x[:, [i for i, _ in genes]] = lookup[2].gather(features["gene_symbol"])[:, [j for _, j in genes]]
+            x[:, [i for i, _ in genes]] = lookup.gather(features["gene_symbol"])[:, [j for _, j in genes]]
         return x
 
     def score_features(self, features: pl.DataFrame) -> np.ndarray:
@@ -95,8 +108,35 @@ class ExportedModel:
         return self.predict_matrix(self.matrix(features))
 
     def score(self, summary: pl.DataFrame) -> np.ndarray:
-        """P(pathogenic) per row of a `hcml.genomics.annotate.summarise()` frame."""
+        """P(pathogenic) per row of a `hcml.genomics.annotate.summarise()` frame.
+
+        A few rows (`hcml.small_inputs.use_small_path`) skip the feature frame: the row form of the features
+        (`small_summary_features`) fills the model's matrix directly, the same matrix `matrix()` builds."""
+        if use_small_path(summary.height):
+            small = small_summary_features(summary)
+            if small is not None:
+                x = self.small_matrix(small)
+                if x is not None:
+                    return self.predict_matrix(x) if len(x) else np.zeros(0, dtype=np.float64)
         return self.score_features(features_from_summary(summary))
+
+    def small_matrix(self, small: SmallFeatures) -> np.ndarray | None:
+        """`matrix(small.frame())` without the frame: the model's columns taken from the row form's values and
+        the gene lookup in one gather. None when the model reads a column the row form does not hold as a
+        float (the frame form then answers)."""
+        plan = self.__dict__.get("_small_plan")
+        if plan is None or plan[0] is not self.feature_names:
+            at = {n: i for i, n in enumerate(FLOAT_FEATURES)}
+            at |= {n: len(FLOAT_FEATURES) + j for j, n in enumerate(GENE_FEATURES)}
+            order = None if any(n not in at for n in self.feature_names) else np.array([at[n] for n in self.feature_names])
+            plan = self.__dict__["_small_plan"] = (self.feature_names, order)
+        order = plan[1]
+        if order is None:
+            return None
+        lookup = self._gene_lookup()
+        get, unknown = lookup.row.get, lookup.unknown
+        genes = lookup.values[[get(g, unknown) for g in small.gene_symbol]]
+        return np.concatenate([small.values, genes], axis=1)[:, order]
 
     def weights_sha256(self) -> str:
         """Content hash of everything that determines a score (feature order, arrays, gene table)."""
