@@ -13,6 +13,8 @@ from typing import Any, Protocol
 import numpy as np
 import polars as pl
 
+from hcml.small_inputs import use_small_path
+
 
 class Scorer(Protocol):
     model_name: str
@@ -64,6 +66,8 @@ def _severity_ranks() -> tuple[pl.DataFrame, int]:
 
 def order_by_severity(summary: pl.DataFrame) -> pl.DataFrame:
     """Most severe consequence first (VEP's SO precedence), then the highest pathogenicity score."""
+    if use_small_path(summary.height):
+        return _order_small(summary)
     ranks, worst = _severity_ranks()
     ranked = summary.drop("severity_rank", strict=False).join(
         ranks, on="most_severe_consequence", how="left", maintain_order="left"
@@ -74,3 +78,25 @@ def order_by_severity(summary: pl.DataFrame) -> pl.DataFrame:
         descending=[False, True, False],
         nulls_last=True,
     )
+
+
+def _order_small(summary: pl.DataFrame) -> pl.DataFrame:
+    """`order_by_severity` row by row (the small-input path, hcml.small_inputs): the same rank table, the
+    same sort (rank; score descending with NaN first and null last, as polars sorts; row), one frame built
+    with the same columns and dtypes (severity_rank Int32, last)."""
+    from hcml.genomics.consequences import SEVERITY_RANK
+
+    worst = _severity_ranks()[1]
+    cols = summary.columns
+    keep = [i for i, c in enumerate(cols) if c != "severity_rank"]
+    i_msc, i_score, i_row = (cols.index(c) for c in ("most_severe_consequence", "pathogenicity_score", "row"))
+    ranked = []
+    for r in summary.rows():
+        rank = SEVERITY_RANK.get(r[i_msc], worst) if r[i_msc] is not None else worst
+        s, row = r[i_score], r[i_row]
+        score_key = (2, 0.0) if s is None else (0, 0.0) if s != s else (1, -s)  # s != s: NaN
+        ranked.append(((rank, score_key, row is None, row or 0), (*(r[i] for i in keep), rank)))
+    ranked.sort(key=lambda x: x[0])
+    schema = {c: dt for c, dt in summary.schema.items() if c != "severity_rank"}
+    schema["severity_rank"] = pl.Int32
+    return pl.DataFrame([x[1] for x in ranked], schema=schema, orient="row")

@@ -21,7 +21,7 @@ import polars as pl
 from hcml.genomics import hgvs as H
 from hcml.genomics.consequences import IMPACT_OF, SEVERITY_RANK, TERMS
 from hcml.genomics.transcript_map import CODON_TABLE, TranscriptIndex, revcomp, translate
-from hcml.small_inputs import use_small_path
+from hcml.small_inputs import small_input_max, use_small_path
 
 FLANK = 5000
 CHUNK_VARIANTS = 20_000  # variants annotated at once inside `annotate` (bounds its peak memory)
@@ -1397,24 +1397,64 @@ def _join_known(vv: pl.DataFrame, bundle) -> pl.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------ summarise
+# summarise's output columns and the annotation column each one is (`_canon`: CANONICAL == "YES")
+SUMMARY_FROM: list[tuple[str, str]] = [
+    ("row", "row"), ("variant_id", "Uploaded_variation"), ("chrom", "chrom"), ("pos", "pos"), ("ref", "ref"),
+    ("alt", "alt"), ("most_severe_consequence", "most_severe_consequence"), ("impact", "IMPACT"),
+    ("gene_id", "Gene"), ("gene_symbol", "SYMBOL"), ("transcript_id", "Feature"), ("biotype", "BIOTYPE"),
+    ("canonical", "_canon"), ("hgvsc", "HGVSc"), ("hgvsp", "HGVSp"), ("hgvsg", "HGVSg"),
+    ("cdna_position", "cDNA_position"), ("cds_position", "CDS_position"), ("protein_position", "Protein_position"),
+    ("amino_acids", "Amino_acids"), ("codons", "Codons"), ("exon", "EXON"), ("intron", "INTRON"),
+    ("existing_variation", "Existing_variation"), *[(c.lower(), c) for c in FREQ_COLUMNS], ("clin_sig", "CLIN_SIG"),
+]
+
+
 def summarise(annotations: pl.DataFrame) -> pl.DataFrame:
     """One row per variant: the picked consequence (most severe; ties -> canonical, then protein-coding,
     then transcript id), with the variant's known-variant data."""
+    if _few_variants(annotations):
+        return _summarise_small(annotations)
     a = annotations.with_columns(
         _rank=pl.col("Consequence").str.split(",").list.first().replace_strict(SEVERITY_RANK, default=len(TERMS)),
         _canon=(pl.col("CANONICAL") == "YES").fill_null(False),
         _pc=(pl.col("BIOTYPE") == "protein_coding").fill_null(False),
     ).sort(["row", "_rank", "_canon", "_pc", "Feature"], descending=[False, False, True, True, False], nulls_last=True)
     first = a.filter(pl.col("row").is_first_distinct())  # sorted by row: each variant's first row
-    return first.select(
-        "row", pl.col("Uploaded_variation").alias("variant_id"), "chrom", "pos", "ref", "alt",
-        "most_severe_consequence", pl.col("IMPACT").alias("impact"), pl.col("Gene").alias("gene_id"),
-        pl.col("SYMBOL").alias("gene_symbol"), pl.col("Feature").alias("transcript_id"),
-        pl.col("BIOTYPE").alias("biotype"), pl.col("_canon").alias("canonical"),
-        pl.col("HGVSc").alias("hgvsc"), pl.col("HGVSp").alias("hgvsp"), pl.col("HGVSg").alias("hgvsg"),
-        pl.col("cDNA_position").alias("cdna_position"), pl.col("CDS_position").alias("cds_position"),
-        pl.col("Protein_position").alias("protein_position"), pl.col("Amino_acids").alias("amino_acids"),
-        pl.col("Codons").alias("codons"), pl.col("EXON").alias("exon"), pl.col("INTRON").alias("intron"),
-        pl.col("Existing_variation").alias("existing_variation"),
-        *[pl.col(c).alias(c.lower()) for c in FREQ_COLUMNS], pl.col("CLIN_SIG").alias("clin_sig"),
-    )
+    return first.select(pl.col(src).alias(name) for name, src in SUMMARY_FROM)
+
+
+def _few_variants(annotations: pl.DataFrame) -> bool:
+    """`use_small_path` on the number of variants (distinct `row`) of an annotation frame, counted only
+    when the frame could be a few variants' rows (at most 64 per variant)."""
+    n = annotations.height
+    if n <= 64 * small_input_max():
+        n = annotations.get_column("row").n_unique()
+    return use_small_path(n)
+
+
+def _summarise_small(annotations: pl.DataFrame) -> pl.DataFrame:
+    """`summarise` row by row (the small-input path, hcml.small_inputs): each variant's annotation row
+    that sorts first on the same keys (row; first SO term's rank; canonical, protein-coding first;
+    Feature; nulls last), in row order, gathered and built into one frame with the same dtypes."""
+    rows, csqs, canon, biotype, feature = (annotations.get_column(c).to_list()
+                                           for c in ("row", "Consequence", "CANONICAL", "BIOTYPE", "Feature"))
+    default = len(TERMS)
+    best: dict = {}
+    for i, (row, csq, can, bt, feat) in enumerate(zip(rows, csqs, canon, biotype, feature)):
+        rank = None if csq is None else SEVERITY_RANK.get(csq.split(",", 1)[0], default)
+        key = (rank is None, rank or 0, can != "YES", bt != "protein_coding", feat is None, feat or "")
+        held = best.get(row)
+        if held is None or key < held[0]:
+            best[row] = (key, i)
+    picked = [best[row][1] for row in sorted(best, key=lambda x: (x is None, x or 0))]
+    cols, schema = annotations.columns, annotations.schema
+    i_can = cols.index("CANONICAL")
+    src = [None if s == "_canon" else cols.index(s) for _, s in SUMMARY_FROM]
+    if annotations.height <= 40 + len(picked):  # converting every row costs less than a gather
+        every = annotations.rows()
+        picked_rows = [every[i] for i in picked]
+    else:
+        picked_rows = annotations[picked].rows() if picked else []
+    out = [tuple(r[i_can] == "YES" if j is None else r[j] for j in src) for r in picked_rows]
+    return pl.DataFrame(out, schema={name: pl.Boolean if s == "_canon" else schema[s] for name, s in SUMMARY_FROM},
+                        orient="row")

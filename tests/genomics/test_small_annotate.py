@@ -18,7 +18,7 @@ from polars.testing import assert_frame_equal
 from hcml.genomics.annotate import CHUNK_VARIANTS, annotate, summarise
 from hcml.genomics.inputs import read_vcf
 from hcml.interpret import interpret, order_by_severity
-from hcml.small_inputs import forced, use_small_path
+from hcml.small_inputs import forced
 
 SAMPLES = {
     "saturation": ("truth", "saturation.vcf.gz"),
@@ -201,7 +201,26 @@ def test_interpret_with_the_bundled_scorer(bundle, variants):
             same(got.summary, want.summary, f"{name} call {i} summary")
 
 
-def test_switch_follows_the_call_size(monkeypatch):
+def test_switch_follows_the_number_of_variants(bundle, variants, monkeypatch):
+    """Unforced, each step takes its twin for up to HCML_SMALL_INPUT_MAX variants (summarise counts the
+    variants of its annotation rows, not the rows) and the vectorised form above."""
+    import hcml.genomics.annotate as A
+    import hcml.interpret as I
+
     monkeypatch.delenv("HCML_SMALL_INPUT_MAX", raising=False)
-    assert use_small_path(1) and use_small_path(32) and not use_small_path(33) and not use_small_path(0)
     assert CHUNK_VARIANTS > 32
+    taken = []
+    for mod, name in ((A, "_summarise_small"), (I, "_order_small")):
+        monkeypatch.setattr(mod, name, lambda frame, _f=getattr(mod, name), _n=name: taken.append(_n) or _f(frame))
+    v = variants["HG00096"]
+    for n, small in ((1, True), (32, True), (33, False), (100, False)):
+        taken.clear()
+        ann = annotate(v.head(n), bundle)
+        summary = summarise(ann)
+        assert ann.height > n and summary.height == n
+        order_by_severity(summary.with_columns(pl.lit(0.5).alias("pathogenicity_score")))
+        assert taken == (["_summarise_small", "_order_small"] if small else []), n
+    monkeypatch.setenv("HCML_SMALL_INPUT_MAX", "0")
+    taken.clear()
+    summarise(annotate(v.head(1), bundle))
+    assert taken == []
