@@ -603,17 +603,24 @@ def _row_features(hgvs_c: str | None, hgvs_p: str | None, af: float | None, fall
             p_pos = _int(pos)
             rest = p_rest
     # changes
+    # (each pattern tried only where it can match: the del / dup ones start with their word, the ins one holds it)
     snv = _SNV_MATCH(change) is not None
-    delins = _DELINS_MATCH(change) is not None
-    is_del = change.startswith("del") and not delins
-    is_ins = change.startswith("ins")
-    is_dup = change.startswith("dup")
-    m = _DEL_SEQ_MATCH(change)
-    del_seq_len = len(m.group(1)) if m is not None else None
-    m = _INS_SEQ_SEARCH(change)
-    ins_seq_len = len(m.group(1)) if m is not None else None
-    m = _DUP_SEQ_MATCH(change)
-    dup_seq_len = len(m.group(1)) if m is not None else None
+    delins = is_del = is_ins = is_dup = False
+    del_seq_len = ins_seq_len = dup_seq_len = None
+    if change.startswith("del"):
+        delins = _DELINS_MATCH(change) is not None
+        is_del = not delins
+        m = _DEL_SEQ_MATCH(change)
+        del_seq_len = len(m.group(1)) if m is not None else None
+    elif change.startswith("ins"):
+        is_ins = True
+    elif change.startswith("dup"):
+        is_dup = True
+        m = _DUP_SEQ_MATCH(change)
+        dup_seq_len = len(m.group(1)) if m is not None else None
+    if "ins" in change:
+        m = _INS_SEQ_SEARCH(change)
+        ins_seq_len = len(m.group(1)) if m is not None else None
     if c_end is None:
         span = 1
     elif c_off is None and c_end_off is None and (c_prefix or "") == (c_end_prefix or ""):
