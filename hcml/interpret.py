@@ -97,6 +97,6 @@ def _order_small(summary: pl.DataFrame) -> pl.DataFrame:
         score_key = (2, 0.0) if s is None else (0, 0.0) if s != s else (1, -s)  # s != s: NaN
         ranked.append(((rank, score_key, row is None, row or 0), (*(r[i] for i in keep), rank)))
     ranked.sort(key=lambda x: x[0])
-    schema = {c: dt for c, dt in summary.schema.items() if c != "severity_rank"}
-    schema["severity_rank"] = pl.Int32
+    dtypes = summary.dtypes
+    schema = {**{cols[i]: dtypes[i] for i in keep}, "severity_rank": pl.Int32}
     return pl.DataFrame([x[1] for x in ranked], schema=schema, orient="row")

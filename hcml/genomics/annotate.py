@@ -417,7 +417,7 @@ class _SmallVariants:
             if c not in names:
                 names[c] = bundle.contig_name(c) or c
         cols["chrom"] = [names[c] for c in cols["chrom"]]
-        return cls(cols, {c: variants.schema[c] for c in cls.COLUMNS})
+        return cls(cols, {c: variants.get_column(c).dtype for c in cls.COLUMNS})
 
     def slice(self, start: int, length: int) -> _SmallVariants:
         return _SmallVariants({c: x[start: start + length] for c, x in self.cols.items()}, self.schema)
@@ -662,18 +662,25 @@ def _small_frame(sv: _SmallVariants, bundle, idx: TranscriptIndex, vi, t, csq: l
             columns.append(vals if order is None else [vals[j] for j in order])
         else:
             columns.append([None] * n_rows)
-    return pl.DataFrame(list(zip(*columns)), schema=_small_schema(sv, idx, kidx.values.schema), orient="row")
+    return pl.DataFrame(list(zip(*columns)), schema=_small_schema(sv, idx, kidx), orient="row")
 
 
-def _small_schema(sv: _SmallVariants, idx: TranscriptIndex, known: pl.Schema) -> dict[str, pl.DataType]:
-    """The dtypes of `annotate`'s output columns, as the vectorised path gives them."""
-    tx = idx.tx.schema
+def _small_schema(sv: _SmallVariants, idx: TranscriptIndex, kidx) -> dict[str, pl.DataType]:
+    """The dtypes of `annotate`'s output columns, as the vectorised path gives them (cached on the index
+    for the input's dtypes and the known-variant index)."""
+    key = tuple(sv.schema[c] for c in _SmallVariants.COLUMNS)
+    cached = idx.__dict__.get("_small_schema")
+    if cached is not None and cached[1] is kidx and cached[0] == key:
+        return cached[2]
+    tx, known = idx.tx.schema, kidx.values.schema
     source = {"row": sv.schema["row"], "chrom": sv.schema["chrom"], "pos": sv.schema["pos"],
               "ref": sv.schema["ref"], "alt": sv.schema["alt"], "Uploaded_variation": sv.schema["variant_id"],
               "Gene": tx["gene_id"], "Feature": tx["transcript_id"], "FLAGS": tx["flags"],
               "SYMBOL": tx["gene_symbol"], "BIOTYPE": tx["biotype"], "DISTANCE": pl.Int64, "STRAND": pl.Int8,
               **known}
-    return {name: source.get(name, pl.Utf8) for name in OUTPUT_COLUMNS}
+    schema = {name: source.get(name, pl.Utf8) for name in OUTPUT_COLUMNS}
+    idx.__dict__["_small_schema"] = (key, kidx, schema)
+    return schema
 
 
 def _tx_text(idx: TranscriptIndex) -> dict[str, list]:
@@ -1447,7 +1454,7 @@ def _summarise_small(annotations: pl.DataFrame) -> pl.DataFrame:
         if held is None or key < held[0]:
             best[row] = (key, i)
     picked = [best[row][1] for row in sorted(best, key=lambda x: (x is None, x or 0))]
-    cols, schema = annotations.columns, annotations.schema
+    cols, dtypes = annotations.columns, annotations.dtypes
     i_can = cols.index("CANONICAL")
     src = [None if s == "_canon" else cols.index(s) for _, s in SUMMARY_FROM]
     if annotations.height <= 40 + len(picked):  # converting every row costs less than a gather
@@ -1456,5 +1463,5 @@ def _summarise_small(annotations: pl.DataFrame) -> pl.DataFrame:
     else:
         picked_rows = annotations[picked].rows() if picked else []
     out = [tuple(r[i_can] == "YES" if j is None else r[j] for j in src) for r in picked_rows]
-    return pl.DataFrame(out, schema={name: pl.Boolean if s == "_canon" else schema[s] for name, s in SUMMARY_FROM},
-                        orient="row")
+    schema = {name: pl.Boolean if j is None else dtypes[j] for (name, _), j in zip(SUMMARY_FROM, src)}
+    return pl.DataFrame(out, schema=schema, orient="row")

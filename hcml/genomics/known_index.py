@@ -56,7 +56,7 @@ class KnownIndex:
 
     def rows_small(self, chrom: list, vstart: list, vref: list, valt: list) -> list[int]:
         """`rows` for a few variants given as lists (the small-input path, hcml.small_inputs): the same
-        rows, the candidates' keys read in one gather and compared in Python."""
+        rows, each candidate's key read (`DataFrame.row`) and compared in Python."""
         miss = len(self.order)
         out = [miss] * len(vstart)
         if not out:
@@ -68,15 +68,14 @@ class KnownIndex:
             if b > a:
                 cand.extend(self.order[a:b].tolist())
                 var.extend([i] * (b - a))
-        if cand:
-            for i, c, key in zip(var, cand, self.keys[cand].rows()):
-                if key == (chrom[i], vref[i], valt[i]):
-                    out[i] = c
+        for i, c in zip(var, cand):
+            if self.keys.row(c) == (chrom[i], vref[i], valt[i]):
+                out[i] = c
         return out
 
     def values_small(self, rows: list[int]) -> list[tuple]:
         """The value columns (`values.columns` order) of lookup rows, as tuples (None where no match)."""
-        return self.values[rows].rows() if rows else []
+        return [self.values.row(r) for r in rows]
 
 
 def known_index(bundle, lookup: pl.DataFrame) -> KnownIndex:
