@@ -22,8 +22,6 @@ from hcml.genomics.normalise import (
 )
 from hcml.small_inputs import use_small_path
 
-_ROW_SCHEMA = {**VARIANT_SCHEMA, "cand": pl.UInt32}  # `finish`'s second result: the variants and their `cand`
-
 
 @dataclass
 class ParsedInput:
@@ -57,7 +55,31 @@ def _check_bundle(bundle) -> None:
 
 
 def finish(cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle, n_input: int, **extra) -> ParsedInput:
-    """Check and normalise candidates; merge their rejects with the reader's own, in input order."""
+    """Check and normalise candidates; merge their rejects with the reader's own, in input order.
+
+    A few candidates (hcml.small_inputs) take the row-by-row twin `finish_rows`, which returns the same."""
+    if (
+        use_small_path(cands.height)
+        and cands.height
+        and all(cands.schema.get(c) == t for c, t in CANDIDATE_SCHEMA.items() if c != "cand")
+        and cands.schema.get("cand") in (pl.UInt32, pl.Int64)
+        and pre_rejects.schema == REJECT_SCHEMA
+    ):
+        small = finish_rows(
+            cands.select(list(CANDIDATE_SCHEMA)).rows(),
+            pre_rejects.rows() if pre_rejects.height else [],
+            bundle,
+            n_input,
+            rows_frame=True,
+            cand_dtype=cands.schema["cand"],
+            **extra,
+        )
+        if small is not None:
+            return small
+    return _finish_vectorised(cands, pre_rejects, bundle, n_input, **extra)
+
+
+def _finish_vectorised(cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle, n_input: int, **extra) -> ParsedInput:
     variants, rejects = check_and_normalise(cands, bundle)
     rows = number_rows(variants)
     all_rejects = pl.concat([pre_rejects, rejects]).sort("line", nulls_last=True, maintain_order=True)
@@ -65,10 +87,11 @@ def finish(cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle, n_input: int,
 
 
 def finish_rows(cands: list[tuple], pre_rejects: list[tuple], bundle, n_input: int, rows_frame: bool = False,
-                **extra) -> tuple[ParsedInput, pl.DataFrame | None] | None:
+                cand_dtype: pl.DataType = pl.UInt32, **extra) -> tuple[ParsedInput, pl.DataFrame | None] | None:
     """Row-by-row twin of `finish` for a few candidates (hcml.small_inputs): `cands` as CANDIDATE_SCHEMA
-    tuples, the reader's own rejects as REJECT_SCHEMA tuples. The same ParsedInput (and, with `rows_frame`,
-    the same `rows`), or None when the twin leaves these candidates to the vectorised form."""
+    tuples, the reader's own rejects as REJECT_SCHEMA tuples (text already cut). The same ParsedInput (and,
+    with `rows_frame`, the same `rows`; `cand` keeps the candidates' dtype), or None when the twin leaves
+    these candidates to the vectorised form."""
     checked = check_and_normalise_rows(cands, bundle)
     if checked is None:
         return None
@@ -81,7 +104,9 @@ def finish_rows(cands: list[tuple], pre_rejects: list[tuple], bundle, n_input: i
     else:
         reject_frame = empty_rejects()
     if rows_frame:
-        rows = pl.DataFrame(variants, schema=_ROW_SCHEMA, orient="row")
+        # `number_rows` keeps the candidates' `cand` column, or gives an empty UInt32 one
+        schema = {**VARIANT_SCHEMA, "cand": cand_dtype if variants else pl.UInt32}
+        rows = pl.DataFrame(variants, schema=schema, orient="row")
         return ParsedInput(rows.drop("cand"), reject_frame, n_input, **extra), rows
     frame = pl.DataFrame([r[:-1] for r in variants], schema=VARIANT_SCHEMA, orient="row")
     return ParsedInput(frame, reject_frame, n_input, **extra), None
@@ -154,7 +179,7 @@ def parse_variant_strings(items: list[str] | str, bundle) -> ParsedInput:
         if small is not None:
             return small[0]
     cands, rejects = candidate_frames(rows, bad)
-    parsed, _ = finish(cands, rejects, bundle, len(items), kind="variants")
+    parsed, _ = _finish_vectorised(cands, rejects, bundle, len(items), kind="variants")
     return parsed
 
 

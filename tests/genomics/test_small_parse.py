@@ -284,3 +284,168 @@ def test_the_switch_chooses_the_twin_for_small_calls(bundle, monkeypatch, satura
     monkeypatch.setenv("HCML_SMALL_INPUT_MAX", "0")
     parse_variant_strings(saturation_strings[:1], bundle)
     assert calls == [32]
+
+
+# ---- the VCF and raw-sequence readers share `finish`: the same twin, the same equality ----------------------
+
+
+def _same_parsed(fn):
+    """Run `fn` under both forms; the ParsedInputs (or the exceptions) must be identical."""
+    out = []
+    for path in ("vectorised", "small"):
+        with forced(path):
+            try:
+                out.append(fn())
+            except Exception as exc:  # noqa: BLE001
+                out.append(exc)
+    want, got = out
+    if isinstance(want, Exception):
+        assert type(got) is type(want) and str(got) == str(want)
+        return want
+    assert not isinstance(got, Exception), got
+    assert_frame_equal(got.variants, want.variants)
+    assert_frame_equal(got.rejects, want.rejects)
+    for name in ("genotypes", "records"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert (a is None) == (b is None), name
+        if b is not None:
+            assert_frame_equal(a, b)
+    assert (got.n_input, got.kind, got.samples, got.header) == (want.n_input, want.kind, want.samples, want.header)
+    return want
+
+
+def _vcf_parts(path):
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt") as fh:
+        lines = fh.read().splitlines()
+    n = next(i for i, line in enumerate(lines) if line.startswith("#CHROM")) + 1
+    return lines[:n], [line for line in lines[n:] if line.strip()]
+
+
+@pytest.fixture
+def twin_calls(monkeypatch):
+    """How often the twin handled a call itself ("taken") or handed it to the vectorised form ("left")."""
+    counts = {"taken": 0, "left": 0}
+    real = inputs.check_and_normalise_rows
+
+    def spy(cands, b):
+        out = real(cands, b)
+        counts["taken" if out is not None else "left"] += 1
+        return out
+
+    monkeypatch.setattr(inputs, "check_and_normalise_rows", spy)
+    return counts
+
+
+VCFS = [
+    "data/truth/saturation.vcf.gz",
+    "data/samples/HG00096_chr21_region.vcf",
+    "data/samples/clinvar2016_chr21_region.vcf",
+    "tests/genomics/test_inputs_data/known_indels.vcf.gz",  # 8,505 real dbSNP indels, many left-shifted
+]
+
+
+@pytest.mark.parametrize("rel", VCFS)
+def test_vcf_whole_and_in_small_pieces(rel, repo_root, bundle, twin_calls):
+    from hcml.genomics.inputs import read_vcf
+
+    path = repo_root / rel
+    want = _same_parsed(lambda: read_vcf(path, bundle))
+    assert want.variants.height >= 25
+    header, records = _vcf_parts(path)
+    pool = records if len(records) <= 1_500 else random.Random(4).sample(records, 1_500)
+    chunks = list(_chunks(pool))
+    for chunk in chunks:
+        text = "\n".join(header + chunk) + "\n"
+        _same_parsed(lambda: read_vcf(text, bundle))
+    assert twin_calls == {"taken": len(chunks) + 1, "left": 0}
+
+
+def _perturbed_vcf_lines(records: list[str], seed: int) -> list[str]:
+    """Bad and odd VCF records made from real ones (every column kept but the one perturbed)."""
+    rng = random.Random(seed)
+    out = []
+    for line in rng.sample(records, min(len(records), 300)):
+        c = line.split("\t")
+        chrom, pos, vid, ref, alt = c[:5]
+        rest = c[5:]
+
+        def rec(*f, tail=rest):
+            return "\t".join([*f, *tail])
+
+        wrong = {"A": "C", "C": "G", "G": "T", "T": "A"}.get(ref[0], "A") + ref[1:]
+        out += [
+            rec(chrom, pos, vid, wrong, alt),  # REF mismatch
+            rec(chrom, pos, ".", ref, alt),  # VEP's default id
+            rec("chr" + chrom, pos, ".", ref, alt),
+            rec("22", pos, vid, ref, alt),
+            rec("chrUn_KI270302v1", pos, vid, ref, alt),
+            rec(chrom, str(int(pos) + 46_709_983), vid, ref, alt),
+            rec(chrom, "0", vid, ref, alt),
+            rec(chrom, "-5", vid, ref, alt),
+            rec(chrom, "abc", vid, ref, alt),
+            rec(chrom, f" {pos} ", vid, ref, alt),
+            rec(chrom, pos, vid, ref.lower(), alt.lower()),
+            rec(chrom, pos, vid, ref, "."),
+            rec(chrom, pos, vid, ref, ""),
+            rec(chrom, pos, vid, "", alt),
+            rec(chrom, pos, vid, ref, "<DEL>"),
+            rec(chrom, pos, vid, ref, "*"),
+            rec(chrom, pos, vid, ref, f"{alt}[21:{pos}["),
+            rec(chrom, pos, vid, ref, f"{alt},<NON_REF>"),
+            rec(chrom, pos, ".", ref, f"{alt},N,{alt}A"),
+            rec(chrom, pos, vid, ref, ref),
+            rec(chrom, pos, vid, ref + "N", alt),
+            rec(chrom, pos, vid, "N", alt),
+            rec(chrom, str(rng.randint(1, 5_000_000)), vid, ref, alt),  # N-masked: REF cannot be checked
+            rec(chrom, pos, vid, ref, alt * 40),
+            rec(chrom, pos, vid, ref * 60, alt),
+            rec(chrom, pos, vid, ref, alt + "é"),
+            rec(chrom, pos, vid, "é" + ref, alt),
+            rec(chrom, pos, vid, ref, alt) + "\r",
+            "\t".join([chrom, pos, vid, ref]),  # too few columns
+            rec(chrom, pos, vid, ref, alt, tail=rest + ["extra"]),
+            "#" + line,  # a header line after #CHROM
+            rec("", pos, vid, ref, alt),
+            line + "\t" + "x" * 300,  # a long line: the reject text is cut
+            line,
+        ]
+    return out
+
+
+@pytest.mark.parametrize("rel", ["data/samples/HG00096_chr21_region.vcf", "data/truth/saturation.vcf.gz"])
+def test_vcf_bad_records_perturbed_from_real_ones(rel, repo_root, bundle, twin_calls):
+    from hcml.genomics.inputs import read_vcf
+
+    header, records = _vcf_parts(repo_root / rel)
+    bad = _perturbed_vcf_lines(records, seed=2)
+    text = "\n".join(header + bad) + "\n"
+    want = _same_parsed(lambda: read_vcf(text, bundle))
+    assert {"REF", "ALT", "CHROM", "POS", "line"} <= set(want.rejects["field"].to_list())
+    assert "symbolic" in " ".join(want.rejects["reason"].to_list())
+    rng = random.Random(8)
+    for chunk in _chunks(rng.sample(bad, 1_200)):
+        text = "\n".join(header + chunk) + "\n"
+        _same_parsed(lambda: read_vcf(text, bundle))
+    # most small calls are the twin's own (those with non-ASCII alleles are left to the vectorised form)
+    assert twin_calls["taken"] > twin_calls["left"] > 0
+
+
+def test_sequences_with_planted_real_variants(bundle, saturation_strings, twin_calls):
+    """Reads of the reference around real saturation variants, with the variant planted (both strands)."""
+    from hcml.genomics.inputs import call_sequence
+    from hcml.genomics.transcript_map import revcomp
+
+    rng = random.Random(6)
+    n_called = 0
+    for s in rng.sample(saturation_strings, 60):
+        _, pos, ref, alt = s.split("-")
+        p = int(pos)
+        left, right = bundle.fetch("21", p - 150, p - 1), bundle.fetch("21", p + len(ref), p + len(ref) + 150)
+        read = left + alt + right
+        for text in (read, ">read\n" + revcomp(read), left + ref + right):
+            want = _same_parsed(lambda: call_sequence(text, bundle))
+            if not isinstance(want, Exception):
+                n_called += want.variants.height
+    assert n_called >= 50
+    assert twin_calls["taken"] >= 50 and twin_calls["left"] == 0
