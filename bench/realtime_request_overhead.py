@@ -152,7 +152,13 @@ def main() -> None:
     ap.add_argument("--same", action="store_true", help="the same variant every request (with --cache: all hits)")
     ap.add_argument("--sample", type=int, default=0, help="print the top N sampled functions outside interpret")
     ap.add_argument("--concurrency", type=int, default=1)
+    ap.add_argument("--profile", type=int, default=0,
+                    help="cProfile the event loop thread (inline answers run there) and print the top N by "
+                         "own time outside parse + interpret")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--simulate-interpret-ms", type=float, default=None,
+                    help="parse + interpret replaced by this much CPU a variant over the real answers "
+                         "(bench/realtime_simulated_server.py): only the path around them left to measure")
     args = ap.parse_args()
 
     from bench.realtime_small_inputs import real_variants
@@ -165,6 +171,14 @@ def main() -> None:
     os.environ.update(HCML_BUNDLE_DIR=str(bundle), HCML_DATA_DIR=str(data_dir), HCML_LOG_LEVEL="WARNING",
                       HCML_REALTIME_VARIANT_CACHE="100000" if args.cache else "0")
     os.environ.pop("HCML_MLFLOW_TRACKING_URI", None)
+
+    pool = real_variants()
+    k = args.variants
+    n_total = args.warmup + args.requests
+    if args.simulate_interpret_ms is not None:
+        from bench.realtime_simulated_server import install
+
+        install(pool[:n_total * k], args.simulate_interpret_ms)
 
     import hcml.interpret
     from hcml.genomics import inputs
@@ -196,9 +210,6 @@ def main() -> None:
     token = mint_dev_token(load_settings(), "clinician", subject="bench")
     headers = [(b"host", b"127.0.0.1:8000"), (b"authorization", f"Bearer {token}".encode()),
                (b"content-type", b"application/json")]
-    pool = real_variants()
-    k = args.variants
-    n_total = args.warmup + args.requests
     bodies = [json.dumps({"variants": pool[i * k:(i + 1) * k] if not args.same else pool[:k]}).encode()
               for i in range(n_total)]
     app = create_app()
@@ -210,6 +221,12 @@ def main() -> None:
                 status, _ = await asgi_post(app, "/v1/annotate", body, headers)
                 assert status == 200, status
             cpu, wall, inner, outside = [], [], [], []
+            profiler = None
+            if args.profile:
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
             if sampler:
                 # the sampler needs the GIL to read the stacks: switch often, or it would only ever see the
                 # spots where the other threads release the GIL (system calls, signature checks)
@@ -246,6 +263,9 @@ def main() -> None:
                 cpu = [(c1 - c0) * 1000 / n]
                 inner = [spent[0] * 1000 / n]
                 outside = [cpu[0] - inner[0]]
+            if profiler:
+                profiler.disable()
+                r_profile.append(profiler)
             if sampler:
                 sampler.active.clear()
                 sampler.stop()
@@ -255,8 +275,11 @@ def main() -> None:
                     "inline": getattr(policy, "inline", None), "handed_over": getattr(policy, "handed_over", None),
                     "batches": getattr(batcher, "batches", None), "batched_requests": getattr(batcher, "requests", None)}
 
+    r_profile: list = []
     r = asyncio.run(run())
     load = os.getloadavg()[0]
+    if args.simulate_interpret_ms is not None:
+        print(f"SIMULATED parse + interpret: {args.simulate_interpret_ms} ms of CPU a variant")
     print(f"{args.requests} requests of {k} variant(s), cache {'on' if args.cache else 'off'}, concurrency "
           f"{args.concurrency}, POLARS_MAX_THREADS={os.environ.get('POLARS_MAX_THREADS', '-')}, load {load:.1f}")
     for name in ("cpu", "inner", "outside", "wall"):
@@ -271,6 +294,17 @@ def main() -> None:
         print(f"  sampled stacks outside parse + interpret: {sampler.samples} (inclusive share)")
         for name, n in sampler.inclusive.most_common(args.sample):
             print(f"    {100 * n / sampler.samples:5.1f}%  {name}  (self {100 * sampler.leaf[name] / sampler.samples:.1f}%)")
+    if r_profile:
+        import pstats
+
+        stats = pstats.Stats(r_profile[0])
+        inside = {k for k, v in stats.stats.items()
+                  if any(part in k[0] for part in ("/hcml/", "/polars/", "/numpy/", "/torch/"))}
+        rows = sorted(((v[2], k) for k, v in stats.stats.items() if k not in inside), reverse=True)
+        n = args.requests
+        print(f"  cProfile, event loop thread, own time per request outside hcml/polars/numpy/torch (us):")
+        for tottime, (filename, line, func) in rows[:args.profile]:
+            print(f"    {tottime / n * 1e6:8.1f}  {Path(filename).name}:{line} {func}")
     if args.json:
         args.json.write_text(json.dumps({k2: (pct(v, 50) if isinstance(v, list) else v) for k2, v in r.items()}))
 

@@ -227,15 +227,17 @@ def variant_records(interpretation: Any) -> list[dict[str, Any]]:
         return []
     annotations: pl.DataFrame = interpretation.annotations
     per_row: dict[int, list[dict[str, Any]]] = {}
-    cons_cols = [c for c in CONSEQUENCE_FIELDS if c in annotations.columns]
-    if annotations.height and "row" in annotations.columns:
+    present = set(annotations.columns)  # `.columns` builds a new list on every call
+    cons_cols = [c for c in CONSEQUENCE_FIELDS if c in present]
+    if annotations.height and "row" in present:
         values = [annotations.get_column(c).to_list() for c in cons_cols]
         for i, row in enumerate(annotations.get_column("row").to_list()):
             per_row.setdefault(row, []).append({c: _clean(v[i]) for c, v in zip(cons_cols, values)})
-    fields = [c for c in SUMMARY_FIELDS if c in summary.columns]
-    freqs = [c for c in FREQUENCY_FIELDS if c in summary.columns]
+    present = set(summary.columns)
+    fields = [c for c in SUMMARY_FIELDS if c in present]
+    freqs = [c for c in FREQUENCY_FIELDS if c in present]
     columns = {c: summary.get_column(c).to_list() for c in (*fields, *freqs)}
-    rows = summary.get_column("row").to_list() if "row" in summary.columns else [None] * summary.height
+    rows = summary.get_column("row").to_list() if "row" in present else [None] * summary.height
     out = []
     for i, row in enumerate(rows):
         item = {c: _clean(columns[c][i]) for c in fields}

@@ -169,15 +169,24 @@ async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: asyncio.Q
             return
         queue.put_nowait({"type": "progress", "ref": ref, "stage": "received"})
         loop = asyncio.get_running_loop()
+        kwargs = dict(variants=request.variants, vcf=request.vcf, sequence=request.sequence,
+                      max_variants=rt.settings.max_variants, max_sequence=rt.settings.max_sequence_length)
+        policy = rt.state.inline
+        inline = (request.variants is not None and policy is not None
+                  and policy.allows(len(request.variants), rt.state.batcher))
 
         def progress(stage: str, **counts: Any) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, {"type": "progress", "ref": ref, "stage": stage, **counts})
+            frame = {"type": "progress", "ref": ref, "stage": stage, **counts}
+            if inline:  # on the event loop itself: in order before the result
+                queue.put_nowait(frame)
+            else:
+                loop.call_soon_threadsafe(queue.put_nowait, frame)
 
         try:
-            result = await run_in_threadpool(
-                interpret_request, rt.state, variants=request.variants, vcf=request.vcf, sequence=request.sequence,
-                max_variants=rt.settings.max_variants, max_sequence=rt.settings.max_sequence_length,
-                progress=progress)
+            if inline:  # a few variants while the batcher is idle (realtime.batching.InlinePolicy)
+                result = interpret_request(rt.state, progress=progress, inline=True, **kwargs)
+            else:
+                result = await run_in_threadpool(interpret_request, rt.state, progress=progress, **kwargs)
         except (InputError, RequestTooLarge, NothingToAnnotate) as exc:
             status = 413 if isinstance(exc, RequestTooLarge) else 422
             _audit(rt, ws, principal, action, status, timer)

@@ -316,8 +316,17 @@ def test_the_endpoint_answers_inline_as_through_the_batcher(rt_env, tokens, monk
                 answers[mode].append(_comparable(r.json()))
             bad = c.post("/v1/annotate", json={"variants": ["21-25891796-G-T"]}, headers=auth(tokens["clinician"]))
             assert bad.status_code == 422 and bad.json()["rejects"][0]["field"]
+            with c.websocket_connect("/v1/ws") as ws:  # the WebSocket takes the same decision
+                ws.send_json({"type": "auth", "token": tokens["clinician"]})
+                assert ws.receive_json()["type"] == "ready"
+                for i, s in enumerate(strings[:10]):
+                    ws.send_json({"type": "annotate", "ref": i, "variants": [s]})
+                    frames = [ws.receive_json() for _ in range(4)]
+                    assert [f.get("stage", f["type"]) for f in frames] == ["received", "parsed", "annotated", "result"]
+                    assert all(f["ref"] == i for f in frames)
+                    answers[mode].append(_comparable({k: v for k, v in frames[-1].items() if k not in ("type", "ref")}))
             if mode == "inline":
-                assert policy.inline >= len(strings)
+                assert policy.inline >= len(strings) + 10
             else:
                 assert policy.inline == 0
     assert answers["inline"] == answers["batcher"]
