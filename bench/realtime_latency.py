@@ -12,6 +12,11 @@ then on a server with the cache, repeated queries (the same variant; HG00096's 1
 The client is a minimal asyncio HTTP/1.1 client over keep-alive connections, so that the load generator
 itself costs as little of the two cores as possible; it shares the machine with the server.
 The queued path (submit -> Kafka -> Dagster run -> pushed result) is measured by bench/realtime_queued.py.
+
+`--simulate-interpret-ms X` serves with parse + interpret replaced by X ms of CPU a variant over the real
+answers (bench/realtime_simulated_server.py): the request path and its scheduling as they will be once
+`interpret` is that cheap. `--only single,panel,ws,cached` runs a subset; `--switch-interval-ms` sets the
+server's `sys.setswitchinterval` (with --simulate-interpret-ms only); `--server-env K=V` passes settings.
 """
 
 from __future__ import annotations
@@ -155,7 +160,9 @@ async def websocket_round_trips(url: str, token: str, n: int, variant_lists: lis
     return out
 
 
-def start_server(bundle: Path, data_dir: Path, variant_cache: bool = True, workers: int = 1) -> tuple[subprocess.Popen, int]:
+def start_server(bundle: Path, data_dir: Path, variant_cache: bool = True, workers: int = 1,
+                 simulate_ms: float | None = None, strings: list[str] | None = None,
+                 extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
     import socket
 
     import httpx
@@ -167,7 +174,14 @@ def start_server(bundle: Path, data_dir: Path, variant_cache: bool = True, worke
     env.pop("HCML_KAFKA_BOOTSTRAP", None)  # the sync path never waits on Kafka; measure it alone
     env.update(HCML_BUNDLE_DIR=str(bundle), HCML_DATA_DIR=str(data_dir), HCML_LOG_LEVEL="WARNING",
                HCML_REALTIME_VARIANT_CACHE="100000" if variant_cache else "0")
-    proc = subprocess.Popen([sys.executable, "-m", "hcml.cli", "serve", "--port", str(port), "--log-level", "warning",
+    env.update(extra_env or {})
+    command = [sys.executable, "-m", "hcml.cli"]
+    if simulate_ms is not None:
+        listing = data_dir / "simulate_strings.json"
+        listing.write_text(json.dumps(strings or []))
+        env.update(HCML_BENCH_SIMULATE_MS=str(simulate_ms), HCML_BENCH_SIMULATE_STRINGS=str(listing))
+        command = [sys.executable, str(REPO / "bench" / "realtime_simulated_server.py")]
+    proc = subprocess.Popen([*command, "serve", "--port", str(port), "--log-level", "warning",
                              "--workers", str(workers)],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "ab"))
     deadline = time.monotonic() + 120
@@ -191,7 +205,18 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the server")
     ap.add_argument("--bundle", default=None)
     ap.add_argument("--json", default=None, help="also write the figures to this file")
+    ap.add_argument("--simulate-interpret-ms", type=float, default=None,
+                    help="serve with parse + interpret costing this much CPU a variant (real answers)")
+    ap.add_argument("--switch-interval-ms", type=float, default=None, help="the server's sys.setswitchinterval")
+    ap.add_argument("--server-env", action="append", default=[], help="K=V for the server's environment")
+    ap.add_argument("--only", default="single,panel,ws,cached", help="which measurements")
     args = ap.parse_args()
+    only = set(args.only.split(","))
+    extra_env = dict(kv.split("=", 1) for kv in args.server_env)
+    if args.switch_interval_ms is not None:
+        if args.simulate_interpret_ms is None:
+            ap.error("--switch-interval-ms needs --simulate-interpret-ms (use --server-env for the real server)")
+        extra_env["HCML_BENCH_SWITCH_INTERVAL_MS"] = str(args.switch_interval_ms)
 
     bundle = ensure_bundle(args.bundle)
     data_dir = Path(tempfile.mkdtemp(prefix="hcml-bench-realtime-"))
@@ -209,7 +234,9 @@ def main() -> None:
     snvs = saturation_snvs()
 
     def measure(cache: bool) -> None:
-        proc, port = start_server(bundle, data_dir, variant_cache=cache, workers=args.workers)
+        proc, port = start_server(bundle, data_dir, variant_cache=cache, workers=args.workers,
+                                  simulate_ms=args.simulate_interpret_ms, strings=snvs + single + panel,
+                                  extra_env=extra_env)
         host = f"127.0.0.1:{port}"
         server = psutil.Process(proc.pid)
 
@@ -227,6 +254,8 @@ def main() -> None:
 
         try:
             if cache:
+                if "cached" not in only:
+                    return
                 run("single_repeated", f"[cache on] single variant POST /v1/annotate @ {args.rate:.0f}/s, the same "
                     "variant", build_request("/v1/annotate", {"variants": single}, token, host), args.rate,
                     args.seconds, "(repeat queries: answered from the variant cache)")
@@ -235,22 +264,30 @@ def main() -> None:
                     args.panel_seconds, "", pool_size=8, warmup=20)
                 return
             n_single = int(args.rate * args.seconds) + 101
-            distinct = [build_request("/v1/annotate", {"variants": [v]}, token, host) for v in snvs[:n_single]]
-            run("single", f"[no cache] single variant POST /v1/annotate @ {args.rate:.0f}/s, a different real "
-                "variant each request", distinct, args.rate, args.seconds, "(targets p50 < 5 ms, p99 < 20 ms)")
-            panels = [build_request("/v1/annotate", {"variants": snvs[i:i + 100]}, token, host)
-                      for i in range(0, len(snvs) - 100, 100)]
-            run("panel", f"[no cache] 100-variant panel, different variants each time, @ {args.panel_rate:.0f}/s",
-                panels, args.panel_rate, args.panel_seconds, "(target p99 < 100 ms)", pool_size=8, warmup=20)
-            lat = asyncio.run(websocket_round_trips(f"ws://{host}/v1/ws", token, args.ws, [[v] for v in snvs]))
-            figures["websocket"] = summary("[no cache] WebSocket annotate -> result, a different variant each time",
-                                           lat, "(target p99 < 50 ms)")
+            if "single" in only:
+                distinct = [build_request("/v1/annotate", {"variants": [v]}, token, host) for v in snvs[:n_single]]
+                run("single", f"[no cache] single variant POST /v1/annotate @ {args.rate:.0f}/s, a different real "
+                    "variant each request", distinct, args.rate, args.seconds, "(targets p50 < 5 ms, p99 < 20 ms)")
+            if "panel" in only:
+                panels = [build_request("/v1/annotate", {"variants": snvs[i:i + 100]}, token, host)
+                          for i in range(0, len(snvs) - 100, 100)]
+                run("panel", f"[no cache] 100-variant panel, different variants each time, @ {args.panel_rate:.0f}/s",
+                    panels, args.panel_rate, args.panel_seconds, "(target p99 < 100 ms)", pool_size=8, warmup=20)
+            if "ws" in only:
+                lat = asyncio.run(websocket_round_trips(f"ws://{host}/v1/ws", token, args.ws, [[v] for v in snvs]))
+                figures["websocket"] = summary("[no cache] WebSocket annotate -> result, a different variant each "
+                                               "time", lat, "(target p99 < 50 ms)")
         finally:
             proc.terminate()
             proc.wait(timeout=30)
 
-    measure(cache=False)
-    measure(cache=True)
+    if args.simulate_interpret_ms is not None:
+        print(f"SIMULATED: parse + interpret cost {args.simulate_interpret_ms} ms of CPU a variant "
+              "(bench/realtime_simulated_server.py); everything else is the real service")
+    if only & {"single", "panel", "ws"}:
+        measure(cache=False)
+    if "cached" in only:
+        measure(cache=True)
     figures["loadavg_after"] = os.getloadavg()
     print(f"machine: {figures['cpu_count']} CPUs, load average before {figures['loadavg_before'][0]:.1f}, "
           f"after {figures['loadavg_after'][0]:.1f} (other processes share these cores)")
