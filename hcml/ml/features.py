@@ -482,8 +482,8 @@ def feature_matrix(features: pl.DataFrame, names: tuple[str, ...] | list[str]) -
 
 
 class _Unusual(Exception):
-    """An input the row form does not reproduce exactly (digits outside ASCII, integers near Int64's limit,
-    column types other than text / float): the call is answered by the vectorised form instead."""
+    """An input the row form does not reproduce exactly (HGVS text outside ASCII once stripped, integers near
+    Int64's limit, column types other than text / float): the call is answered by the vectorised form instead."""
 
 
 # Rust's `str::trim` (polars' `strip_chars()`): the Unicode White_Space characters, which differ from
@@ -580,6 +580,8 @@ def _row_features(hgvs_c: str | None, hgvs_p: str | None, af: float | None, fall
     Each step mirrors the expression of the same name in `_feature_exprs`, with polars' null semantics."""
     hc = _clean_text(hgvs_c)
     hp = _clean_text(hgvs_p)
+    if (hc is not None and not hc.isascii()) or (hp is not None and not hp.isascii()):
+        raise _Unusual  # Python's and Rust's Unicode tables (\d, ...) may differ: real HGVS is ASCII
     so_class = "other" if fallback is None else _SO_FALLBACK.get(fallback.split(",", 1)[0], "other")
 
     # parsed: the c./n. notation

@@ -202,6 +202,8 @@ EDGE_CASES = [
     (" \x85c.1A>G\xa0", "\tp.Met1Val "),
     ("c.1A>G\x1c", "\x1cp.Met1Val"),
     ("c.4611686018427387904A>G", None),
+    ("c.1A>G\u00e9", None),  # text outside ASCII (once stripped): answered by the vectorised form
+    (None, "p.Met1Val\u0663"),
     ("c.١٢A>G", None),  # digits outside ASCII: polars' cast fails, and so must the row form's answer
     ("c.99999999999999999999A>G", None),
     (None, "p.Arg99999999999999999999Cys"),
@@ -241,12 +243,13 @@ def test_edge_case(hgvs_c, hgvs_p):
 
 
 def test_edge_cases_together_with_frequencies_and_fallback_terms():
-    cases = [c for c in EDGE_CASES if c not in EDGE_CASES[-3:]]  # without the inputs polars refuses
+    cases = [c for c in EDGE_CASES if c not in EDGE_CASES[-5:]]  # without non-ASCII and what polars refuses
     afs = [None, 0.0, -0.0, 1e-9, 1e-6, 3.5e-4, 0.5, 1.0, 2.0, float("nan"), float("inf"), float("-inf")]
     terms = [None, "", "missense_variant", "intergenic_variant", "splice_donor_variant,intron_variant",
              "upstream_gene_variant", "not_an_so_term", "stop_retained_variant,NMD_transcript_variant"]
     frame = _edge_frame(cases, [afs[i % len(afs)] for i in range(len(cases))],
                         [terms[i % len(terms)] for i in range(len(cases))])
+    assert F._small_hgvs_features(frame) is not None
     _assert_same_frame(F.hgvs_features, frame)
     # the same rows again with no HGVS, so that every fall-back SO term decides the class
     fallbacks = [*F._SO_FALLBACK, *terms]
@@ -277,7 +280,7 @@ def test_input_shapes():
 def _mutations(texts: list[str], n: int, seed: int) -> list[str | None]:
     """Seeded random edits of real HGVS strings: characters HGVS uses and some it must not contain."""
     rng = random.Random(seed)
-    alphabet = "ACGTNacgtn0123456789_+-*>=:.?()%3Ddelinsdupinvfsext TerMetAlaCysXaa\n\t\x85\xa0\x1c"
+    alphabet = "ACGTNacgtn0123456789_+-*>=:.?()%3Ddelinsdupinvfsext TerMetAlaCysXaa\n\t\x0b\x1c"
     out: list[str | None] = []
     for _ in range(n):
         s = list(rng.choice(texts))
@@ -291,6 +294,13 @@ def _mutations(texts: list[str], n: int, seed: int) -> list[str | None]:
                 s[min(i, len(s) - 1)] = rng.choice(alphabet)
         out.append("".join(s) if rng.random() > 0.02 else None)
     return out
+
+
+def test_non_ascii_text_is_answered_by_the_vectorised_form():
+    frame = _edge_frame([("c.1A>G", None), ("c.2A>G\u00e9", "p.Met1Val")])
+    assert F._small_hgvs_features(frame) is None
+    assert F._small_hgvs_features(_edge_frame([("\u3000c.1A>G\x85", "\xa0p.Met1Val")])) is not None  # stripped
+    _assert_same_frame(F.hgvs_features, frame)
 
 
 def test_seeded_mutations_of_real_hgvs(training_rows):
