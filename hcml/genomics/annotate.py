@@ -662,7 +662,10 @@ def _small_frame(sv: _SmallVariants, bundle, idx: TranscriptIndex, vi, t, csq: l
             columns.append(vals if order is None else [vals[j] for j in order])
         else:
             columns.append([None] * n_rows)
-    return pl.DataFrame(list(zip(*columns)), schema=_small_schema(sv, idx, kidx), orient="row")
+    schema = _small_schema(sv, idx, kidx)
+    if n_rows <= 48:  # row orient costs least for a few rows, a Series per column for more
+        return pl.DataFrame(list(zip(*columns)), schema=schema, orient="row")
+    return pl.DataFrame([pl.Series(name, col, dtype=schema[name]) for name, col in zip(OUTPUT_COLUMNS, columns)])
 
 
 def _small_schema(sv: _SmallVariants, idx: TranscriptIndex, kidx) -> dict[str, pl.DataType]:
