@@ -124,12 +124,13 @@ class ExportedModel:
         """`matrix(small.frame())` without the frame: the model's columns taken from the row form's values and
         the gene lookup in one gather. None when the model reads a column the row form does not hold as a
         float (the frame form then answers)."""
+        names = tuple(self.feature_names)
         plan = self.__dict__.get("_small_plan")
-        if plan is None or plan[0] is not self.feature_names:
+        if plan is None or plan[0] != names:
             at = {n: i for i, n in enumerate(FLOAT_FEATURES)}
             at |= {n: len(FLOAT_FEATURES) + j for j, n in enumerate(GENE_FEATURES)}
-            order = None if any(n not in at for n in self.feature_names) else np.array([at[n] for n in self.feature_names])
-            plan = self.__dict__["_small_plan"] = (self.feature_names, order)
+            order = None if any(n not in at for n in names) else np.array([at[n] for n in names])
+            plan = self.__dict__["_small_plan"] = (names, order)
         order = plan[1]
         if order is None:
             return None

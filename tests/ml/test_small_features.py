@@ -340,3 +340,24 @@ def test_small_inputs_take_the_row_form_and_large_ones_the_vectorised(monkeypatc
         m.setenv("HCML_SMALL_INPUT_MAX", "0")
         with pytest.raises(AssertionError, match="vectorised form"):
             F.features_from_summary(summary.head(1))
+
+
+def test_score_follows_the_model_s_feature_list(summaries, scorer):
+    """A model whose features are a reordered subset (or include a column the row form does not hold as a float)
+    scores alike on both forms."""
+    import dataclasses
+
+    summary = summaries["HG00096"].head(20)
+    names = list(reversed(scorer.feature_names))
+    keep = [i for i, n in enumerate(scorer.feature_names) if not n.startswith("alt_aa_")]
+    reordered = dataclasses.replace(
+        scorer, feature_names=[scorer.feature_names[i] for i in keep], mean=scorer.mean[keep], std=scorer.std[keep],
+        weights=[scorer.weights[0][keep], *scorer.weights[1:]])
+    _assert_same_scores(reordered, summary)
+    flipped = dataclasses.replace(scorer, feature_names=names, mean=scorer.mean[::-1].copy(),
+                                  std=scorer.std[::-1].copy(), weights=[scorer.weights[0][::-1].copy(), *scorer.weights[1:]])
+    _assert_same_scores(flipped, summary)
+    np.testing.assert_allclose(_both(flipped.score, summary)[1], _both(scorer.score, summary)[0], rtol=1e-5)
+    with_int = dataclasses.replace(scorer, feature_names=[*scorer.feature_names[:-1], "protein_position"])
+    assert with_int.small_matrix(F.small_summary_features(summary)) is None
+    _assert_same_scores(with_int, summary)
