@@ -42,6 +42,7 @@ from realtime.service import (
     NothingToAnnotate,
     RequestTooLarge,
     ServiceState,
+    answer_inline,
     interpret_request,
     load_state,
     payload_text,
@@ -371,10 +372,9 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
             return _error(503, "reference bundle not loaded", {"Retry-After": str(cfg.retry_after_seconds)})
         kwargs = dict(variants=body.variants, vcf=body.vcf, sequence=body.sequence,
                       max_variants=rt.settings.max_variants, max_sequence=rt.settings.max_sequence_length)
-        policy = rt.state.inline
-        if body.variants is not None and policy is not None and policy.allows(len(body.variants), rt.state.batcher):
-            # a few variants while the batcher is idle: a couple of milliseconds on the event loop itself,
-            # cheaper than two thread hand-offs (realtime.batching.InlinePolicy)
+        if answer_inline(rt.state, body.variants):
+            # a few variants while the batcher is idle, or answers all in the variant cache: a couple of
+            # milliseconds on the event loop itself, cheaper than two thread hand-offs (InlinePolicy)
             result = interpret_request(rt.state, inline=True, **kwargs)
         else:
             result = await run_in_threadpool(interpret_request, rt.state, **kwargs)

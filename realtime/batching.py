@@ -61,6 +61,7 @@ class InlinePolicy:
         self.max_variants = _env_number("HCML_REALTIME_INLINE_MAX_VARIANTS", 4, int) if max_variants is None \
             else max_variants
         self.max_ms = _env_number("HCML_REALTIME_INLINE_MAX_MS", 5.0, float) if max_ms is None else max_ms
+        self.max_cached = 1000  # strings all answered by the variant cache: inline up to this many
         self.estimate_ms: float | None = None  # None until a small request has been timed
         self.inline = 0
         self.handed_over = 0

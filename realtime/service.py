@@ -143,6 +143,10 @@ def warm_up(state: ServiceState, cache_size: int = 100_000) -> None:
         ref = state.bundle.fetch(tx["chrom"], pos, pos)
         alt = "A" if ref != "A" else "G"
         interpret_request(state, variants=[f"{tx['chrom']}-{pos}-{ref}-{alt}"], remember=False)
+        # the first call paid the lazy imports: time a second, warm one for the inline decision
+        state.inline.estimate_ms = None
+        alt = "C" if ref not in "AC" else "T"
+        interpret_request(state, variants=[f"{tx['chrom']}-{pos}-{ref}-{alt}"], remember=False)
     except Exception as exc:  # a bundle without coding transcripts still serves
         log.warning("warm-up request failed", extra={"error": type(exc).__name__})
     state.warmup_seconds = time.perf_counter() - start
@@ -278,6 +282,29 @@ class VariantCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, key: tuple) -> bool:
+        with self._lock:
+            return key in self._entries
+
+
+def _cache_generation(state: ServiceState, scorer: Any) -> tuple:
+    """The part of a cache key that names what answered: the bundle and the model."""
+    return ((state.bundle_info() or {}).get("bundle_sha256"), str(getattr(scorer, "model_version", "")))
+
+
+def answer_inline(state: ServiceState, variants: list[str] | None) -> bool:
+    """Should this request be answered on the calling thread (the event loop) rather than through the batcher?
+    Yes for a few variant strings while the batcher is idle and such requests are cheap (`InlinePolicy`), and
+    for strings all answered by the variant cache (microseconds of work)."""
+    if variants is None or state.inline is None:
+        return False
+    if state.cache is not None and 0 < len(variants) <= state.inline.max_cached:
+        generation = _cache_generation(state, state.scorer)
+        if all((generation, v.strip()) in state.cache for v in variants):
+            state.inline.inline += 1
+            return True
+    return state.inline.allows(len(variants), state.batcher)
+
 
 def _interpret_parsed(state: ServiceState, parsed: Any, scorer: Any, use_batcher: bool = True) -> list[dict[str, Any]]:
     from hcml.interpret import interpret
@@ -314,7 +341,7 @@ def _variant_strings_cached(state: ServiceState, variants: list[str], scorer: An
         raise RequestTooLarge(
             f"{len(items)} variants in 'variants': the synchronous limit is {max_variants}; "
             "queue larger inputs with POST /v1/submissions")
-    generation = ((state.bundle_info() or {}).get("bundle_sha256"), str(getattr(scorer, "model_version", "")))
+    generation = _cache_generation(state, scorer)
     known: dict[str, tuple[str, dict[str, Any]]] = {}
     missing: list[str] = []
     for item in dict.fromkeys(items):

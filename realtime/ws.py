@@ -127,7 +127,7 @@ async def _send_error(ws: WebSocket, ref: Any, status: int, detail: Any) -> None
 async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: asyncio.Queue, raw: str) -> None:
     from hcml.genomics.errors import InputError
 
-    from realtime.service import NothingToAnnotate, RequestTooLarge, interpret_request, payload_text
+    from realtime.service import NothingToAnnotate, RequestTooLarge, answer_inline, interpret_request, payload_text
     from realtime.submissions import count_variants, lookup, public_status, publish_realtime_result, queue_submission
 
     timer = Timer()
@@ -171,9 +171,7 @@ async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: asyncio.Q
         loop = asyncio.get_running_loop()
         kwargs = dict(variants=request.variants, vcf=request.vcf, sequence=request.sequence,
                       max_variants=rt.settings.max_variants, max_sequence=rt.settings.max_sequence_length)
-        policy = rt.state.inline
-        inline = (request.variants is not None and policy is not None
-                  and policy.allows(len(request.variants), rt.state.batcher))
+        inline = answer_inline(rt.state, request.variants)
 
         def progress(stage: str, **counts: Any) -> None:
             frame = {"type": "progress", "ref": ref, "stage": stage, **counts}

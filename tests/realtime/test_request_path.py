@@ -330,3 +330,26 @@ def test_the_endpoint_answers_inline_as_through_the_batcher(rt_env, tokens, monk
             else:
                 assert policy.inline == 0
     assert answers["inline"] == answers["batcher"]
+
+
+def test_answers_from_the_variant_cache_are_inline(rt_env, tokens, monkeypatch):
+    """With inline misses off, a request whose strings are all in the variant cache is still answered on the
+    event loop, with the answer the batcher path gave the first time."""
+    from fastapi.testclient import TestClient
+
+    from realtime.app import create_app
+
+    monkeypatch.setenv("HCML_REALTIME_VARIANT_CACHE", "1000")
+    monkeypatch.setenv("HCML_REALTIME_INLINE_MAX_VARIANTS", "0")
+    strings = _real_strings(3, seed=13)
+    with TestClient(create_app()) as c:
+        policy = c.app.state.runtime.state.inline
+        first = c.post("/v1/annotate", json={"variants": strings}, headers=auth(tokens["clinician"])).json()
+        assert policy.inline == 0
+        again = c.post("/v1/annotate", json={"variants": [f" {s} " for s in reversed(strings)]},
+                       headers=auth(tokens["clinician"])).json()
+        assert policy.inline == 1
+        partly = c.post("/v1/annotate", json={"variants": [strings[0], _real_strings(4, seed=13)[3]]},
+                        headers=auth(tokens["clinician"])).json()
+        assert policy.inline == 1 and partly["n_variants"] == 2  # one string not cached: the batcher
+    assert _comparable(again) == _comparable(first)
