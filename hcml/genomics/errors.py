@@ -25,8 +25,12 @@ class InputError(ValueError):
     """The whole input cannot be read: one clear message, no partial result."""
 
 
+_EMPTY_REJECTS = pl.DataFrame(schema=REJECT_SCHEMA)
+
+
 def empty_rejects() -> pl.DataFrame:
-    return pl.DataFrame(schema=REJECT_SCHEMA)
+    # a clone of one empty frame (~0.3 us) instead of building it (~20 us): a small call's usual rejects
+    return _EMPTY_REJECTS.clone()
 
 
 def rejects_frame(rows: list[dict]) -> pl.DataFrame:

@@ -108,7 +108,7 @@ def finish_rows(cands: list[tuple], pre_rejects: list[tuple], bundle, n_input: i
         schema = {**VARIANT_SCHEMA, "cand": cand_dtype if variants else pl.UInt32}
         rows = pl.DataFrame(variants, schema=schema, orient="row")
         return ParsedInput(rows.drop("cand"), reject_frame, n_input, **extra), rows
-    frame = pl.DataFrame([r[:-1] for r in variants], schema=VARIANT_SCHEMA, orient="row")
+    frame = pl.DataFrame([r[:-1] for r in variants], schema=VARIANT_SCHEMA, orient="row") if variants else empty_variants()
     return ParsedInput(frame, reject_frame, n_input, **extra), None
 
 

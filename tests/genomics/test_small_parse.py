@@ -449,3 +449,20 @@ def test_sequences_with_planted_real_variants(bundle, saturation_strings, twin_c
                 n_called += want.variants.height
     assert n_called >= 50
     assert twin_calls["taken"] >= 50 and twin_calls["left"] == 0
+
+
+class _FetchOnly:
+    """A bundle with only the contract's contigs / contig_name / fetch (no cached contig text)."""
+
+    def __init__(self, bundle):
+        self.contigs, self.contig_name, self.fetch = bundle.contigs, bundle.contig_name, bundle.fetch
+
+
+def test_a_bundle_without_contig_text(bundle, repeat_indels, saturation_strings):
+    items = repeat_indels + random.Random(1).sample(saturation_strings, 500) + ["21-1000-N-A", "21-1000-A-C"]
+    with forced("vectorised"):
+        want = parse_variant_strings(items, bundle)
+    with forced("small"):
+        got = parse_variant_strings(items, _FetchOnly(bundle))
+    assert_frame_equal(got.variants, want.variants)
+    assert_frame_equal(got.rejects, want.rejects)
