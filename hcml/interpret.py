@@ -82,21 +82,22 @@ def order_by_severity(summary: pl.DataFrame) -> pl.DataFrame:
 
 def _order_small(summary: pl.DataFrame) -> pl.DataFrame:
     """`order_by_severity` row by row (the small-input path, hcml.small_inputs): the same rank table, the
-    same sort (rank; score descending with NaN first and null last, as polars sorts; row), one frame built
-    with the same columns and dtypes (severity_rank Int32, last)."""
+    same sort (rank; score descending with NaN first and null last, as polars sorts; row) in Python, the
+    rows taken in that order (no gather when already in order) and severity_rank (Int32) added last."""
     from hcml.genomics.consequences import SEVERITY_RANK
 
     worst = _severity_ranks()[1]
-    cols = summary.columns
-    keep = [i for i, c in enumerate(cols) if c != "severity_rank"]
-    i_msc, i_score, i_row = (cols.index(c) for c in ("most_severe_consequence", "pathogenicity_score", "row"))
-    ranked = []
-    for r in summary.rows():
-        rank = SEVERITY_RANK.get(r[i_msc], worst) if r[i_msc] is not None else worst
-        s, row = r[i_score], r[i_row]
-        score_key = (2, 0.0) if s is None else (0, 0.0) if s != s else (1, -s)  # s != s: NaN
-        ranked.append(((rank, score_key, row is None, row or 0), (*(r[i] for i in keep), rank)))
-    ranked.sort(key=lambda x: x[0])
-    dtypes = summary.dtypes
-    schema = {**{cols[i]: dtypes[i] for i in keep}, "severity_rank": pl.Int32}
-    return pl.DataFrame([x[1] for x in ranked], schema=schema, orient="row")
+    msc, scores, rows = (summary.get_column(c).to_list()
+                         for c in ("most_severe_consequence", "pathogenicity_score", "row"))
+    ranks = [worst if m is None else SEVERITY_RANK.get(m, worst) for m in msc]
+
+    def key(i: int) -> tuple:
+        s, row = scores[i], rows[i]
+        score = (2, 0.0) if s is None else (0, 0.0) if s != s else (1, -s)  # s != s: NaN
+        return ranks[i], score, row is None, row or 0
+
+    order = sorted(range(len(ranks)), key=key)
+    out = summary.drop("severity_rank") if "severity_rank" in summary.columns else summary
+    if order != list(range(len(order))):
+        out = out[order]
+    return out.hstack([pl.Series("severity_rank", [ranks[i] for i in order], dtype=pl.Int32)])

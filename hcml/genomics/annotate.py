@@ -1445,7 +1445,7 @@ def _few_variants(annotations: pl.DataFrame) -> bool:
 def _summarise_small(annotations: pl.DataFrame) -> pl.DataFrame:
     """`summarise` row by row (the small-input path, hcml.small_inputs): each variant's annotation row
     that sorts first on the same keys (row; first SO term's rank; canonical, protein-coding first;
-    Feature; nulls last), in row order, gathered and built into one frame with the same dtypes."""
+    Feature; nulls last), in row order: those rows taken (a slice for one) and their columns renamed."""
     rows, csqs, canon, biotype, feature = (annotations.get_column(c).to_list()
                                            for c in ("row", "Consequence", "CANONICAL", "BIOTYPE", "Feature"))
     default = len(TERMS)
@@ -1457,14 +1457,9 @@ def _summarise_small(annotations: pl.DataFrame) -> pl.DataFrame:
         if held is None or key < held[0]:
             best[row] = (key, i)
     picked = [best[row][1] for row in sorted(best, key=lambda x: (x is None, x or 0))]
-    cols, dtypes = annotations.columns, annotations.dtypes
-    i_can = cols.index("CANONICAL")
-    src = [None if s == "_canon" else cols.index(s) for _, s in SUMMARY_FROM]
-    if annotations.height <= 40 + len(picked):  # converting every row costs less than a gather
-        every = annotations.rows()
-        picked_rows = [every[i] for i in picked]
+    if len(picked) == 1:
+        first = annotations.slice(picked[0], 1)
     else:
-        picked_rows = annotations[picked].rows() if picked else []
-    out = [tuple(r[i_can] == "YES" if j is None else r[j] for j in src) for r in picked_rows]
-    schema = {name: pl.Boolean if j is None else dtypes[j] for (name, _), j in zip(SUMMARY_FROM, src)}
-    return pl.DataFrame(out, schema=schema, orient="row")
+        first = annotations[picked] if picked else annotations.clear()
+    return pl.DataFrame([pl.Series(name, [canon[i] == "YES" for i in picked], dtype=pl.Boolean) if src == "_canon"
+                         else first.get_column(src).alias(name) for name, src in SUMMARY_FROM])
