@@ -141,6 +141,58 @@ def test_annotate_one_variant_at_a_time(bundle, variants):
             same(got, want, f"{name} variant {i}")
 
 
+def synthetic_edge_variants(bundle, n: int = 3000, seed: int = 17) -> pl.DataFrame:
+    """Reference-true variants placed where the rules branch: around exon boundaries (splice sites and
+    regions), CDS start / end, transcript ends, anywhere within 5 kb; SNVs, MNVs, deletions of 1-80 bases
+    (some across whole exons or short transcripts), insertions of 1-12 bases and delins."""
+    rng = random.Random(seed)
+    ex, tx = bundle.exons, bundle.transcripts
+    anchors = (ex["start"].to_list() + ex["end"].to_list() + tx["cds_start"].drop_nulls().to_list()
+               + tx["cds_end"].drop_nulls().to_list() + tx["start"].to_list() + tx["end"].to_list())
+    text, first = bundle.contig_text("21")
+    rows = []
+    while len(rows) < n:
+        p = rng.choice(anchors) + rng.randint(-20, 20) if rng.random() < 0.8 else rng.choice(anchors) + rng.randint(-6000, 6000)
+        kind = rng.choice(["snv", "mnv", "del", "del", "ins", "ins", "delins", "longdel"])
+        ref = text[p - first: p - first + {"snv": 1, "mnv": rng.randint(2, 4), "del": rng.randint(2, 12),
+                                             "longdel": rng.randint(13, 80), "ins": 1, "delins": rng.randint(2, 6)}[kind]]
+        if not ref or "N" in ref:
+            continue
+        if kind in ("snv", "mnv"):
+            alt = "".join(rng.choice([b for b in "ACGT" if b != x]) for x in ref)
+        elif kind in ("del", "longdel"):
+            alt = ref[0]
+        elif kind == "ins":
+            alt = ref + "".join(rng.choice("ACGT") for _ in range(rng.randint(1, 12)))
+        else:
+            alt = "".join(rng.choice("ACGT") for _ in range(rng.randint(1, 7)))
+            if alt == ref:
+                continue
+        rows.append(("21", p, ref, alt))
+    return pl.DataFrame(rows, schema={"chrom": pl.Utf8, "pos": pl.Int64, "ref": pl.Utf8, "alt": pl.Utf8},
+                        orient="row").with_row_index("row")
+
+
+def test_annotate_synthetic_edge_variants(bundle):
+    """Beyond the real sets: variants placed on the boundaries the location and HGVS rules branch on,
+    annotated whole and in calls of 1-32, with summarise and order_by_severity."""
+    v = synthetic_edge_variants(bundle)
+    want, got = both(annotate, v, bundle)
+    same(got, want, "whole")
+    terms = set(",".join(want["Consequence"].to_list()).split(","))
+    assert {"splice_acceptor_variant", "splice_donor_variant", "frameshift_variant", "start_lost", "stop_lost",
+            "inframe_insertion", "protein_altering_variant"} <= terms, terms
+    for i, call in enumerate(batches(v, seed=23)):
+        want, got = both(annotate, call, bundle)
+        same(got, want, f"call {i}")
+        want_s, got_s = both(summarise, want)
+        same(got_s, want_s, f"summarise call {i}")
+        scored = want_s.with_columns(pl.Series("pathogenicity_score", [((r * 7) % 5) / 4 for r in range(want_s.height)],
+                                               dtype=pl.Float64))
+        want_o, got_o = both(order_by_severity, scored)
+        same(got_o, want_o, f"order call {i}")
+
+
 @pytest.mark.parametrize("name", [*SAMPLES, "intergenic_mixed"])
 def test_summarise_whole_sample(annotated, name):
     want, got = both(summarise, annotated[name])
