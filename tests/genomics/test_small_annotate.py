@@ -248,9 +248,10 @@ def test_interpret_with_the_bundled_scorer(bundle, variants):
         if name == "saturation":
             calls = random.Random(2).sample(calls, 400)
         for i, call in enumerate(calls):
-            want, got = both(interpret, Parsed(call), bundle, scorer)
-            same(got.annotations, want.annotations, f"{name} call {i} annotations")
-            same(got.summary, want.summary, f"{name} call {i} summary")
+            for s in (scorer, None):  # None: no model, a null score column
+                want, got = both(interpret, Parsed(call), bundle, s)
+                same(got.annotations, want.annotations, f"{name} call {i} annotations")
+                same(got.summary, want.summary, f"{name} call {i} summary")
 
 
 def test_switch_follows_the_number_of_variants(bundle, variants, monkeypatch):
