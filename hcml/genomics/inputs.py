@@ -75,7 +75,7 @@ def finish(cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle, n_input: int,
             **extra,
         )
         if small is not None:
-            return small
+            return small[:2]
     return _finish_vectorised(cands, pre_rejects, bundle, n_input, **extra)
 
 
@@ -87,11 +87,12 @@ def _finish_vectorised(cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle, n
 
 
 def finish_rows(cands: list[tuple], pre_rejects: list[tuple], bundle, n_input: int, rows_frame: bool = False,
-                cand_dtype: pl.DataType = pl.UInt32, **extra) -> tuple[ParsedInput, pl.DataFrame | None] | None:
+                cand_dtype: pl.DataType = pl.UInt32,
+                **extra) -> tuple[ParsedInput, pl.DataFrame | None, list[tuple]] | None:
     """Row-by-row twin of `finish` for a few candidates (hcml.small_inputs): `cands` as CANDIDATE_SCHEMA
     tuples, the reader's own rejects as REJECT_SCHEMA tuples (text already cut). The same ParsedInput (and,
-    with `rows_frame`, the same `rows`; `cand` keeps the candidates' dtype), or None when the twin leaves
-    these candidates to the vectorised form."""
+    with `rows_frame`, the same `rows`; `cand` keeps the candidates' dtype) and the accepted rows as tuples
+    (VARIANT_SCHEMA, then cand), or None when the twin leaves these candidates to the vectorised form."""
     checked = check_and_normalise_rows(cands, bundle)
     if checked is None:
         return None
@@ -107,9 +108,9 @@ def finish_rows(cands: list[tuple], pre_rejects: list[tuple], bundle, n_input: i
         # `number_rows` keeps the candidates' `cand` column, or gives an empty UInt32 one
         schema = {**VARIANT_SCHEMA, "cand": cand_dtype if variants else pl.UInt32}
         rows = pl.DataFrame(variants, schema=schema, orient="row")
-        return ParsedInput(rows.drop("cand"), reject_frame, n_input, **extra), rows
+        return ParsedInput(rows.drop("cand"), reject_frame, n_input, **extra), rows, variants
     frame = pl.DataFrame([r[:-1] for r in variants], schema=VARIANT_SCHEMA, orient="row") if variants else empty_variants()
-    return ParsedInput(frame, reject_frame, n_input, **extra), None
+    return ParsedInput(frame, reject_frame, n_input, **extra), None, variants
 
 
 def check_contig_lengths(header: list[str], bundle) -> None:
@@ -137,7 +138,11 @@ def read_vcf(source: str | Path | bytes, bundle) -> ParsedInput:
     from hcml.genomics.vcf import genotypes_long, parse_vcf, read_bytes
 
     _check_bundle(bundle)
-    records = parse_vcf(read_bytes(source))
+    data = read_bytes(source)
+    small = _read_small_vcf(data, bundle)
+    if small is not None:
+        return small
+    records = parse_vcf(data)
     check_contig_lengths(records.header, bundle)
     cands = records.candidates
     n_input = cands.height + records.rejects.height
@@ -153,6 +158,33 @@ def read_vcf(source: str | Path | bytes, bundle) -> ParsedInput:
     parsed.records = records.lines
     if records.gt is not None:
         parsed.genotypes = genotypes_long(records.gt, records.samples, rows)
+    return parsed
+
+
+def _read_small_vcf(data: bytes, bundle) -> ParsedInput | None:
+    """`read_vcf` row by row for a VCF of a few records (hcml.small_inputs); None: not small, or left to the
+    vectorised form (which then raises the same whole-input errors)."""
+    from hcml.genomics.vcf import LINES_SCHEMA, genotype_rows, parse_vcf_rows, split_header
+
+    # the number of lines after the #CHROM line, counted in the bytes (a large input is not decoded twice)
+    head = data.find(b"#CHROM")
+    end = data.find(b"\n", head) if head >= 0 else -1
+    n_lines = 0 if end < 0 else data.count(b"\n", end + 1) + (0 if data.endswith(b"\n") else 1)
+    if head < 0 or not use_small_path(n_lines):
+        return None
+    lines, header, body_start, samples, n_cols = split_header(data)
+    vcf = parse_vcf_rows(lines, body_start, samples, n_cols)
+    if vcf is None:
+        return None
+    check_contig_lengths(header, bundle)
+    n_input = len(vcf.candidates) + len(vcf.rejects)
+    done = finish_rows(vcf.candidates, vcf.rejects, bundle, n_input, samples=samples, header=header, kind="vcf")
+    if done is None:
+        return None
+    parsed, _, variants = done
+    parsed.records = pl.DataFrame(vcf.lines, schema=LINES_SCHEMA, orient="row")
+    if samples:
+        parsed.genotypes = genotype_rows(vcf, samples, variants)
     return parsed
 
 

@@ -282,6 +282,17 @@ def vep_default_ids(frame: pl.DataFrame, record: str = "cand") -> pl.Series:
     ).to_series()
 
 
+def vep_default_id_rows(chrom_in: str, pos: int, ref: str, alts: list[str]) -> list[str]:
+    """Row-by-row twin of `vep_default_ids` for one record (uppercased alleles): one name per ALT."""
+    strip = all(a[:1] == ref[:1] for a in alts) and any(len(a) != len(ref) for a in alts)
+    r = (ref[1:] if strip else ref) or "-"
+    a = [(x[1:] if strip else x) or "-" for x in alts]
+    start = pos + 1 if strip else pos
+    if len(a) > 1:
+        return [f"{chrom_in}_{start}_{r}/{'/'.join(a)}"] * len(a)
+    return [f"{chrom_in}_{start}_{r}/{a[0]}"]
+
+
 @functools.lru_cache(maxsize=16)
 def _check_exprs(known: str) -> tuple[pl.Expr, pl.Expr]:
     """The `field` / `reason` expressions of `check_and_normalise` (first failing check wins), built once per

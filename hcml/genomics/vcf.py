@@ -8,6 +8,7 @@ are rejected here, once per record; allele-level problems are left to the shared
 from __future__ import annotations
 
 import gzip
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,13 @@ from hcml.genomics.errors import InputError, as_rejects, empty_rejects
 from hcml.genomics.normalise import vep_default_ids
 
 VCF_COLUMNS = ["CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
+
+# record-level reject reasons, shared by both forms (`pl.format` / `str.format` templates)
+HEADER_AFTER_CHROM = "header line after the #CHROM line"
+WRONG_COLUMNS = "expected {} tab-separated columns, found {}"
+CHROM_EMPTY = "CHROM is empty"
+POS_NOT_INTEGER = "POS '{}' is not an integer"  # quotes up to 40 characters
+POS_BELOW_ONE = "POS {} must be >= 1"
 
 
 @dataclass
@@ -59,7 +67,9 @@ def read_bytes(source: str | Path | bytes) -> bytes:
     return data
 
 
-def parse_vcf(data: bytes) -> VcfRecords:
+def split_header(data: bytes) -> tuple[list[str], list[str], int, list[str], int]:
+    """(lines, header, index of the first body line, samples, number of columns) of a VCF's text; raises
+    InputError when it is not a VCF. Shared by `parse_vcf` and its row-by-row twin `parse_vcf_rows`."""
     text = data.decode("utf-8", errors="replace")
     if "\x00" in text[:4096]:
         raise InputError("input is not a VCF: it looks binary (not text, not gzip)")
@@ -86,8 +96,11 @@ def parse_vcf(data: bytes) -> VcfRecords:
             f"(tab-separated), found: {chrom_line[:120]!r}"
         )
     samples = columns[9:] if len(columns) > 9 else []
-    n_cols = len(columns)
+    return lines, header, body_start, samples, len(columns)
 
+
+def parse_vcf(data: bytes) -> VcfRecords:
+    lines, header, body_start, samples, n_cols = split_header(data)
     body = pl.DataFrame({"text": lines[body_start:]}, schema={"text": pl.Utf8}).with_columns(
         (pl.int_range(pl.len(), dtype=pl.Int64) + body_start + 1).alias("line"),
         pl.col("text").str.strip_chars_end("\r"),
@@ -114,15 +127,15 @@ def parse_vcf(data: bytes) -> VcfRecords:
     body = body.with_columns(pl.col("_pos").str.strip_chars().cast(pl.Int64, strict=False).alias("pos"))
     reason = (
         pl.when(pl.col("text").str.starts_with("#"))
-        .then(pl.lit("header line after the #CHROM line"))
+        .then(pl.lit(HEADER_AFTER_CHROM))
         .when(pl.col("_ncol") != n_cols)
-        .then(pl.format("expected {} tab-separated columns, found {}", pl.lit(n_cols), pl.col("_ncol")))
+        .then(pl.format(WRONG_COLUMNS, pl.lit(n_cols), pl.col("_ncol")))
         .when(pl.col("chrom_in").str.strip_chars() == "")
-        .then(pl.lit("CHROM is empty"))
+        .then(pl.lit(CHROM_EMPTY))
         .when(pl.col("pos").is_null())
-        .then(pl.format("POS '{}' is not an integer", pl.col("_pos").str.slice(0, 40)))
+        .then(pl.format(POS_NOT_INTEGER, pl.col("_pos").str.slice(0, 40)))
         .when(pl.col("pos") < 1)
-        .then(pl.format("POS {} must be >= 1", pl.col("pos")))
+        .then(pl.format(POS_BELOW_ONE, pl.col("pos")))
         .otherwise(None)
     )
     field = (
@@ -212,3 +225,101 @@ def genotypes_long(gt: pl.DataFrame, samples: list[str], rows: pl.DataFrame) -> 
     if not frames:
         return pl.DataFrame(schema={"row": pl.UInt32, "sample": pl.Utf8, "gt": pl.Utf8})
     return pl.concat(frames).select(pl.col("row").cast(pl.UInt32), pl.col("sample").cast(pl.Utf8), pl.col("gt").cast(pl.Utf8))
+
+
+# ---- the row-by-row twin of `parse_vcf` + `genotypes_long` for a few records (hcml.small_inputs) ----------
+
+_WHITESPACE = " \t\n\r\x0b\x0c"  # what polars' strip_chars() strips from ASCII text
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # what polars' cast to Int64 parses (up to overflow)
+
+
+@dataclass
+class VcfRows:
+    """`VcfRecords` as Python rows: candidates as CANDIDATE_SCHEMA tuples, with their ALT index, ALT count
+    and GT per sample alongside (`alleles[i]`, `gts[i]`); rejects as REJECT_SCHEMA tuples."""
+
+    candidates: list[tuple]
+    alleles: list[tuple[int, int]]  # (allele, n_alt) per candidate
+    gts: list[list[str | None]]  # per candidate: the raw GT of each sample
+    rejects: list[tuple]
+    lines: list[tuple[int, str]]  # line, text of every record line
+
+
+def _vcf_pos(raw: str) -> int | None | bool:
+    """POS as `str.strip_chars().cast(pl.Int64, strict=False)` reads it; False where unsure (overflow)."""
+    s = raw.strip(_WHITESPACE)
+    if not _INTEGER.fullmatch(s):
+        return None
+    return int(s) if len(s.lstrip("+-")) <= 18 else False
+
+
+def parse_vcf_rows(lines: list[str], body_start: int, samples: list[str], n_cols: int) -> VcfRows | None:
+    """Row-by-row twin of `parse_vcf`'s body (after `split_header`), for a few records. None when a line
+    lies outside what it reproduces exactly (non-ASCII text, a POS that may overflow Int64): the caller then
+    takes `parse_vcf`."""
+    from hcml.genomics.errors import TEXT_LIMIT
+    from hcml.genomics.normalise import vep_default_id_rows
+
+    body = []
+    for i, raw in enumerate(lines[body_start:]):
+        if not raw.isascii():
+            return None
+        text = raw.rstrip("\r")
+        if text.strip(_WHITESPACE):  # blank lines are not records
+            body.append((body_start + 1 + i, text))
+    if not body:
+        raise InputError("empty input: the VCF has a header but no records")
+    cands, alleles, gts, rejects = [], [], [], []
+    n_samples = len(samples)
+    for line, text in body:
+        f = text.split("\t")
+        ncol = len(f)
+        pos = _vcf_pos(f[1]) if ncol > 1 else None
+        if pos is False:
+            return None
+        if text.startswith("#"):
+            bad = ("line", HEADER_AFTER_CHROM)
+        elif ncol != n_cols:
+            bad = ("line", WRONG_COLUMNS.format(n_cols, ncol))
+        elif not f[0].strip(_WHITESPACE):
+            bad = ("CHROM", CHROM_EMPTY)
+        elif pos is None:
+            bad = ("POS", POS_NOT_INTEGER.format(f[1][:40]))
+        elif pos < 1:
+            bad = ("POS", POS_BELOW_ONE.format(pos))
+        else:
+            bad = None
+        if bad is not None:
+            rejects.append((line, None, bad[0], bad[1], text[:TEXT_LIMIT]))
+            continue
+        chrom_in, vid, ref, alt_field = f[0], f[2], f[3], f[4]
+        alts = alt_field.split(",")
+        if vid in (".", ""):
+            ids = vep_default_id_rows(chrom_in, pos, ref.upper(), [a.upper() for a in alts])
+        else:
+            ids = [vid] * len(alts)
+        if n_samples:
+            fmt_gt = f[8].startswith("GT")
+            gt = [f[9 + k].split(":", 1)[0] if fmt_gt else None for k in range(n_samples)]
+        for k, (alt, variant_id) in enumerate(zip(alts, ids)):
+            cands.append((len(cands), line, variant_id, chrom_in, pos, ref, alt, text))
+            alleles.append((k + 1, len(alts)))
+            if n_samples:
+                gts.append(gt)
+    return VcfRows(cands, alleles, gts, rejects, body)
+
+
+def genotype_rows(vcf: VcfRows, samples: list[str], variants: list[tuple]) -> pl.DataFrame:
+    """Row-by-row twin of `genotypes_long`: `variants` are the accepted rows (row first, cand last)."""
+    out = []
+    for k, name in enumerate(samples):
+        for v in variants:
+            cand = v[-1]
+            allele, n_alt = vcf.alleles[cand]
+            gt = vcf.gts[cand][k]
+            out.append((v[0], name, split_genotype(gt, allele) if n_alt > 1 else gt))
+    return pl.DataFrame(out, schema=GENOTYPE_SCHEMA, orient="row")
+
+
+LINES_SCHEMA = {"line": pl.Int64, "text": pl.Utf8}
+GENOTYPE_SCHEMA = {"row": pl.UInt32, "sample": pl.Utf8, "gt": pl.Utf8}

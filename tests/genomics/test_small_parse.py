@@ -323,6 +323,23 @@ def _vcf_parts(path):
 
 
 @pytest.fixture
+def vcf_twin_calls(monkeypatch):
+    """How often the VCF record twin parsed a call itself ("taken") or handed it over ("left")."""
+    from hcml.genomics import vcf
+
+    counts = {"taken": 0, "left": 0}
+    real = vcf.parse_vcf_rows
+
+    def spy(*args):
+        out = real(*args)
+        counts["taken" if out is not None else "left"] += 1
+        return out
+
+    monkeypatch.setattr(vcf, "parse_vcf_rows", spy)
+    return counts
+
+
+@pytest.fixture
 def twin_calls(monkeypatch):
     """How often the twin handled a call itself ("taken") or handed it to the vectorised form ("left")."""
     counts = {"taken": 0, "left": 0}
@@ -346,7 +363,7 @@ VCFS = [
 
 
 @pytest.mark.parametrize("rel", VCFS)
-def test_vcf_whole_and_in_small_pieces(rel, repo_root, bundle, twin_calls):
+def test_vcf_whole_and_in_small_pieces(rel, repo_root, bundle, twin_calls, vcf_twin_calls):
     from hcml.genomics.inputs import read_vcf
 
     path = repo_root / rel
@@ -359,6 +376,7 @@ def test_vcf_whole_and_in_small_pieces(rel, repo_root, bundle, twin_calls):
         text = "\n".join(header + chunk) + "\n"
         _same_parsed(lambda: read_vcf(text, bundle))
     assert twin_calls == {"taken": len(chunks) + 1, "left": 0}
+    assert vcf_twin_calls == {"taken": len(chunks) + 1, "left": 0}
 
 
 def _perturbed_vcf_lines(records: list[str], seed: int) -> list[str]:
@@ -407,14 +425,37 @@ def _perturbed_vcf_lines(records: list[str], seed: int) -> list[str]:
             rec(chrom, pos, vid, ref, alt, tail=rest + ["extra"]),
             "#" + line,  # a header line after #CHROM
             rec("", pos, vid, ref, alt),
+            rec(" ", pos, vid, ref, alt),
             line + "\t" + "x" * 300,  # a long line: the reject text is cut
             line,
+            # POS as polars reads an integer (sign, zeros, spaces) and what it does not
+            rec(chrom, "+" + pos, vid, ref, alt),
+            rec(chrom, "000" + pos, vid, ref, alt),
+            rec(chrom, pos + ".0", vid, ref, alt),
+            rec(chrom, "1e3", vid, ref, alt),
+            rec(chrom, "1_000", vid, ref, alt),
+            rec(chrom, "", vid, ref, alt),
+            rec(chrom, "-0", vid, ref, alt),
+            rec(chrom, "x" * 60, vid, ref, alt),
+            rec(chrom, "\x0b" + pos + "\x0c", vid, ref, alt),
+            rec(chrom, pos, "", ref, alt),
+            rec(chrom, pos, ".", ref, f"{ref}A,{ref[0]}"),  # VEP ids of a multi-allelic indel record
+            rec(chrom, pos, ".", ref, f"{alt},"),
+            rec(chrom, pos, ".", ref, ","),
+            "   ",  # blank lines are not records
+            "\t",
+            "\x1c",  # not blank for polars
         ]
+        if len(rest) >= 5:  # a sample column: GT forms, FORMAT without GT first
+            for fmt, value in (("GT", "1/2"), ("GT", "2|0"), ("GT:DP", "./.:3"), ("GT", "0"), ("DP:GT", "3:0|1"),
+                               ("GT", ""), ("GT:DP", ":5")):
+                out.append(rec(chrom, pos, vid, ref, f"{alt},{alt}C", tail=rest[:3] + [fmt, value]))
+                out.append(rec(chrom, pos, vid, ref, alt, tail=rest[:3] + [fmt, value]))
     return out
 
 
 @pytest.mark.parametrize("rel", ["data/samples/HG00096_chr21_region.vcf", "data/truth/saturation.vcf.gz"])
-def test_vcf_bad_records_perturbed_from_real_ones(rel, repo_root, bundle, twin_calls):
+def test_vcf_bad_records_perturbed_from_real_ones(rel, repo_root, bundle, twin_calls, vcf_twin_calls):
     from hcml.genomics.inputs import read_vcf
 
     header, records = _vcf_parts(repo_root / rel)
@@ -429,6 +470,29 @@ def test_vcf_bad_records_perturbed_from_real_ones(rel, repo_root, bundle, twin_c
         _same_parsed(lambda: read_vcf(text, bundle))
     # most small calls are the twin's own (those with non-ASCII alleles are left to the vectorised form)
     assert twin_calls["taken"] > twin_calls["left"] > 0
+    assert vcf_twin_calls["taken"] > vcf_twin_calls["left"] > 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "this is not a vcf\nat all\n",
+        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n",
+        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n\n  \n",
+        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO",
+        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\n21\t25891796\t.\tC\tT\n",
+        "##contig=<ID=21,length=48129895>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n21\t25891796\t.\tC\tT\t.\t.\t.\n",
+        "##contig=<ID=chr21,length=46709983>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\nchr21\t25891796\t.\tC\tT\t.\t.\t.",
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\r\n21\t25891796\t.\tc\tt,A\t.\t.\t.\r\n\r\n",
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n21\t99999999999999999999\t.\tC\tT\t.\t.\t.\n",
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n21\t9223372036854775807\t.\tC\tT\t.\t.\t.\n",
+    ],
+)
+def test_vcf_whole_input_errors_and_edges(text, bundle):
+    from hcml.genomics.inputs import read_vcf
+
+    _same_parsed(lambda: read_vcf(text.encode(), bundle))
 
 
 def test_sequences_with_planted_real_variants(bundle, saturation_strings, twin_calls):
