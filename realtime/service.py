@@ -207,12 +207,6 @@ def input_digest(variants: list[str] | None, vcf: str | None, sequence: str | No
 
 
 # ------------------------------------------------------------------------------------------ rendering
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    return value
-
-
 def rejects_records(rejects: pl.DataFrame | None) -> list[dict[str, Any]]:
     if rejects is None or rejects.height == 0:
         return []
@@ -220,12 +214,22 @@ def rejects_records(rejects: pl.DataFrame | None) -> list[dict[str, Any]]:
     return rejects.select(cols).to_dicts()
 
 
+def _column_values(frame: pl.DataFrame, name: str) -> list[Any]:
+    """A column as Python values, NaN and infinities as None (JSON has neither; only float columns hold them)."""
+    series = frame.get_column(name)
+    values = series.to_list()
+    if series.dtype.is_float():
+        return [None if v is not None and not math.isfinite(v) else v for v in values]
+    return values
+
+
 def variant_records(interpretation: Any) -> list[dict[str, Any]]:
     """One JSON object per variant (summary fields, frequencies, score) with its per-feature consequences.
 
     Read column by column (`Series.to_list`, ~1 us each) rather than through `select(...).to_dicts()`
-    (~90 us of polars planning per select for a one-variant answer): the same Python values, in the same
-    order (tests/realtime/test_request_path.py holds the two equal on real interpretations)."""
+    (~90 us of polars planning per select for a one-variant answer), and NaN/inf cleaned in float columns
+    only: the same Python values, in the same order (tests/realtime/test_request_path.py holds the two equal
+    on real interpretations)."""
     summary: pl.DataFrame = interpretation.summary
     if summary.height == 0:
         return []
@@ -234,18 +238,21 @@ def variant_records(interpretation: Any) -> list[dict[str, Any]]:
     present = set(annotations.columns)  # `.columns` builds a new list on every call
     cons_cols = [c for c in CONSEQUENCE_FIELDS if c in present]
     if annotations.height and "row" in present:
-        values = [annotations.get_column(c).to_list() for c in cons_cols]
-        for i, row in enumerate(annotations.get_column("row").to_list()):
-            per_row.setdefault(row, []).append({c: _clean(v[i]) for c, v in zip(cons_cols, values)})
+        rows = annotations.get_column("row").to_list()
+        values = zip(*(_column_values(annotations, c) for c in cons_cols)) if cons_cols else [()] * len(rows)
+        for row, vals in zip(rows, values):
+            per_row.setdefault(row, []).append(dict(zip(cons_cols, vals)))
     present = set(summary.columns)
     fields = [c for c in SUMMARY_FIELDS if c in present]
     freqs = [c for c in FREQUENCY_FIELDS if c in present]
-    columns = {c: summary.get_column(c).to_list() for c in (*fields, *freqs)}
-    rows = summary.get_column("row").to_list() if "row" in present else [None] * summary.height
+    n = summary.height
+    field_values = zip(*(_column_values(summary, c) for c in fields)) if fields else [()] * n
+    freq_values = zip(*(_column_values(summary, c) for c in freqs)) if freqs else [()] * n
+    rows = summary.get_column("row").to_list() if "row" in present else [None] * n
     out = []
-    for i, row in enumerate(rows):
-        item = {c: _clean(columns[c][i]) for c in fields}
-        item["frequencies"] = {c: _clean(columns[c][i]) for c in freqs}
+    for row, vals, fvals in zip(rows, field_values, freq_values):
+        item = dict(zip(fields, vals))
+        item["frequencies"] = dict(zip(freqs, fvals))
         item["consequences"] = per_row.get(row, [])
         out.append(item)
     return out

@@ -179,6 +179,18 @@ def test_records_equal_the_to_dicts_rendering_on_real_sets(bundle):
     assert min(sizes) > 10 and max(sizes) > 5000, sizes
     no_score = interpret(inputs.read_vcf(_real_vcfs()[0], bundle), bundle, None)  # null scores
     _assert_same_records(variant_records(no_score), _records_reference(no_score))
+    # NaN and infinities (JSON has neither) become null in both forms, whatever float column holds them
+    import dataclasses
+
+    import polars as pl
+
+    n = interpretation.summary.height
+    odd = [math.nan, math.inf, -math.inf, None, 0.25][:5] * (n // 5 + 1)
+    summary = interpretation.summary.with_columns(pl.Series("pathogenicity_score", odd[:n], dtype=pl.Float64),
+                                                  pl.Series("af", odd[1:n + 1], dtype=pl.Float32))
+    odd_one = dataclasses.replace(interpretation, summary=summary)
+    _assert_same_records(variant_records(odd_one), _records_reference(odd_one))
+    assert {r["pathogenicity_score"] for r in variant_records(odd_one)} == {None, 0.25}
 
 
 # -------------------------------------------------------------------------------- inline answers
