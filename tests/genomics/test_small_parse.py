@@ -150,8 +150,8 @@ def _perturbed(good: list[str], seed: int) -> list[str]:
             f"{chrom}:g.{pos}dup",
             f"{chrom}:g.{pos}{ref[0]}>{ref[0]}",
             f"ENST00000346798.7:c.{rng.randint(1, 2300)}G>A",
-            f"ENST00000346798.9:c.100G>A",
-            f"ENST00000000000:c.100G>A",
+            "ENST00000346798.9:c.100G>A",
+            "ENST00000000000:c.100G>A",
             f"{chrom}-{pos}-{ref}-{alt}",  # duplicates: the record itself, twice
             f"{chrom}-{pos}-{ref}-{alt}",
             f"{chrom}-٣{pos}-{ref}-{alt}",  # a non-ASCII digit
