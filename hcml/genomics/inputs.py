@@ -217,11 +217,17 @@ def parse_variant_strings(items: list[str] | str, bundle) -> ParsedInput:
 
 def call_sequence(sequence: str, bundle, name: str | None = None) -> ParsedInput:
     """A raw DNA read of a gene region (plain or FASTA): locate it in the reference, call SNVs and indels."""
-    from hcml.genomics.sequence_input import sequence_candidates
+    from hcml.genomics.sequence_input import candidate_frames, candidate_tuples, sequence_rows
 
     _check_bundle(bundle)
-    cands, rejects, n_input = sequence_candidates(sequence, bundle, name=name)
-    parsed, _ = finish(cands, rejects, bundle, n_input, kind="sequence")
+    rows, bad = sequence_rows(sequence, bundle, name=name)
+    if use_small_path(len(rows)):
+        cand_rows, reject_rows, n_input = candidate_tuples(rows, bad)
+        small = finish_rows(cand_rows, reject_rows, bundle, n_input, kind="sequence")
+        if small is not None:
+            return small[0]
+    cands, rejects, n_input = candidate_frames(rows, bad)
+    parsed, _ = _finish_vectorised(cands, rejects, bundle, n_input, kind="sequence")
     return parsed
 
 

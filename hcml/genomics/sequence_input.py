@@ -141,6 +141,32 @@ def clean_sequence(text: str) -> tuple[str, str | None]:
 
 
 def sequence_candidates(text: str, bundle, name: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    return candidate_frames(*sequence_rows(text, bundle, name))
+
+
+def candidate_frames(rows: list[tuple], bad: list[dict]) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """The vectorised form's candidates (with VEP's default ids), rejects and input count of `sequence_rows`."""
+    cands = pl.DataFrame({col: [r[i] for r in rows] for i, col in enumerate(CANDIDATE_SCHEMA)}, schema=CANDIDATE_SCHEMA)
+    if cands.height:
+        cands = cands.with_columns(vep_default_ids(cands).alias("variant_id"))
+    return cands, rejects_frame(bad), cands.height + len(bad)
+
+
+def candidate_tuples(rows: list[tuple], bad: list[dict]) -> tuple[list[tuple], list[tuple], int]:
+    """Row-by-row twin of `candidate_frames` (hcml.small_inputs): CANDIDATE_SCHEMA tuples with VEP's default
+    ids (`vep_default_id_rows`, each call its own record), REJECT_SCHEMA tuples, the input count."""
+    from hcml.genomics.errors import TEXT_LIMIT
+    from hcml.genomics.normalise import vep_default_id_rows
+
+    cands = [(c, line, vep_default_id_rows(chrom, pos, ref, [alt])[0], chrom, pos, ref, alt, t)
+             for c, line, _, chrom, pos, ref, alt, t in rows]
+    rejects = [(b["line"], b["variant_id"], b["field"], b["reason"], b["text"][:TEXT_LIMIT]) for b in bad]
+    return cands, rejects, len(cands) + len(rejects)
+
+
+def sequence_rows(text: str, bundle, name: str | None = None) -> tuple[list[tuple], list[dict]]:
+    """The calls of a read as CANDIDATE_SCHEMA tuples without their variant_id (None), and the rejects of
+    its clipped ends as REJECT_SCHEMA dicts; both forms start from these."""
     seq, fasta_name = clean_sequence(text)
     index = SeedIndex.of(bundle)
     forward = index.votes(seq)
@@ -205,19 +231,5 @@ def sequence_candidates(text: str, bundle, name: str | None = None) -> tuple[pl.
         )
     r = aligned_end + 1
     label = name or fasta_name or "sequence"
-    cands = pl.DataFrame(
-        {
-            "cand": list(range(len(rows))),
-            "line": [None] * len(rows),
-            "variant_id": [None] * len(rows),
-            "chrom_in": [chrom] * len(rows),
-            "pos": [p for p, _, _ in rows],
-            "ref": [x for _, x, _ in rows],
-            "alt": [y for _, _, y in rows],
-            "text": [f"{label} aligned to {chrom}:{kept_ref_start}-{r - 1} ({'+' if strand == 1 else '-'} strand)"] * len(rows),
-        },
-        schema=CANDIDATE_SCHEMA,
-    )
-    if cands.height:
-        cands = cands.with_columns(vep_default_ids(cands).alias("variant_id"))
-    return cands, rejects_frame(bad), cands.height + len(bad)
+    where = f"{label} aligned to {chrom}:{kept_ref_start}-{r - 1} ({'+' if strand == 1 else '-'} strand)"
+    return [(i, None, None, chrom, p, x, y, where) for i, (p, x, y) in enumerate(rows)], bad

@@ -507,7 +507,10 @@ def test_sequences_with_planted_real_variants(bundle, saturation_strings, twin_c
         p = int(pos)
         left, right = bundle.fetch("21", p - 150, p - 1), bundle.fetch("21", p + len(ref), p + len(ref) + 150)
         read = left + alt + right
-        for text in (read, ">read\n" + revcomp(read), left + ref + right):
+        junk = "".join(rng.choice("ACGT") for _ in range(40))
+        two = left[:60] + left[63:] + alt + right[:50] + "GATTACA" + right[50:]  # + a deletion and an insertion
+        for text in (read, ">read\n" + revcomp(read), left + ref + right, junk + read + junk[::-1],
+                     f">named read\n{two}", two[:90], "N" * 40 + read):
             want = _same_parsed(lambda: call_sequence(text, bundle))
             if not isinstance(want, Exception):
                 n_called += want.variants.height
