@@ -710,6 +710,47 @@ def _hgvs_g(bundle, v: pl.DataFrame, chrom, vs, ve, vref_a, valt_a, is_snv, shif
 
 
 # ------------------------------------------------------------------------------------------ location
+_STACK_PAIRS = 4096  # up to this many pairs `_locate` scans the three candidate exons of a pair at once
+_SCAN_REDUCE = {"ex_lo": "min", "intr_lo": "min", "ex_hi": "max", "intr_hi": "max"}  # others: any
+_SCAN_UFUNC = {"min": np.minimum, "max": np.maximum, "any": np.logical_or}
+
+
+def _exon_scan(idx: TranscriptIndex, jj, t, vs, ve, ins, fwd, within) -> dict[str, np.ndarray]:
+    """For each row (a pair and one candidate exon jj, in genomic order on its transcript): whether the
+    variant overlaps the exon (its rank, else 10**9 / 0 for the min / max), the intron to the exon's genomic
+    right (its rank likewise) and that intron's splice sites and regions. `_locate` reduces the candidates
+    of a pair over `_SCAN_REDUCE` (min / max, else any)."""
+    lo_ex, hi_ex = idx.ex_lo[t], idx.ex_hi[t]
+    valid = within & (jj >= lo_ex) & (jj < hi_ex)
+    jc = np.clip(jj, 0, len(idx.ex_start) - 1)
+    ov = valid & _overlap(vs, ve, idx.ex_start[jc], idx.ex_end[jc])
+    ex_rank = idx.ex_rank[jc]
+    # intron to the genomic right of exon jj
+    has_next = valid & (jj + 1 < hi_ex)
+    jn = np.clip(jj + 1, 0, len(idx.ex_start) - 1)
+    i_s, i_e = idx.ex_end[jc] + 1, idx.ex_start[jn] - 1
+    local = jj - lo_ex
+    rank = np.where(fwd, local + 1, idx.n_exons[t] - local - 1)
+    io = has_next & _overlap(vs, ve, i_s, i_e)
+    ss_start = has_next & _overlap(vs, ve, i_s, i_s + 1)
+    ss_end = has_next & _overlap(vs, ve, i_e - 1, i_e)
+    return {
+        "ex_any": ov, "ex_lo": np.where(ov, ex_rank, 10**9), "ex_hi": np.where(ov, ex_rank, 0),
+        "intr_any": io, "intr_lo": np.where(io, rank, 10**9), "intr_hi": np.where(io, rank, 0),
+        "donor": np.where(fwd, ss_start, ss_end),
+        "acceptor": np.where(fwd, ss_end, ss_start),
+        "intronic": has_next & (_overlap(vs, ve, i_s + 2, i_e - 2) | (ins & ((vs == i_s + 2) | (ve == i_e - 2)))),
+        "region": has_next & (
+            _overlap(vs, ve, i_s + 2, i_s + 7) | _overlap(vs, ve, i_e - 7, i_e - 2)
+            | _overlap(vs, ve, i_s - 3, i_s - 1) | _overlap(vs, ve, i_e + 1, i_e + 3)
+            | (ins & ((vs == i_s) | (ve == i_e) | (vs == i_s + 2) | (ve == i_e - 2)))
+        ),
+        "fifth": has_next & np.where(fwd, _overlap(vs, ve, i_s + 4, i_s + 4), _overlap(vs, ve, i_e - 4, i_e - 4)),
+        "donor_region": has_next & np.where(fwd, _overlap(vs, ve, i_s + 2, i_s + 5), _overlap(vs, ve, i_e - 5, i_e - 2)),
+        "ppt": has_next & np.where(fwd, _overlap(vs, ve, i_e - 16, i_e - 2), _overlap(vs, ve, i_s + 2, i_s + 16)),
+    }
+
+
 def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all, is_del_all=None) -> dict[str, np.ndarray]:
     """Where each pair's variant lies on its transcript, and the location-only consequence bits."""
     vs, ve, ins = vs_all[vi], ve_all[vi], is_ins_all[vi]
@@ -749,56 +790,21 @@ def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all, is_del_all=
     c5 = np.where(fix5, c3 - 1, c5)
     c3_ok, c5_ok = c3_ok | fix3, c5_ok | fix5
 
-    # exons overlapped: candidates = exon containing/left of ghi and the one before
-    key = t * TranscriptIndex._SHIFT + ve
+    # exons overlapped: candidates = exon containing/left of ghi and the two before (d = 0, 1, 2)
     j = np.searchsorted(idx.ex_key, t * TranscriptIndex._SHIFT + np.maximum(vs, ve), "right") - 1
-    lo_ex, hi_ex = idx.ex_lo[t], idx.ex_hi[t]
-    ex_any = np.zeros(n, bool)
-    ex_rank_lo = np.full(n, 10**9, np.int64)
-    ex_rank_hi = np.zeros(n, np.int64)
-    intr_any = np.zeros(n, bool)
-    intr_lo = np.full(n, 10**9, np.int64)
-    intr_hi = np.zeros(n, np.int64)
+    if n <= _STACK_PAIRS:  # a few pairs: the three candidates scanned at once as 3n rows, reduced over d
+        s3 = _exon_scan(idx, np.concatenate([j, j - 1, j - 2]), *(np.tile(a, 3) for a in (t, vs, ve, ins, fwd, within)))
+        scan = {k: getattr(a.reshape(3, n), _SCAN_REDUCE.get(k, "any"))(axis=0) for k, a in s3.items()}
+    else:  # many: one candidate at a time, accumulated (a third of the temporaries' memory)
+        scan = {}
+        for d in (0, 1, 2):
+            s1 = _exon_scan(idx, j - d, t, vs, ve, ins, fwd, within)
+            scan = s1 if not scan else {k: _SCAN_UFUNC[_SCAN_REDUCE.get(k, "any")](scan[k], a) for k, a in s1.items()}
+    ex_any, ex_rank_lo, ex_rank_hi = scan["ex_any"], scan["ex_lo"], scan["ex_hi"]
+    intr_any, intr_lo, intr_hi = scan["intr_any"], scan["intr_lo"], scan["intr_hi"]
+    donor, acceptor, intronic, region = scan["donor"], scan["acceptor"], scan["intronic"], scan["region"]
+    fifth, donor_region, ppt = scan["fifth"], scan["donor_region"], scan["ppt"]
     bits = np.zeros(n, np.int64)
-    donor = np.zeros(n, bool)
-    acceptor = np.zeros(n, bool)
-    intronic = np.zeros(n, bool)
-    region = np.zeros(n, bool)
-    fifth = np.zeros(n, bool)
-    donor_region = np.zeros(n, bool)
-    ppt = np.zeros(n, bool)
-    del key
-    for d in (0, 1, 2):
-        jj = j - d
-        valid = within & (jj >= lo_ex) & (jj < hi_ex)
-        jc = np.clip(jj, 0, len(idx.ex_start) - 1)
-        ov = valid & _overlap(vs, ve, idx.ex_start[jc], idx.ex_end[jc])  # noqa: E501
-        ex_any |= ov
-        ex_rank_lo = np.where(ov, np.minimum(ex_rank_lo, idx.ex_rank[jc]), ex_rank_lo)
-        ex_rank_hi = np.where(ov, np.maximum(ex_rank_hi, idx.ex_rank[jc]), ex_rank_hi)
-        # intron to the genomic right of exon jj
-        has_next = valid & (jj + 1 < hi_ex)
-        jn = np.clip(jj + 1, 0, len(idx.ex_start) - 1)
-        i_s, i_e = idx.ex_end[jc] + 1, idx.ex_start[jn] - 1
-        local = jj - lo_ex
-        rank = np.where(fwd, local + 1, idx.n_exons[t] - local - 1)
-        io = has_next & _overlap(vs, ve, i_s, i_e)
-        intr_any |= io
-        intr_lo = np.where(io, np.minimum(intr_lo, rank), intr_lo)
-        intr_hi = np.where(io, np.maximum(intr_hi, rank), intr_hi)
-        ss_start = has_next & _overlap(vs, ve, i_s, i_s + 1)
-        ss_end = has_next & _overlap(vs, ve, i_e - 1, i_e)
-        donor |= np.where(fwd, ss_start, ss_end)
-        acceptor |= np.where(fwd, ss_end, ss_start)
-        intronic |= has_next & (_overlap(vs, ve, i_s + 2, i_e - 2) | (ins & ((vs == i_s + 2) | (ve == i_e - 2))))
-        region |= has_next & (
-            _overlap(vs, ve, i_s + 2, i_s + 7) | _overlap(vs, ve, i_e - 7, i_e - 2)
-            | _overlap(vs, ve, i_s - 3, i_s - 1) | _overlap(vs, ve, i_e + 1, i_e + 3)
-            | (ins & ((vs == i_s) | (ve == i_e) | (vs == i_s + 2) | (ve == i_e - 2)))
-        )
-        fifth |= has_next & np.where(fwd, _overlap(vs, ve, i_s + 4, i_s + 4), _overlap(vs, ve, i_e - 4, i_e - 4))
-        donor_region |= has_next & np.where(fwd, _overlap(vs, ve, i_s + 2, i_s + 5), _overlap(vs, ve, i_e - 5, i_e - 2))
-        ppt |= has_next & np.where(fwd, _overlap(vs, ve, i_e - 16, i_e - 2), _overlap(vs, ve, i_s + 2, i_s + 16))
 
     coding = idx.coding[t]
     cds_s, cds_e = idx.cds_g_start[t], idx.cds_g_end[t]

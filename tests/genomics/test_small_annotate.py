@@ -193,6 +193,28 @@ def test_annotate_synthetic_edge_variants(bundle):
         same(got_o, want_o, f"order call {i}")
 
 
+def test_locate_stacked_scan_equals_per_candidate_scan(bundle, variants, monkeypatch):
+    """`_locate` scans a pair's three candidate exons at once for a few pairs and one at a time for many:
+    both give the same arrays on every pair of the saturation set and the synthetic boundary variants."""
+    import numpy as np
+
+    import hcml.genomics.annotate as A
+
+    idx = A.TranscriptIndex.of(bundle)
+    for frame in (variants["saturation"], synthetic_edge_variants(bundle, n=5000, seed=4)):
+        v = A.vep_alleles(frame)
+        vs, ve = v["vstart"].to_numpy().astype(np.int64), v["vend"].to_numpy().astype(np.int64)
+        ins, dl = (v["vref"] == "-").to_numpy(), (v["valt"] == "-").to_numpy()
+        vi, t = A._pairs(v["chrom"].to_numpy().astype(str), vs, ve, idx)
+        monkeypatch.setattr(A, "_STACK_PAIRS", 0)
+        one_at_a_time = A._locate(idx, vi, t, vs, ve, ins, dl)
+        monkeypatch.setattr(A, "_STACK_PAIRS", len(vi))
+        stacked = A._locate(idx, vi, t, vs, ve, ins, dl)
+        assert len(vi) > 10_000 and one_at_a_time.keys() == stacked.keys()
+        for k, a in one_at_a_time.items():
+            assert a.dtype == stacked[k].dtype and np.array_equal(a, stacked[k]), k
+
+
 @pytest.mark.parametrize("name", [*SAMPLES, "intergenic_mixed"])
 def test_summarise_whole_sample(annotated, name):
     want, got = both(summarise, annotated[name])
