@@ -19,6 +19,9 @@ REJECT_SCHEMA: dict[str, pl.DataType] = {
     "text": pl.Utf8,  # the raw input, truncated to TEXT_LIMIT characters
 }
 TEXT_LIMIT = 200
+# Largest genome position an input may state: far past any real contig, far from the 64-bit limit of the
+# position columns (pos + length must not overflow).
+MAX_POSITION = 2**62
 
 
 class InputError(ValueError):

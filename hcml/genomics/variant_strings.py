@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from hcml.genomics.errors import rejects_frame
+from hcml.genomics.errors import MAX_POSITION, rejects_frame
 from hcml.genomics.normalise import CANDIDATE_SCHEMA, known_contigs
 
 # chrom-pos-ref-alt with '-', ':' or whitespace separators (gnomAD, UCSC-ish, VCF-ish)
@@ -126,6 +126,10 @@ def one_candidate(text: str, bundle) -> tuple[str, int, str, str]:
         ref = "" if m["ref"] == "-" else m["ref"].upper()
         alt = "" if m["alt"] == "-" else m["alt"].upper()
         pos = int(m["pos"])
+        if pos > MAX_POSITION:  # would not fit the frames' 64-bit positions: say so here, not as a crash
+            longest = max(bundle.contigs.values(), default=0)
+            raise Problem("POS", f"position {m['pos'][:30]} is past the end of every contig of the reference "
+                                 f"bundle (the longest is {longest} bp)")
         if not ref or not alt:  # Ensembl-style '-' allele: add the anchor base before
             chrom = resolve_contig(bundle, m["chrom"])
             anchor = fetch(bundle, chrom, pos - 1, pos - 1)

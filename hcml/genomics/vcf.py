@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from hcml.genomics.errors import InputError, as_rejects, empty_rejects
+from hcml.genomics.errors import MAX_POSITION, InputError, as_rejects, empty_rejects
 from hcml.genomics.normalise import vep_default_ids
 
 VCF_COLUMNS = ["CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]
@@ -26,6 +26,7 @@ WRONG_COLUMNS = "expected {} tab-separated columns, found {}"
 CHROM_EMPTY = "CHROM is empty"
 POS_NOT_INTEGER = "POS '{}' is not an integer"  # quotes up to 40 characters
 POS_BELOW_ONE = "POS {} must be >= 1"
+POS_TOO_LARGE = "POS {} is past the end of every contig"
 
 
 @dataclass
@@ -136,6 +137,8 @@ def parse_vcf(data: bytes) -> VcfRecords:
         .then(pl.format(POS_NOT_INTEGER, pl.col("_pos").str.slice(0, 40)))
         .when(pl.col("pos") < 1)
         .then(pl.format(POS_BELOW_ONE, pl.col("pos")))
+        .when(pl.col("pos") > MAX_POSITION)
+        .then(pl.format(POS_TOO_LARGE, pl.col("pos")))
         .otherwise(None)
     )
     field = (
@@ -287,6 +290,8 @@ def parse_vcf_rows(lines: list[str], body_start: int, samples: list[str], n_cols
             bad = ("POS", POS_NOT_INTEGER.format(f[1][:40]))
         elif pos < 1:
             bad = ("POS", POS_BELOW_ONE.format(pos))
+        elif pos > MAX_POSITION:
+            bad = ("POS", POS_TOO_LARGE.format(pos))
         else:
             bad = None
         if bad is not None:

@@ -321,3 +321,23 @@ def test_vcf_from_another_assembly_is_a_whole_input_error(bundle):
     )
     with pytest.raises(InputError, match="wrong reference.*48,129,895.*46,709,983"):
         read_vcf(vcf, bundle)
+
+
+@pytest.mark.parametrize("path", ["small", "vectorised"])
+def test_positions_past_any_contig_are_rejects_not_crashes(bundle, path):
+    """Positions beyond 2^62 (and beyond 64 bits) once raised polars / numpy errors for the whole input;
+    they are per-line rejects now, and the good lines beside them still parse."""
+    from hcml.small_inputs import forced
+
+    header = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    records = ["21\t9223372036854775807\t.\tCCC\tT\t.\t.\t.", "21\t4611686018427387905\t.\tCCCC\tT\t.\t.\t.",
+               "21\t25891796\t.\tC\tT\t.\t.\t."]
+    with forced(path):
+        parsed = read_vcf((header + "\n".join(records) + "\n").encode(), bundle)
+        strings = parse_variant_strings(["21-100000000000000000000-C-T", "21-25891796-C-T"], bundle)
+    assert parsed.variants["pos"].to_list() == [25891796]
+    assert parsed.rejects.select("line", "field").rows() == [(3, "POS"), (4, "POS")]
+    assert all("past the end of every contig" in r for r in parsed.rejects["reason"])
+    assert strings.variants["pos"].to_list() == [25891796]
+    assert strings.rejects.select("line", "field").rows() == [(1, "POS")]
+    assert "100000000000000000000" in strings.rejects["reason"][0]

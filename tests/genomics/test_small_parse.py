@@ -262,11 +262,13 @@ def _run_raise(items, bundle, path):
         return parse_variant_strings(items, bundle)
 
 
-def test_what_the_twin_leaves_to_the_vectorised_form(bundle):
-    """Positions beyond Int64 (the vectorised form raises; the twin hands them over, so both raise alike)."""
+def test_positions_beyond_int64_are_rejects_in_both_forms(bundle):
+    """Positions beyond Int64 once made the vectorised form raise (and the twin handed them over); the
+    shared candidate step now rejects them, so the twin takes the call and both forms agree."""
     items = ["21-25891796-C-T", "21-100000000000000000000-C-T"]
-    assert not _twin_takes(items, bundle)
-    assert isinstance(_assert_same(items, bundle), Exception)
+    assert _twin_takes(items, bundle)
+    parsed = _assert_same(items, bundle)
+    assert parsed.rejects.select("line", "field").rows() == [(2, "POS")]
 
 
 def test_the_switch_chooses_the_twin_for_small_calls(bundle, monkeypatch, saturation_strings):
