@@ -244,13 +244,30 @@ def main() -> None:
             procs = [server, *server.children(recursive=True)]
             return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
 
+        audit = data_dir / "realtime" / "audit.jsonl"
+
+        def in_server_ms(offset: int, skip: int) -> list[float]:
+            """duration_ms of the POST /v1/annotate audit lines written since `offset`, less the first `skip`
+            (warm-up): the time each request spent inside the server, from its first byte handled to its last
+            sent. A tail here and not in the CPU per request is the process waiting for a core."""
+            if not audit.exists():
+                return []
+            with open(audit, "rb") as fh:
+                fh.seek(offset)
+                rows = [json.loads(x) for x in fh.read().splitlines() if x.strip()]
+            return [r["duration_ms"] for r in rows if r.get("action") == "POST /v1/annotate"][skip:]
+
         def run(key: str, title: str, raws, rate: float, seconds: float, note: str, **kw) -> None:
             c0 = cpu_s()
+            offset = audit.stat().st_size if audit.exists() else 0
             lat, err = asyncio.run(open_loop("127.0.0.1", port, raws, rate, seconds, **kw))
             warm = kw.get("warmup", 100) + 1
             cpu_ms = (cpu_s() - c0) * 1000 / (len(lat) + warm)
             figures[key] = summary(title, lat, f"errors={err} server CPU {cpu_ms:.2f} ms/request {note}")
             figures[key]["server_cpu_ms_per_request"] = cpu_ms
+            inside = in_server_ms(offset, warm)
+            if inside:
+                figures[key]["in_server"] = summary("    in the server (audit duration_ms)", inside)
 
         try:
             if cache:
