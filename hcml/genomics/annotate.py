@@ -793,7 +793,7 @@ def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all, is_del_all=
     # exons overlapped: candidates = exon containing/left of ghi and the two before (d = 0, 1, 2)
     j = np.searchsorted(idx.ex_key, t * TranscriptIndex._SHIFT + np.maximum(vs, ve), "right") - 1
     if n <= _STACK_PAIRS:  # a few pairs: the three candidates scanned at once as 3n rows, reduced over d
-        s3 = _exon_scan(idx, np.concatenate([j, j - 1, j - 2]), *(np.tile(a, 3) for a in (t, vs, ve, ins, fwd, within)))
+        s3 = _exon_scan(idx, np.concatenate([j, j - 1, j - 2]), *(np.concatenate([a, a, a]) for a in (t, vs, ve, ins, fwd, within)))
         scan = {k: getattr(a.reshape(3, n), _SCAN_REDUCE.get(k, "any"))(axis=0) for k, a in s3.items()}
     else:  # many: one candidate at a time, accumulated (a third of the temporaries' memory)
         scan = {}
