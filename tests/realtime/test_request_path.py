@@ -365,3 +365,85 @@ def test_answers_from_the_variant_cache_are_inline(rt_env, tokens, monkeypatch):
                         headers=auth(tokens["clinician"])).json()
         assert policy.inline == 1 and partly["n_variants"] == 2  # one string not cached: the batcher
     assert _comparable(again) == _comparable(first)
+
+
+class _Lifespan:
+    """The app's lifespan without a server (startup on enter, shutdown on exit)."""
+
+    def __init__(self, app) -> None:
+        import asyncio
+
+        self.app, self.inbox, self.outbox = app, asyncio.Queue(), asyncio.Queue()
+
+    async def __aenter__(self):
+        import asyncio
+
+        self.task = asyncio.create_task(self.app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+                                                 self.inbox.get, self.outbox.put))
+        await self.inbox.put({"type": "lifespan.startup"})
+        assert (await self.outbox.get())["type"] == "lifespan.startup.complete"
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.inbox.put({"type": "lifespan.shutdown"})
+        await self.outbox.get()
+        await self.task
+
+
+async def _post(app, token: str, strings: list[str]) -> tuple[int, dict]:
+    import json
+
+    body = json.dumps({"variants": strings}).encode()
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/v1/annotate", "raw_path": b"/v1/annotate", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"test"), (b"authorization", f"Bearer {token}".encode()),
+                         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {}}
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict] = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    await app(scope, receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, json.loads(b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"))
+
+
+def test_concurrent_requests_are_answered_inline_one_by_one(rt_env, tokens, monkeypatch):
+    """Requests read at the same moment are answered inline one after the other (handing such a burst to the
+    batcher was measured slower once interpret is cheap: docs/realtime.md), with the answers they get alone
+    and through the batcher."""
+    import asyncio
+
+    from realtime.app import create_app
+
+    monkeypatch.setenv("HCML_REALTIME_VARIANT_CACHE", "0")
+    strings = _real_strings(16, seed=21)
+    answers = {}
+    for mode, max_ms in (("inline", "1000"), ("batcher", "0")):
+        monkeypatch.setenv("HCML_REALTIME_INLINE_MAX_MS", max_ms)
+        app = create_app()
+
+        async def scenario():
+            async with _Lifespan(app):
+                policy = app.state.runtime.state.inline
+                together = await asyncio.gather(*(_post(app, tokens["clinician"], [s]) for s in strings))
+                alone = [await _post(app, tokens["clinician"], [s]) for s in strings]
+                assert policy.inline == (2 * len(strings) if mode == "inline" else 0)
+                return together, alone
+
+        answers[mode] = asyncio.run(scenario())
+    inline_together = [_comparable(b) for _, b in answers["inline"][0]]
+    inline_alone = [_comparable(b) for _, b in answers["inline"][1]]
+    assert all(status == 200 for part in (*answers["inline"], *answers["batcher"]) for status, _ in part)
+    assert inline_together == inline_alone  # one by one on the loop: exactly the answers alone
+    assert inline_alone == [_comparable(b) for _, b in answers["batcher"][1]]  # lone batcher calls: the same
+    for (_, i), (_, b) in zip(answers["inline"][1], answers["batcher"][0]):  # shared batcher calls
+        for vi, vb in zip(i["variants"], b["variants"]):
+            # scores: float32 matrix products may differ in the last bits with a batch's shape (test_batching.py)
+            assert vi.pop("pathogenicity_score") == pytest.approx(vb.pop("pathogenicity_score"), rel=1e-5)
+        assert _comparable(i) == _comparable(b)
