@@ -46,21 +46,28 @@ class InlinePolicy:
     under load it shares that cost between the requests waiting. Once a small call costs a couple of
     milliseconds (the row-by-row twins of hcml.small_inputs), the hand-offs cost more than they save: the
     request thread, the batcher thread and the event loop pass the GIL back and forth (each wait up to
-    `sys.getswitchinterval()`), and a lone request gains nothing from a batch. So a request of at most
+    `sys.getswitchinterval()`), and a lone request gains nothing from a batch; nor do concurrent small
+    requests, whose combined batch can cross into the vectorised size (8 requests of 10 variants in flight:
+    4.4 ms CPU a request through the batcher, 3.0 ms inline one by one). So a request of at most
     `max_variants` variant strings is done inline when the batcher is idle and the recent cost of such a
-    request (parse + interpret, exponentially averaged over both paths) is at most `max_ms`; otherwise it
-    goes to the batcher as before. The answer is the same either way (tests/realtime/test_request_path.py).
+    request (parse + interpret, wall time, exponentially averaged over both paths) is at most `max_ms`;
+    otherwise it goes to the batcher as before. The answer is the same either way
+    (tests/realtime/test_request_path.py).
 
-    HCML_REALTIME_INLINE_MAX_VARIANTS (default 4; 0 turns inline answers off) and
-    HCML_REALTIME_INLINE_MAX_MS (default 5 ms), read when the service starts.
+    HCML_REALTIME_INLINE_MAX_VARIANTS (default: HCML_SMALL_INPUT_MAX, the size the row-by-row twins take;
+    0 turns inline answers off) and HCML_REALTIME_INLINE_MAX_MS (default 8 ms: a twin-sized request costs
+    2-6 ms, the polars forms alone ~10 ms or more), read when the service starts.
     """
 
     ALPHA = 0.2  # weight of the newest observation
 
     def __init__(self, max_variants: int | None = None, max_ms: float | None = None) -> None:
-        self.max_variants = _env_number("HCML_REALTIME_INLINE_MAX_VARIANTS", 4, int) if max_variants is None \
-            else max_variants
-        self.max_ms = _env_number("HCML_REALTIME_INLINE_MAX_MS", 5.0, float) if max_ms is None else max_ms
+        if max_variants is None:
+            from hcml.small_inputs import small_input_max
+
+            max_variants = _env_number("HCML_REALTIME_INLINE_MAX_VARIANTS", small_input_max(), int)
+        self.max_variants = max_variants
+        self.max_ms = _env_number("HCML_REALTIME_INLINE_MAX_MS", 8.0, float) if max_ms is None else max_ms
         self.max_cached = 1000  # strings all answered by the variant cache: inline up to this many
         self.estimate_ms: float | None = None  # None until a small request has been timed
         self.inline = 0

@@ -276,6 +276,10 @@ def test_policy_inlines_small_requests_only_when_cheap_and_idle():
 def test_policy_settings_from_the_environment(monkeypatch):
     from realtime.batching import InlinePolicy
 
+    monkeypatch.delenv("HCML_REALTIME_INLINE_MAX_VARIANTS", raising=False)
+    monkeypatch.delenv("HCML_REALTIME_INLINE_MAX_MS", raising=False)
+    monkeypatch.setenv("HCML_SMALL_INPUT_MAX", "12")  # by default: the size the row-by-row twins take
+    assert (InlinePolicy().max_variants, InlinePolicy().max_ms) == (12, 8.0)
     monkeypatch.setenv("HCML_REALTIME_INLINE_MAX_VARIANTS", "7")
     monkeypatch.setenv("HCML_REALTIME_INLINE_MAX_MS", "2.5")
     policy = InlinePolicy()
