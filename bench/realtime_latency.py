@@ -15,7 +15,8 @@ The queued path (submit -> Kafka -> Dagster run -> pushed result) is measured by
 
 `--simulate-interpret-ms X` serves with parse + interpret replaced by X ms of CPU a variant over the real
 answers (bench/realtime_simulated_server.py): the request path and its scheduling as they will be once
-`interpret` is that cheap. `--only single,panel,ws,cached` runs a subset; `--switch-interval-ms` sets the
+`interpret` is that cheap. `--only single,panel,ws,cached,mixed` runs a subset (`mixed`, not in the default:
+the single-variant and the panel load at the same time, each measured); `--switch-interval-ms` sets the
 server's `sys.setswitchinterval` (with --simulate-interpret-ms only); `--server-env K=V` passes settings.
 """
 
@@ -290,6 +291,25 @@ def main() -> None:
                           for i in range(0, len(snvs) - 100, 100)]
                 run("panel", f"[no cache] 100-variant panel, different variants each time, @ {args.panel_rate:.0f}/s",
                     panels, args.panel_rate, args.panel_seconds, "(target p99 < 100 ms)", pool_size=8, warmup=20)
+            if "mixed" in only:
+                distinct = [build_request("/v1/annotate", {"variants": [v]}, token, host) for v in snvs[:n_single]]
+                panels = [build_request("/v1/annotate", {"variants": snvs[i:i + 100]}, token, host)
+                          for i in range(0, len(snvs) - 100, 100)][::-1]  # other variants than the singles'
+                c0 = cpu_s()
+                offset = audit.stat().st_size if audit.exists() else 0
+
+                async def both():
+                    return await asyncio.gather(
+                        open_loop("127.0.0.1", port, distinct, args.rate, args.seconds),
+                        open_loop("127.0.0.1", port, panels, args.panel_rate, args.seconds, pool_size=8, warmup=20))
+
+                (lat_s, err_s), (lat_p, err_p) = asyncio.run(both())
+                cpu_ms = (cpu_s() - c0) * 1000
+                figures["mixed_single"] = summary(
+                    f"[no cache, mixed] single variant @ {args.rate:.0f}/s while 100-variant panels run "
+                    f"@ {args.panel_rate:.0f}/s", lat_s, f"errors={err_s} (targets p50 < 5 ms, p99 < 20 ms)")
+                figures["mixed_panel"] = summary(f"[no cache, mixed] the panels", lat_p,
+                                                 f"errors={err_p} server CPU {cpu_ms / 1000:.2f} s in all")
             if "ws" in only:
                 lat = asyncio.run(websocket_round_trips(f"ws://{host}/v1/ws", token, args.ws, [[v] for v in snvs]))
                 figures["websocket"] = summary("[no cache] WebSocket annotate -> result, a different variant each "
@@ -301,7 +321,7 @@ def main() -> None:
     if args.simulate_interpret_ms is not None:
         print(f"SIMULATED: parse + interpret cost {args.simulate_interpret_ms} ms of CPU a variant "
               "(bench/realtime_simulated_server.py); everything else is the real service")
-    if only & {"single", "panel", "ws"}:
+    if only & {"single", "panel", "ws", "mixed"}:
         measure(cache=False)
     if "cached" in only:
         measure(cache=True)

@@ -379,8 +379,8 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
         kwargs = dict(variants=body.variants, vcf=body.vcf, sequence=body.sequence,
                       max_variants=rt.settings.max_variants, max_sequence=rt.settings.max_sequence_length)
         if answer_inline(rt.state, body.variants):
-            # a few variants while the batcher is idle, or answers all in the variant cache: a couple of
-            # milliseconds on the event loop itself, cheaper than two thread hand-offs (InlinePolicy)
+            # a few variants, or answers all in the variant cache: a couple of milliseconds on the event
+            # loop itself, cheaper than two thread hand-offs (InlinePolicy)
             result = interpret_request(rt.state, inline=True, **kwargs)
         else:
             result = await run_in_threadpool(interpret_request, rt.state, **kwargs)

@@ -301,8 +301,8 @@ def _cache_generation(state: ServiceState, scorer: Any) -> tuple:
 
 def answer_inline(state: ServiceState, variants: list[str] | None) -> bool:
     """Should this request be answered on the calling thread (the event loop) rather than through the batcher?
-    Yes for a few variant strings while the batcher is idle and such requests are cheap (`InlinePolicy`), and
-    for strings all answered by the variant cache (microseconds of work)."""
+    Yes for a few variant strings while such requests are cheap (`InlinePolicy`), and for strings all
+    answered by the variant cache (microseconds of work)."""
     if variants is None or state.inline is None:
         return False
     if state.cache is not None and 0 < len(variants) <= state.inline.max_cached:
@@ -310,7 +310,7 @@ def answer_inline(state: ServiceState, variants: list[str] | None) -> bool:
         if all((generation, v.strip()) in state.cache for v in variants):
             state.inline.inline += 1
             return True
-    return state.inline.allows(len(variants), state.batcher)
+    return state.inline.allows(len(variants))
 
 
 def _interpret_parsed(state: ServiceState, parsed: Any, scorer: Any, use_batcher: bool = True) -> list[dict[str, Any]]:
@@ -406,7 +406,7 @@ def interpret_request(state: ServiceState, *, variants: list[str] | None = None,
 
     `progress(stage, **counts)` is called after each step (the WebSocket pushes it to the page).
     `inline`: do the work on the calling thread instead of handing it to the batcher (a small request while
-    the batcher is idle: see `InlinePolicy`); the answer is the same either way.
+    `InlinePolicy` says it is cheap); the answer is the same either way.
     """
     start = time.perf_counter()
     scorer = state.scorer  # one model for the whole request, even if the alias moves meanwhile

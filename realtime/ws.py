@@ -181,7 +181,7 @@ async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: asyncio.Q
                 loop.call_soon_threadsafe(queue.put_nowait, frame)
 
         try:
-            if inline:  # a few variants while the batcher is idle (realtime.batching.InlinePolicy)
+            if inline:  # a few variants, cheap (realtime.batching.InlinePolicy)
                 result = interpret_request(rt.state, progress=progress, inline=True, **kwargs)
             else:
                 result = await run_in_threadpool(interpret_request, rt.state, progress=progress, **kwargs)

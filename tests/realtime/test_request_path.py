@@ -245,32 +245,24 @@ def test_inline_errors_are_the_batcher_path_errors(warm_state):
             interpret_request(warm_state, variants=["21-25891796-C-T"] * 3, max_variants=2, inline=inline)
 
 
-def test_policy_inlines_small_requests_only_when_cheap_and_idle():
+def test_policy_inlines_small_requests_only_when_cheap():
     from realtime.batching import InlinePolicy
 
-    class Busy:
-        def __init__(self, idle: bool) -> None:
-            self._idle = idle
-
-        def idle(self) -> bool:
-            return self._idle
-
     policy = InlinePolicy(max_variants=4, max_ms=5.0)
-    assert not policy.allows(1, Busy(True))  # nothing timed yet: the batcher
+    assert not policy.allows(1)  # nothing timed yet: the batcher
     policy.observe(1, 0.002)
     assert policy.estimate_ms == pytest.approx(2.0)
-    assert policy.allows(1, Busy(True)) and policy.allows(4, None)
-    assert not policy.allows(5, Busy(True))  # too many variants
-    assert not policy.allows(0, Busy(True))
-    assert not policy.allows(1, Busy(False))  # the batcher is working: join it
+    assert policy.allows(1) and policy.allows(4)
+    assert not policy.allows(5)  # too many variants
+    assert not policy.allows(0)
     policy.observe(9, 1.0)  # larger requests do not count
     assert policy.estimate_ms == pytest.approx(2.0)
     for _ in range(10):  # interpret became slow (e.g. a model swap): back to the batcher
         policy.observe(1, 0.012)
-    assert policy.estimate_ms > 5.0 and not policy.allows(1, Busy(True))
+    assert policy.estimate_ms > 5.0 and not policy.allows(1)
     off = InlinePolicy(max_variants=0, max_ms=5.0)
     off.observe(1, 0.001)
-    assert not off.allows(1, Busy(True))
+    assert not off.allows(1)
 
 
 def test_policy_settings_from_the_environment(monkeypatch):
@@ -301,9 +293,7 @@ def test_the_batcher_times_lone_requests_and_parses_them_alone(bundle):
     batcher = InterpretBatcher(bundle, on_lone=lambda n, s: seen.append((n, s)))
     strings = ["21-25891796-C-T", "bad", "ENST00000346798.7:c.2149G>A"]
     try:
-        assert batcher.idle()
         got = batcher.interpret_strings(strings, load_scorer())
-        assert batcher.idle()
     finally:
         batcher.stop()
     alone = inputs.parse_variant_strings(strings, bundle)
