@@ -52,9 +52,9 @@ class InlinePolicy:
     `max_variants` variant strings is done inline when the recent cost of such a request (parse + interpret,
     wall time, exponentially averaged over both paths) is at most `max_ms`; otherwise it goes to the batcher
     as before. Also while the batcher is busy with a panel: single variants at 200/s beside 100-variant
-    panels at 20/s waited for the panel in the batcher (p50 8.7-9.4 ms, p99 35-48 ms), inline they share the
-    GIL with it (p50 3.2 ms, p99 6.7-7.3 ms; the panels' p99 36-48 -> 48-63 ms). The answer is the same
-    either way (tests/realtime/test_request_path.py).
+    panels at 20/s waited for the panel in the batcher (p50 8.7-9.4 ms, p99 35-48 ms); inline they share the
+    GIL with it (p50 3.2-3.6 ms, p99 6.7-10.8 ms when the process is not saturated; docs/realtime.md). The
+    answer is the same either way (tests/realtime/test_request_path.py).
 
     HCML_REALTIME_INLINE_MAX_VARIANTS (default: HCML_SMALL_INPUT_MAX, the size the row-by-row twins take;
     0 turns inline answers off) and HCML_REALTIME_INLINE_MAX_MS (default 8 ms: a twin-sized request costs
