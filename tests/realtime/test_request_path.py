@@ -439,3 +439,25 @@ def test_concurrent_requests_are_answered_inline_one_by_one(rt_env, tokens, monk
             # scores: float32 matrix products may differ in the last bits with a batch's shape (test_batching.py)
             assert vi.pop("pathogenicity_score") == pytest.approx(vb.pop("pathogenicity_score"), rel=1e-5)
         assert _comparable(i) == _comparable(b)
+
+
+def test_one_server_span_per_request_and_the_trace_continues(client, tokens):
+    """hcml's span is the request's only SERVER span (FastAPI's native tracing is off), it continues the
+    caller's traceparent, and the response names the same trace."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from hcml import observability as obs
+
+    exporter = InMemorySpanExporter()
+    obs.configure_tracing("hcml-test", exporter=exporter)
+    caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    r = client.post("/v1/annotate", json={"variants": ["21-25891796-C-T"]},
+                    headers={**auth(tokens["clinician"]), "traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"})
+    assert r.status_code == 200
+    assert r.headers["traceparent"].split("-")[1] == caller_trace
+    ours = [s for s in exporter.get_finished_spans() if format(s.context.trace_id, "032x") == caller_trace]
+    servers = [s for s in ours if s.kind == SpanKind.SERVER]
+    assert [s.name for s in servers] == ["HTTP POST"], [(s.name, s.kind) for s in ours]
+    assert servers[0].attributes["http.response.status_code"] == 200
+    exporter.clear()
