@@ -56,8 +56,9 @@ class InlinePolicy:
     GIL with it (p50 3.2-3.6 ms, p99 6.7-10.8 ms when the process is not saturated; docs/realtime.md). The
     answer is the same either way (tests/realtime/test_request_path.py).
 
-    HCML_REALTIME_INLINE_MAX_VARIANTS (default: HCML_SMALL_INPUT_MAX, the size the row-by-row twins take;
-    0 turns inline answers off) and HCML_REALTIME_INLINE_MAX_MS (default 8 ms: a twin-sized request costs
+    HCML_REALTIME_INLINE_MAX_VARIANTS (default: 32, or HCML_SMALL_INPUT_MAX when smaller -- the row-by-row
+    twins take panels of a few hundred variants, but a panel's 5-8 ms on the event loop would hold up the
+    single variants behind it, so panels go to the batcher thread; 0 turns inline answers off) and HCML_REALTIME_INLINE_MAX_MS (default 8 ms: a twin-sized request costs
     2-6 ms, the polars forms alone ~10 ms or more), read when the service starts.
     """
 
@@ -67,7 +68,7 @@ class InlinePolicy:
         if max_variants is None:
             from hcml.small_inputs import small_input_max
 
-            max_variants = _env_number("HCML_REALTIME_INLINE_MAX_VARIANTS", small_input_max(), int)
+            max_variants = _env_number("HCML_REALTIME_INLINE_MAX_VARIANTS", min(32, small_input_max()), int)
         self.max_variants = max_variants
         self.max_ms = _env_number("HCML_REALTIME_INLINE_MAX_MS", 8.0, float) if max_ms is None else max_ms
         self.max_cached = 1000  # strings all answered by the variant cache: inline up to this many

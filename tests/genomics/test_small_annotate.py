@@ -282,7 +282,7 @@ def test_switch_follows_the_number_of_variants(bundle, variants, monkeypatch):
     import hcml.genomics.annotate as A
     import hcml.interpret as I
 
-    monkeypatch.delenv("HCML_SMALL_INPUT_MAX", raising=False)
+    monkeypatch.setenv("HCML_SMALL_INPUT_MAX", "32")
     assert CHUNK_VARIANTS > 32
     taken = []
     for mod, name in ((A, "_summarise_small"), (I, "_order_small")):

@@ -318,7 +318,7 @@ def test_seeded_mutations_of_real_hgvs(training_rows):
 
 def test_small_inputs_take_the_row_form_and_large_ones_the_vectorised(monkeypatch, summaries, scorer):
     summary = summaries["HG00096"]
-    monkeypatch.delenv("HCML_SMALL_INPUT_MAX", raising=False)
+    monkeypatch.setenv("HCML_SMALL_INPUT_MAX", "32")
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("the vectorised form was called")

@@ -268,8 +268,10 @@ def test_policy_settings_from_the_environment(monkeypatch):
 
     monkeypatch.delenv("HCML_REALTIME_INLINE_MAX_VARIANTS", raising=False)
     monkeypatch.delenv("HCML_REALTIME_INLINE_MAX_MS", raising=False)
-    monkeypatch.setenv("HCML_SMALL_INPUT_MAX", "12")  # by default: the size the row-by-row twins take
-    assert (InlinePolicy().max_variants, InlinePolicy().max_ms) == (12, 8.0)
+    monkeypatch.delenv("HCML_SMALL_INPUT_MAX", raising=False)
+    assert (InlinePolicy().max_variants, InlinePolicy().max_ms) == (32, 8.0)
+    monkeypatch.setenv("HCML_SMALL_INPUT_MAX", "12")  # never more than the row-by-row twins take
+    assert InlinePolicy().max_variants == 12
     monkeypatch.setenv("HCML_REALTIME_INLINE_MAX_VARIANTS", "7")
     monkeypatch.setenv("HCML_REALTIME_INLINE_MAX_MS", "2.5")
     policy = InlinePolicy()
