@@ -132,3 +132,16 @@ def test_unknown_submission_and_result_are_404(client, tokens):
     assert client.get("/v1/submissions/does-not-exist", headers=_h(tokens)).status_code == 404
     assert client.get("/v1/submissions/../../etc", headers=_h(tokens)).status_code == 404
     assert client.get("/v1/results/nope", headers=_h(tokens)).status_code == 404
+
+
+@pytest.mark.parametrize("body", [
+    {"variants": ["21-25891796-C-T", "21-100000000000000000000-C-T"]},
+    {"vcf": VCF_HEADER + "21\t25891796\t.\tC\tT\t.\t.\t.\n21\t9223372036854775806\t.\tCCCC\tT\t.\t.\t.\n"},
+])
+def test_positions_past_every_contig_are_rejects_not_5xx(client, tokens, body):
+    """Positions beyond 64-bit integers (or close enough to overflow pos + length) once crashed the parse."""
+    r = client.post("/v1/annotate", json=body, headers=_h(tokens))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["n_variants"] == 1 and out["n_rejects"] == 1
+    assert out["rejects"][0]["field"] == "POS" and "past the end of every contig" in out["rejects"][0]["reason"]
