@@ -16,6 +16,8 @@ an account key or SAS token; without it DefaultAzureCredential), HCML_AZURE_STOR
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
@@ -28,6 +30,19 @@ DEFAULT_CONTAINER = "hcml"
 
 class StoreError(Exception):
     """A URI this store cannot read, or an object that is not there."""
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """One listed blob: its pointer and what the service says about it (no content)."""
+
+    uri: str  # azure://<container>/<name>
+    container: str
+    name: str  # full blob name, prefix included
+    size: int
+    last_modified: datetime  # timezone-aware (UTC), as the service reports it
+    etag: str
+    content_md5: str | None  # hex; None when the service keeps none (e.g. some block-list uploads)
 
 
 class Store(Protocol):
@@ -167,6 +182,35 @@ class AzureBlobStore:
             return LocalStore("/").exists(uri)
         container, name = self._split(uri)
         return self.service.get_blob_client(container, name).exists()
+
+    def list_blobs(self, container: str, prefix: str = "") -> list[BlobInfo]:
+        """The blobs directly under `prefix` ("folder" semantics: `a/b` lists `a/b/x`, not `a/b/c/x` or
+        `a/bc`) of `container` (any container of this account, not only the store's own), sorted by name.
+        Raises StoreError when the container does not exist (it is never created here)."""
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.storage.blob import BlobProperties
+
+        folder = prefix.strip("/")
+        folder = f"{folder}/" if folder else ""
+        found: list[BlobInfo] = []
+        try:
+            for item in self.service.get_container_client(container).walk_blobs(name_starts_with=folder or None,
+                                                                                delimiter="/"):
+                if not isinstance(item, BlobProperties):  # a sub-"folder" (BlobPrefix)
+                    continue
+                md5 = item.content_settings.content_md5 if item.content_settings else None
+                found.append(BlobInfo(
+                    uri=f"{AZURE_SCHEME}://{container}/{item.name}",
+                    container=container,
+                    name=item.name,
+                    size=int(item.size or 0),
+                    last_modified=item.last_modified,
+                    etag=str(item.etag).strip('"'),
+                    content_md5=bytes(md5).hex() if md5 else None,
+                ))
+        except ResourceNotFoundError:
+            raise StoreError(f"no such blob container: {container!r}") from None
+        return sorted(found, key=lambda b: b.name)
 
 
 def azure_configured() -> bool:

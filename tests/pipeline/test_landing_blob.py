@@ -1,0 +1,134 @@
+"""The landing sensor's Blob form, against real Azurite: VCF blobs under a container/prefix become sample
+partitions and runs of `sample_report_job` (blob URI in run config), once per content, after settling."""
+
+import gzip
+import hashlib
+import json
+import logging
+import uuid
+
+import dagster as dg
+import pytest
+
+from hcml.storage import AzureBlobStore
+from hcml_dagster import tags
+from hcml_dagster.partitions import samples_partitions
+from sensors.landing import landing_vcf_sensor
+from sensors.landing_blob import read_header
+from tests.fixtures.azurite import ACCOUNT_KEY
+from tests.pipeline.conftest import CLINVAR_VCF, HG00096
+
+pytestmark = pytest.mark.azurite
+
+
+def _two_sample_vcf() -> bytes:
+    """The real HG00096 VCF with a second sample column SECOND (the names are what matters here)."""
+    out = []
+    for line in HG00096.read_text().splitlines():
+        if line.startswith("##"):
+            out.append(line)
+        elif line.startswith("#CHROM"):
+            out.append(line + "\tSECOND")
+        else:
+            out.append(line + "\t" + line.split("\t")[9][::-1])
+    return ("\n".join(out) + "\n").encode()
+
+
+def _header_lines(data: bytes) -> bytes:
+    """Independent reading: the VCF's '#' lines, newline-terminated."""
+    return b"".join(line for line in data.splitlines(keepends=True) if line.startswith(b"#"))
+
+
+@pytest.fixture
+def landing(azurite, data_dir, azure_env, tmp_path, monkeypatch):
+    """A landing container of this test's own (prefix `incoming`), an empty local landing dir, settle 0."""
+    from azure.storage.blob import BlobServiceClient
+
+    container = f"land{uuid.uuid4().hex[:12]}"
+    client = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(container)
+    client.create_container()
+    local = tmp_path / "landing"
+    local.mkdir()
+    monkeypatch.setenv("HCML_LANDING_DIR", str(local))
+    monkeypatch.setenv("HCML_LANDING_CONTAINER", container)
+    monkeypatch.setenv("HCML_LANDING_PREFIX", "incoming")
+    monkeypatch.setenv("HCML_LANDING_SETTLE_SECONDS", "0")
+    return client, local
+
+
+def _tick(instance, cursor=None):
+    return landing_vcf_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+
+
+def test_blobs_become_partitions_and_runs_once_per_content(landing, monkeypatch):
+    client, local = landing
+    container = client.container_name
+    hg_uri = f"azure://{container}/incoming/HG00096_chr21_region.vcf"
+    fam_uri = f"azure://{container}/incoming/family1.vcf.gz"
+    client.upload_blob("incoming/HG00096_chr21_region.vcf", HG00096.read_bytes())
+    client.upload_blob("incoming/family1.vcf.gz", gzip.compress(_two_sample_vcf()))
+    client.upload_blob("incoming/notes.txt", b"not a VCF")
+    client.upload_blob("incoming/.partial.vcf", b"being copied")
+    client.upload_blob("incoming/old/archived.vcf", HG00096.read_bytes())  # a sub-folder: not watched
+    client.upload_blob("incoming2/other.vcf", HG00096.read_bytes())  # another prefix
+    client.upload_blob("top.vcf", HG00096.read_bytes())  # outside the prefix
+    (local / "clinvar.vcf").write_bytes(CLINVAR_VCF.read_bytes())  # the local form keeps working beside it
+
+    with dg.instance_for_test() as instance:
+        result = _tick(instance)
+        assert isinstance(result, dg.SensorResult)
+        runs = {r.partition_key: r for r in result.run_requests}
+        assert set(runs) == {"HG00096_chr21_region.HG00096", "family1.HG00096", "family1.SECOND", "clinvar"}
+        assert runs["HG00096_chr21_region.HG00096"].run_config == {
+            "ops": {"sample_variants": {"config": {"source_uri": hg_uri, "sample": "HG00096"}}}
+        }
+        assert runs["family1.SECOND"].run_config == {
+            "ops": {"sample_variants": {"config": {"source_uri": fam_uri, "sample": "SECOND"}}}
+        }
+        assert runs["family1.HG00096"].tags == {tags.SOURCE_URI: fam_uri, tags.ANALYSIS: "landing"}
+        assert runs["clinvar"].run_config["ops"]["sample_variants"]["config"]["source_uri"] == (
+            local / "clinvar.vcf").as_uri()
+        # a pointer, never the payload: no VCF record travels in run config
+        first_record = next(l for l in HG00096.read_text().splitlines() if not l.startswith("#"))
+        assert first_record.split("\t")[2] not in json.dumps([r.run_config for r in result.run_requests])
+        assert len({r.run_key for r in result.run_requests}) == 4
+        (request,) = result.dynamic_partitions_requests
+        assert request.partitions_def_name == samples_partitions.name
+        assert sorted(request.partition_keys) == sorted(runs)
+        cursor = json.loads(result.cursor)
+        md5 = hashlib.md5(HG00096.read_bytes()).hexdigest()
+        assert cursor[hg_uri] == f"md5:{md5}"
+
+        # the next tick has nothing new
+        assert isinstance(_tick(instance, result.cursor), dg.SkipReason)
+
+        # the same content uploaded again (new etag) is not run twice
+        before = client.get_blob_client("incoming/HG00096_chr21_region.vcf").get_blob_properties().etag
+        client.upload_blob("incoming/HG00096_chr21_region.vcf", HG00096.read_bytes(), overwrite=True)
+        after = client.get_blob_client("incoming/HG00096_chr21_region.vcf").get_blob_properties().etag
+        assert before != after
+        assert isinstance(_tick(instance, result.cursor), dg.SkipReason)
+
+        # new content under the same name runs again: same partition, new run key
+        changed = HG00096.read_bytes().replace(b"\n#CHROM", b"\n##note=replaced\n#CHROM", 1)
+        assert changed != HG00096.read_bytes()
+        client.upload_blob("incoming/HG00096_chr21_region.vcf", changed, overwrite=True)
+        instance.add_dynamic_partitions(samples_partitions.name, list(request.partition_keys))  # as the daemon does
+        third = _tick(instance, result.cursor)
+        assert isinstance(third, dg.SensorResult)
+        assert [r.partition_key for r in third.run_requests] == ["HG00096_chr21_region.HG00096"]
+        assert third.run_requests[0].run_key != runs["HG00096_chr21_region.HG00096"].run_key
+        assert third.run_requests[0].run_config == runs["HG00096_chr21_region.HG00096"].run_config
+        assert third.dynamic_partitions_requests == []  # the partition exists already
+        cursor = third.cursor
+
+        # a blob modified within the settle time waits; once settled it runs
+        client.upload_blob("incoming/late.vcf", CLINVAR_VCF.read_bytes())
+        monkeypatch.setenv("HCML_LANDING_SETTLE_SECONDS", "3600")
+        assert isinstance(_tick(instance, cursor), dg.SkipReason)
+        monkeypatch.setenv("HCML_LANDING_SETTLE_SECONDS", "0")
+        late = _tick(instance, cursor)
+        assert [r.partition_key for r in late.run_requests] == ["late"]
+        assert late.run_requests[0].run_config == {
+            "ops": {"sample_variants": {"config": {"source_uri": f"azure://{container}/incoming/late.vcf"}}}
+        }
