@@ -131,7 +131,7 @@ def landing_vcf_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult |
         seen[path.name] = digest
     blob_requests, blob_where = _blob_requests(context, seen, new_keys, existing, settle)
     run_requests += blob_requests
-    where = f"{directory}" + (f" or {blob_where}" if blob_where else "")
+    where = f"{directory}" + (f"; {blob_where}" if blob_where else "")
     if not run_requests:
         return dg.SkipReason(f"no new VCF in {where}")
     context.log.info(f"{len(run_requests)} run(s) for {len(new_keys)} new partition(s) from {where}")

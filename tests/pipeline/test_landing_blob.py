@@ -132,3 +132,95 @@ def test_blobs_become_partitions_and_runs_once_per_content(landing, monkeypatch)
         assert late.run_requests[0].run_config == {
             "ops": {"sample_variants": {"config": {"source_uri": f"azure://{container}/incoming/late.vcf"}}}
         }
+
+
+def test_a_landed_blob_runs_the_job_from_its_uri(landing, azurite, azure_env, bundle_dir):
+    """End to end: the run request the sensor makes for a blob materializes the chain; the report's
+    provenance names the blob URI and the hash of the bytes uploaded."""
+    from azure.storage.blob import BlobServiceClient
+
+    from hcml_dagster.definitions import defs
+    from hcml_dagster.jobs import SAMPLE_ASSET_KEYS
+    from tests.pipeline.conftest import azure_resources
+
+    client, _ = landing
+    client.upload_blob("incoming/HG00096_chr21_region.vcf", HG00096.read_bytes())
+    io_container = azure_env["HCML_AZURE_STORAGE_CONTAINER"]
+    resources = {**defs.resources, **azure_resources(azurite, io_container, bundle_dir)}
+    with dg.instance_for_test() as instance:
+        (run,) = _tick(instance).run_requests
+        instance.add_dynamic_partitions(samples_partitions.name, [run.partition_key])
+        result = dg.materialize(
+            list(defs.assets) + list(defs.asset_checks or []), selection=list(SAMPLE_ASSET_KEYS),
+            instance=instance, resources=resources, partition_key=run.partition_key, run_config=run.run_config,
+            tags=run.tags,
+        )
+        assert result.success
+        meta = {k: v.value for k, v in result.asset_materializations_for_node("clinical_report")[0].metadata.items()}
+
+    blob = f"pipeline/reports/{run.partition_key}/report.json"
+    assert meta["report_uri"] == f"azure://{io_container}/{blob}"
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    report = json.loads(service.get_blob_client(io_container, blob).download_blob().readall())
+    source = report["provenance"]["input"]
+    assert source["uri"] == f"azure://{client.container_name}/incoming/HG00096_chr21_region.vcf"
+    assert source["sha256"] == hashlib.sha256(HG00096.read_bytes()).hexdigest()
+    assert report["variants"], "HG00096 carries variants in this region"
+
+
+def test_header_read_grows_until_the_chrom_line(landing, azurite):
+    """A bgzipped two-sample VCF, read from a 64-byte first range: exactly the header comes back,
+    decompressed, and it plans the same partitions as the whole file."""
+    import pysam
+
+    from hcml_dagster.submissions import plan_partitions
+
+    client, local = landing
+    plain = _two_sample_vcf()
+    (local / "raw.vcf").write_bytes(plain)
+    pysam.tabix_compress(str(local / "raw.vcf"), str(local / "fam.vcf.gz"))
+    (local / "raw.vcf").unlink()
+    bgz = (local / "fam.vcf.gz").read_bytes()
+    (local / "fam.vcf.gz").unlink()
+    assert bgz[:2] == b"\x1f\x8b"
+    client.upload_blob("incoming/fam.vcf.gz", bgz)
+    store = AzureBlobStore(container=client.container_name, connection_string=azurite.connection_string)
+    (blob,) = store.list_blobs(client.container_name, "incoming")
+    header = read_header(store, blob, first=64)
+    assert header == _header_lines(plain)
+    assert plan_partitions(blob.uri, header) == plan_partitions(blob.uri, plain) == [
+        ("fam.HG00096", "HG00096"), ("fam.SECOND", "SECOND")]
+
+
+def test_misconfiguration_is_a_skip_reason_and_no_secret_or_sample_is_logged(landing, azurite, monkeypatch, caplog):
+    client, _ = landing
+    client.upload_blob("incoming/HG00096_chr21_region.vcf", HG00096.read_bytes())
+    caplog.set_level(logging.DEBUG)  # the Azure SDK's own request logging included
+
+    def tick(instance):
+        context = dg.build_sensor_context(instance=instance)
+        context.log.addHandler(caplog.handler)  # the sensor's own log lines (what a Dagster tick shows)
+        return landing_vcf_sensor(context)
+
+    with dg.instance_for_test() as instance:
+        result = tick(instance)
+        assert [r.partition_key for r in result.run_requests] == ["HG00096_chr21_region.HG00096"]
+
+        monkeypatch.setenv("HCML_LANDING_CONTAINER", "no-such-container")
+        missing = tick(instance)
+        assert isinstance(missing, dg.SkipReason)
+        assert "no-such-container" in missing.skip_message
+
+        monkeypatch.delenv("HCML_AZURE_STORAGE_CONNECTION_STRING")
+        unconfigured = tick(instance)
+        assert isinstance(unconfigured, dg.SkipReason)
+        assert "no Azure storage configured" in unconfigured.skip_message
+
+    sensor_lines = [r.getMessage() for r in caplog.records if r.name == "dagster"]
+    assert any("1 run(s)" in line for line in sensor_lines)  # the sensor's own lines are captured here
+    assert any("no Azure storage is configured" in line for line in sensor_lines)
+    assert not any("HG00096" in line for line in sensor_lines)  # sample / file names stay out of its logs
+    assert caplog.records and ACCOUNT_KEY not in caplog.text
+    assert ACCOUNT_KEY not in json.dumps([result.cursor, [r.run_config for r in result.run_requests],
+                                          [r.tags for r in result.run_requests], missing.skip_message,
+                                          unconfigured.skip_message])
