@@ -105,7 +105,7 @@ def read_header(store: AzureBlobStore, blob: BlobInfo, first: int = FIRST_READ_B
     while True:
         length = min(length, blob.size)
         try:
-            raw = client.download_blob(offset=0, length=length, etag=blob.etag,
+            raw = client.download_blob(offset=0, length=length, etag=f'"{blob.etag}"',  # If-Match takes it quoted
                                        match_condition=MatchConditions.IfNotModified).readall()
         except (ResourceModifiedError, ResourceNotFoundError):
             raise BlobChanged(blob.uri) from None

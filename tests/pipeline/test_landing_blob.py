@@ -14,7 +14,7 @@ from hcml.storage import AzureBlobStore
 from hcml_dagster import tags
 from hcml_dagster.partitions import samples_partitions
 from sensors.landing import landing_vcf_sensor
-from sensors.landing_blob import read_header
+from sensors.landing_blob import BlobChanged, read_header
 from tests.fixtures.azurite import ACCOUNT_KEY
 from tests.pipeline.conftest import CLINVAR_VCF, HG00096
 
@@ -190,6 +190,13 @@ def test_header_read_grows_until_the_chrom_line(landing, azurite):
     assert header == _header_lines(plain)
     assert plan_partitions(blob.uri, header) == plan_partitions(blob.uri, plain) == [
         ("fam.HG00096", "HG00096"), ("fam.SECOND", "SECOND")]
+
+    # rewritten between listing and reading: the read is refused (If-Match on the listed etag)
+    client.upload_blob("incoming/fam.vcf.gz", gzip.compress(plain), overwrite=True)
+    with pytest.raises(BlobChanged):
+        read_header(store, blob)
+    (relisted,) = store.list_blobs(client.container_name, "incoming")
+    assert read_header(store, relisted) == _header_lines(plain)
 
 
 def test_misconfiguration_is_a_skip_reason_and_no_secret_or_sample_is_logged(landing, azurite, monkeypatch, caplog):
