@@ -225,8 +225,10 @@ def record_group_lag(bootstrap: str, group: str, topics: list[str] | tuple[str, 
     the Dagster sensors, whose consumers live only during a tick. Returns {topic: total lag}."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-                         "client.id": f"{group}-lag-probe"})
+    from hcml.events.kafka_config import client_config
+
+    consumer = Consumer(client_config(bootstrap, **{"group.id": group, "enable.auto.commit": False,
+                                                    "client.id": f"{group}-lag-probe"}))
     try:
         totals: dict[str, int] = {}
         for topic in topics:

@@ -42,8 +42,9 @@ class PendingEvent:
 
 
 def producer_config(bootstrap: str) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap,
+    from hcml.events.kafka_config import client_config  # bootstrap + TLS/SASL from the environment
+
+    return client_config(bootstrap, **{
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
@@ -52,7 +53,7 @@ def producer_config(bootstrap: str) -> dict[str, Any]:
         "reconnect.backoff.ms": 200,
         "reconnect.backoff.max.ms": 2_000,
         "client.id": f"hcml-realtime-{uuid.uuid4().hex[:8]}",
-    }
+    })
 
 
 class EventPublisher:
@@ -283,13 +284,14 @@ class ResultsListener:
     def _run(self) -> None:
         from confluent_kafka import Consumer
 
-        consumer = Consumer({
-            "bootstrap.servers": self.bootstrap,
+        from hcml.events.kafka_config import client_config
+
+        consumer = Consumer(client_config(self.bootstrap, **{
             "group.id": self.group_id,  # manual assignment: no rebalancing, nothing committed
             "enable.auto.commit": False,
             "topic.metadata.refresh.interval.ms": 5_000,
             "allow.auto.create.topics": False,
-        })
+        }))
         try:
             while not self._stop.is_set() and not self._assign_all(consumer):
                 self._stop.wait(1.0)

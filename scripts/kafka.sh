@@ -13,6 +13,10 @@
 # DIR defaults to $HCML_DATA_DIR/kafka/single (or .../cluster), i.e. var/kafka/... in the repository.
 # Environment: HCML_KAFKA_VERSION (default 4.1.1), HCML_KAFKA_HEAP (default 384m per node),
 # HCML_KAFKA_START_TIMEOUT (seconds, default 90).
+# Opt-in SASL (single node, `up` only): HCML_KAFKA_SASL_USERS="user:password[,user:password]" adds a second
+# listener SASL_PLAINTEXT with the mechanisms PLAIN and SCRAM-SHA-256 for those users (letters, digits,
+# '-' and '_' only); its address goes to DIR/sasl_bootstrap and stderr. The PLAINTEXT listener stays
+# (inter-broker traffic, topic set-up).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VERSION="${HCML_KAFKA_VERSION:-4.1.1}"
@@ -85,18 +89,33 @@ cluster_id() {
   python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))'
 }
 
-# write_config DIR NODE_ID BROKER_PORT CONTROLLER_PORT VOTERS REPLICATION MIN_ISR
+SASL_USERS="${HCML_KAFKA_SASL_USERS:-}"
+
+# sasl_users_valid: HCML_KAFKA_SASL_USERS is user:password[,user:password] with safe characters only
+# (they go into a JAAS line and a StorageTool argument unquoted).
+sasl_users_valid() {
+  [[ "$SASL_USERS" =~ ^[A-Za-z0-9_-]+:[A-Za-z0-9_-]+(,[A-Za-z0-9_-]+:[A-Za-z0-9_-]+)*$ ]]
+}
+
+# write_config DIR NODE_ID BROKER_PORT CONTROLLER_PORT VOTERS REPLICATION MIN_ISR [SASL_PORT]
 write_config() {
-  local dir=$1 id=$2 bport=$3 cport=$4 voters=$5 rf=$6 isr=$7
+  local dir=$1 id=$2 bport=$3 cport=$4 voters=$5 rf=$6 isr=$7 sport=${8:-}
+  local listeners="PLAINTEXT://127.0.0.1:$bport" map="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [[ -n "$sport" ]]; then
+    listeners+=",SASL_PLAINTEXT://127.0.0.1:$sport"
+    map+=",SASL_PLAINTEXT:SASL_PLAINTEXT"
+  fi
   mkdir -p "$dir/data" "$dir/logs"
+  touch "$dir/server.properties"
+  chmod 600 "$dir/server.properties"  # it may hold the test users' passwords (SASL)
   cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=$id
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$bport,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$bport
+listeners=$listeners,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$map
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 num.partitions=3
@@ -114,6 +133,16 @@ log.retention.hours=24
 log.segment.bytes=16777216
 unclean.leader.election.enable=false
 EOF
+  if [[ -n "$sport" ]]; then
+    local jaas="" pair
+    for pair in ${SASL_USERS//,/ }; do jaas+=" user_${pair%%:*}=\"${pair#*:}\""; done
+    cat >>"$dir/server.properties" <<EOF
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$jaas;
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
+    echo "$sport" >"$dir/sasl_port"
+  fi
   echo "$bport" >"$dir/port"
 }
 
@@ -125,10 +154,13 @@ java_args() {
 }
 
 format_node() {
-  local dir=$1 cid=$2
+  local dir=$1 cid=$2 scram=() pair
   java_args "$dir"
+  if [[ -f "$dir/sasl_port" ]]; then  # SCRAM credentials live in the cluster metadata: written at format time
+    for pair in ${SASL_USERS//,/ }; do scram+=(--add-scram "SCRAM-SHA-256=[name=${pair%%:*},password=${pair#*:}]"); done
+  fi
   java "${JAVA_ARGS[@]}" kafka.tools.StorageTool format -t "$cid" -c "$dir/server.properties" --ignore-formatted \
-    >"$dir/logs/format.log" 2>&1 || { cat "$dir/logs/format.log" >&2; exit 1; }
+    "${scram[@]}" >"$dir/logs/format.log" 2>&1 || { cat "$dir/logs/format.log" >&2; exit 1; }
 }
 
 start_node() {
@@ -186,27 +218,36 @@ stop_node() {
 
 up() {
   local dir=${1:-$DATA_ROOT/kafka/single}
+  if [[ -n "$SASL_USERS" ]] && ! sasl_users_valid; then
+    log "HCML_KAFKA_SASL_USERS must be user:password[,user:password] of letters, digits, '-' and '_'"
+    exit 2
+  fi
   install >/dev/null 2>&1 || install
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
   local attempt
   for attempt in 1 2 3; do
     if [[ ! -f "$dir/server.properties" ]]; then
-      local bport cport
+      local bport cport sport=""
       bport=$(free_port)
       cport=$(free_port)
-      write_config "$dir" 1 "$bport" "$cport" "1@127.0.0.1:$cport" 1 1
+      [[ -z "$SASL_USERS" ]] || sport=$(free_port)
+      write_config "$dir" 1 "$bport" "$cport" "1@127.0.0.1:$cport" 1 1 "$sport"
       format_node "$dir" "$(cluster_id)"
     fi
     start_node "$dir"
     if wait_node "$dir"; then
+      if [[ -f "$dir/sasl_port" ]]; then
+        echo "127.0.0.1:$(cat "$dir/sasl_port")" >"$dir/sasl_bootstrap"
+        log "SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256) on $(cat "$dir/sasl_bootstrap")"
+      fi
       echo "127.0.0.1:$(cat "$dir/port")" | tee "$dir/bootstrap"
       return
     fi
     stop_node "$dir"
     # e.g. a port taken between choosing and binding it: start over with fresh ports and storage
     log "start attempt $attempt failed; retrying with new ports"
-    rm -rf "$dir/server.properties" "$dir/data" "$dir/port"
+    rm -rf "$dir/server.properties" "$dir/data" "$dir/port" "$dir/sasl_port" "$dir/sasl_bootstrap"
   done
   exit 1
 }
@@ -293,7 +334,7 @@ case "$cmd" in
   node-up) node_up "$@" ;;
   status) status "$@" ;;
   *)
-    sed -n '2,16p' "$0" >&2
+    sed -n '2,20p' "$0" >&2
     exit 2
     ;;
 esac

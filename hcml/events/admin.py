@@ -5,11 +5,19 @@ from __future__ import annotations
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
+from hcml.events.kafka_config import AuthWatch, client_config, watched
 from hcml.events.topics import TOPICS, TopicSpec
 
 
 def admin_client(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap, "client.id": "hcml-admin"})
+    return _watched_admin(bootstrap)[0]
+
+
+def _watched_admin(bootstrap: str) -> tuple[AdminClient, AuthWatch]:
+    """An admin client through `client_config` (security from the environment) and the watch that turns
+    a request timed out after a refused login into `KafkaAuthenticationError`."""
+    conf, watch = watched(client_config(bootstrap, **{"client.id": "hcml-admin"}))
+    return AdminClient(conf), watch
 
 
 def broker_count(admin: AdminClient, timeout: float = 15.0) -> int:
@@ -23,10 +31,11 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None, replicat
     The replication factor is each spec's (3 in production) capped at the number of brokers, unless
     given; `min.insync.replicas` is 2 when the replication factor is 3 or more, else 1.
     """
-    admin = admin_client(bootstrap)
+    admin, watch = _watched_admin(bootstrap)
     specs = list(specs or TOPICS.values())
-    brokers = broker_count(admin, timeout)
-    metadata = admin.list_topics(timeout=timeout).topics
+    with watch.failures("creating topics", serve=lambda: admin.poll(0)):
+        brokers = broker_count(admin, timeout)
+        metadata = admin.list_topics(timeout=timeout).topics
     outcome: dict[str, str] = {}
     to_create = []
     for spec in specs:
@@ -80,7 +89,9 @@ def _wait_for_leaders(admin: AdminClient, bootstrap: str, names: list[str], time
 
 def describe_topics(bootstrap: str, timeout: float = 15.0) -> dict[str, dict]:
     """{topic: {"partitions": n, "replication_factor": r}} for the platform's topics that exist."""
-    topics = admin_client(bootstrap).list_topics(timeout=timeout).topics
+    admin, watch = _watched_admin(bootstrap)
+    with watch.failures("listing topics", serve=lambda: admin.poll(0)):
+        topics = admin.list_topics(timeout=timeout).topics
     out = {}
     for name in TOPICS:
         if name in topics:

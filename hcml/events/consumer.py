@@ -15,13 +15,14 @@ from typing import Any, Iterator
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
+from hcml.events.kafka_config import client_config, watched
 from hcml.events.messages import Record
 from hcml.events.topics import GROUP_CLI_TAIL as GROUP_PROBE
 
 
 def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
+    """The consumers' settings on top of `client_config` (bootstrap + security from the environment)."""
+    return client_config(bootstrap, **{
         "group.id": group,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
@@ -29,9 +30,8 @@ def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, A
         "enable.partition.eof": True,
         "isolation.level": "read_committed",
         "client.id": group,
-    }
-    config.update(overrides)
-    return config
+        **overrides,
+    })
 
 
 def parse_cursor(cursor: str | None) -> dict[int, int]:
@@ -70,9 +70,11 @@ def read_batch(bootstrap: str, topic: str, group: str, offsets: dict[int, int], 
                max_seconds: float = 10.0, **config: Any) -> Batch:
     """Read up to `max_records` from `offsets` within `max_seconds`; the consumer is always closed."""
     # Short fetch waits: a tick that finds nothing new answers in tens of ms, not the default 0.5 s.
-    consumer = Consumer(consumer_config(bootstrap, group, **{"fetch.wait.max.ms": 10, **config}))
+    conf, watch = watched(consumer_config(bootstrap, group, **{"fetch.wait.max.ms": 10, **config}))
+    consumer = Consumer(conf)
     try:
-        metadata = consumer.list_topics(topic, timeout=min(max_seconds, 10.0)).topics.get(topic)
+        with watch.failures(f"reading {topic}", serve=lambda: consumer.poll(0)):
+            metadata = consumer.list_topics(topic, timeout=min(max_seconds, 10.0)).topics.get(topic)
         if metadata is None or metadata.error is not None:
             raise KafkaException(metadata.error if metadata else KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
         partitions = sorted(metadata.partitions)
@@ -142,9 +144,11 @@ def commit_positions(bootstrap: str, topic: str, group: str, offsets: dict[int, 
     """Record `offsets` as the group's committed positions (for lag metrics and KEDA; the cursor rules)."""
     if not offsets:
         return
-    consumer = Consumer(consumer_config(bootstrap, group))
+    conf, watch = watched(consumer_config(bootstrap, group))
+    consumer = Consumer(conf)
     try:
-        consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False)
+        with watch.failures(f"committing {group}", serve=lambda: consumer.poll(0)):
+            consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False)
     finally:
         consumer.close()
 
@@ -155,9 +159,11 @@ def tail(bootstrap: str, topic: str, group: str, from_beginning: bool = True, id
 
     Partitions are `assign`ed (no group membership, nothing committed), so several tails side by side each
     see every message."""
-    consumer = Consumer(consumer_config(bootstrap, group, **{"enable.partition.eof": False}))
+    conf, watch = watched(consumer_config(bootstrap, group, **{"enable.partition.eof": False}))
+    consumer = Consumer(conf)
     try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        with watch.failures(f"reading {topic}", serve=lambda: consumer.poll(0)):
+            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
         if metadata.error is not None:
             raise KafkaException(metadata.error)
         assignment = []
@@ -186,9 +192,11 @@ def tail(bootstrap: str, topic: str, group: str, from_beginning: bool = True, id
 
 def end_offsets(bootstrap: str, topic: str, timeout: float = 10.0) -> dict[int, int]:
     """{partition: high watermark} of a topic: a cursor that starts after everything already there."""
-    consumer = Consumer(consumer_config(bootstrap, GROUP_PROBE))
+    conf, watch = watched(consumer_config(bootstrap, GROUP_PROBE))
+    consumer = Consumer(conf)
     try:
-        metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
+        with watch.failures(f"reading {topic}", serve=lambda: consumer.poll(0)):
+            metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
         deadline = time.monotonic() + timeout
         out = {}
         for p in sorted(metadata.partitions):

@@ -7,17 +7,23 @@ broker did not acknowledge must not be reported to the clinician as queued.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, TypeVar
 
 from confluent_kafka import KafkaError, Producer
 
+from hcml.events.kafka_config import AuthWatch, KafkaAuthenticationError, client_config
 from hcml.events.messages import CloudEvent, Record, to_kafka
 from hcml.events.topics import MAX_MESSAGE_BYTES
 
 
 class DeliveryError(RuntimeError):
     """The broker did not acknowledge a message (after the producer's own retries)."""
+
+
+class AuthenticationFailed(DeliveryError, KafkaAuthenticationError):
+    """Nothing was delivered because the broker refused the producer's credentials or TLS handshake."""
 
 
 class KafkaDisabled(RuntimeError):
@@ -31,8 +37,8 @@ def bootstrap_from_env() -> str | None:
 
 
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap,
+    """The producer's settings on top of `client_config` (bootstrap + security from the environment)."""
+    return client_config(bootstrap, **{
         "enable.idempotence": True,  # no duplicates or reordering from the producer's own retries
         "acks": "all",
         "message.max.bytes": MAX_MESSAGE_BYTES,
@@ -40,9 +46,8 @@ def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
         "compression.type": "lz4",
         "delivery.timeout.ms": 60_000,  # after this a message is reported failed (DeliveryError)
         "client.id": "hcml-producer",
-    }
-    config.update(overrides)
-    return config
+        **overrides,
+    })
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,8 @@ class EventProducer:
         bootstrap = bootstrap or bootstrap_from_env()
         if not bootstrap:
             raise KafkaDisabled("HCML_KAFKA_BOOTSTRAP is not set: Kafka is disabled")
-        self._producer = Producer(producer_config(bootstrap, **config))
+        self._auth = AuthWatch(config.pop("error_cb", None))
+        self._producer = Producer(producer_config(bootstrap, error_cb=self._auth, **config))
 
     def __enter__(self) -> EventProducer:
         return self
@@ -82,7 +88,17 @@ class EventProducer:
     def _settle(self, reports: list, expected: int, timeout: float) -> list[Delivered]:
         from hcml.observability import KAFKA_MESSAGES_PRODUCED
 
-        remaining = self._producer.flush(timeout)
+        deadline = time.monotonic() + timeout
+        while True:  # in slices: a refused login ends the wait at once instead of at the timeout
+            remaining = self._producer.flush(max(min(0.5, deadline - time.monotonic()), 0))
+            if self._auth.error is not None and (remaining or len(reports) < expected):
+                undelivered = expected - sum(1 for err, _, _ in reports if err is None)
+                self._producer.purge()  # nothing queued may go out later under another login
+                self._producer.flush(0)
+                raise AuthenticationFailed(f"{undelivered} message(s) not delivered: "
+                                           f"Kafka refused the producer: {self._auth.error}")
+            if not remaining or time.monotonic() >= deadline:
+                break
         if remaining or len(reports) < expected:
             raise DeliveryError(f"{expected - len(reports)} message(s) not acknowledged within {timeout:.0f} s")
         delivered, errors = [], []
@@ -121,6 +137,9 @@ class EventProducer:
         return self._settle(reports, 1, timeout)[0]
 
     def close(self, timeout: float = 30.0) -> None:
+        if self._auth.error is not None:
+            self._producer.purge()
+            timeout = 0
         self._producer.flush(timeout)
 
 
