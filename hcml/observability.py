@@ -533,6 +533,12 @@ def configure_logging(service: str, stream: Any | None = None) -> None:
     handler._hcml = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # Libraries whose INFO lines carry request URLs (blob names can name a sample): warnings only.
+    for name in _URL_LOGGING_LIBRARIES:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+
+_URL_LOGGING_LIBRARIES = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "urllib3.connectionpool")
 
 
 def get_logger(name: str = "hcml") -> Any:

@@ -64,3 +64,31 @@ def test_azure_store_by_account_url_and_key(azurite, tmp_path):
     local = tmp_path / "in.vcf"
     local.write_bytes(b"##fileformat=VCFv4.2\n")
     assert store.get(local.as_uri()) == b"##fileformat=VCFv4.2\n"
+
+
+def test_blob_names_stay_out_of_the_logs(azure_env, azurite):
+    """The Azure SDK logs every request URL at INFO; a blob name may carry a sample name, so the platform's
+    logging set-up keeps those library loggers at WARNING."""
+    import io
+    import logging
+
+    import structlog
+
+    from hcml import observability as obs
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    stream = io.StringIO()
+    obs.configure_logging("hcml-test", stream=stream)
+    try:
+        store = open_store()
+        uri = store.put("landing/PATIENT-0042-tumour.vcf", b"##fileformat=VCFv4.2\n")
+        assert store.get(uri).startswith(b"##fileformat")
+        logging.getLogger("hcml.test").info("stored one blob")  # the handler really writes INFO lines
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.reset_defaults()
+    text = stream.getvalue()
+    assert "stored one blob" in text
+    assert "PATIENT-0042" not in text
