@@ -15,8 +15,11 @@
 # HCML_KAFKA_START_TIMEOUT (seconds, default 90).
 # Opt-in SASL (single node, `up` only): HCML_KAFKA_SASL_USERS="user:password[,user:password]" adds a second
 # listener SASL_PLAINTEXT with the mechanisms PLAIN and SCRAM-SHA-256 for those users (letters, digits,
-# '-' and '_' only); its address goes to DIR/sasl_bootstrap and stderr. The PLAINTEXT listener stays
-# (inter-broker traffic, topic set-up).
+# '-' and '_' only); its address goes to DIR/sasl_bootstrap and stderr. HCML_KAFKA_TLS_LISTENER=1 adds an
+# SSL listener that requires a client certificate (mutual TLS): a throw-away CA, the broker's certificate
+# (127.0.0.1, localhost) and a client certificate are made with openssl into DIR/tls (ca.crt, client.crt,
+# client.key); its address goes to DIR/ssl_bootstrap. The PLAINTEXT listener stays (inter-broker traffic,
+# topic set-up).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VERSION="${HCML_KAFKA_VERSION:-4.1.1}"
@@ -90,6 +93,30 @@ cluster_id() {
 }
 
 SASL_USERS="${HCML_KAFKA_SASL_USERS:-}"
+TLS_LISTENER="${HCML_KAFKA_TLS_LISTENER:-}"
+
+# make_tls DIR: a CA, the broker's key + certificate (PEM, SAN 127.0.0.1 and localhost) and a client's,
+# valid for 2 days, into DIR/tls. Keys are unencrypted PKCS#8 PEM (what Kafka's PEM keystore and
+# librdkafka read); everything is mode 600.
+make_tls() {
+  local tls=$1/tls
+  command -v openssl >/dev/null || { log "HCML_KAFKA_TLS_LISTENER needs openssl (apt-get install -y openssl)"; exit 1; }
+  rm -rf "$tls"
+  mkdir -p "$tls"
+  chmod 700 "$tls"
+  (
+    cd "$tls"
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=hcml-test-ca
+    openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr -subj /CN=localhost
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >broker.ext
+    openssl x509 -req -in broker.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out broker.crt -days 2 -extfile broker.ext
+    openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=hcml-test-client
+    openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 2
+    cat broker.key broker.crt >broker.pem
+    rm -f ./*.csr broker.ext
+  ) >"$1/logs/tls.log" 2>&1 || { cat "$1/logs/tls.log" >&2; exit 1; }
+}
 
 # sasl_users_valid: HCML_KAFKA_SASL_USERS is user:password[,user:password] with safe characters only
 # (they go into a JAAS line and a StorageTool argument unquoted).
@@ -97,13 +124,17 @@ sasl_users_valid() {
   [[ "$SASL_USERS" =~ ^[A-Za-z0-9_-]+:[A-Za-z0-9_-]+(,[A-Za-z0-9_-]+:[A-Za-z0-9_-]+)*$ ]]
 }
 
-# write_config DIR NODE_ID BROKER_PORT CONTROLLER_PORT VOTERS REPLICATION MIN_ISR [SASL_PORT]
+# write_config DIR NODE_ID BROKER_PORT CONTROLLER_PORT VOTERS REPLICATION MIN_ISR [SASL_PORT [SSL_PORT]]
 write_config() {
-  local dir=$1 id=$2 bport=$3 cport=$4 voters=$5 rf=$6 isr=$7 sport=${8:-}
+  local dir=$1 id=$2 bport=$3 cport=$4 voters=$5 rf=$6 isr=$7 sport=${8:-} tport=${9:-}
   local listeners="PLAINTEXT://127.0.0.1:$bport" map="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
   if [[ -n "$sport" ]]; then
     listeners+=",SASL_PLAINTEXT://127.0.0.1:$sport"
     map+=",SASL_PLAINTEXT:SASL_PLAINTEXT"
+  fi
+  if [[ -n "$tport" ]]; then
+    listeners+=",SSL://127.0.0.1:$tport"
+    map+=",SSL:SSL"
   fi
   mkdir -p "$dir/data" "$dir/logs"
   touch "$dir/server.properties"
@@ -142,6 +173,17 @@ listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.secu
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 EOF
     echo "$sport" >"$dir/sasl_port"
+  fi
+  if [[ -n "$tport" ]]; then
+    make_tls "$dir"
+    cat >>"$dir/server.properties" <<EOF
+listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location=$dir/tls/broker.pem
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location=$dir/tls/ca.crt
+listener.name.ssl.ssl.client.auth=required
+EOF
+    echo "$tport" >"$dir/ssl_port"
   fi
   echo "$bport" >"$dir/port"
 }
@@ -228,11 +270,12 @@ up() {
   local attempt
   for attempt in 1 2 3; do
     if [[ ! -f "$dir/server.properties" ]]; then
-      local bport cport sport=""
+      local bport cport sport="" tport=""
       bport=$(free_port)
       cport=$(free_port)
       [[ -z "$SASL_USERS" ]] || sport=$(free_port)
-      write_config "$dir" 1 "$bport" "$cport" "1@127.0.0.1:$cport" 1 1 "$sport"
+      [[ -z "$TLS_LISTENER" || "$TLS_LISTENER" == 0 ]] || tport=$(free_port)
+      write_config "$dir" 1 "$bport" "$cport" "1@127.0.0.1:$cport" 1 1 "$sport" "$tport"
       format_node "$dir" "$(cluster_id)"
     fi
     start_node "$dir"
@@ -241,13 +284,18 @@ up() {
         echo "127.0.0.1:$(cat "$dir/sasl_port")" >"$dir/sasl_bootstrap"
         log "SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256) on $(cat "$dir/sasl_bootstrap")"
       fi
+      if [[ -f "$dir/ssl_port" ]]; then
+        echo "127.0.0.1:$(cat "$dir/ssl_port")" >"$dir/ssl_bootstrap"
+        log "SSL listener (client certificate required; CA and client files in $dir/tls) on $(cat "$dir/ssl_bootstrap")"
+      fi
       echo "127.0.0.1:$(cat "$dir/port")" | tee "$dir/bootstrap"
       return
     fi
     stop_node "$dir"
     # e.g. a port taken between choosing and binding it: start over with fresh ports and storage
     log "start attempt $attempt failed; retrying with new ports"
-    rm -rf "$dir/server.properties" "$dir/data" "$dir/port" "$dir/sasl_port" "$dir/sasl_bootstrap"
+    rm -rf "$dir/server.properties" "$dir/data" "$dir/port" "$dir/sasl_port" "$dir/sasl_bootstrap" \
+      "$dir/ssl_port" "$dir/ssl_bootstrap" "$dir/tls"
   done
   exit 1
 }
@@ -334,7 +382,7 @@ case "$cmd" in
   node-up) node_up "$@" ;;
   status) status "$@" ;;
   *)
-    sed -n '2,20p' "$0" >&2
+    sed -n '2,24p' "$0" >&2
     exit 2
     ;;
 esac

@@ -161,8 +161,11 @@ class AuthWatch:
     def __call__(self, err: Any) -> None:
         from confluent_kafka import KafkaError
 
-        if err.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED,
-                          KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED):
+        refused = err.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED,
+                                 KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED)
+        # the broker refusing our client certificate reaches librdkafka as a TLS alert on a failed receive
+        refused = refused or (err.code() == KafkaError._TRANSPORT and "SSL routines" in (err.str() or ""))
+        if refused:
             with self._lock:
                 if self.error is None:
                     self.error = err.str()

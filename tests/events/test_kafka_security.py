@@ -1,9 +1,10 @@
 """Kafka security settings (TLS, SASL) for every hcml Kafka client: `hcml.events.kafka_config`.
 
 The mapping from HCML_KAFKA_* variables to librdkafka settings and its errors are checked without a broker;
-SASL is checked against a real broker (scripts/kafka.sh with HCML_KAFKA_SASL_USERS: a SASL_PLAINTEXT
-listener with PLAIN and SCRAM-SHA-256): produce + consume through the hcml clients with the right
-credentials, a clear authentication error with a wrong password, and the password in no error or log.
+SASL and mutual TLS against one real broker (scripts/kafka.sh with HCML_KAFKA_SASL_USERS and
+HCML_KAFKA_TLS_LISTENER: a SASL_PLAINTEXT listener with PLAIN and SCRAM-SHA-256, an SSL listener that
+requires a client certificate): produce + consume through the hcml clients with the right credentials,
+a clear authentication error with a wrong password or certificate, and the password in no error or log.
 """
 
 from __future__ import annotations
@@ -186,15 +187,17 @@ PASSWORD = "pw-" + secrets.token_hex(12)
 
 @pytest.fixture(scope="module")
 def sasl_broker():
-    """A real broker with a SASL_PLAINTEXT listener (PLAIN + SCRAM-SHA-256, user USER / PASSWORD) beside its
-    PLAINTEXT one; yields (plaintext bootstrap, SASL bootstrap, directory). Always stopped."""
+    """A real broker with a SASL_PLAINTEXT listener (PLAIN + SCRAM-SHA-256, user USER / PASSWORD) and an SSL
+    listener (client certificate required; CA and client files in DIR/tls) beside its PLAINTEXT one;
+    yields (plaintext bootstrap, SASL bootstrap, directory). Always stopped."""
     import os
 
     from hcml.events.admin import ensure_topics
 
     script = str(REPO_ROOT / "scripts" / "kafka.sh")
     directory = Path(tempfile.mkdtemp(prefix="hcml-kafka-sasl-"))
-    env = {**os.environ, "HCML_KAFKA_SASL_USERS": f"{USER}:{PASSWORD},other:{secrets.token_hex(8)}"}
+    env = {**os.environ, "HCML_KAFKA_SASL_USERS": f"{USER}:{PASSWORD},other:{secrets.token_hex(8)}",
+           "HCML_KAFKA_TLS_LISTENER": "1"}
     try:
         up = subprocess.run(["bash", script, "up", str(directory)], capture_output=True, text=True, env=env,
                             timeout=300)
@@ -331,3 +334,74 @@ def test_the_right_password_of_another_user_is_refused(sasl_broker, env):
 def test_the_broker_config_keeps_the_passwords_private(sasl_broker):
     _, _, directory = sasl_broker
     assert (directory / "server.properties").stat().st_mode & 0o077 == 0
+
+
+# ------------------------------------------------------------------------ real broker, mutual TLS listener
+def _tls(env, tls: Path, ca: Path | None = None, client: Path | None = None) -> None:
+    env(HCML_KAFKA_SECURITY_PROTOCOL="SSL", HCML_KAFKA_SSL_CA_LOCATION=str(ca or tls / "ca.crt"),
+        HCML_PSEUDONYM_KEY="test-key-" + uuid.uuid4().hex)
+    if client is not None:
+        env(HCML_KAFKA_SSL_CERTIFICATE_LOCATION=str(client / "client.crt"),
+            HCML_KAFKA_SSL_KEY_LOCATION=str(client / "client.key"))
+
+
+@pytest.fixture(scope="module")
+def foreign_ca():
+    """Another CA and a client certificate it signed (nothing the broker trusts), made with openssl."""
+    directory = Path(tempfile.mkdtemp(prefix="hcml-foreign-ca-"))
+    try:
+        for args in (["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+                      "-days", "1", "-subj", "/CN=foreign-ca"],
+                     ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr",
+                      "-subj", "/CN=foreign-client"],
+                     ["x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                      "-out", "client.crt", "-days", "1"]):
+            subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True, timeout=60)
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.mark.kafka
+def test_produce_and_consume_with_mutual_tls(sasl_broker, env):
+    from hcml.events.admin import describe_topics
+    from hcml.events.consumer import end_offsets, read_batch
+    from hcml.events.messages import from_kafka, parse_submission
+    from hcml.events.producer import EventProducer
+
+    _, _, directory = sasl_broker
+    tls = (directory / "ssl_bootstrap").read_text().strip()
+    _tls(env, directory / "tls", client=directory / "tls")
+    assert set(describe_topics(tls)) == set(topics.TOPICS)
+    start = end_offsets(tls, topics.RAW)
+    sub, event = _submission(200)
+    with EventProducer(tls) as producer:
+        producer.send(topics.RAW, event)
+    batch = read_batch(tls, topics.RAW, topics.GROUP_SUBMISSIONS_SENSOR, start, max_seconds=30)
+    assert [parse_submission(from_kafka(r.key, r.value, r.headers)).submission_id for r in batch.records] == [
+        sub.submission_id]
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("case", ["no client certificate", "broker not signed by our CA",
+                                  "client certificate of another CA"])
+def test_a_refused_tls_handshake_is_a_clear_error(sasl_broker, env, foreign_ca, case):
+    from hcml.events.consumer import read_batch
+    from hcml.events.producer import AuthenticationFailed, EventProducer
+
+    _, _, directory = sasl_broker
+    tls, ours = (directory / "ssl_bootstrap").read_text().strip(), directory / "tls"
+    if case == "no client certificate":
+        _tls(env, ours)
+    elif case == "broker not signed by our CA":
+        _tls(env, ours, ca=foreign_ca / "ca.crt", client=ours)
+    else:
+        _tls(env, ours, client=foreign_ca)
+    with EventProducer(tls) as producer, pytest.raises(AuthenticationFailed) as produced:
+        producer.send(topics.RAW, _submission(201)[1], timeout=120)
+    with pytest.raises(KafkaAuthenticationError) as consumed:
+        read_batch(tls, topics.RAW, topics.GROUP_SUBMISSIONS_SENSOR, {}, max_seconds=5)
+    for message in (str(produced.value), str(consumed.value)):
+        assert "SSL" in message
+        if case == "broker not signed by our CA":
+            assert "certificate verify failed" in message
