@@ -405,3 +405,25 @@ def test_a_refused_tls_handshake_is_a_clear_error(sasl_broker, env, foreign_ca, 
         assert "SSL" in message
         if case == "broker not signed by our CA":
             assert "certificate verify failed" in message
+
+
+# ----------------------------------------------------------------------------------------- deployment
+def test_every_deployed_kafka_client_gets_the_hcml_kafka_secret():
+    """The realtime service, the results worker, the Dagster code location, daemon, run and step pods all
+    take their Kafka security variables from the one Secret `hcml-kafka` (each key a variable)."""
+    import yaml
+
+    for path in ("realtime/deploy/knative-service.yaml", "realtime/deploy/results-worker.yaml"):
+        doc = yaml.safe_load((REPO_ROOT / path).read_text())
+        (container,) = doc["spec"]["template"]["spec"]["containers"]
+        assert "HCML_KAFKA_BOOTSTRAP" in {e["name"] for e in container["env"]}, path
+        assert {"secretRef": {"name": "hcml-kafka", "optional": True}} in container.get("envFrom", []), path
+    values = yaml.safe_load((REPO_ROOT / "deploy/helm/values.yaml").read_text())
+    for deployment in values["dagster-user-deployments"]["deployments"]:
+        assert {"name": "hcml-kafka"} in deployment["envSecrets"], deployment["name"]
+    assert {"name": "hcml-kafka"} in values["runLauncher"]["config"]["k8sRunLauncher"]["envSecrets"]
+    assert {"name": "hcml-kafka"} in values["dagsterDaemon"]["envSecrets"]
+    instance = yaml.safe_load((REPO_ROOT / "deploy/dagster/dagster.yaml").read_text())
+    assert "hcml-kafka" in instance["run_launcher"]["config"]["env_secrets"]
+    executor = yaml.safe_load((REPO_ROOT / "deploy/dagster/k8s_job_executor.yaml").read_text())
+    assert "hcml-kafka" in executor["execution"]["config"]["env_secrets"]
