@@ -31,7 +31,19 @@ bootstrap_option = click.option("--bootstrap", envvar="HCML_KAFKA_BOOTSTRAP", de
                                  help="Kafka bootstrap servers (default: $HCML_KAFKA_BOOTSTRAP).")
 
 
-@click.group()
+class _KafkaGroup(click.Group):
+    """Inconsistent security settings and a refused login are one line (`Error: ...`, exit 1), no traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from hcml.events.kafka_config import KafkaAuthenticationError, KafkaConfigError
+
+        try:
+            return super().invoke(ctx)
+        except (KafkaConfigError, KafkaAuthenticationError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_KafkaGroup)
 def kafka() -> None:
     """Kafka event streaming: topics, submissions, results, dead letters."""
 

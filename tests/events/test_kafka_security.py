@@ -427,3 +427,35 @@ def test_every_deployed_kafka_client_gets_the_hcml_kafka_secret():
     assert "hcml-kafka" in instance["run_launcher"]["config"]["env_secrets"]
     executor = yaml.safe_load((REPO_ROOT / "deploy/dagster/k8s_job_executor.yaml").read_text())
     assert "hcml-kafka" in executor["execution"]["config"]["env_secrets"]
+
+
+# ------------------------------------------------------------------------------------ the command line
+def test_the_cli_says_which_setting_is_wrong_in_one_line(env):
+    from click.testing import CliRunner
+
+    from hcml.events.cli import kafka
+
+    env(HCML_KAFKA_SECURITY_PROTOCOL="SASL_SSL", HCML_KAFKA_SASL_USERNAME="u", HCML_KAFKA_SASL_PASSWORD=SECRET)
+    result = CliRunner().invoke(kafka, ["topics", "--bootstrap", "127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert "HCML_KAFKA_SASL_MECHANISM" in result.output and "Traceback" not in result.output
+    assert SECRET not in result.output
+
+
+@pytest.mark.kafka
+def test_the_cli_reports_a_refused_login_in_one_line(sasl_broker, env, tmp_path):
+    from click.testing import CliRunner
+
+    from hcml.events.cli import kafka
+
+    _, sasl, _ = sasl_broker
+    wrong = "wrong-" + secrets.token_hex(8)
+    _login(env, "SCRAM-SHA-256", wrong)
+    variants = tmp_path / "variants.txt"
+    variants.write_text("21-25891796-C-T\n")
+    result = CliRunner().invoke(kafka, ["produce", str(variants), "--bootstrap", sasl, "--kind", "variants",
+                                        "--patient-id", "MRN-CLI-1", "--requester", "dr.a",
+                                        "--department", "genetics", "--project", "p"])
+    assert result.exit_code == 1, result.output
+    assert "Authentication failed" in result.output and "Traceback" not in result.output
+    assert wrong not in result.output and "MRN-CLI-1" not in result.output
