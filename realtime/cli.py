@@ -25,7 +25,13 @@ def serve(host: str, port: int, workers: int, log_level: str, access_log: bool, 
     import uvicorn
 
     from hcml.observability import configure_logging
+    from realtime.settings import load_settings
 
+    try:
+        load_settings()  # a malformed setting is one line and exit 2, not a traceback from the worker
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     configure_logging("realtime")
     uvicorn.run(
         "realtime.app:create_app",

@@ -61,6 +61,12 @@ def dev_key_path() -> Path:
 
 
 def load_settings() -> Settings:
+    """The settings; a ValueError naming the variable when one is malformed (the service refuses to start)."""
+    kafka_bootstrap = os.environ.get("HCML_KAFKA_BOOTSTRAP") or None
+    if kafka_bootstrap:
+        from hcml.events.kafka_config import client_config
+
+        client_config(kafka_bootstrap)  # inconsistent TLS / SASL settings: KafkaConfigError naming the variable
     return Settings(
         oidc_issuer=os.environ.get("HCML_OIDC_ISSUER") or DEV_ISSUER,
         oidc_audience=os.environ.get("HCML_OIDC_AUDIENCE") or DEFAULT_AUDIENCE,
@@ -70,7 +76,7 @@ def load_settings() -> Settings:
         max_variants=_int("HCML_REALTIME_MAX_VARIANTS", 1000),
         max_sequence_length=_int("HCML_REALTIME_MAX_SEQUENCE", 100_000),
         event_buffer=_int("HCML_REALTIME_EVENT_BUFFER", 10_000),
-        kafka_bootstrap=os.environ.get("HCML_KAFKA_BOOTSTRAP") or None,
+        kafka_bootstrap=kafka_bootstrap,
         model_poll_seconds=_float("HCML_REALTIME_MODEL_POLL_SECONDS", 30.0),
         audit_log=Path(os.environ.get("HCML_AUDIT_LOG") or (data_dir() / "realtime" / "audit.jsonl")),
         results_cache=_int("HCML_REALTIME_RESULTS_CACHE", 1000),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import auth
@@ -67,3 +68,28 @@ def test_page_and_api_headers(client, tokens):
     r = client.post("/v1/annotate", json={"variants": ["21-25891796-C-T"]}, headers=auth(tokens["clinician"]))
     assert r.headers["cache-control"] == "no-store"  # patient answers never cached
     assert client.get("/v1/whoami").headers["cache-control"] == "no-store"  # refusals neither
+
+
+@pytest.mark.parametrize("env, variable", [
+    ({"HCML_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "HCML_KAFKA_SASL_PASSWORD": "s3cret-pw"},
+     "HCML_KAFKA_SASL_MECHANISM"),
+    ({"HCML_REALTIME_MAX_VARIANTS": "many"}, "HCML_REALTIME_MAX_VARIANTS"),
+])
+def test_serve_refuses_malformed_settings_in_one_line(monkeypatch, env, variable):
+    """Inconsistent Kafka security settings (or a malformed number) stop `hcml serve` before it listens,
+    naming the variable, never printing a secret -- rather than a service that answers 503 for every
+    submission while its publisher thread has died."""
+    import uvicorn
+    from click.testing import CliRunner
+
+    from realtime.cli import serve
+
+    started = []  # were the check missing, the test fails here instead of serving forever
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append(k))
+    monkeypatch.setenv("HCML_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    result = CliRunner().invoke(serve, ["--port", "1"])
+    assert not started and result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and variable in result.output
+    assert "s3cret-pw" not in result.output and "Traceback" not in result.output
