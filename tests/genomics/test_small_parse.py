@@ -163,27 +163,9 @@ def _perturbed(good: list[str], seed: int) -> list[str]:
     return out
 
 
-def _run(items, bundle, path):
-    with forced(path):
-        try:
-            return parse_variant_strings(items, bundle)
-        except Exception as exc:  # noqa: BLE001 - both forms must fail alike too
-            return exc
-
-
 def _assert_same(items, bundle):
-    want = _run(items, bundle, "vectorised")
-    got = _run(items, bundle, "small")
-    if isinstance(want, Exception):
-        assert type(got) is type(want) and str(got) == str(want)
-        return want
-    assert not isinstance(got, Exception), got
-    assert_frame_equal(got.variants, want.variants)
-    assert_frame_equal(got.rejects, want.rejects)
-    assert (got.n_input, got.kind, got.samples, got.header, got.genotypes, got.records) == (
-        want.n_input, want.kind, want.samples, want.header, want.genotypes, want.records,
-    )
-    return want
+    """parse_variant_strings under both forms: identical ParsedInputs (or identical exceptions)."""
+    return _same_parsed(lambda: parse_variant_strings(items, bundle))
 
 
 def _twin_takes(items, bundle) -> bool:
