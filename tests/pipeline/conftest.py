@@ -11,6 +11,20 @@ HG00096 = SAMPLES / "HG00096_chr21_region.vcf"
 CLINVAR_VCF = SAMPLES / "clinvar2016_chr21_region.vcf"
 
 
+def two_sample_vcf() -> bytes:
+    """The real HG00096 VCF with a second sample column SECOND (HG00096's genotypes reversed per record:
+    the landing tests are about the sample names, not the genotypes)."""
+    out = []
+    for line in HG00096.read_text().splitlines():
+        if line.startswith("##"):
+            out.append(line)
+        elif line.startswith("#CHROM"):
+            out.append(line + "\tSECOND")
+        else:
+            out.append(line + "\t" + line.split("\t")[9][::-1])
+    return ("\n".join(out) + "\n").encode()
+
+
 def vcf_records(path: Path) -> list[list[str]]:
     """The data lines of a VCF, split on tabs (an independent reading for expectations)."""
     return [line.rstrip("\n").split("\t") for line in path.read_text().splitlines() if line and not line.startswith("#")]

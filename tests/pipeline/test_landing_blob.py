@@ -16,22 +16,9 @@ from hcml_dagster.partitions import samples_partitions
 from sensors.landing import landing_vcf_sensor
 from sensors.landing_blob import BlobChanged, read_header
 from tests.fixtures.azurite import ACCOUNT_KEY
-from tests.pipeline.conftest import CLINVAR_VCF, HG00096
+from tests.pipeline.conftest import CLINVAR_VCF, HG00096, two_sample_vcf
 
 pytestmark = pytest.mark.azurite
-
-
-def _two_sample_vcf() -> bytes:
-    """The real HG00096 VCF with a second sample column SECOND (the names are what matters here)."""
-    out = []
-    for line in HG00096.read_text().splitlines():
-        if line.startswith("##"):
-            out.append(line)
-        elif line.startswith("#CHROM"):
-            out.append(line + "\tSECOND")
-        else:
-            out.append(line + "\t" + line.split("\t")[9][::-1])
-    return ("\n".join(out) + "\n").encode()
 
 
 def _header_lines(data: bytes) -> bytes:
@@ -66,7 +53,7 @@ def test_blobs_become_partitions_and_runs_once_per_content(landing, monkeypatch)
     hg_uri = f"azure://{container}/incoming/HG00096_chr21_region.vcf"
     fam_uri = f"azure://{container}/incoming/family1.vcf.gz"
     client.upload_blob("incoming/HG00096_chr21_region.vcf", HG00096.read_bytes())
-    client.upload_blob("incoming/family1.vcf.gz", gzip.compress(_two_sample_vcf()))
+    client.upload_blob("incoming/family1.vcf.gz", gzip.compress(two_sample_vcf()))
     client.upload_blob("incoming/notes.txt", b"not a VCF")
     client.upload_blob("incoming/.partial.vcf", b"being copied")
     client.upload_blob("incoming/old/archived.vcf", HG00096.read_bytes())  # a sub-folder: not watched
@@ -176,7 +163,7 @@ def test_header_read_grows_until_the_chrom_line(landing, azurite):
     from hcml_dagster.submissions import plan_partitions
 
     client, local = landing
-    plain = _two_sample_vcf()
+    plain = two_sample_vcf()
     (local / "raw.vcf").write_bytes(plain)
     pysam.tabix_compress(str(local / "raw.vcf"), str(local / "fam.vcf.gz"))
     (local / "raw.vcf").unlink()

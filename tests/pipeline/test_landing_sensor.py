@@ -4,22 +4,7 @@ import dagster as dg
 
 from hcml_dagster.partitions import samples_partitions
 from sensors.landing import landing_vcf_sensor
-from tests.pipeline.conftest import CLINVAR_VCF, HG00096
-
-
-def _two_sample_vcf(path):
-    """The real HG00096 VCF with a second sample column (HG00096's genotypes reversed per record: the
-    sample names are what this test is about, not the genotypes)."""
-    out = []
-    for line in HG00096.read_text().splitlines():
-        if line.startswith("##"):
-            out.append(line)
-        elif line.startswith("#CHROM"):
-            out.append(line + "\tSECOND")
-        else:
-            gt = line.split("\t")[9]
-            out.append(line + "\t" + gt[::-1])
-    path.write_text("\n".join(out) + "\n")
+from tests.pipeline.conftest import CLINVAR_VCF, HG00096, two_sample_vcf
 
 
 def test_landing_files_become_partitions_and_runs(tmp_path, monkeypatch):
@@ -27,7 +12,7 @@ def test_landing_files_become_partitions_and_runs(tmp_path, monkeypatch):
     landing.mkdir()
     monkeypatch.setenv("HCML_LANDING_DIR", str(landing))
     monkeypatch.setenv("HCML_LANDING_SETTLE_SECONDS", "0")
-    _two_sample_vcf(landing / "family1.vcf")
+    (landing / "family1.vcf").write_bytes(two_sample_vcf())
     (landing / "clinvar.vcf").write_bytes(CLINVAR_VCF.read_bytes())
     (landing / "notes.txt").write_text("not a VCF")
     (landing / ".partial.vcf").write_text("being copied")
