@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import polars as pl
 from polars.testing import assert_frame_equal
 
 from hcml.config import REPO_ROOT
@@ -23,6 +22,17 @@ def _inputs(bundle):
         inputs.read_vcf((SAMPLES / "clinvar2016_chr21_region.vcf").read_bytes(), bundle),
         inputs.parse_variant_strings(["21-25891796-G-T"], bundle),  # only a reject: no variant
     ]
+
+
+def _concurrently(n: int, call) -> dict:
+    """call(i) for i in range(n), each on its own thread started together: {i: result}."""
+    results: dict = {}
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, call(i))) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
 
 
 def test_batched_equals_alone(bundle):
@@ -56,14 +66,8 @@ def test_batcher_serves_concurrent_requests(bundle):
     scorer = load_scorer()
     parsed = _inputs(bundle)[:3]
     batcher = InterpretBatcher(bundle)
-    results: dict[int, pl.DataFrame] = {}
     try:
-        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, batcher.interpret(parsed[i % 3], scorer)))
-                   for i in range(12)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = _concurrently(12, lambda i: batcher.interpret(parsed[i % 3], scorer))
     finally:
         batcher.stop()
     assert sorted(results) == list(range(12))
@@ -128,14 +132,8 @@ def test_concurrent_string_jobs_are_parsed_together(bundle):
     scorer = load_scorer()
     jobs = [["21-25891796-C-T", "bad"], ["21-25897620-C-T"], ["ENST00000346798.7:c.2149G>A", "21-25891796-C-G"]] * 4
     batcher = InterpretBatcher(bundle)
-    results: dict = {}
     try:
-        threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, batcher.interpret_strings(jobs[i], scorer)))
-                   for i in range(len(jobs))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = _concurrently(len(jobs), lambda i: batcher.interpret_strings(jobs[i], scorer))
     finally:
         batcher.stop()
     for i, r in results.items():
