@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -75,21 +76,24 @@ def test_page_and_api_headers(client, tokens):
      "HCML_KAFKA_SASL_MECHANISM"),
     ({"HCML_REALTIME_MAX_VARIANTS": "many"}, "HCML_REALTIME_MAX_VARIANTS"),
 ])
-def test_serve_refuses_malformed_settings_in_one_line(monkeypatch, env, variable):
-    """Inconsistent Kafka security settings (or a malformed number) stop `hcml serve` before it listens,
-    naming the variable, never printing a secret -- rather than a service that answers 503 for every
-    submission while its publisher thread has died."""
-    import uvicorn
-    from click.testing import CliRunner
+def test_serve_refuses_malformed_settings_in_one_line(rt_env, env, variable):
+    """Inconsistent Kafka security settings (or a malformed number) stop the real `hcml serve` process before
+    it listens, naming the variable, never printing a secret -- rather than a service that answers 503 for
+    every submission while its publisher thread has died."""
+    import subprocess
+    import sys
 
-    from realtime.cli import serve
+    from hcml.config import REPO_ROOT
 
-    started = []  # were the check missing, the test fails here instead of serving forever
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append(k))
-    monkeypatch.setenv("HCML_KAFKA_BOOTSTRAP", "127.0.0.1:1")
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    result = CliRunner().invoke(serve, ["--port", "1"])
-    assert not started and result.exit_code == 2, result.output
-    assert result.output.startswith("error: ") and variable in result.output
-    assert "s3cret-pw" not in result.output and "Traceback" not in result.output
+    from .conftest import free_port
+
+    proc_env = {**os.environ, **rt_env, "HCML_KAFKA_BOOTSTRAP": "127.0.0.1:1", **env}
+    try:  # were the check missing, the service would start and serve until this guard stops it
+        proc = subprocess.run([sys.executable, "-m", "hcml.cli", "serve", "--port", str(free_port())],
+                              cwd=REPO_ROOT, env=proc_env, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("hcml serve started despite the malformed setting")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert proc.stderr.startswith("error: ") and variable in proc.stderr
+    assert "s3cret-pw" not in output and "Traceback" not in output
