@@ -87,6 +87,7 @@ def split_header(data: bytes) -> tuple[list[str], list[str], int, list[str], int
             break
     body_start = len(header)
     if chrom_line is None:
+        # a header without records is a valid, empty VCF; no header at all is no VCF (VEP cannot tell its format)
         if not any(line.strip() for line in lines):
             raise InputError("empty input: no VCF header and no records")
         raise InputError("input is not a VCF: no '#CHROM\\tPOS\\tID\\tREF\\tALT...' header line before the records")
@@ -107,8 +108,6 @@ def parse_vcf(data: bytes) -> VcfRecords:
         pl.col("text").str.strip_chars_end("\r"),
     )
     body = body.filter(pl.col("text").str.strip_chars() != "")  # blank lines are not records
-    if body.height == 0:
-        raise InputError("empty input: the VCF has a header but no records")
     body = body.with_row_index("rec").with_columns(pl.col("text").str.split("\t").alias("_f"))
     f = pl.col("_f")
     body = body.with_columns(
@@ -270,8 +269,6 @@ def parse_vcf_rows(lines: list[str], body_start: int, samples: list[str], n_cols
         text = raw.rstrip("\r")
         if text.strip(_WHITESPACE):  # blank lines are not records
             body.append((body_start + 1 + i, text))
-    if not body:
-        raise InputError("empty input: the VCF has a header but no records")
     cands, alleles, gts, rejects = [], [], [], []
     n_samples = len(samples)
     for line, text in body:
