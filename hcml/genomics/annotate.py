@@ -117,28 +117,60 @@ def _overlap(a_s, a_e, b_s, b_e):
     return (a_e >= b_s) & (a_s <= b_e)
 
 
+def allele_trim(ref: str, alt: str) -> tuple[int, int]:
+    """How many bases VEP 115 removes from the start and from the end of an allele pair: its one reduction
+    rule, used by `vep_alleles` and `_vep_allele` alike.
+
+    VEP's VCF parser drops an indel's shared first base, then `Parser::post_process_vfs` sends every
+    allele pair of unequal length through `minimise_alleles`, i.e. ensembl-variation's
+    `Utils::Sequence::trim_sequences`: the shared leading bases go first (start advances), then the shared
+    trailing bases (end moves back), each only while both alleles are non-empty. Equal-length pairs (SNVs,
+    MNVs) are kept whole. The reduced variant is what VEP annotates and reports (Location, Allele,
+    consequences, HGVS), so a padded `CCAT>CCT` is the deletion of its A, like `CA>C`."""
+    if len(ref) == len(alt):
+        return 0, 0
+    n = min(len(ref), len(alt))
+    head = 0
+    while head < n and ref[head] == alt[head]:
+        head += 1
+    n -= head
+    tail = 0
+    while tail < n and ref[-1 - tail] == alt[-1 - tail]:
+        tail += 1
+    return head, tail
+
+
 def vep_alleles(variants: pl.DataFrame) -> pl.DataFrame:
-    """VEP's reduced alleles: vstart, vend (insertion: vstart = vend + 1), vref, valt ('-' when empty)."""
+    """VEP's reduced alleles (`allele_trim`): vstart, vend (insertion: vstart = vend + 1), vref, valt ('-'
+    when empty). The rule runs once per distinct unequal-length (ref, alt) pair of the frame."""
     ref, alt = pl.col("ref"), pl.col("alt")
-    strip = (ref.str.len_bytes() != alt.str.len_bytes()) & (ref.str.slice(0, 1) == alt.str.slice(0, 1))
-    r = pl.when(strip).then(ref.str.slice(1)).otherwise(ref)
-    a = pl.when(strip).then(alt.str.slice(1)).otherwise(alt)
-    return variants.with_columns(
-        vstart=pl.col("pos") + strip.cast(pl.Int64),
-        _r=r, _a=a,
+    pairs = variants.lazy().filter(ref.str.len_bytes() != alt.str.len_bytes()).select("ref", "alt").unique().collect()
+    if pairs.height:
+        cuts = [allele_trim(r, a) for r, a in zip(pairs["ref"].to_list(), pairs["alt"].to_list())]
+        pairs = pairs.with_columns(_head=pl.Series([c[0] for c in cuts], dtype=pl.Int64),
+                                   _tail=pl.Series([c[1] for c in cuts], dtype=pl.Int64))
+        v = variants.join(pairs, on=["ref", "alt"], how="left", maintain_order="left", nulls_equal=False)
+        v = v.with_columns(pl.col("_head").fill_null(0), pl.col("_tail").fill_null(0))
+    else:
+        v = variants.with_columns(_head=pl.lit(0, pl.Int64), _tail=pl.lit(0, pl.Int64))
+    head, tail = pl.col("_head"), pl.col("_tail")
+    return v.with_columns(
+        vstart=pl.col("pos") + head,
+        _r=ref.str.slice(head, ref.str.len_bytes() - head - tail),
+        _a=alt.str.slice(head, alt.str.len_bytes() - head - tail),
     ).with_columns(
         vend=pl.col("vstart") + pl.col("_r").str.len_bytes().cast(pl.Int64) - 1,
         vref=pl.when(pl.col("_r") == "").then(pl.lit("-")).otherwise(pl.col("_r")),
         valt=pl.when(pl.col("_a") == "").then(pl.lit("-")).otherwise(pl.col("_a")),
-    ).drop("_r", "_a")
+    ).drop("_r", "_a", "_head", "_tail")
 
 
 def _vep_allele(pos: int, ref: str, alt: str) -> tuple[int, int, str, str]:
     """`vep_alleles` of one variant (the small-input path): (vstart, vend, vref, valt)."""
-    strip = len(ref.encode()) != len(alt.encode()) and ref[:1] == alt[:1]
-    r, a = (ref[1:], alt[1:]) if strip else (ref, alt)
-    vstart = pos + strip
-    return vstart, vstart + len(r.encode()) - 1, r or "-", a or "-"
+    head, tail = allele_trim(ref, alt)
+    r, a = ref[head: len(ref) - tail], alt[head: len(alt) - tail]
+    vstart = pos + head
+    return vstart, vstart + len(r) - 1, r or "-", a or "-"
 
 
 class _CodingSeqs:

@@ -250,10 +250,11 @@ def _span(value: str | None) -> tuple[int | None, int | None]:
 
 
 def _vep_alleles(pos: int, ref: str, alt: str) -> tuple[int, int, str]:
-    """VEP's start, end and allele string of a VCF-style allele (shared first base dropped for indels)."""
-    if len(ref) != len(alt) and ref[:1] == alt[:1]:
-        ref, alt, pos = ref[1:], alt[1:], pos + 1
-    return pos, pos + len(ref) - 1, f"{ref or '-'}/{alt or '-'}"
+    """VEP's start, end and allele string of a VCF-style allele (reduced as `annotate` reduces it)."""
+    from hcml.genomics.annotate import _vep_allele
+
+    start, end, r, a = _vep_allele(pos, ref, alt)
+    return start, end, f"{r}/{a}"
 
 
 def json_records(annotations: pl.DataFrame, parsed=None, assembly: str = "GRCh38") -> list[dict]:
