@@ -1121,6 +1121,36 @@ def _shifted_cds_places(idx, vk, tk, chrom, vs, ve, vref, valt, shifts) -> list:
     return out
 
 
+def _start_codon_edit(idx, t: int, cds_start_cdna: int, c_lo: int, c_hi: int, seq_t: str,
+                      length_change: bool) -> tuple[bool, bool, bool]:
+    """VEP's start-codon predicates (ensembl-variation Utils/VariationEffect.pm) for an allele at cDNA
+    c_lo..c_hi (insertion: c_lo = c_hi + 1, both ends exonic) of a transcript that is not cds_start_NF:
+    (_overlaps_start_codon, _ins_del_start_altered, _inv_start_altered). The edit is made on the 5' UTR
+    + translateable sequence: `altered` when the length changes and the result is shorter than the CDS or
+    no longer ends with it (the ATG and everything after it kept); `broken` when there is a 5' UTR and the
+    bases where the start codon was are no longer ATG."""
+    if not (c_hi >= cds_start_cdna and c_lo <= cds_start_cdna + 2):
+        return False, False, False
+    cds = idx.coding_sequence(t)
+    utr = idx.cdna_sequence(t)[: cds_start_cdna - 1]
+    edited = (utr + cds)[: c_lo - 1] + seq_t + (utr + cds)[c_hi:]
+    altered = length_change and (len(edited) < len(cds) or not edited.endswith(cds))
+    broken = bool(utr) and edited[len(utr): len(utr) + 3] != "ATG"
+    return True, altered, broken
+
+
+def _inframe_deletion(ref_codon: str, alt_codon: str) -> bool:
+    """VEP's inframe_deletion on the codons of an in-frame change: the alt codons are shorter and are the
+    start or end of the ref codons, or trimming their shared ends (trim_sequences) leaves no alt and a
+    multiple of 3 of ref (`allele_trim` is trim_sequences)."""
+    if len(alt_codon) >= len(ref_codon):
+        return False
+    if ref_codon.startswith(alt_codon) or ref_codon.endswith(alt_codon):
+        return True
+    head, tail = allele_trim(ref_codon, alt_codon)
+    return len(alt_codon) == head + tail and (len(ref_codon) - head - tail) % 3 == 0
+
+
 def _indel_pair(idx, tl, k, t, vref, valt, c5, c3, cdna_ok, cds5_ok, cds3_ok, hgvsc_ok, placed, fields) -> int:
     """Codons / peptides / coding consequences and HGVSp for an indel or MNV on one transcript whose CDS
     it touches, following VEP's predicates (VariationEffect.pm); returns the consequence bits."""
@@ -1131,27 +1161,24 @@ def _indel_pair(idx, tl, k, t, vref, valt, c5, c3, cdna_ok, cds5_ok, cds3_ok, hg
     length_change = ref_t_len != len(seq_t)
     bits = 0
     cds_start_cdna = tl.cdna_cds_start[t]
-    # start codon overlap / alteration, on cDNA (VEP: _overlaps_start_codon, _ins_del_start_altered)
-    overlaps_start = False
-    start_altered = False
+    overlaps_start = start_altered = start_broken = False
     if cdna_ok and not tl.start_nf[t]:
         c_lo, c_hi = (c5, c3) if not ins else (c3, c5)  # insertion: start = end + 1
-        overlaps_start = c_hi >= cds_start_cdna and c_lo <= cds_start_cdna + 2
-        if overlaps_start and length_change:
-            cdna = idx.cdna_sequence(t)
-            tl_ = idx.coding_sequence(t)
-            edited = cdna[: cds_start_cdna - 1]
-            utr_tl = edited + tl_
-            edited = utr_tl[: c_lo - 1] + seq_t + utr_tl[c_lo - 1 + (c_hi - c_lo + 1):]
-            start_altered = len(edited) < len(tl_) or tl_ != edited[len(edited) - len(tl_):]
+        overlaps_start, start_altered, start_broken = _start_codon_edit(
+            idx, t, cds_start_cdna, c_lo, c_hi, seq_t, length_change)
+    start_retained = length_change and overlaps_start and not start_altered
     if not (cds5_ok and cds3_ok):
-        # partly outside the CDS (intron / UTR): no codons
-        if overlaps_start and start_altered:
+        # partly outside the CDS (intron / UTR): no codons, so no in-frame or peptide test; VEP's
+        # coding_unknown gives way to start_lost / start_retained_variant
+        start_lost = overlaps_start and (start_altered or start_broken)
+        if start_lost:
             bits |= _B["start_lost"]  # VEP writes no HGVSp when the deletion reaches into the UTR
-        else:
+        if start_retained:
+            bits |= _B["start_retained_variant"]
+        if not (start_lost or start_retained):
             bits |= _B["coding_sequence_variant"]
-            if hgvsc_ok:
-                fields.set("HGVSp", k, _hgvsp_indel(idx, t, placed, length_change and (len(seq_t) - ref_t_len) % 3 != 0))
+        if not start_lost and hgvsc_ok:
+            fields.set("HGVSp", k, _hgvsp_indel(idx, t, placed, length_change and (len(seq_t) - ref_t_len) % 3 != 0))
         return bits
     cds = idx.coding_sequence(t)
     base = tl.start_phase[t] - cds_start_cdna + 1
@@ -1173,18 +1200,14 @@ def _indel_pair(idx, tl, k, t, vref, valt, c5, c3, cdna_ok, cds5_ok, cds3_ok, hg
     rp, ap = _pep(ref_codon), _pep(alt_codon)
     fields.set("Amino_acids", k, (rp or "-") if rp == ap else f"{rp or '-'}/{ap or '-'}")
 
-    inframe_del = not frameshift and len(alt_codon) < len(ref_codon)
-    inframe_ins = False
-    start_retained = length_change and overlaps_start and not start_altered
-    start_lost = False
-    if overlaps_start:
-        if start_altered and not (inframe_del or (not frameshift and len(alt_codon) > len(ref_codon))):
-            start_lost = True
-        elif rp and tl_start == 1 and not (ap.endswith(rp) or ap.startswith(rp)):
-            start_lost = True
-    if not frameshift and len(alt_codon) > len(ref_codon) and not start_lost:
-        if not (start_retained and ap.endswith(rp)) and (ap.startswith(rp) or ap.endswith(rp)):
-            inframe_ins = True
+    inframe_del = not frameshift and _inframe_deletion(ref_codon, alt_codon)
+    # VEP's inframe_insertion without its start_lost test (start_lost asks it while being decided)
+    inframe_ins = (not frameshift and len(alt_codon) > len(ref_codon) and not (start_retained and ap.endswith(rp))
+                   and (ap.startswith(rp) or ap.endswith(rp)))
+    start_lost = overlaps_start and (
+        (start_altered and not (inframe_ins or inframe_del)) or start_broken
+        or (bool(rp) and tl_start == 1 and not (ap.endswith(rp) or ap.startswith(rp))))
+    inframe_ins = inframe_ins and not start_lost
     stop_retained = ("*" in rp and "*" in ap and rp.index("*") == len(rp) - 1 and ap.endswith("*") and not frameshift) or before_stop
     stop_lost = "*" in rp and "*" not in ap
     stop_gained = "*" in ap and "*" not in rp
