@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -79,6 +80,51 @@ def normalise_contig(name: str) -> str:
     return n
 
 
+# -------------------------------------------------------------------------------- GTF / GFF3 lines
+_COLUMNS = ["chrom", "source", "feature", "start", "end", "score", "strand", "frame", "attributes"]
+
+
+class BundleWarning(UserWarning):
+    """Part of a source was left out (e.g. a transcript without exons); the bundle still builds and its
+    manifest lists what was skipped and why."""
+
+
+def _read_feature_lines(path: Path, kind: str) -> pl.DataFrame:
+    """The feature rows of a GTF / GFF3 as its nine columns plus `line` (1-based line in the file); comments,
+    blank lines and a GFF3's embedded `##FASTA` section are not features. A row that is not nine
+    tab-separated columns, or whose start / end is not an integer, raises BundleError naming the file and
+    line: GFF3 (spec 1.26, "Column 9") requires a tab inside an attribute to be written %09, so a tenth
+    column means a malformed file, and guessing which tab was meant would hide other damage."""
+    try:
+        with _open_text(path) as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise BundleError(f"{path}: cannot read as a {kind} file ({exc})") from exc
+    df = pl.DataFrame({"text": text.split("\n")}, schema={"text": pl.Utf8}).with_row_index("line", offset=1)
+    df = df.with_columns(pl.col("line").cast(pl.Int64), pl.col("text").str.strip_chars_end("\r"))
+    fasta = df.filter(pl.col("text").str.starts_with("##FASTA"))
+    if fasta.height:
+        df = df.filter(pl.col("line") < fasta["line"][0])
+    df = df.filter(~pl.col("text").str.starts_with("#") & (pl.col("text").str.strip_chars() != ""))
+    if df.height == 0:
+        raise BundleError(f"{path}: not a {kind} file (no feature lines)")
+    df = df.with_columns(pl.col("text").str.split("\t").alias("_f")).with_columns(_n=pl.col("_f").list.len())
+    bad = df.filter(pl.col("_n") != 9)
+    if bad.height:
+        line, n = bad["line"][0], bad["_n"][0]
+        hint = " (a tab inside an attribute must be written %09)" if n > 9 else ""
+        more = f"; {bad.height - 1} more such lines" if bad.height > 1 else ""
+        raise BundleError(f"{path}:{line}: {n} tab-separated columns where {kind} has 9{hint}{more}")
+    df = df.select("line", *[pl.col("_f").list.get(i).alias(c) for i, c in enumerate(_COLUMNS)])
+    for col in ("start", "end"):
+        as_int = pl.col(col).str.strip_chars().cast(pl.Int64, strict=False)
+        bad = df.filter(as_int.is_null())
+        if bad.height:
+            raise BundleError(f"{path}:{bad['line'][0]}: {col} '{bad[col][0][:40]}' is not an integer")
+        df = df.with_columns(as_int.alias(col))
+    return df.with_columns(pl.col("chrom").map_elements(normalise_contig, return_dtype=pl.Utf8))
+
+
 # ------------------------------------------------------------------------------------------ GTF parsing
 _ATTRS = [
     "gene_id", "gene_version", "gene_name", "gene_biotype", "transcript_id", "transcript_version",
@@ -88,22 +134,12 @@ _ATTRS = [
 
 
 def _read_gtf(gtf: Path) -> pl.DataFrame:
-    try:
-        df = pl.read_csv(
-            gtf, separator="\t", has_header=False, comment_prefix="#", quote_char=None,
-            new_columns=["chrom", "source", "feature", "start", "end", "score", "strand", "frame", "attributes"],
-            schema_overrides={"chrom": pl.Utf8, "start": pl.Int64, "end": pl.Int64, "frame": pl.Utf8},
-        )
-    except Exception as exc:  # polars raises many kinds on garbage
-        raise BundleError(f"{gtf}: not a GTF file ({exc.__class__.__name__}: {str(exc).splitlines()[0]})") from exc
-    if df.width != 9 or df.height == 0:
-        raise BundleError(f"{gtf}: not a GTF file (expected 9 tab-separated columns)")
+    df = _read_feature_lines(gtf, "GTF")
     df = df.with_columns(
         [pl.col("attributes").str.extract(rf'(?:^|; ){a} "([^"]*)"', 1).alias(a) for a in _ATTRS]
         + [
             pl.col("attributes").str.extract_all(r'tag "[^"]*"').list.eval(
                 pl.element().str.slice(5).str.strip_chars('"')).alias("tags"),
-            pl.col("chrom").map_elements(normalise_contig, return_dtype=pl.Utf8),
         ]
     )
     # some GTFs list several transcripts on one exon/CDS row ("ENST1,ENST1_1"): the row belongs to each
@@ -123,51 +159,118 @@ def _is_gff3(path: Path) -> bool:
         return False
 
 
-_GFF3_ATTRS = ["ID", "Parent", "Name", "biotype", "version", "ccdsid", "protein_id", "rank", "tag",
-               "transcript_support_level"]
+# GFF3 attributes read, under every name the common producers use (Ensembl, GENCODE, RefSeq/NCBI); which
+# one wins follows Ensembl VEP's GFF reader (AnnotationSource/File/GFF.pm and BaseGXF.pm)
+_GFF3_KEYS = ["ID", "Name", "id", "name", "Parent", "parent", "transcript_id", "gene_id", "gene_name", "gene",
+              "biotype", "transcript_type", "gene_type", "gene_biotype", "ncrna_class", "gbkey", "description",
+              "version", "ccdsid", "protein_id", "tag", "transcript_support_level", "tsl", "Dbxref", "dbxref"]
+_GFF3_PARTS = {"exon": "exon", "cds": "CDS", "stop_codon": "stop_codon"}  # VEP: lc(type); other children ignored
+# GFF3 spec: these characters are percent-encoded inside column 9 (',' only inside multi-value attributes)
+_GFF3_ESCAPES = [("09", "\t"), ("0A", "\n"), ("0D", "\r"), ("3B", ";"), ("3D", "="), ("26", "&"), ("2C", ","),
+                 ("25", "%")]
 
 
-def _read_gff3(path: Path) -> pl.DataFrame:
-    """An Ensembl GFF3 (gene -> transcript -> exon/CDS by ID/Parent) as the same long frame `_read_gtf`
-    returns, so both formats compile through one code path. GFF3 CDS rows already include the stop codon."""
-    try:
-        df = pl.read_csv(
-            path, separator="\t", has_header=False, comment_prefix="#", quote_char=None,
-            new_columns=["chrom", "source", "feature", "start", "end", "score", "strand", "frame", "attributes"],
-            schema_overrides={"chrom": pl.Utf8, "start": pl.Int64, "end": pl.Int64, "frame": pl.Utf8},
-        )
-    except Exception as exc:
-        raise BundleError(f"{path}: not a GFF3 file ({exc.__class__.__name__}: {str(exc).splitlines()[0]})") from exc
-    if df.width != 9 or df.height == 0:
-        raise BundleError(f"{path}: not a GFF3 file (expected 9 tab-separated columns)")
+def _unescape(expr: pl.Expr) -> pl.Expr:
+    for code, char in _GFF3_ESCAPES:  # %25 last, so '%253B' stays '%3B'
+        expr = expr.str.replace_all(f"(?i)%{code}", char)
+    return expr
+
+
+def _strip_prefix(expr: pl.Expr) -> pl.Expr:
+    """Ensembl's 'transcript:' / 'gene:' ID prefixes dropped, as VEP does (`s/^(gene|transcript)://i`)."""
+    return expr.str.replace(r"(?i)^(gene|transcript):", "")
+
+
+def _gff3_biotype() -> pl.Expr:
+    """VEP's `_record_get_biotype`: the biotype / transcript_type attribute, else guessed from the feature type
+    (mRNA -> protein_coding, ncRNA -> its ncrna_class, X_gene_segment -> IG_X_gene), a gene described as
+    'microRNA...' -> miRNA, else the gbkey (RefSeq)."""
+    kind = pl.col("feature").str.to_lowercase()
+    segment = kind.str.extract(r"^([a-z]+)_gene_segment$", 1)
+    return pl.coalesce(
+        "biotype", "transcript_type",
+        pl.when(kind == "mrna").then(pl.lit("protein_coding")),
+        pl.when(kind == "ncrna").then(pl.col("ncrna_class")),
+        pl.when(segment.is_not_null()).then(pl.lit("IG_") + segment.str.to_uppercase() + pl.lit("_gene")),
+        pl.when(pl.col("g_description").str.starts_with("microRNA")).then(pl.lit("miRNA")),
+        "gbkey",
+    )
+
+
+def _read_gff3(path: Path) -> tuple[pl.DataFrame, list[dict]]:
+    """A GFF3 of gene models from any producer as the same long frame `_read_gtf` returns (so both formats
+    compile through one code path), plus the transcripts left out (transcript_id, line, reason).
+
+    The model is read from the feature types and Parent links, never from ID spellings: a transcript is any
+    feature that exon / CDS / stop_codon rows name as Parent (Ensembl's `transcript`, `lincRNA`, ...,
+    RefSeq's mRNA / lnc_RNA / C_gene_segment, GENCODE's transcript); its gene is its own Parent. IDs,
+    symbols and biotypes are taken as VEP's GFF reader takes them (BaseGXF.pm `_create_transcript`,
+    `_add_identifiers`; GFF.pm `_record_get_id`, `_record_get_biotype`). Ensembl's GFF3 CDS rows already
+    include the stop codon; GENCODE's do not and carry stop_codon rows, folded in like a GTF's."""
+    df = _read_feature_lines(path, "GFF3")
     df = df.with_columns(
-        [pl.col("attributes").str.extract(rf"(?:^|;){a}=([^;]*)", 1).alias(a) for a in _GFF3_ATTRS]
-    ).with_columns(pl.col("chrom").map_elements(normalise_contig, return_dtype=pl.Utf8))
-    genes = df.filter(pl.col("ID").str.starts_with("gene:")).select(
-        gene_id=pl.col("ID").str.slice(5), gene_version=pl.col("version"), gene_name=pl.col("Name"),
-        gene_biotype=pl.col("biotype"))
-    tx = df.filter(pl.col("ID").str.starts_with("transcript:")).select(
-        "chrom", "source", pl.lit("transcript").alias("feature"), "start", "end", "score", "strand", "frame",
-        transcript_id=pl.col("ID").str.slice(11), gene_id=pl.col("Parent").str.extract(r"gene:([^,]+)", 1),
-        transcript_version=pl.col("version"), transcript_name=pl.col("Name"), transcript_biotype=pl.col("biotype"),
-        transcript_source=pl.col("source"), transcript_support_level=pl.col("transcript_support_level"),
-        ccds_id=pl.col("ccdsid").str.replace(r"\.\d+$", ""),
-        tags=pl.col("tag").str.split(",").fill_null(pl.lit([], dtype=pl.List(pl.Utf8))),
-    ).join(genes, on="gene_id", how="left")
+        [_unescape(pl.col("attributes").str.extract(rf"(?:^|;)\s*{k}=([^;]*)", 1)).alias(k)
+         for k in _GFF3_KEYS if k not in ("Parent", "parent", "tag", "Dbxref", "dbxref")]
+        + [pl.col("attributes").str.extract(rf"(?:^|;)\s*{k}=([^;]*)", 1).str.split(",")
+           .list.eval(_unescape(pl.element())).alias(k) for k in ("Parent", "parent", "tag", "Dbxref", "dbxref")]
+    ).with_columns(
+        rid=pl.coalesce("ID", "Name", "id", "name"),
+        parents=pl.coalesce("Parent", "parent"),
+        part=pl.col("feature").str.to_lowercase().replace_strict(_GFF3_PARTS, default=None),
+    )
+    parts = df.filter(pl.col("part").is_not_null()).explode("parents").rename({"parents": "parent_id"})
+    skipped: list[dict] = []
+    orphans = parts.filter(pl.col("parent_id").is_null() | ~pl.col("parent_id").is_in(df["rid"].drop_nulls().implode()))
+    for line, feature, pid in orphans.select("line", "feature", "parent_id").unique("parent_id", keep="first").iter_rows():
+        why = f"{feature} rows name Parent '{pid}', which no feature has as ID" if pid else f"{feature} row without a Parent"
+        skipped.append({"transcript_id": pid, "line": line, "reason": why})
+    tx_rid = parts["parent_id"].drop_nulls().unique().implode()
+    genes = (
+        df.filter(pl.col("rid").is_not_null()).unique("rid", keep="first", maintain_order=True)
+        .select(gene_rid="rid", g_gene_id="gene_id", g_name=pl.coalesce("Name", "name"), g_version="version",
+                g_biotype=pl.coalesce("biotype", "gene_type", "gene_biotype"), g_description="description")
+    )
+    tx = (
+        df.filter(pl.col("part").is_null() & pl.col("rid").is_in(tx_rid))
+        .with_columns(gene_rid=pl.col("parents").list.first())
+        .join(genes, on="gene_rid", how="left", maintain_order="left")
+        .with_columns(gene_dbxref=pl.col("Dbxref").fill_null(pl.col("dbxref")).list.eval(
+            pl.element().str.extract(r"^GeneID:(.+)$", 1)).list.drop_nulls().list.first())
+        .select(
+            "line", "chrom", "source", pl.lit("transcript").alias("feature"), "start", "end", "score", "strand",
+            "frame", "rid",
+            transcript_id=_strip_prefix(pl.coalesce("transcript_id", "rid")),
+            gene_id=pl.coalesce("gene_id", "gene_dbxref", "g_gene_id", _strip_prefix(pl.col("gene_rid"))),
+            gene_version="g_version", gene_name=pl.coalesce("gene_name", "gene", "g_name"),
+            gene_biotype="g_biotype", transcript_version="version", transcript_name=pl.col("Name"),
+            transcript_biotype=_gff3_biotype(), transcript_source="source",
+            transcript_support_level=pl.coalesce("transcript_support_level", "tsl"),
+            ccds_id=pl.col("ccdsid").str.replace(r"\.\d+$", ""),
+            tags=pl.col("tag").fill_null(pl.lit([], dtype=pl.List(pl.Utf8))),
+        )
+    )
+    dup = tx.filter(pl.col("transcript_id").is_duplicated())
+    if dup.height:
+        lines = ", ".join(str(x) for x in dup["line"].head(4))
+        raise BundleError(f"{path}: transcript '{dup['transcript_id'][0]}' is defined more than once (lines {lines}): "
+                          "GFF3 IDs must be unique")
+    no_biotype = tx.filter(pl.col("transcript_biotype").is_null())
+    for tid, line in no_biotype.select("transcript_id", "line").iter_rows():
+        skipped.append({"transcript_id": tid, "line": line, "reason": "no biotype (no biotype / transcript_type "
+                        "attribute, and none follows from its type)"})
+    tx = tx.filter(pl.col("transcript_biotype").is_not_null())
     children = (
-        df.filter(pl.col("feature").is_in(["exon", "CDS"]) & pl.col("Parent").str.starts_with("transcript:"))
-        .with_columns(transcript_id=pl.col("Parent").str.split(",")).explode("transcript_id")
-        .with_columns(pl.col("transcript_id").str.replace("^transcript:", ""))
-        .select("chrom", "source", "feature", "start", "end", "score", "strand", "frame", "transcript_id",
-                exon_number=pl.col("rank"), protein_id=pl.col("protein_id"))
-        .join(tx.drop("chrom", "source", "feature", "start", "end", "score", "strand", "frame"),
+        parts.join(tx.select(parent_id="rid", tid="transcript_id"), on="parent_id", how="inner")
+        .select("line", "chrom", "source", pl.col("part").alias("feature"), "start", "end", "score", "strand",
+                "frame", "protein_id", transcript_id="tid")
+        .join(tx.drop("line", "chrom", "source", "feature", "start", "end", "score", "strand", "frame", "rid"),
               on="transcript_id", how="inner")
     )
-    out = pl.concat([tx, children], how="diagonal_relaxed")
+    out = pl.concat([tx.drop("rid"), children], how="diagonal_relaxed")
     for a in _ATTRS:
         if a not in out.columns:
             out = out.with_columns(pl.lit(None, pl.Utf8).alias(a))
-    return out.select("chrom", "source", "feature", "start", "end", "score", "strand", "frame", *_ATTRS, "tags")
+    return out.select("line", *_COLUMNS[:-1], *_ATTRS, "tags"), skipped
 
 
 _STOPS = {"TAA", "TAG", "TGA"}
@@ -226,16 +329,44 @@ def _canonical(tr: pl.DataFrame) -> pl.Series:
     return tr["transcript_id"].is_in(best["transcript_id"].implode()).alias("canonical")
 
 
-def _gene_models(gtf: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    g = _read_gff3(gtf) if _is_gff3(gtf) else _read_gtf(gtf)
+def _without_exons(g: pl.DataFrame) -> pl.DataFrame:
+    """Transcripts with no exon rows (transcript_id, line, reason). Ensembl VEP warns and leaves such a
+    transcript out ("No exons found for protein_coding transcript", BaseGXF.pm `_create_transcript`); hcml
+    does the same for every biotype, as a model without exons has no cDNA to map a variant onto."""
+    has_exon = g.filter(pl.col("feature") == "exon")["transcript_id"].unique().implode()
+    lonely = g.filter((pl.col("feature") == "transcript") & ~pl.col("transcript_id").is_in(has_exon))
+    with_cds = g.filter(pl.col("feature") == "CDS")["transcript_id"].unique().implode()
+    return lonely.select(
+        "transcript_id", "line",
+        reason=pl.when(pl.col("transcript_id").is_in(with_cds))
+        .then(pl.lit("CDS rows but no exon rows")).otherwise(pl.lit("no exon rows")),
+    )
+
+
+def _exon_order(exons: pl.DataFrame) -> pl.Series:
+    """Exon numbers from the exons' order along the transcript (5' to 3': ascending start on the + strand,
+    descending on the - strand), as Ensembl ranks them; a file's own rank / exon_number is not needed."""
+    along = pl.when(pl.col("strand") == "-").then(-pl.col("start")).otherwise(pl.col("start"))
+    return exons.select(along.rank("ordinal").over("transcript_id").cast(pl.Int32).alias("exon_number")).to_series()
+
+
+def _gene_models(gtf: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[dict]]:
+    """(transcripts, exons, CDS intervals, skipped transcripts) of a GTF or GFF3."""
+    g, skipped = _read_gff3(gtf) if _is_gff3(gtf) else (_read_gtf(gtf), [])
+    lonely = _without_exons(g)
+    skipped = skipped + lonely.to_dicts()
+    g = g.filter(~pl.col("transcript_id").is_in(lonely["transcript_id"].implode()))
     tx_rows = g.filter(pl.col("feature") == "transcript")
     if tx_rows.height == 0:
-        raise BundleError(f"{gtf}: no 'transcript' features (is it a GTF of gene models?)")
+        raise BundleError(f"{gtf}: no transcripts with exons (is it a GTF / GFF3 of gene models?)")
     exons = (
         g.filter(pl.col("feature") == "exon")
-        .select("transcript_id", pl.col("exon_number").cast(pl.Int32), "start", "end", "strand")
+        .join(tx_rows.select("transcript_id", tx_strand="strand"), on="transcript_id", how="inner")
+        .select("transcript_id", "start", "end", strand="tx_strand")
     )
-    cds = g.filter(pl.col("feature").is_in(["CDS", "stop_codon"]))
+    exons = exons.with_columns(_exon_order(exons))
+    cds = g.filter(pl.col("feature").is_in(["CDS", "stop_codon"])
+                   & pl.col("transcript_id").is_in(tx_rows["transcript_id"].implode()))
     # fold stop codons into the CDS intervals (Ensembl GTF CDS rows exclude the stop codon)
     cds_iv = (
         cds.select("transcript_id", "start", "end", "feature", "frame", "strand")
@@ -295,8 +426,8 @@ def _gene_models(gtf: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         .sort("chrom", "start", "end", "transcript_id")
     )
     tr = tr.with_columns(_canonical(tr))
-    exons = exons.drop("strand").sort("transcript_id", "exon_number")
-    return tr, exons, cds_tab.sort("transcript_id", "start")
+    exons = exons.select("transcript_id", "exon_number", "start", "end").sort("transcript_id", "exon_number")
+    return tr, exons, cds_tab.sort("transcript_id", "start"), skipped
 
 
 # --------------------------------------------------------------------------------------------- sequence
@@ -400,7 +531,11 @@ def build_bundle(gtf: Path, fasta: Path, out: Path, known_variants: Path | None 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     fasta = Path(fasta)
-    tr, exons, cds = _gene_models(Path(gtf))
+    tr, exons, cds, skipped = _gene_models(Path(gtf))
+    if skipped:
+        shown = "; ".join(f"{s['transcript_id']} (line {s['line']}: {s['reason']})" for s in skipped[:5])
+        more = f"; {len(skipped) - 5} more, listed in manifest.json" if len(skipped) > 5 else ""
+        warnings.warn(BundleWarning(f"{gtf}: {len(skipped)} transcript(s) left out: {shown}{more}"), stacklevel=2)
     contigs, segs = _compile_sequence(fasta, out)
     unknown = set(tr["chrom"].unique()) - set(contigs)
     if unknown:
@@ -446,7 +581,9 @@ def build_bundle(gtf: Path, fasta: Path, out: Path, known_variants: Path | None 
         "contigs": contigs,
         "counts": {"transcripts": tr.height, "genes": tr["gene_id"].n_unique(), "exons": exons.height,
                    "known_variants": kv.height, "clinvar": cv.height,
-                   "sequence_bases": int((segs["end"] - segs["start"] + 1).sum() or 0)},
+                   "sequence_bases": int((segs["end"] - segs["start"] + 1).sum() or 0),
+                   "skipped_transcripts": len(skipped)},
+        "skipped_transcripts": skipped,
         "files": files,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -4,7 +4,8 @@ Every reader (VCF, variant strings, HGVS, raw sequence) produces *candidates* (o
 style: `pos`, `ref`, `alt` with the anchor base for indels) and hands them here, so that validation and
 normalisation are written once.  Normalisation follows vt / `bcftools norm`: trim the common suffix, then
 the common prefix, then shift a pure insertion or deletion left while the base before it equals its last
-base; indels keep one anchor base (VCF style) in `norm_pos/norm_ref/norm_alt`.  SNVs skip all of it.
+base; indels keep one anchor base (VCF style) in `norm_pos/norm_ref/norm_alt`: the base before, or at a
+contig's first base, where there is none, the base after (VCF 4.3, REF).  SNVs skip all of it.
 """
 
 from __future__ import annotations
@@ -213,12 +214,15 @@ def normalise(frame: pl.DataFrame, windows: dict[str, GenomeWindow]) -> pl.DataF
             matrix = np.frombuffer(padded, dtype=np.uint8).reshape(-1, width)
             shift[pure] = _left_shift(pos[pure], matrix, ev_len, window)
         new_pos = pos - shift
-        anchor_pos = new_pos - 1
+        # an indel at a contig's first base has no base before it: VCF's base-after form (VCF 4.3, REF)
+        first_base = pure & (new_pos == 1)
+        anchor_pos = np.where(first_base, new_pos + lr, new_pos - 1)
         anchor = np.full(len(pos), ord("N"), dtype=np.uint8)
         anchor[pure] = window.bases(anchor_pos[pure])
         g = group.with_columns(
             pl.Series("shift", shift),
             pl.Series("pure", pure),
+            pl.Series("first_base", first_base),
             pl.Series("anchor", anchor.view("S1").astype("U1")),
             pl.Series("new_pos", new_pos),
         )
@@ -227,14 +231,18 @@ def normalise(frame: pl.DataFrame, windows: dict[str, GenomeWindow]) -> pl.DataF
         length = ev_col.str.len_bytes()
         cut = length - (pl.col("shift") % pl.when(length > 0).then(length).otherwise(1))
         rotated = ev_col.str.slice(cut) + ev_col.str.slice(0, cut)
+        ref_part = pl.when(pl.col("ref").str.len_bytes() > 0).then(rotated).otherwise(pl.lit(""))
+        alt_part = pl.when(pl.col("alt").str.len_bytes() > 0).then(rotated).otherwise(pl.lit(""))
+        after = pl.col("first_base")
         g = g.with_columns(
-            pl.when(pl.col("pure")).then(pl.col("new_pos") - 1).otherwise(pl.col("pos")).alias("norm_pos"),
+            pl.when(pl.col("pure")).then(pl.col("new_pos") - 1 + after.cast(pl.Int64)).otherwise(pl.col("pos"))
+            .alias("norm_pos"),
             pl.when(pl.col("pure"))
-            .then(pl.col("anchor") + pl.when(pl.col("ref").str.len_bytes() > 0).then(rotated).otherwise(pl.lit("")))
+            .then(pl.when(after).then(ref_part + pl.col("anchor")).otherwise(pl.col("anchor") + ref_part))
             .otherwise(pl.col("ref"))
             .alias("norm_ref"),
             pl.when(pl.col("pure"))
-            .then(pl.col("anchor") + pl.when(pl.col("alt").str.len_bytes() > 0).then(rotated).otherwise(pl.lit("")))
+            .then(pl.when(after).then(alt_part + pl.col("anchor")).otherwise(pl.col("anchor") + alt_part))
             .otherwise(pl.col("alt"))
             .alias("norm_alt"),
         )
@@ -450,7 +458,7 @@ class _Genome:
 def _normalise_row(genome: _Genome, chrom: str, pos: int, ref: str, alt: str, lo: int) -> tuple[int, str, str] | None:
     """(norm_pos, norm_ref, norm_alt) of one checked allele, as `normalise` computes it with a genome window
     starting at `lo`; None where that form would read outside its window (a pure indel whose anchor would be
-    before `lo`: only at a contig's first base)."""
+    before `lo`)."""
     if len(ref) == 1 and len(alt) == 1:
         return pos, ref, alt
     # `_trim`: the common suffix, then the common prefix (pos advances)
@@ -478,6 +486,9 @@ def _normalise_row(genome: _Genome, chrom: str, pos: int, ref: str, alt: str, lo
             break
         shift += 1
     anchor_pos = pos - shift - 1
+    if anchor_pos < 1:  # at a contig's first base: VCF's base-after form, as `normalise`
+        after = genome.bases(chrom, pos + len(ref), pos + len(ref))
+        return pos, ref + after, alt + after
     if anchor_pos < lo:
         return None
     anchor = seq[anchor_pos - seq_lo] if anchor_pos >= seq_lo else genome.bases(chrom, anchor_pos, anchor_pos)
@@ -492,8 +503,8 @@ def check_and_normalise_rows(cands: list[tuple], bundle) -> tuple[list[tuple], l
     `cands`: CANDIDATE_SCHEMA tuples (cand, line, variant_id, chrom_in, pos, ref, alt, text). Returns
     (variants, rejects) in candidate order: variants as VARIANT_SCHEMA tuples (row, ..., norm_alt) followed by
     `cand`; rejects as REJECT_SCHEMA tuples (text cut to TEXT_LIMIT). Returns None when an input lies outside
-    what this twin reproduces exactly (a null field, non-ASCII alleles, a position beyond Int64, an indel at a
-    contig's first base): the caller then takes the vectorised form.
+    what this twin reproduces exactly (a null field, non-ASCII alleles, a position beyond Int64): the caller
+    then takes the vectorised form.
     """
     from hcml.genomics.errors import TEXT_LIMIT
 

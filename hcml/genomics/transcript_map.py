@@ -80,6 +80,12 @@ def translate_to_stop(seq: str, chunk: int = 96) -> str:
     return "".join(out)
 
 
+def versioned_id(stable_id: str, version) -> str:
+    """'ENST00000346798.7' for an HGVS reference sequence; the bare id when the gene model gives no version
+    (a GFF3 without `version`, RefSeq / GENCODE ids that carry it already), as VEP prints it."""
+    return stable_id if version is None or version == "" else f"{stable_id}.{version}"
+
+
 _POS_RE = re.compile(r"^(?P<star>\*)?(?P<base>-?\d+)(?:(?P<sign>[+-])(?P<off>\d+|\?))?$")
 
 
@@ -121,7 +127,7 @@ class TranscriptIndex:
         self.ids = tx["transcript_id"].to_list()
         self.row_of = {t: i for i, t in enumerate(self.ids)}
         self.id_rank = np.argsort(np.argsort(np.array(self.ids, dtype=object), kind="stable"), kind="stable")
-        self.versioned = {f"{t}.{v}": i for i, (t, v) in enumerate(zip(self.ids, tx["transcript_version"].to_list()))}
+        self.versioned = {versioned_id(t, v): i for i, (t, v) in enumerate(zip(self.ids, tx["transcript_version"].to_list()))}
         n = tx.height
         self.t_start = tx["start"].to_numpy().astype(np.int64)
         self.t_end = tx["end"].to_numpy().astype(np.int64)
@@ -189,10 +195,10 @@ class TranscriptIndex:
         self._ref_prot: dict[int, str] = {}
         self._lists: dict[int, tuple] = {}
         versions = tx["transcript_version"].to_list()
-        self.hgvs_prefix = [f"{tid}.{v}:{'c' if c else 'n'}." for tid, v, c in zip(self.ids, versions, self.coding)]
+        self.hgvs_prefix = [f"{versioned_id(tid, v)}:{'c' if c else 'n'}." for tid, v, c in zip(self.ids, versions, self.coding)]
         self.hgvs_prefix_series = pl.Series(self.hgvs_prefix, dtype=pl.Utf8)
         self.protein_prefix = [
-            (f"{pid}.{pv}:" if pv else f"{pid}:") if pid else f"{tid}.{v}:"
+            f"{versioned_id(pid, pv)}:" if pid else f"{versioned_id(tid, v)}:"
             for tid, v, pid, pv in zip(self.ids, versions, tx["protein_id"].to_list(), tx["protein_version"].to_list())
         ]
         self.protein_prefix_series = pl.Series(self.protein_prefix, dtype=pl.Utf8)
