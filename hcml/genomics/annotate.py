@@ -411,6 +411,10 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     if "variant_id" not in variants.columns:
         variants = variants.with_columns(
             variant_id=pl.format("{}_{}_{}/{}", "chrom", "pos", "ref", "alt"))
+    if "sv_class" in variants.columns:  # symbolic structural alleles: hcml.genomics.structural
+        from hcml.genomics.structural import annotate_mixed
+
+        return annotate_mixed(variants, bundle, annotate)
     if use_small_path(variants.height):  # a few variants: the row-by-row twin (same frame)
         sv = _SmallVariants.of(variants, bundle)
         if sv.n <= CHUNK_VARIANTS:

@@ -140,15 +140,16 @@ def annotate_in_batches(variants, bundle, batch_size: int = BATCH_SIZE, progress
     from hcml.genomics.annotate import annotate as annotate_variants
 
     total = variants.height
+    key = KEY + [c for c in ("sv_class", "sv_end") if c in variants.columns]  # a symbolic allele is its extent too
     for start in range(0, total, batch_size):
         chunk = variants.slice(start, batch_size)
-        distinct = chunk.unique(subset=KEY, keep="first", maintain_order=True)
+        distinct = chunk.unique(subset=key, keep="first", maintain_order=True)
         ann = annotate_variants(distinct, bundle)
         if distinct.height == chunk.height:
             yield ann
         else:
-            mapping = chunk.select("row", *KEY).join(
-                distinct.select(pl.col("row").alias("rep"), *KEY), on=KEY, how="left", nulls_equal=True,
+            mapping = chunk.select("row", *key).join(
+                distinct.select(pl.col("row").alias("rep"), *key), on=key, how="left", nulls_equal=True,
                 maintain_order="left",
             )
             yield (

@@ -11,11 +11,13 @@ contig's first base, where there is none, the base after (VCF 4.3, REF).  SNVs s
 from __future__ import annotations
 
 import functools
+import re
 
 import numpy as np
 import polars as pl
 
 from hcml.genomics.errors import InputError, as_rejects
+from hcml.genomics.structural import SV_COLUMNS, SYMBOLIC_ALT, structural_fields
 
 # how far left an indel may shift (longest repeat we follow); the genome window is widened by this much
 SHIFT_MARGIN = 5_000
@@ -263,6 +265,7 @@ def vep_default_ids(frame: pl.DataFrame, record: str = "cand") -> pl.Series:
     """
     ref, alt = pl.col("ref"), pl.col("alt")
     g = frame.select(
+        alt.str.contains(SYMBOLIC_ALT).any().over(record).alias("_sv"),
         pl.col(record),
         pl.col("chrom_in"),
         pl.col("pos"),
@@ -278,6 +281,7 @@ def vep_default_ids(frame: pl.DataFrame, record: str = "cand") -> pl.Series:
         s = pl.when(strip).then(col.str.slice(1)).otherwise(col)
         return pl.when(s == "").then(pl.lit("-")).otherwise(s)
 
+    strip = strip & ~pl.col("_sv")
     g = g.with_columns(trimmed(ref).alias("_r"), trimmed(alt).alias("_a"), (pl.col("pos") + strip.cast(pl.Int64)).alias("_s"))
     multi = g.filter(pl.col("_n") > 1)
     if multi.height:
@@ -285,13 +289,18 @@ def vep_default_ids(frame: pl.DataFrame, record: str = "cand") -> pl.Series:
         g = g.join(joined, on=record, how="left", maintain_order="left").with_columns(
             pl.coalesce("_aa", "_a").alias("_a")
         )
+    # a structural record (a symbolic ALT): `{chr}_{POS + 1}_{ALTs joined by '/'}` (VEP's SV allele string)
     return g.select(
-        pl.concat_str([pl.col("chrom_in"), pl.lit("_"), pl.col("_s").cast(pl.Utf8), pl.lit("_"), pl.col("_r"), pl.lit("/"), pl.col("_a")])
+        pl.when(pl.col("_sv"))
+        .then(pl.concat_str([pl.col("chrom_in"), pl.lit("_"), (pl.col("pos") + 1).cast(pl.Utf8), pl.lit("_"), pl.col("_a")]))
+        .otherwise(pl.concat_str([pl.col("chrom_in"), pl.lit("_"), pl.col("_s").cast(pl.Utf8), pl.lit("_"), pl.col("_r"), pl.lit("/"), pl.col("_a")]))
     ).to_series()
 
 
 def vep_default_id_rows(chrom_in: str, pos: int, ref: str, alts: list[str]) -> list[str]:
     """Row-by-row twin of `vep_default_ids` for one record (uppercased alleles): one name per ALT."""
+    if any(re.match(SYMBOLIC_ALT, a) for a in alts):
+        return [f"{chrom_in}_{pos + 1}_{'/'.join(alts)}"] * len(alts)
     strip = all(a[:1] == ref[:1] for a in alts) and any(len(a) != len(ref) for a in alts)
     r = (ref[1:] if strip else ref) or "-"
     a = [(x[1:] if strip else x) or "-" for x in alts]
@@ -302,20 +311,23 @@ def vep_default_id_rows(chrom_in: str, pos: int, ref: str, alts: list[str]) -> l
 
 
 @functools.lru_cache(maxsize=16)
-def _check_exprs(known: str) -> tuple[pl.Expr, pl.Expr]:
+def _check_exprs(known: str, with_sv: bool = False) -> tuple[pl.Expr, pl.Expr]:
     """The `field` / `reason` expressions of `check_and_normalise` (first failing check wins), built once per
-    bundle's contig list `known` rather than per call."""
+    bundle's contig list `known` rather than per call. `with_sv`: the frame has `structural_fields`, whose
+    symbolic alleles are checked there and are not sequence alleles."""
     ref, alt = pl.col("ref"), pl.col("alt")
-    checks: list[tuple[pl.Expr, str, pl.Expr]] = [
+    sequence = pl.col("sv_class").is_null() if with_sv else pl.lit(True)
+    checks: list[tuple[pl.Expr, str | pl.Expr, pl.Expr]] = [
         (ref.is_null() | (ref == ""), "REF", pl.lit(REF_EMPTY)),
         (~ref.str.contains(f"^[{REF_BASES}]+$"), "REF", pl.format(REF_CHARS, ref.str.slice(0, SNIP))),
         (alt.is_null() | (alt == "") | (alt == "."), "ALT", pl.lit(ALT_EMPTY)),
+        *([(pl.col("_sv_reason").is_not_null(), pl.col("_sv_field"), pl.col("_sv_reason"))] if with_sv else []),
         (
-            alt.str.contains(r"^<.*>$") | (alt == "*") | alt.str.contains(r"[\[\]]"),
+            sequence & (alt.str.contains(r"^<.*>$") | (alt == "*") | alt.str.contains(r"[\[\]]")),
             "ALT",
             pl.format(ALT_SYMBOLIC, alt.str.slice(0, SNIP)),
         ),
-        (~alt.str.contains(f"^[{ALT_BASES}]+$"), "ALT", pl.format(ALT_CHARS, alt.str.slice(0, SNIP))),
+        (sequence & ~alt.str.contains(f"^[{ALT_BASES}]+$"), "ALT", pl.format(ALT_CHARS, alt.str.slice(0, SNIP))),
         (ref == alt, "ALT", pl.format(ALT_IS_REF, alt.str.slice(0, SNIP))),
         (pl.col("chrom").is_null(), "CHROM", pl.format(UNKNOWN_CONTIG, pl.col("chrom_in"), pl.lit(known))),
         (pl.col("pos").is_null() | (pl.col("pos") < 1), "POS", pl.format(POS_INVALID, pl.col("pos"))),
@@ -329,7 +341,7 @@ def _check_exprs(known: str) -> tuple[pl.Expr, pl.Expr]:
     reason = pl.lit(None, dtype=pl.Utf8)
     for cond, name, why in reversed(checks):
         cond = cond.fill_null(True)
-        field = pl.when(cond).then(pl.lit(name)).otherwise(field)
+        field = pl.when(cond).then(pl.lit(name) if isinstance(name, str) else name).otherwise(field)
         reason = pl.when(cond).then(why).otherwise(reason)
     return field, reason
 
@@ -349,11 +361,15 @@ def check_and_normalise(cands: pl.DataFrame, bundle) -> tuple[pl.DataFrame, pl.D
         pl.col("alt").str.to_uppercase(),
         pl.col("chrom_in").replace_strict(names, default=None, return_dtype=pl.Utf8).alias("chrom"),
     )
+    with_sv = bool(frame["alt"].str.contains(SYMBOLIC_ALT).any())
+    if with_sv:  # symbolic structural alleles: their END, SVLEN and type (hcml.genomics.structural)
+        frame = structural_fields(frame)
+    end = pl.col("pos") + pl.col("ref").str.len_bytes() - 1
     frame = frame.with_columns(
         pl.col("chrom").replace_strict(contig_len, default=None, return_dtype=pl.Int64).alias("_len"),
-        (pl.col("pos") + pl.col("ref").str.len_bytes() - 1).alias("_end"),
+        (pl.max_horizontal(end, pl.col("sv_end")) if with_sv else end).alias("_end"),
     )
-    field, reason = _check_exprs(known_contigs(bundle))
+    field, reason = _check_exprs(known_contigs(bundle), with_sv)
     frame = frame.with_columns(field.alias("field"), reason.alias("reason"))
     bad = frame.filter(pl.col("reason").is_not_null())
     good = frame.filter(pl.col("reason").is_null())
@@ -378,7 +394,14 @@ def check_and_normalise(cands: pl.DataFrame, bundle) -> tuple[pl.DataFrame, pl.D
             ).drop("_g")
             bad = pl.concat([bad, mismatched], how="diagonal_relaxed")
             good = good.filter(pl.Series(ok))
-        good = normalise(good, windows) if good.height else good
+        if with_sv:  # symbolic alleles are kept as given (VEP neither trims nor shifts them)
+            is_sv = pl.col("sv_class").is_not_null()
+            kept = good.filter(is_sv).with_columns(
+                pl.col("pos").alias("norm_pos"), pl.col("ref").alias("norm_ref"), pl.col("alt").alias("norm_alt"))
+            seq = good.filter(~is_sv)
+            good = pl.concat([normalise(seq, windows), kept], how="diagonal_relaxed") if seq.height else kept
+        else:
+            good = normalise(good, windows) if good.height else good
     rejects = as_rejects(bad.sort("cand"))
     variants = good.sort("cand")
     return variants, rejects
@@ -389,7 +412,8 @@ def number_rows(variants: pl.DataFrame) -> pl.DataFrame:
     if variants.height == 0:
         return empty_variants().with_columns(pl.lit(None, dtype=pl.UInt32).alias("cand"))
     out = variants.with_row_index("row").with_columns(pl.col("row").cast(pl.UInt32))
-    return out.select(*[pl.col(c).cast(t) for c, t in VARIANT_SCHEMA.items()], "cand")
+    sv = [pl.col(c).cast(t) for c, t in SV_COLUMNS.items() if c in variants.columns]  # symbolic alleles only
+    return out.select(*[pl.col(c).cast(t) for c, t in VARIANT_SCHEMA.items()], *sv, "cand")
 
 
 # ---- the row-by-row twin for a few candidates (hcml.small_inputs) -------------------------------------------
@@ -518,6 +542,7 @@ def check_and_normalise_rows(cands: list[tuple], bundle) -> tuple[list[tuple], l
         if (
             cand is None or chrom_in is None or pos is None or ref is None or alt is None
             or not -_INT64_SAFE < pos < _INT64_SAFE or not (ref.isascii() and alt.isascii())
+            or re.match(SYMBOLIC_ALT, alt)  # structural alleles: read by the vectorised form only
         ):
             return None
         ref, alt = ref.upper(), alt.upper()

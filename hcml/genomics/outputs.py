@@ -23,9 +23,11 @@ VEP_TAB_COLUMNS = [
     "cDNA_position", "CDS_position", "Protein_position", "Amino_acids", "Codons", "Existing_variation",
     "IMPACT", "DISTANCE", "STRAND", "FLAGS", "VARIANT_CLASS", "SYMBOL", "BIOTYPE", "CANONICAL", "CCDS", "ENSP",
     "EXON", "INTRON", "HGVSc", "HGVSp", "HGVSg", "SIFT", "PolyPhen", "DOMAINS",
-    "AF", "AFR_AF", "AMR_AF", "EAS_AF", "EUR_AF", "SAS_AF", "gnomADe_AF", "CLIN_SIG",
+    "AF", "AFR_AF", "AMR_AF", "EAS_AF", "EUR_AF", "SAS_AF", "gnomADe_AF", "CLIN_SIG", "OverlapBP", "OverlapPC",
     "pathogenicity_score",
 ]
+# structural-variant fields (hcml.genomics.structural): in the output only when the annotations have them
+SV_FIELDS = ["OverlapBP", "OverlapPC"]
 REQUIRED_COLUMNS = VEP_TAB_COLUMNS[:7]
 # CSQ sub-fields, VEP's default order for the ones we produce
 CSQ_FIELDS = [
@@ -73,6 +75,8 @@ COLUMN_DESCRIPTIONS = {
     "SAS_AF": "Frequency of existing variant in 1000 Genomes combined South Asian population",
     "gnomADe_AF": "Frequency of existing variant in gnomAD exomes combined population",
     "CLIN_SIG": "ClinVar clinical significance of the dbSNP variant",
+    "OverlapBP": "Number of base pairs overlapping with the corresponding structural variation feature",
+    "OverlapPC": "Percentage of corresponding structural variation feature overlapped by the given input",
     "pathogenicity_score": "hcml model P(pathogenic) of the variant (hcml extension)",
 }
 FREQ_KEYS = {"AF": "af", "AFR_AF": "afr", "AMR_AF": "amr", "EAS_AF": "eas", "EUR_AF": "eur", "SAS_AF": "sas",
@@ -163,10 +167,15 @@ def csq_header(fields: list[str] | None = None) -> str:
     )
 
 
+def csq_fields(annotations: pl.DataFrame) -> list[str]:
+    """CSQ_FIELDS, then the structural-variant fields where the annotations have them."""
+    return CSQ_FIELDS + [f for f in SV_FIELDS if f in annotations.columns]
+
+
 def csq_per_row(annotations: pl.DataFrame) -> pl.DataFrame:
     """row -> CSQ value (one '|'-joined entry per consequence, entries joined by ',')."""
     _check(annotations)
-    parts = [_csq_escape(pl.col(f)) if f in annotations.columns else pl.lit("") for f in CSQ_FIELDS]
+    parts = [_csq_escape(pl.col(f)) if f in annotations.columns else pl.lit("") for f in csq_fields(annotations)]
     return (
         annotations.select("row", pl.concat_str(parts, separator="|").alias("csq"))
         .group_by("row", maintain_order=True)
@@ -181,16 +190,20 @@ def write_vcf(parsed, annotations, out: str | Path | IO) -> None:
     joined again); other inputs (variant strings, sequences) become a minimal sites-only VCF.
     """
     if isinstance(annotations, pl.DataFrame):
-        csq = csq_per_row(annotations)
+        fields, csq = csq_fields(annotations), csq_per_row(annotations)
     else:  # batches: only the CSQ strings are kept, not the whole annotations frame
-        csq = pl.concat([csq_per_row(batch) for batch in annotations])
+        fields, parts = None, []
+        for batch in annotations:
+            fields = fields or csq_fields(batch)
+            parts.append(csq_per_row(batch))
+        csq = pl.concat(parts)
     variants = parsed.variants
     records = getattr(parsed, "records", None)
     fh, close = _open(out)
     try:
         if records is not None and parsed.header:
             meta = [h for h in parsed.header[:-1] if not h.startswith("##INFO=<ID=CSQ,")]
-            header = meta + [csq_header(), parsed.header[-1]]
+            header = meta + [csq_header(fields), parsed.header[-1]]
             per_line = (
                 variants.select("row", "line")
                 .join(csq, on="row", how="inner")
@@ -223,7 +236,7 @@ def write_vcf(parsed, annotations, out: str | Path | IO) -> None:
         else:
             contigs = variants["chrom"].unique(maintain_order=True).to_list()
             header = ["##fileformat=VCFv4.2", "##source=hcml"] + [f"##contig=<ID={c}>" for c in contigs]
-            header += [csq_header(), "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+            header += [csq_header(fields), "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
             body = variants.join(csq, on="row", how="left", maintain_order="left")
             lines = body.select(
                 pl.concat_str(
@@ -272,7 +285,11 @@ def json_records(annotations: pl.DataFrame, parsed=None, assembly: str = "GRCh38
     out: list[dict] = []
     for row, group in groups.items():
         first = group[0]
-        start, end, allele_string = _vep_alleles(first["pos"], first["ref"], first["alt"])
+        if (first["alt"] or "").startswith("<"):  # a structural allele: VEP's start / end / ALT
+            start, end = _span(first["Location"].rpartition(":")[2])
+            allele_string = first["alt"]
+        else:
+            start, end, allele_string = _vep_alleles(first["pos"], first["ref"], first["alt"])
         rec: dict = {
             "input": inputs.get(row) or first["Uploaded_variation"],
             "id": first["Uploaded_variation"],
@@ -308,6 +325,8 @@ def json_records(annotations: pl.DataFrame, parsed=None, assembly: str = "GRCh38
                 "codons": r.get("Codons"),
                 "canonical": 1 if r.get("CANONICAL") == "YES" else None,
                 "flags": r["FLAGS"].split(",") if r.get("FLAGS") else None,
+                "bp_overlap": r.get("OverlapBP"),
+                "percentage_overlap": float(r["OverlapPC"]) if r.get("OverlapPC") else None,
             }
             for key, col in (("cdna", "cDNA_position"), ("cds", "CDS_position"), ("protein", "Protein_position")):
                 a, b = _span(r.get(col))

@@ -115,7 +115,7 @@ def test_bad_records_are_rejected_with_line_field_and_reason(bundle):
     assert rej[7]["field"] == "CHROM" and "'22'" in rej[7]["reason"]
     assert rej[8]["field"] == "ALT" and "'X'" in rej[8]["reason"]
     assert rej[9]["field"] == "POS" and "past the end" in rej[9]["reason"]
-    assert rej[10]["field"] == "ALT" and "symbolic" in rej[10]["reason"]
+    assert rej[10]["field"] == "INFO" and "needs INFO END or SVLEN" in rej[10]["reason"]  # a structural allele
     assert rej[11]["field"] == "ALT" and "'N'" in rej[11]["reason"]
     assert rej[12]["field"] == "REF" and "no sequence" in rej[12]["reason"]
     assert rej[6]["text"].startswith("21\t25891796\tbadref")
