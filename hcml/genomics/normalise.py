@@ -264,8 +264,9 @@ def vep_default_ids(frame: pl.DataFrame, record: str = "cand") -> pl.Series:
     records keep one allele string `REF/ALT1/ALT2` for all their alleles. `chr` is the contig as given.
     """
     ref, alt = pl.col("ref"), pl.col("alt")
+    with_sv = bool(frame["alt"].str.contains("<", literal=True).any())  # the window only when it can matter
     g = frame.select(
-        alt.str.contains(SYMBOLIC_ALT).any().over(record).alias("_sv"),
+        (alt.str.contains(SYMBOLIC_ALT).any().over(record) if with_sv else pl.lit(False)).alias("_sv"),
         pl.col(record),
         pl.col("chrom_in"),
         pl.col("pos"),
@@ -361,7 +362,7 @@ def check_and_normalise(cands: pl.DataFrame, bundle) -> tuple[pl.DataFrame, pl.D
         pl.col("alt").str.to_uppercase(),
         pl.col("chrom_in").replace_strict(names, default=None, return_dtype=pl.Utf8).alias("chrom"),
     )
-    with_sv = bool(frame["alt"].str.contains(SYMBOLIC_ALT).any())
+    with_sv = bool(frame["alt"].str.contains("<", literal=True).any()) and bool(frame["alt"].str.contains(SYMBOLIC_ALT).any())
     if with_sv:  # symbolic structural alleles: their END, SVLEN and type (hcml.genomics.structural)
         frame = structural_fields(frame)
     end = pl.col("pos") + pl.col("ref").str.len_bytes() - 1

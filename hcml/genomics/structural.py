@@ -179,18 +179,18 @@ def annotate_mixed(variants: pl.DataFrame, bundle, annotate_sequence) -> pl.Data
 
 def _classes(sv_class: np.ndarray) -> dict[str, np.ndarray]:
     """VEP's class predicates of each SV (`deletion`, `insertion`, `duplication`, `copy_number_gain` / loss
-    and the `_bvf_preds` length flags), from its SO class."""
-    has = lambda pattern, flags=0: np.array([bool(re.search(pattern, c, flags)) for c in sv_class], bool)  # noqa: E731
+    and the `_bvf_preds` length flags), from its SO class: worked out once per distinct class."""
+    uniq, inv = np.unique(sv_class, return_inverse=True)
+    has = lambda pattern, flags=0: np.array([bool(re.search(pattern, c, flags)) for c in uniq], bool)  # noqa: E731
     tandem = has(r"tandem_duplication", re.I)
     duplication = has(r"duplication", re.I) & ~tandem
     gain = duplication | tandem | has(r"gain", re.I)
     loss = has(r"loss", re.I)
-    deletion = has(r"deletion", re.I) | loss
-    insertion = gain | has(r"insertion", re.I)
-    return {
-        "deletion": deletion, "insertion": insertion, "gain": gain, "loss": loss,
-        "decrease_length": has(r"deletion"), "increase_length": has(r"insertion|duplication"),
+    flags = {
+        "deletion": has(r"deletion", re.I) | loss, "insertion": gain | has(r"insertion", re.I), "gain": gain,
+        "loss": loss, "decrease_length": has(r"deletion"), "increase_length": has(r"insertion|duplication"),
     }
+    return {k: a[inv] for k, a in flags.items()}
 
 
 def _rank_range(idx: TranscriptIndex, t: np.ndarray, lo: np.ndarray, hi: np.ndarray):

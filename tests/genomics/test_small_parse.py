@@ -449,7 +449,10 @@ def test_vcf_bad_records_perturbed_from_real_ones(rel, repo_root, bundle, twin_c
     assert {"REF", "ALT", "CHROM", "POS", "line"} <= set(want.rejects["field"].to_list())
     assert "symbolic" in " ".join(want.rejects["reason"].to_list())
     rng = random.Random(8)
-    for chunk in _chunks(rng.sample(bad, 1_200)):
+    # records with a symbolic ALT are read by the vectorised form only (hcml.genomics.structural): checked
+    # above in the whole text, left out of the pieces that count the twin's own calls
+    sequence_only = [x for x in bad if "<" not in (x.split("\t")[4:5] or [""])[0]]
+    for chunk in _chunks(rng.sample(sequence_only, 1_200)):
         text = "\n".join(header + chunk) + "\n"
         _same_parsed(lambda: read_vcf(text, bundle))
     # most small calls are the twin's own (those with non-ASCII alleles are left to the vectorised form)
