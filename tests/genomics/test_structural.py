@@ -401,3 +401,49 @@ def test_cli_batches_keep_svs_of_one_position_apart(bundle, tmp_path):
     batched = pl.concat(list(annotate_in_batches(parsed.variants, bundle)))
     assert batched.equals(whole)
     assert whole.filter(pl.col("row") == 0)["Location"][0] != whole.filter(pl.col("row") == 1)["Location"][0]
+
+
+def test_cli_every_format_with_structural_records(bundle, bundle_dir, txs, tmp_path):
+    """`hcml annotate` end to end on a VCF mixing SVs, a bad SV and an SNV: every format is written and
+    readable (pysam for the VCF, the REST schema for JSON)."""
+    import copy
+    import json
+
+    import jsonschema
+    import pysam
+    from click.testing import CliRunner
+
+    from hcml.cli import main
+    from tests.genomics.test_outputs import REST_VEP_SCHEMA
+
+    tx = txs["ENST00000284987"]  # ADAMTS5, - strand
+    text = _vcf(bundle, [(tx.start - 11, "<DEL>", f"END={tx.end + 10}", "del1"),
+                         (tx.exons[2][0] - 40, "<DUP>", f"SVLEN=200", "dup1"),
+                         (tx.exons[2][0] - 40, "<DEL>", ".", "bad1")]).rstrip("\n")
+    vcf = tmp_path / "sv.vcf"
+    text = text.replace(HEADER[0], HEADER[0] + "\n##contig=<ID=21,length=46709983>", 1)
+    vcf.write_text(text + "\n21\t25891784\trs1\tC\tT\t.\t.\t.\n")
+    for fmt in ("vep", "vcf", "json", "parquet"):
+        out = tmp_path / f"out.{fmt}"
+        result = CliRunner().invoke(main, ["annotate", str(vcf), "--bundle", str(bundle_dir), "--format", fmt,
+                                           "--output", str(out)], catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
+        assert "4 in = 3 annotated + 1 rejected" in result.stderr
+    with pysam.VariantFile(str(tmp_path / "out.vcf")) as f:
+        fmt_fields = f.header.info["CSQ"].description.split("Format: ")[1].split("|")
+        recs = {r.id: r for r in f}
+    assert fmt_fields[-2:] == ["OverlapBP", "OverlapPC"]
+    csq = [dict(zip(fmt_fields, e.split("|"))) for e in recs["del1"].info["CSQ"]]
+    assert next(e for e in csq if e["Feature"] == tx.id)["Consequence"] == "transcript_ablation"
+    assert "CSQ" not in recs["bad1"].info  # rejected records are written back unchanged
+    doc = json.loads((tmp_path / "out.json").read_text())
+    # the REST shape, with VEP's SV allele string (the ALT, e.g. '<DUP>') where a sequence allele string would be
+    schema = copy.deepcopy(REST_VEP_SCHEMA)
+    schema["items"]["properties"]["allele_string"]["pattern"] = r"^([ACGTN-]+(/[ACGTN-]+)+|<[^>]+>(/<[^>]+>)*)$"
+    # VEP's OutputFactory/JSON.pm renames OverlapBP / OverlapPC to these (numbers)
+    schema["items"]["properties"]["transcript_consequences"]["items"]["properties"].update(
+        bp_overlap={"type": "integer", "minimum": 1}, percentage_overlap={"type": "number", "minimum": 0, "maximum": 100})
+    jsonschema.validate(doc, schema)
+    assert {d["id"] for d in doc} == {"del1", "dup1", "rs1"}
+    tab = pl.read_parquet(tmp_path / "out.parquet")
+    assert tab.filter(pl.col("Uploaded_variation") == "dup1")["Allele"].unique().to_list() == ["duplication"]
