@@ -63,6 +63,22 @@ REALTIME_WEBSOCKETS = Gauge(
     "hcml_realtime_websocket_connections",
     "Open WebSocket connections pushing progress to clinicians.",
 )
+REALTIME_OUTBOX_BYTES = Gauge(
+    "hcml_realtime_outbox_bytes",
+    "Bytes on disk in the realtime service's event outbox (events not yet acknowledged by Kafka).",
+)
+REALTIME_OUTBOX_RECORDS = Gauge(
+    "hcml_realtime_outbox_records",
+    "Events recorded in the realtime outbox and not yet acknowledged by Kafka.",
+)
+REALTIME_OUTBOX_OLDEST_AGE = Gauge(
+    "hcml_realtime_outbox_oldest_age_seconds",
+    "Age of the oldest event in the realtime outbox not yet acknowledged by Kafka (0 when none).",
+)
+REALTIME_OUTBOX_DEGRADED = Gauge(
+    "hcml_realtime_outbox_degraded",
+    "1 while the audit trail is degraded (outbox over its byte budget or unwritable): sync answers get 503.",
+)
 
 # Kafka producers and consumers (issue 5)
 KAFKA_MESSAGES_PRODUCED = Counter(
@@ -142,6 +158,10 @@ METRICS: dict[str, Counter | Gauge | Histogram] = {
         REALTIME_REQUESTS,
         REALTIME_VARIANTS,
         REALTIME_WEBSOCKETS,
+        REALTIME_OUTBOX_BYTES,
+        REALTIME_OUTBOX_RECORDS,
+        REALTIME_OUTBOX_OLDEST_AGE,
+        REALTIME_OUTBOX_DEGRADED,
         KAFKA_MESSAGES_PRODUCED,
         KAFKA_MESSAGES_CONSUMED,
         KAFKA_DEAD_LETTERS,

@@ -73,7 +73,8 @@ class Runtime:
         self.state = state
         self.verifier = TokenVerifier(settings)
         self.audit = AuditLog(settings.audit_log)
-        self.publisher = EventPublisher(settings.kafka_bootstrap, settings.event_buffer)
+        self.publisher = EventPublisher(settings.kafka_bootstrap, settings.outbox_dir, settings.outbox_max_bytes,
+                                        fsync=settings.outbox_fsync)
         self.registry = subs.SubmissionRegistry()
         self.hub = subs.PushHub()
         self.listener: ResultsListener | None = None
@@ -271,6 +272,11 @@ def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> J
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
+def _audit_unavailable(rt: Runtime) -> JSONResponse:
+    """No answer without its audit record: 503 while the outbox refuses events."""
+    return _error(503, subs.AUDIT_UNAVAILABLE, {"Retry-After": str(rt.settings.retry_after_seconds)})
+
+
 def _exception_handlers(app: FastAPI) -> None:
     from hcml.genomics.errors import InputError
 
@@ -347,6 +353,7 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
             "load_seconds": round(st.load_seconds, 3),
             "warmup_seconds": round(st.warmup_seconds, 3),
             "kafka": rt.publisher.status(),
+            "audit_degraded": rt.publisher.degraded,
         }
         return JSONResponse(body, status_code=200 if st.ready else 503)
 
@@ -381,6 +388,8 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
         rt = runtime(request)
         if not rt.state.ready:
             return _error(503, "reference bundle not loaded", {"Retry-After": str(cfg.retry_after_seconds)})
+        if rt.publisher.degraded:
+            return _audit_unavailable(rt)
         kwargs = dict(variants=body.variants, vcf=body.vcf, sequence=body.sequence,
                       max_variants=rt.settings.max_variants, max_sequence=rt.settings.max_sequence_length)
         if answer_inline(rt.state, body.variants):
@@ -392,7 +401,9 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
         slot = _audit_slot(request)
         slot.update(result_id=result["result_id"], n_variants=result["n_variants"], n_rejects=result["n_rejects"])
         subs.count_variants(result)
-        subs.publish_realtime_result(rt, principal, result, payload_text(body.variants, body.vcf, body.sequence))
+        if not await subs.record_realtime_result(rt, principal, result,
+                                                 payload_text(body.variants, body.vcf, body.sequence)):
+            return _audit_unavailable(rt)
         return JSONResponse(result)
 
     @app.get("/v1/results/{result_id}", tags=["clinical"], summary="A recent synchronous result",

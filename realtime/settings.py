@@ -33,6 +33,13 @@ def _float(name: str, default: float) -> float:
     return _number(name, default, float, "a number")
 
 
+def _fsync_policy() -> bool:
+    raw = (os.environ.get("HCML_REALTIME_OUTBOX_FSYNC") or "always").strip().lower()
+    if raw not in ("always", "never"):
+        raise ValueError(f"HCML_REALTIME_OUTBOX_FSYNC must be 'always' or 'never', got {raw!r}")
+    return raw == "always"
+
+
 @dataclass(frozen=True)
 class Settings:
     oidc_issuer: str  # HCML_OIDC_ISSUER (default: the development issuer)
@@ -42,7 +49,9 @@ class Settings:
     max_submission_bytes: int  # HCML_REALTIME_MAX_SUBMISSION_BYTES: POST /v1/submissions
     max_variants: int  # HCML_REALTIME_MAX_VARIANTS: per sync request
     max_sequence_length: int  # HCML_REALTIME_MAX_SEQUENCE: bases per sync request
-    event_buffer: int  # HCML_REALTIME_EVENT_BUFFER: events kept while Kafka is away
+    outbox_dir: Path  # HCML_REALTIME_OUTBOX_DIR: the durable event outbox (default $HCML_DATA_DIR/realtime/outbox)
+    outbox_max_bytes: int  # HCML_REALTIME_OUTBOX_MAX_BYTES: over it, sync answers are refused (503)
+    outbox_fsync: bool  # HCML_REALTIME_OUTBOX_FSYNC: "always" (fdatasync before answering) or "never"
     kafka_bootstrap: str | None  # HCML_KAFKA_BOOTSTRAP (shared with hcml.events)
     model_poll_seconds: float  # HCML_REALTIME_MODEL_POLL_SECONDS: how often the champion alias is checked
     audit_log: Path  # HCML_AUDIT_LOG
@@ -75,7 +84,9 @@ def load_settings() -> Settings:
         max_submission_bytes=_int("HCML_REALTIME_MAX_SUBMISSION_BYTES", 64 << 20),
         max_variants=_int("HCML_REALTIME_MAX_VARIANTS", 1000),
         max_sequence_length=_int("HCML_REALTIME_MAX_SEQUENCE", 100_000),
-        event_buffer=_int("HCML_REALTIME_EVENT_BUFFER", 10_000),
+        outbox_dir=Path(os.environ.get("HCML_REALTIME_OUTBOX_DIR") or (data_dir() / "realtime" / "outbox")),
+        outbox_max_bytes=_int("HCML_REALTIME_OUTBOX_MAX_BYTES", 256 << 20),
+        outbox_fsync=_fsync_policy(),
         kafka_bootstrap=kafka_bootstrap,
         model_poll_seconds=_float("HCML_REALTIME_MODEL_POLL_SECONDS", 30.0),
         audit_log=Path(os.environ.get("HCML_AUDIT_LOG") or (data_dir() / "realtime" / "audit.jsonl")),

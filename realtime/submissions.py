@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("hcml.realtime.submissions")
 
 REPORT_INLINE_LIMIT = 2 << 20  # reports up to 2 MiB are returned inline by GET /v1/submissions/{id}
+AUDIT_UNAVAILABLE = ("the audit trail cannot record this answer now (its outbox is over budget or unwritable "
+                     "while Kafka is unreachable): no answer is given without its audit record; retry later")
 
 
 def _now() -> str:
@@ -164,7 +166,7 @@ def queue_submission(rt: "Runtime", principal: "Principal", body: "SubmissionReq
                             status_code=503, headers=retry)
     if not rt.publisher.accepting():
         return JSONResponse({"detail": "cannot accept submissions now: the Kafka broker is unreachable or the "
-                                       "event buffer is full; retry later"}, status_code=503, headers=retry)
+                                       "event outbox is over budget; retry later"}, status_code=503, headers=retry)
     submission_id = uuid.uuid4().hex
     data = body.vcf.encode("utf-8")
     store = open_store()
@@ -184,8 +186,8 @@ def queue_submission(rt: "Runtime", principal: "Principal", body: "SubmissionReq
     )
     key, value, headers = messages.to_kafka(messages.submission_event(submission, source=messages.SOURCE_REALTIME))
     if not rt.publisher.offer(topics.RAW, value, key=key, headers=headers):
-        return JSONResponse({"detail": "cannot accept submissions now: the event buffer is full; retry later"},
-                            status_code=503, headers=retry)
+        return JSONResponse({"detail": "cannot accept submissions now: the event outbox refuses events; "
+                                       "retry later"}, status_code=503, headers=retry)
     now = _now()
     record = {
         "submission_id": submission_id,
@@ -203,13 +205,29 @@ def queue_submission(rt: "Runtime", principal: "Principal", body: "SubmissionReq
 
 
 # -------------------------------------------------------------------------------------- sync results
-def publish_realtime_result(rt: "Runtime", principal: "Principal", result: dict[str, Any],
-                            payload: str | None = None) -> bool:
-    """Announce a synchronous answer for lineage and audit, never waiting on Kafka: an audit copy of the
-    submission on `genetic-data-raw` (`processing: realtime`, skipped by the batch sensor) and the result on
-    `genetic-data-annotated`. Both are built on the publisher's thread, not on the request path."""
+async def record_realtime_result(rt: "Runtime", principal: "Principal", result: dict[str, Any],
+                                 payload: str | None = None) -> bool:
+    """Record a synchronous answer for lineage and audit before it is given, never waiting on Kafka: an
+    audit copy of the submission for `genetic-data-raw` (`processing: realtime`, skipped by the batch
+    sensor) and the result for `genetic-data-annotated`, both in the durable outbox (built on its writer
+    thread, on disk when this returns True). False: the outbox refuses events (the caller answers 503).
+    True without recording when Kafka is not configured (nothing is published then)."""
+    import asyncio
+
+    from realtime.outbox import OutboxUnavailable
+
     if not rt.publisher.enabled:
+        return True
+    try:
+        return bool(await asyncio.wrap_future(rt.publisher.record(realtime_result_events(rt, principal, result,
+                                                                                          payload))))
+    except OutboxUnavailable:
         return False
+
+
+def realtime_result_events(rt: "Runtime", principal: "Principal", result: dict[str, Any],
+                           payload: str | None = None) -> list[Any]:
+    """The builders of a synchronous answer's two events (run on the outbox writer's thread)."""
     from hcml.events import topics
 
     rid = result["result_id"]
@@ -239,10 +257,11 @@ def publish_realtime_result(rt: "Runtime", principal: "Principal", result: dict[
         return messages.to_kafka(messages.result_event(res, source=messages.SOURCE_REALTIME,
                                                        event_id=f"{rid}:result", trace={}))
 
-    ok = True
-    if payload is not None:
-        ok = rt.publisher.offer_lazy(topics.RAW, build_submission)
-    return rt.publisher.offer_lazy(topics.ANNOTATED, build_result) and ok
+    def with_topic(topic: str, build: Any) -> Any:
+        return lambda: (topic, *build())
+
+    events = [with_topic(topics.RAW, build_submission)] if payload is not None else []
+    return events + [with_topic(topics.ANNOTATED, build_result)]
 
 
 def count_variants(result: dict[str, Any]) -> None:
@@ -258,6 +277,7 @@ def update_gauges(rt: "Runtime") -> None:
     from hcml.observability import REALTIME_WEBSOCKETS
 
     REALTIME_WEBSOCKETS.set(rt.hub.connections)
+    rt.publisher.update_metrics()
 
 
 # ------------------------------------------------------------------------------------- result events

@@ -128,7 +128,8 @@ async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: asyncio.Q
     from hcml.genomics.errors import InputError
 
     from realtime.service import NothingToAnnotate, RequestTooLarge, answer_inline, interpret_request, payload_text
-    from realtime.submissions import count_variants, lookup, public_status, publish_realtime_result, queue_submission
+    from realtime.submissions import (
+        AUDIT_UNAVAILABLE, count_variants, lookup, public_status, queue_submission, record_realtime_result)
 
     timer = Timer()
     if len(raw.encode("utf-8")) > rt.settings.max_submission_bytes:
@@ -194,8 +195,11 @@ async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: asyncio.Q
             queue.put_nowait(payload)
             return
         count_variants(result)
-        publish_realtime_result(rt, principal, result,
-                                payload_text(request.variants, request.vcf, request.sequence))
+        if not await record_realtime_result(rt, principal, result,
+                                            payload_text(request.variants, request.vcf, request.sequence)):
+            _audit(rt, ws, principal, action, 503, timer)
+            await _send_error(ws, ref, 503, AUDIT_UNAVAILABLE)
+            return
         # progress frames were queued (call_soon_threadsafe) before the thread's completion: they go first
         queue.put_nowait({"type": "result", "ref": ref, **result})
         _audit(rt, ws, principal, action, 200, timer, result_id=result["result_id"],

@@ -255,7 +255,7 @@ def test_produce_and_consume_through_the_sasl_listener(sasl_broker, env, mechani
 
 
 @pytest.mark.kafka
-def test_the_realtime_publisher_and_listener_log_in(sasl_broker, env):
+def test_the_realtime_publisher_and_listener_log_in(sasl_broker, env, tmp_path):
     """realtime/events.py builds its producer and its results consumer through client_config too."""
     from hcml.events.consumer import end_offsets, read_batch
     from realtime.events import EventPublisher, ResultsListener
@@ -265,7 +265,7 @@ def test_the_realtime_publisher_and_listener_log_in(sasl_broker, env):
     got_one = threading.Event()
     listener = ResultsListener(sasl, topics.ANNOTATED, f"hcml-test-listener-{uuid.uuid4().hex[:6]}",
                                on_result=lambda event: got_one.set(), parse=lambda value, headers: {"v": value})
-    publisher = EventPublisher(sasl, capacity=100)
+    publisher = EventPublisher(sasl, outbox_dir=tmp_path / "outbox")
     listener.start()
     try:
         assert listener.assigned.wait(60), "the results listener never saw the topic's partitions"

@@ -206,7 +206,7 @@ def test_broker_outage_sync_path_answers_queue_503_events_flushed_later(own_brok
             assert c.get("/readyz").status_code == 200  # the service stays ready for the sync path
             assert up() == bootstrap  # same port: the producer reconnects by itself
             _wait(lambda: publisher.depth() == 0 and publisher.broker_up, "the buffered events to be flushed", 120)
-            assert publisher.dropped == 0
+            assert publisher.dead_lettered == 0
             for rid in result_ids:
                 assert len(_events(bootstrap, topics.ANNOTATED, rid)) == 1
                 assert len(_events(bootstrap, topics.RAW, rid)) == 1
