@@ -163,8 +163,8 @@ class EventPublisher:
         self._thread = None
         self.outbox.close()
         if self.outbox.records:
-            log.warning("events not yet delivered are kept in the outbox for the next start",
-                        extra={"records": self.outbox.records, "bytes": self.outbox.bytes_on_disk()})
+            log.warning("%d events (%d bytes) not yet delivered are kept in the outbox for the next start",
+                        self.outbox.records, self.outbox.bytes_on_disk())
 
     def _error_cb(self, err: Any) -> None:
         from confluent_kafka import KafkaError
@@ -177,11 +177,11 @@ class EventPublisher:
         self.broker_up = up
         if not up and not self._told_down:
             self._told_down = True
-            log.warning("Kafka unreachable: events are kept in the outbox until it is back",
-                        extra={"records": self.outbox.records})
+            log.warning("Kafka unreachable: events are kept in the outbox until it is back (%d now)",
+                        self.outbox.records)
         elif up and self._told_down:
             self._told_down = False
-            log.info("Kafka reachable again: delivering the outbox", extra={"records": self.outbox.records})
+            log.info("Kafka reachable again: delivering the outbox (%d events)", self.outbox.records)
 
     def _on_delivery(self, pending: Pending) -> Callable[[Any, Any], None]:
         def callback(err: Any, _msg: Any) -> None:
@@ -196,7 +196,7 @@ class EventPublisher:
                 self._set_broker(True)
                 outcome = "delivered"
             elif permanent_failure(err):
-                self.outbox.dead_letter(pending, str(err))
+                self.outbox.dead_letter(pending, err.name())
                 self.dead_lettered += 1
                 outcome = "failed"
             else:

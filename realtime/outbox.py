@@ -247,8 +247,8 @@ class Outbox:
         for seg_path in sorted(own.glob("*.seg")):
             self._load_segment(seg_path)
         if self.records:
-            log.warning("outbox: events of a previous run to deliver",
-                        extra={"records": self.records, "bytes": self.bytes_on_disk()})
+            log.warning("outbox: %d events (%d bytes) of a previous run to deliver", self.records,
+                        self.bytes_on_disk())
         self._roll(next_seq if not self.segments else self.segments[-1].seq + 1)
         self._writer = threading.Thread(target=self._write_loop, name="hcml-outbox-writer", daemon=True)
         self._writer.start()
@@ -294,9 +294,8 @@ class Outbox:
         """Log and skip a torn tail or a damaged frame; the offset to continue from."""
         resume = seg.size if status == "torn" else resync(seg.read_fd(), offset, seg.size)
         self.corrupt_bytes += resume - offset
-        log.warning("outbox: unreadable bytes skipped (a torn write at a crash, or damage)",
-                    extra={"segment": seg.path.name, "offset": offset, "skipped_bytes": resume - offset,
-                           "kind": status})
+        log.warning("outbox: %d unreadable bytes skipped at byte %d of segment %d (%s)", resume - offset, offset,
+                    seg.seq, "a torn write at the end" if status == "torn" else "a damaged record")
         return resume
 
     # ------------------------------------------------------------------------------- writing
@@ -319,7 +318,11 @@ class Outbox:
 
     @property
     def degraded(self) -> bool:
-        return self.write_error is not None or self.total_bytes >= self.max_bytes
+        """Over the byte budget, or the last write failed (said once in the log when it starts)."""
+        degraded = self.write_error is not None or self.total_bytes >= self.max_bytes
+        if degraded:
+            self._note_degraded()
+        return degraded
 
     def _refuses(self) -> bool:
         """Over the budget; or the disk failed a write less than WRITE_RETRY_SECONDS ago (then one group
@@ -352,9 +355,9 @@ class Outbox:
     def _note_degraded(self) -> None:
         if not self._degraded_logged:
             self._degraded_logged = True
-            log.error("audit trail degraded: synchronous answers refused until the outbox drains",
-                      extra={"bytes": self.bytes_on_disk(), "max_bytes": self.max_bytes,
-                             "records": self.records, "write_error": self.write_error})
+            log.error("audit trail degraded: synchronous answers refused until the outbox drains "
+                      "(%d events, %d bytes, budget %d bytes%s)", self.records, self.bytes_on_disk(),
+                      self.max_bytes, f"; write error: {self.write_error}" if self.write_error else "")
 
     def _write_loop(self) -> None:
         while True:
@@ -376,7 +379,7 @@ class Outbox:
             try:
                 encoded = [Record(*(item() if callable(item) else item), created_ms=now).encode() for item in items]
             except Exception as exc:  # an event that cannot be built is a bug: the request fails, loudly
-                log.error("event could not be built for the outbox", extra={"error": type(exc).__name__})
+                log.error("event could not be built for the outbox (%s)", type(exc).__name__)
                 future.set_exception(exc)
                 continue
             frames.extend(encoded)
@@ -414,8 +417,8 @@ class Outbox:
             future.set_result(True)
         if self._degraded_logged and not self.degraded:
             self._degraded_logged = False
-            log.warning("audit trail recovered: the outbox accepts events again",
-                        extra={"bytes": self.bytes_on_disk(), "records": self.records})
+            log.warning("audit trail recovered: the outbox accepts events again (%d events, %d bytes)",
+                        self.records, self.bytes_on_disk())
         if seg.size >= self.segment_bytes:
             self._roll(seg.seq + 1)
 
@@ -465,8 +468,8 @@ class Outbox:
                 try:
                     record = Record.decode(payload)
                 except (struct.error, UnicodeDecodeError):  # a frame that checks out but does not parse
-                    log.error("outbox: undecodable record skipped", extra={"segment": seg.path.name,
-                                                                         "offset": self._offset})
+                    log.error("outbox: undecodable record skipped at byte %d of segment %d", self._offset,
+                              seg.seq)
                     self._offset = end
                     self.records -= 1
                     continue
@@ -569,8 +572,8 @@ class Outbox:
             os.fsync(fd)
         finally:
             os.close(fd)
-        log.error("outbox: event refused by the broker, kept in the dead-letter file",
-                  extra={"topic": pending.record.topic, "event_id": pending.record.event_id, "reason": reason})
+        log.error("outbox: event %s for %s refused by the broker (%s), kept in the dead-letter file",
+                  pending.record.event_id, pending.record.topic, reason)
         self.ack(pending)
 
     def status(self) -> dict:
