@@ -95,7 +95,11 @@ def _annotate_many(server: Server, token: str, n: int, threads: int = 8) -> tupl
     def worker(count: int) -> None:
         with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
             for _ in range(count):
-                r = client.post("/v1/annotate", json=SINGLE)
+                try:
+                    r = client.post("/v1/annotate", json=SINGLE)
+                except httpx.TransportError:  # the server was killed: this client stops
+                    statuses["no answer"] += 1
+                    return
                 statuses[r.status_code] += 1
                 if r.status_code == 200:
                     ids.append(r.json()["result_id"])
@@ -161,6 +165,48 @@ def test_outage_sigterm_restart_delivers_every_event_once(broker, bundle_dir, tm
         assert len(distinct) == n, f"{name}: {len(distinct)} distinct event ids for {n} answers"
         assert len(records) == n, f"{name}: {len(records) - n} duplicates after a clean SIGTERM"
     assert {_ce_id(r) for r in annotated} == {f"{rid}:result" for rid in ids}
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_every_answer_given_before_a_sigkill_reaches_kafka(broker, bundle_dir, tmp_path):
+    """Broker up, the process killed (SIGKILL) while answering: every answer it gave has both events on
+    Kafka after a restart. Duplicates are allowed here (acknowledgements in flight at the kill), and are
+    the same event by ce_id."""
+    import signal
+    import threading
+
+    from hcml.events import topics
+
+    broker.up()
+    data_dir = tmp_path / "data"
+    env = {"HCML_KAFKA_BOOTSTRAP": broker.bootstrap}
+    server = start_server(data_dir, bundle_dir, tmp_path / "first.log", **env)
+    got: dict = {}
+    load = threading.Thread(target=lambda: got.update(
+        zip(("ids", "statuses"), _annotate_many(server, server_token(server, "clinician"), 4000))))
+    try:
+        load.start()
+        _wait(lambda: _readyz(server)["kafka"]["delivered"] >= 1000, "a thousand events delivered")
+        server.process.send_signal(signal.SIGKILL)
+        load.join()
+    finally:
+        stop_server(server)
+    ids = set(got["ids"])
+    assert got["statuses"]["no answer"] > 0 and len(ids) >= 500, got["statuses"]  # killed mid-load
+
+    server = start_server(data_dir, bundle_dir, tmp_path / "second.log", **env)
+    try:
+        _wait(lambda: _readyz(server)["kafka"]["outbox"]["records"] == 0, "the outbox to drain", 300)
+    finally:
+        stop_server(server)
+    for topic in (topics.RAW, topics.ANNOTATED):
+        records = [r for r in _read_all(broker.bootstrap, topic) if r.key and r.key.decode() in ids]
+        assert {r.key.decode() for r in records} == ids, f"{topic}: answers without their event"
+        by_id: dict[str, set[str]] = {}
+        for r in records:
+            by_id.setdefault(_ce_id(r), set()).add(r.key.decode())
+        assert len(by_id) == len(ids) and all(len(v) == 1 for v in by_id.values())  # one id per answer
 
 
 @pytest.mark.kafka
