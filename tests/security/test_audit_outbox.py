@@ -12,6 +12,7 @@ answering without audit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import subprocess
 import time
@@ -107,6 +108,22 @@ def _annotate_many(server: Server, token: str, n: int, threads: int = 8) -> tupl
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(worker, [n // threads + (i < n % threads) for i in range(threads)]))
     return ids, statuses
+
+
+async def _ws_annotate(url: str, token: str) -> dict:
+    """One WebSocket `annotate` against the real server: its final frame (result or error)."""
+    import json
+
+    from websockets.asyncio.client import connect
+
+    async with connect(url) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": token}))
+        assert json.loads(await ws.recv())["type"] == "ready"
+        await ws.send(json.dumps({"type": "annotate", "ref": "r", **SINGLE}))
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame["type"] in ("result", "error"):
+                return frame
 
 
 def _metric(server: Server, name: str) -> float:
@@ -235,6 +252,9 @@ def test_over_budget_answers_503_with_retry_after_until_the_broker_drains_it(bro
             assert ready["kafka"]["outbox"]["bytes"] >= budget
             assert _metric(server, "hcml_realtime_outbox_degraded") == 1
             assert "audit trail degraded" in server.logs()
+            frame = asyncio.run(_ws_annotate(server.url.replace("http://", "ws://") + "/v1/ws", token))
+            assert frame["type"] == "error" and frame["status"] == 503 and "audit" in frame["detail"], frame
+            assert _readyz(server)["kafka"]["outbox"]["records"] == 2 * answered  # nothing answered meanwhile
             broker.up()
             _wait(lambda: client.post("/v1/annotate", json=SINGLE).status_code == 200, "answers again", 180)
         assert _metric(server, "hcml_realtime_outbox_degraded") == 0
