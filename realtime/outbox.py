@@ -141,6 +141,11 @@ def resync(fd: int, offset: int, end: int) -> int:
 
 
 # ----------------------------------------------------------------------------------------- segments
+def _segments(directory: Path) -> list[Path]:
+    """The segment files of a directory in order (other files are not the outbox's and are left alone)."""
+    return sorted(p for p in directory.glob("*.seg") if p.stem.isdigit())
+
+
 @dataclass(eq=False)
 class Segment:
     seq: int
@@ -231,10 +236,10 @@ class Outbox:
             if not self._claim(own):
                 raise OutboxUnavailable("could not lock a fresh outbox directory")
         self.directory = own
-        existing = sorted(own.glob("*.seg"))
+        existing = _segments(own)
         next_seq = int(existing[-1].stem) + 1 if existing else 1
         for orphan in orphans:  # a previous process's events: moved in, in their order, then replayed
-            for seg_path in sorted(orphan.glob("*.seg")):
+            for seg_path in _segments(orphan):
                 target = own / f"{next_seq:012d}.seg"
                 ack = seg_path.with_suffix(".ack")
                 if ack.exists():
@@ -244,7 +249,7 @@ class Outbox:
             for leftover in orphan.iterdir():
                 leftover.unlink()
             orphan.rmdir()
-        for seg_path in sorted(own.glob("*.seg")):
+        for seg_path in _segments(own):
             self._load_segment(seg_path)
         if self.records:
             log.warning("outbox: %d events (%d bytes) of a previous run to deliver", self.records,
