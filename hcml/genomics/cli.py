@@ -34,8 +34,9 @@ def build(gtf: Path | None, fasta: Path | None, known_variants: Path | None, cli
     With no options, builds from the real files shipped in data/ into $HCML_BUNDLE_DIR. When --gtf or
     --fasta is given, known variants and ClinVar are included only if given too."""
     import time
+    import warnings
 
-    from hcml.genomics.bundle import BundleError, build_bundle
+    from hcml.genomics.bundle import BundleError, BundleWarning, build_bundle
 
     src = default_sources()
     explicit = gtf is not None or fasta is not None
@@ -47,9 +48,13 @@ def build(gtf: Path | None, fasta: Path | None, known_variants: Path | None, cli
     out = out or bundle_dir()
     t0 = time.perf_counter()
     try:
-        path = build_bundle(gtf, fasta, out, known_variants=known_variants, clinvar=clinvar)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BundleWarning)
+            path = build_bundle(gtf, fasta, out, known_variants=known_variants, clinvar=clinvar)
     except BundleError as exc:
         _fail(str(exc))
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
     from hcml.genomics.bundle import ReferenceBundle
 
     b = ReferenceBundle.load(path)

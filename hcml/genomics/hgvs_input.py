@@ -40,9 +40,9 @@ def hgvs_c_to_vcf(text: str, bundle) -> tuple[str, int, str, str]:
     except KeyError:
         have = idx.tx.filter(idx.tx["transcript_id"] == tx)
         if have.height and ver:
-            raise Problem(
-                "hgvs", f"transcript {tx}.{ver} is not in the reference bundle (it has version {have['transcript_version'][0]})"
-            ) from None
+            held = have["transcript_version"][0]
+            which = f"it has version {held}" if held is not None else f"its gene model gives no version: write {tx}"
+            raise Problem("hgvs", f"transcript {tx}.{ver} is not in the reference bundle ({which})") from None
         raise Problem("hgvs", f"unknown transcript '{tx}{'.' + ver if ver else ''}': not in the reference bundle") from None
     tid = idx.ids[t]
     kind = m["kind"]

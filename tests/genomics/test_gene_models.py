@@ -25,11 +25,13 @@ from pathlib import Path
 import polars as pl
 import pysam
 import pytest
+from click.testing import CliRunner
 
 from hcml.genomics.annotate import annotate
 from hcml.genomics.bundle import BundleError, BundleWarning, ReferenceBundle, build_bundle
-from hcml.genomics.inputs import read_vcf
-from hcml.genomics.transcript_map import revcomp
+from hcml.genomics.cli import reference
+from hcml.genomics.inputs import parse_variant_strings, read_vcf
+from hcml.genomics.transcript_map import TranscriptIndex, revcomp
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 GFF3 = DATA / "reference" / "ensembl84_chr21.gff3.gz"
@@ -168,6 +170,12 @@ def test_cds_without_exon_rows_is_left_out_with_a_warning(fragment, ensembl, var
     with pytest.warns(BundleWarning, match=rf"1 transcript\(s\) left out: {gone} \(line {line}: CDS rows but no exon rows\)"):
         b = fragment["build"](f"no_exons_{fmt}", cut, fmt == "gff3")
     assert b.manifest["skipped_transcripts"] == [{"transcript_id": gone, "line": line, "reason": "CDS rows but no exon rows"}]
+    # `hcml reference build` says it as one plain warning line
+    src = next(fragment["root"].glob(f"no_exons_{fmt}.*"))
+    run = CliRunner().invoke(reference, ["build", "--gtf", str(src), "--fasta", str(fragment["fasta"]),
+                                         "--out", str(fragment["root"] / f"cli_{fmt}")])
+    assert run.exit_code == 0, run.output
+    assert f"warning: {src}: 1 transcript(s) left out: {gone} (line {line}: CDS rows but no exon rows)" in run.output
     assert gone not in b.transcripts["transcript_id"].to_list() and b.transcripts.height == 3
     got = _annotated(b, variants_vcf)
     assert gone not in got["Feature"].to_list()
@@ -194,6 +202,13 @@ def test_gff3_without_prefixes_ranks_or_versions(fragment, ensembl, variants_vcf
     assert coding["HGVSc"].str.contains(r"^ENST\d+(_\d+)?:[cn]\.").all()
     assert _same(got, want, *key, _unversioned("HGVSc"))
     assert want["HGVSc"].drop_nulls().str.contains(r"^ENST\d+(_\d+)?\.\d+:[cn]\.").all()
+    # HGVS input names the transcript as the model does: bare where it has no version
+    ref = TranscriptIndex.of(ensembl).coding_sequence("ENST00000307301")[99]
+    alt = "A" if ref != "A" else "G"
+    bare = parse_variant_strings([f"ENST00000307301:c.100{ref}>{alt}", f"ENST00000307301.11:c.100{ref}>{alt}"], b)
+    versioned = parse_variant_strings([f"ENST00000307301.11:c.100{ref}>{alt}"], ensembl)
+    assert bare.variants.select("pos", "ref", "alt").equals(versioned.variants.select("pos", "ref", "alt"))
+    assert "gives no version: write ENST00000307301" in bare.rejects["reason"][0]
 
 
 def _refseq(rows: list[list[str]]) -> list[list[str]]:
@@ -305,6 +320,27 @@ def test_tab_inside_an_attribute_names_file_and_line(fragment):
     with pytest.raises(BundleError, match=rf"tab\.gff3:{k + 3}: 10 tab-separated columns where GFF3 has 9 "
                                           r"\(a tab inside an attribute must be written %09\)"):
         build_bundle(src, fragment["fasta"], fragment["root"] / "tab")
+
+
+@pytest.mark.parametrize("column, value, message", [
+    (3, "1O0", "start '1O0' is not an integer"),
+    (4, "", "end '' is not an integer"),
+])
+def test_bad_coordinates_name_file_and_line(fragment, column, value, message):
+    rows = [list(r) for r in fragment["rows"]]
+    rows[5][column] = value
+    src = _write(fragment["root"] / "coords.gff3", rows)
+    with pytest.raises(BundleError, match=rf"coords\.gff3:8: {message}"):
+        build_bundle(src, fragment["fasta"], fragment["root"] / "coords")
+
+
+def test_embedded_fasta_section_is_not_read_as_features(fragment, ensembl):
+    """GFF3 1.26: `##FASTA` ends the features; the sequences after it are not nine-column rows."""
+    src = fragment["root"] / "with_fasta.gff3"
+    _write(src, fragment["rows"])
+    src.write_text(src.read_text() + f"##FASTA\n>{CONTIG}\n{fragment['seq'][:120]}\n")
+    b = ReferenceBundle.load(build_bundle(src, fragment["fasta"], fragment["root"] / "with_fasta"))
+    assert b.transcripts.equals(ensembl.transcripts) and b.exons.equals(ensembl.exons)
 
 
 def test_percent_escapes_are_decoded(fragment):
