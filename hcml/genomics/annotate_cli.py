@@ -71,9 +71,11 @@ def load_bundle(bundle_dir: Path | None):
         raise InputError(f"cannot load the reference bundle at {path}: {exc}") from exc
 
 
-def run(input_path, bundle_dir, fmt, output, rejects_path, variants, sequence_path, kind="auto", quiet=False):
+def run(input_path, bundle_dir, fmt, output, rejects_path, variants, sequence_path, kind="auto", quiet=False,
+        chunk_records: int | None = None) -> dict:
+    """Read, annotate and write a chunk of records at a time (VCF inputs; other inputs are one chunk), so
+    memory follows the chunk, not the input. Returns the counts: records in, annotated, rejected."""
     from hcml.genomics.errors import InputError
-    from hcml.genomics.inputs import call_sequence, parse_variant_strings, read_input
 
     given = [x is not None for x in (input_path, variants, sequence_path)]
     if sum(given) != 1:
@@ -82,87 +84,143 @@ def run(input_path, bundle_dir, fmt, output, rejects_path, variants, sequence_pa
         raise InputError("--format parquet needs --output FILE (binary output is not written to a terminal)")
     t0 = time.perf_counter()
     bundle = load_bundle(bundle_dir)
-    if variants is not None:
-        parsed = parse_variant_strings(variants, bundle)
-    elif sequence_path is not None:
-        if not Path(sequence_path).exists():
-            raise InputError(f"sequence file not found: {sequence_path}")
-        parsed = call_sequence(Path(sequence_path).read_text(errors="replace"), bundle, name=Path(sequence_path).name)
-    else:
-        source = sys.stdin.buffer.read() if input_path == "-" else Path(input_path)
-        parsed = read_input(source, bundle, kind=kind)
-    t_read = time.perf_counter()
-    if not quiet and parsed.n_input >= 10_000:
-        _say(f"read {parsed.n_input} records in {t_read - t0:.1f}s; annotating {parsed.variants.height} variants...")
-    if parsed.variants.height:
-        # streamed: each distinct allele annotated once, batches written as they come (bounded memory)
-        def progress(done: int, total: int) -> None:
-            if not quiet and total >= 10_000:
-                _say(f"  annotated {done}/{total} variants ({time.perf_counter() - t_read:.1f}s)")
+    counts = {"in": 0, "annotated": 0, "rejected": 0}
+    shown: list[tuple] = []  # the first rejects, for stderr
+    rejects_fh = open(rejects_path, "wb") if rejects_path is not None else None
 
-        annotations = annotate_in_batches(parsed.variants, bundle, progress=progress)
-    else:
-        annotations = annotate_parsed(parsed, bundle)
-    write(fmt, parsed, annotations, output, bundle)
-    if rejects_path is not None:
-        write_rejects(parsed.rejects, rejects_path)
+    def annotated():
+        parsed_chunks = read_chunks(input_path, variants, sequence_path, kind, bundle, chunk_records)
+        for k, parsed in enumerate(parsed_chunks):
+            counts["in"] += parsed.n_input
+            counts["annotated"] += parsed.variants.height
+            counts["rejected"] += parsed.rejects.height
+            if len(shown) < 6 and parsed.rejects.height:
+                shown.extend(parsed.rejects.select("line", "field", "reason").head(6 - len(shown)).iter_rows())
+            if rejects_fh is not None:
+                write_rejects(parsed.rejects, rejects_fh, include_header=k == 0)
+            yield annotate_chunk(parsed, bundle)
+            if not quiet and counts["in"] >= 10_000:
+                _say(f"  annotated {counts['in']} records ({time.perf_counter() - t0:.1f}s)")
+
+    try:
+        write(fmt, annotated(), output, bundle)
+    finally:
+        if rejects_fh is not None:
+            rejects_fh.close()
     if not quiet:
-        _say(f"{parsed.summary_line()} ({time.perf_counter() - t0:.2f}s)")
-        if parsed.rejects.height and rejects_path is None:
-            for line, field, reason in parsed.rejects.select("line", "field", "reason").head(5).iter_rows():
+        _say(f"{counts['in']} in = {counts['annotated']} annotated + {counts['rejected']} rejected "
+             f"({time.perf_counter() - t0:.2f}s)")
+        if counts["rejected"] and rejects_path is None:
+            for line, field, reason in shown[:5]:
                 where = f"line {line}" if line is not None else "input"
                 _say(f"  rejected {where} [{field}]: {reason}")
-            if parsed.rejects.height > 5:
-                _say(f"  ... {parsed.rejects.height - 5} more (write them all with --rejects FILE)")
-    return parsed, annotations
+            if counts["rejected"] > 5:
+                _say(f"  ... {counts['rejected'] - 5} more (write them all with --rejects FILE)")
+    return counts
 
 
-def annotate_parsed(parsed, bundle):
-    from hcml.genomics.annotate import annotate as annotate_variants
+def read_chunks(input_path, variants, sequence_path, kind, bundle, chunk_records: int | None = None):
+    """ParsedInputs of consecutive runs of the input's records, with the whole input's line and row numbers.
 
-    return annotate_variants(parsed.variants, bundle)
+    A VCF file or stdin is cut into chunks of `chunk_records` record lines (default HCML_ANNOTATE_CHUNK_RECORDS,
+    see hcml.genomics.vcf_chunks), each read by the one VCF reader; anything else (variant strings, a
+    sequence, what is not a VCF) is read whole.
+    """
+    from hcml.genomics.errors import InputError
+    from hcml.genomics.inputs import call_sequence, parse_variant_strings, read_input, read_vcf, sniff
+    from hcml.genomics.vcf_chunks import VcfStream
+
+    if variants is not None:
+        yield parse_variant_strings(variants, bundle)
+        return
+    if sequence_path is not None:
+        if not Path(sequence_path).exists():
+            raise InputError(f"sequence file not found: {sequence_path}")
+        yield call_sequence(Path(sequence_path).read_text(errors="replace"), bundle, name=Path(sequence_path).name)
+        return
+    stream = VcfStream.open(input_path) if kind in ("auto", "vcf") else None
+    if stream is None:
+        yield read_input(sys.stdin.buffer.read() if input_path == "-" else Path(input_path), bundle, kind=kind)
+        return
+    try:
+        chunks = None
+        if stream.header_end is not None and (kind == "vcf" or sniff(stream.sniff_text()) == "vcf"):
+            chunks = stream.chunks(chunk_records)
+        if chunks is None:
+            yield read_input(stream.read_all(), bundle, kind=kind)
+            return
+        rows = 0
+        for chunk in chunks:
+            parsed = _renumber(read_vcf(chunk.data, bundle), chunk.line_offset, rows)
+            rows += parsed.variants.height
+            yield parsed
+    finally:
+        stream.close()
+
+
+def _renumber(parsed, lines: int, rows: int):
+    """A chunk's ParsedInput with the whole input's line numbers (`lines` record lines before it) and rows."""
+    import polars as pl
+
+    if not lines and not rows:
+        return parsed
+    parsed.variants = parsed.variants.with_columns((pl.col("row") + rows).cast(pl.UInt32), pl.col("line") + lines)
+    parsed.rejects = parsed.rejects.with_columns(pl.col("line") + lines)
+    if parsed.records is not None:
+        parsed.records = parsed.records.with_columns(pl.col("line") + lines)
+    if parsed.genotypes is not None:
+        parsed.genotypes = parsed.genotypes.with_columns((pl.col("row") + rows).cast(pl.UInt32))
+    return parsed
 
 
 BATCH_SIZE = 100_000
 KEY = ["variant_id", "chrom", "pos", "ref", "alt"]
 
 
-def annotate_in_batches(variants, bundle, batch_size: int = BATCH_SIZE, progress=None):
-    """Annotations of `variants` as a stream of frames in input order, in bounded memory.
+def annotate_chunk(parsed, bundle):
+    """The chunk's annotations with each distinct allele annotated once (`AnnotatedChunk`).
 
-    Records are taken `batch_size` at a time; within a batch each distinct allele is annotated once and
-    its rows copied to every record that carries it (with that record's own `row`).  Cohort and
-    multi-sample inputs, sorted by position, repeat the same allele in neighbouring records, so this
-    annotates each allele about once; the result equals `annotate(variants)` row for row.
+    Cohort and multi-sample inputs, sorted by position, repeat the same allele in neighbouring records: its
+    rows are computed once and shared (the writers copy their text); `.annotations()` equals
+    `annotate(parsed.variants)` row for row.
     """
+    from hcml.genomics.outputs import AnnotatedChunk
+
+    distinct, reps = _distinct(parsed.variants, bundle)
+    return AnnotatedChunk(distinct, reps, parsed)
+
+
+def _distinct(variants, bundle):
     import polars as pl
 
     from hcml.genomics.annotate import annotate as annotate_variants
 
-    total = variants.height
     key = KEY + [c for c in ("sv_class", "sv_end") if c in variants.columns]  # a symbolic allele is its extent too
+    distinct = variants.unique(subset=key, keep="first", maintain_order=True)
+    ann = annotate_variants(distinct, bundle)
+    if distinct.height == variants.height:
+        return ann, None
+    reps = variants.select("row", *key).join(
+        distinct.select(pl.col("row").alias("rep"), *key), on=key, how="left", nulls_equal=True, maintain_order="left"
+    )
+    return ann, reps.select("row", "rep")
+
+
+def annotate_in_batches(variants, bundle, batch_size: int = BATCH_SIZE, progress=None):
+    """Annotations of `variants` as a stream of frames in input order, `batch_size` records at a time,
+    each distinct allele of a batch annotated once; the frames equal `annotate(variants)` row for row."""
+    from hcml.genomics.outputs import AnnotatedChunk
+
+    total = variants.height
     for start in range(0, total, batch_size):
-        chunk = variants.slice(start, batch_size)
-        distinct = chunk.unique(subset=key, keep="first", maintain_order=True)
-        ann = annotate_variants(distinct, bundle)
-        if distinct.height == chunk.height:
-            yield ann
-        else:
-            mapping = chunk.select("row", *key).join(
-                distinct.select(pl.col("row").alias("rep"), *key), on=key, how="left", nulls_equal=True,
-                maintain_order="left",
-            )
-            yield (
-                mapping.select("row", "rep")
-                .join(ann.rename({"row": "rep"}), on="rep", how="inner", maintain_order="left_right")
-                .drop("rep")
-                .select(ann.columns)
-            )
+        ann, reps = _distinct(variants.slice(start, batch_size), bundle)
+        yield AnnotatedChunk(ann, reps).annotations()
         if progress:
             progress(min(start + batch_size, total), total)
 
 
-def write(fmt: str, parsed, annotations, output, bundle=None) -> None:
+def write(fmt: str, chunks, output, bundle=None) -> None:
+    """Write a stream of `AnnotatedChunk`s (or frames) in `fmt`."""
     from hcml.genomics import outputs
 
     out = output if output is not None else "-"
@@ -170,16 +228,16 @@ def write(fmt: str, parsed, annotations, output, bundle=None) -> None:
         meta = {}
         if bundle is not None and getattr(bundle, "manifest", None):
             meta["Reference bundle sha256"] = bundle.manifest.get("bundle_sha256", "unknown")
-        outputs.write_vep(annotations, out, meta=meta)
+        outputs.write_vep(chunks, out, meta=meta)
     elif fmt == "vcf":
-        outputs.write_vcf(parsed, annotations, out)
+        outputs.write_vcf(None, chunks, out)
     elif fmt == "json":
-        outputs.write_json(annotations, out, parsed=parsed)
+        outputs.write_json(chunks, out)
     else:
-        outputs.write_parquet(annotations, out)
+        outputs.write_parquet(chunks, out)
 
 
-def write_rejects(rejects, path: Path) -> None:
+def write_rejects(rejects, path_or_handle, include_header: bool = True) -> None:
     """TSV with a header: line, field, reason, text (tabs and newlines in the text made visible)."""
     import polars as pl
 
@@ -188,4 +246,4 @@ def write_rejects(rejects, path: Path) -> None:
         pl.col("field"),
         pl.col("reason"),
         pl.col("text").str.replace_all("\t", "\\t", literal=True).str.replace_all("\n", "\\n", literal=True),
-    ).write_csv(path, separator="\t", quote_style="never", null_value="")
+    ).write_csv(path_or_handle, separator="\t", quote_style="never", null_value="", include_header=include_header)

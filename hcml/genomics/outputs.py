@@ -4,6 +4,11 @@ Each follows Ensembl VEP's own conventions so existing consumers keep working: V
 for missing in `--tab`; a `CSQ` INFO field with its `Format:` header in VCF (`&` joins lists, `%3B`/`%3D`
 escapes); the Ensembl REST `/vep` response shape in JSON.  The tab, VCF and Parquet writers are polars
 expressions over the whole frame (no Python loop per row); JSON builds nested objects per variant.
+
+Every writer also takes a stream of `AnnotatedChunk`s (`hcml annotate` reads, annotates and writes a chunk
+at a time).  A chunk holds each distinct allele's annotations once: the tab and VCF writers format those
+rows once and copy the text to every record that carries the allele, so repeated sites (a cohort's calls)
+cost a copy, not a second formatting.
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ import datetime as _dt
 import io
 import json
 import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import polars as pl
 
@@ -83,6 +91,43 @@ FREQ_KEYS = {"AF": "af", "AFR_AF": "afr", "AMR_AF": "amr", "EAS_AF": "eas", "EUR
              "gnomADe_AF": "gnomade"}
 
 
+@dataclass
+class AnnotatedChunk:
+    """Annotations of a run of input records: `distinct` holds each distinct allele's rows once, under the
+    `row` of its first record; `reps` maps every record's row to that row (None: every record is its own).
+    `parsed` is the chunk's ParsedInput (VCF records for the VCF writer), when there is one."""
+
+    distinct: pl.DataFrame
+    reps: pl.DataFrame | None = None  # row, rep
+    parsed: Any = None
+
+    def annotations(self) -> pl.DataFrame:
+        """The annotations frame of every record (rows of a shared allele repeated with each record's row)."""
+        if self.reps is None:
+            return self.distinct
+        return (
+            self.reps.join(self.distinct.rename({"row": "rep"}), on="rep", how="inner", maintain_order="left_right")
+            .drop("rep")
+            .select(self.distinct.columns)
+        )
+
+    def per_record(self, per_row: pl.DataFrame, name: str) -> pl.DataFrame:
+        """`per_row` (row, `name`: one value per distinct allele) as one value per record (row, `name`)."""
+        if self.reps is None:
+            return per_row
+        return self.reps.join(per_row.rename({"row": "rep"}), on="rep", how="inner", maintain_order="left").select(
+            "row", name
+        )
+
+
+def as_chunks(annotations) -> Iterable[AnnotatedChunk]:
+    """A frame, a chunk, or an iterable of either, as a stream of chunks."""
+    if isinstance(annotations, (pl.DataFrame, AnnotatedChunk)):
+        annotations = [annotations]
+    for item in annotations:
+        yield item if isinstance(item, AnnotatedChunk) else AnnotatedChunk(item)
+
+
 def _check(annotations: pl.DataFrame) -> None:
     missing = [c for c in REQUIRED_COLUMNS if c not in annotations.columns]
     if missing:
@@ -119,10 +164,11 @@ def vep_tab_frame(annotations: pl.DataFrame) -> pl.DataFrame:
 def write_vep(annotations, out: str | Path | IO, meta: dict | None = None) -> None:
     """Ensembl VEP `--tab` output: `##` header lines, `#Uploaded_variation...` then one row per consequence.
 
-    `annotations` may also be an iterable of frames (batches with the same columns), streamed in order.
+    `annotations` may also be an iterable of frames or `AnnotatedChunk`s (same columns), streamed in order.
     """
-    batches = iter([annotations] if isinstance(annotations, pl.DataFrame) else annotations)
-    table = vep_tab_frame(next(batches))
+    chunks = iter(as_chunks(annotations))
+    first = next(chunks)
+    columns = vep_tab_frame(first.distinct.head(0)).columns
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     lines = [
         f"## ENSEMBL VARIANT EFFECT PREDICTOR format, written by hcml {_version()} (offline annotator)",
@@ -131,19 +177,31 @@ def write_vep(annotations, out: str | Path | IO, meta: dict | None = None) -> No
     for key, value in (meta or {}).items():
         lines.append(f"## {key}: {value}")
     lines.append("## Column descriptions:")
-    lines += [f"## {c} : {COLUMN_DESCRIPTIONS.get(c, c)}" for c in table.columns]
-    lines.append("#" + "\t".join(table.columns))
+    lines += [f"## {c} : {COLUMN_DESCRIPTIONS.get(c, c)}" for c in columns]
+    lines.append("#" + "\t".join(columns))
     fh, close = _open(out)
     try:
         fh.write(("\n".join(lines) + "\n").encode())
-        table.write_csv(fh, separator="\t", include_header=False, quote_style="never", null_value="-")
-        for batch in batches:
-            vep_tab_frame(batch).select(table.columns).write_csv(
-                fh, separator="\t", include_header=False, quote_style="never", null_value="-"
-            )
+        for chunk in chain([first], chunks):
+            _write_vep_rows(chunk, columns, fh)
     finally:
         if close:
             fh.close()
+
+
+def _write_vep_rows(chunk: AnnotatedChunk, columns: list[str], fh) -> None:
+    table = vep_tab_frame(chunk.distinct).select(columns)
+    options = {"separator": "\t", "include_header": False, "quote_style": "never", "null_value": "-"}
+    if chunk.reps is None:
+        table.write_csv(fh, **options)
+        return
+    # each distinct allele's rows formatted once (by the same writer), then copied to each of its records
+    text = table.write_csv(None, **options)
+    rows = pl.DataFrame({"rep": chunk.distinct["row"], "text": text.split("\n")[:-1]})
+    blocks = rows.group_by("rep", maintain_order=True).agg(pl.col("text").str.join("\n"))
+    chunk.per_record(blocks.rename({"rep": "row"}), "text").select("text").write_csv(
+        fh, include_header=False, quote_style="never"
+    )
 
 
 def _csq_escape(expr: pl.Expr) -> pl.Expr:
@@ -188,69 +246,89 @@ def write_vcf(parsed, annotations, out: str | Path | IO) -> None:
 
     Records of a VCF input are written as they came (rejected ones unchanged, split multi-allelic records
     joined again); other inputs (variant strings, sequences) become a minimal sites-only VCF.
+    `annotations` may be a frame, an iterable of frames (batches of `parsed`'s variants) or a stream of
+    `AnnotatedChunk`s that carry their own `parsed` (then `parsed` may be None).
     """
-    if isinstance(annotations, pl.DataFrame):
-        fields, csq = csq_fields(annotations), csq_per_row(annotations)
-    else:  # batches: only the CSQ strings are kept, not the whole annotations frame
-        fields, parts = None, []
-        for batch in annotations:
-            fields = fields or csq_fields(batch)
-            parts.append(csq_per_row(batch))
-        csq = pl.concat(parts)
-    variants = parsed.variants
-    records = getattr(parsed, "records", None)
     fh, close = _open(out)
     try:
-        if records is not None and parsed.header:
-            meta = [h for h in parsed.header[:-1] if not h.startswith("##INFO=<ID=CSQ,")]
-            header = meta + [csq_header(fields), parsed.header[-1]]
-            per_line = (
-                variants.select("row", "line")
-                .join(csq, on="row", how="inner")
-                .group_by("line", maintain_order=True)
-                .agg(pl.col("csq").str.join(","))
-            )
-            body = records.join(per_line, on="line", how="left", maintain_order="left")
-            parts = pl.col("text").str.extract_groups(r"^((?:[^\t]*\t){7})([^\t]*)(.*)$")
-            body = body.with_columns(parts.alias("_p")).with_columns(
-                # re-annotation: an existing CSQ is replaced, not duplicated
-                pl.col("_p").struct.with_fields(
-                    pl.field("2").str.replace_all(r"(^|;)CSQ=[^;]*", "").str.strip_chars(";")
-                    .replace("", ".")
-                )
-            ).with_columns(
-                pl.when(pl.col("csq").is_null() | pl.col("_p").struct.field("2").is_null())
-                .then(pl.col("text"))
-                .otherwise(
-                    pl.concat_str(
-                        pl.col("_p").struct.field("1"),
-                        pl.when(pl.col("_p").struct.field("2").is_in([".", ""]))
-                        .then(pl.lit("CSQ=") + pl.col("csq"))
-                        .otherwise(pl.col("_p").struct.field("2") + pl.lit(";CSQ=") + pl.col("csq")),
-                        pl.col("_p").struct.field("3"),
-                    )
-                )
-                .alias("out")
-            )
-            lines = body["out"]
-        else:
-            contigs = variants["chrom"].unique(maintain_order=True).to_list()
-            header = ["##fileformat=VCFv4.2", "##source=hcml"] + [f"##contig=<ID={c}>" for c in contigs]
-            header += [csq_header(fields), "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
-            body = variants.join(csq, on="row", how="left", maintain_order="left")
-            lines = body.select(
-                pl.concat_str(
-                    "chrom", pl.col("pos").cast(pl.Utf8), pl.col("variant_id").str.replace_all(r"[\s;]", "_"),
-                    "ref", "alt", pl.lit("."), pl.lit("."),
-                    pl.when(pl.col("csq").is_null()).then(pl.lit(".")).otherwise(pl.lit("CSQ=") + pl.col("csq")),
-                    separator="\t",
-                )
-            ).to_series()
-        fh.write(("\n".join(header) + "\n").encode())
-        pl.DataFrame({"l": lines}).write_csv(fh, include_header=False, quote_style="never")
+        for k, (chunk_parsed, fields, csq) in enumerate(_csq_chunks(parsed, annotations)):
+            header, lines = _vcf_lines(chunk_parsed, fields, csq)
+            if k == 0:
+                fh.write(("\n".join(header) + "\n").encode())
+            pl.DataFrame({"l": lines}).write_csv(fh, include_header=False, quote_style="never")
     finally:
         if close:
             fh.close()
+
+
+def _csq_chunks(parsed, annotations):
+    """(parsed input, CSQ fields, row -> CSQ value) per chunk of `write_vcf`'s input."""
+    if isinstance(annotations, (pl.DataFrame, AnnotatedChunk)):
+        annotations = [annotations]
+    items = iter(annotations)
+    first = next(items, None)
+    if first is None:
+        return
+    if isinstance(first, pl.DataFrame):  # batches of one parsed input: only their CSQ strings are kept
+        yield parsed, csq_fields(first), pl.concat([csq_per_row(batch) for batch in chain([first], items)])
+        return
+    for chunk in chain([first], items):
+        csq = chunk.per_record(csq_per_row(chunk.distinct), "csq")
+        yield (chunk.parsed if chunk.parsed is not None else parsed), csq_fields(chunk.distinct), csq
+
+
+def _vcf_lines(parsed, fields: list[str], csq: pl.DataFrame) -> tuple[list[str], pl.Series]:
+    """(header lines, record lines) of `parsed`'s VCF with `csq` (row -> CSQ value) in INFO."""
+    variants = parsed.variants
+    records = getattr(parsed, "records", None)
+    if records is not None and parsed.header:
+        meta = [h for h in parsed.header[:-1] if not h.startswith("##INFO=<ID=CSQ,")]
+        header = meta + [csq_header(fields), parsed.header[-1]]
+        per_row = variants.select("row", "line").join(csq, on="row", how="inner", maintain_order="left")
+        if per_row["line"].n_unique() != per_row.height:  # split multi-allelic records: one CSQ per line
+            per_row = per_row.group_by("line", maintain_order=True).agg(pl.col("csq").str.join(","))
+        body = records.join(per_row.select("line", "csq"), on="line", how="left", maintain_order="left")
+        # the first 7 fields, INFO, the rest (FORMAT and samples); lines of fewer than 8 fields stay as read
+        fields = pl.col("text").str.splitn("\t", 9)
+        body = body.with_columns(fields.alias("_f"))
+        info = (
+            pl.col("_f").struct.field("field_7")
+            # re-annotation: an existing CSQ is replaced, not duplicated
+            .str.replace_all(r"(^|;)CSQ=[^;]*", "").str.strip_chars(";").replace("", ".")
+        )
+        new_info = (
+            pl.when(info.is_in([".", ""]))
+            .then(pl.lit("CSQ=") + pl.col("csq"))
+            .otherwise(info + pl.lit(";CSQ=") + pl.col("csq"))
+        )
+        lines = body.select(
+            pl.when(pl.col("csq").is_null() | pl.col("_f").struct.field("field_7").is_null())
+            .then(pl.col("text"))
+            .otherwise(
+                pl.concat_str(
+                    *[pl.col("_f").struct.field(f"field_{k}") for k in range(7)],
+                    new_info,
+                    pl.col("_f").struct.field("field_8"),
+                    separator="\t",
+                    ignore_nulls=True,
+                )
+            )
+            .alias("out")
+        ).to_series()
+        return header, lines
+    contigs = variants["chrom"].unique(maintain_order=True).to_list()
+    header = ["##fileformat=VCFv4.2", "##source=hcml"] + [f"##contig=<ID={c}>" for c in contigs]
+    header += [csq_header(fields), "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    body = variants.join(csq, on="row", how="left", maintain_order="left")
+    lines = body.select(
+        pl.concat_str(
+            "chrom", pl.col("pos").cast(pl.Utf8), pl.col("variant_id").str.replace_all(r"[\s;]", "_"),
+            "ref", "alt", pl.lit("."), pl.lit("."),
+            pl.when(pl.col("csq").is_null()).then(pl.lit(".")).otherwise(pl.lit("CSQ=") + pl.col("csq")),
+            separator="\t",
+        )
+    ).to_series()
+    return header, lines
 
 
 def _span(value: str | None) -> tuple[int | None, int | None]:
@@ -351,14 +429,13 @@ def json_records(annotations: pl.DataFrame, parsed=None, assembly: str = "GRCh38
 
 
 def write_json(annotations, out: str | Path | IO, parsed=None) -> None:
-    """A JSON array of REST /vep objects; `annotations` may be an iterable of batches (streamed)."""
-    batches = [annotations] if isinstance(annotations, pl.DataFrame) else annotations
+    """A JSON array of REST /vep objects; `annotations` may be an iterable of batches or chunks (streamed)."""
     fh, close = _open(out, binary=False)
     try:
         fh.write("[")
         first = True
-        for batch in batches:
-            for record in json_records(batch, parsed):
+        for chunk in as_chunks(annotations):
+            for record in json_records(chunk.annotations(), chunk.parsed if chunk.parsed is not None else parsed):
                 if not first:
                     fh.write(",")
                 fh.write(json.dumps(record, separators=(",", ":")))
@@ -372,11 +449,13 @@ def write_json(annotations, out: str | Path | IO, parsed=None) -> None:
 def write_parquet(annotations, out: str | Path | IO) -> None:
     """One row per variant x feature, the annotations frame as it is (typed), zstd-compressed.
 
-    `annotations` may also be an iterable of frames (batches with the same columns): they are streamed into
-    one file, one row group per batch, so memory stays bounded by the batch.
+    `annotations` may also be an iterable of frames or chunks (same columns): they are streamed into one
+    file, one row group per batch, so memory stays bounded by the batch.
     """
+    if isinstance(annotations, AnnotatedChunk):
+        annotations = annotations.annotations()
     if not isinstance(annotations, pl.DataFrame):
-        _write_parquet_batches(annotations, out)
+        _write_parquet_batches((chunk.annotations() for chunk in as_chunks(annotations)), out)
         return
     _check(annotations)
     if out is None or out == "-":
