@@ -46,6 +46,16 @@ def messy_vcf(data_root, tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def messy_vcf_with_sv(messy_vcf, bundle, tmp_path_factory):
+    """`messy_vcf` with a symbolic deletion as its last record (a structural ALT anywhere adds the overlap
+    columns to the whole output)."""
+    ref = bundle.fetch("21", 25891700, 25891700)
+    path = tmp_path_factory.mktemp("messy_sv") / "messy_sv.vcf"
+    path.write_text(messy_vcf.read_text() + f"21\t25891700\tsv1\t{ref}\t<DEL>\t.\t.\tSVTYPE=DEL;END=25891800\tGT\t0|1\n")
+    return path
+
+
 def annotate_cli(args, env=None, input=None):
     result = CliRunner().invoke(main, ["annotate", *args], input=input, env=env, catch_exceptions=False)
     assert result.exit_code == 0, result.stderr
@@ -68,10 +78,12 @@ def outputs(vcf, bundle_dir, out_dir, chunk_records):
     return got
 
 
-def test_outputs_do_not_depend_on_the_chunk_size(messy_vcf, bundle_dir, bundle, tmp_path):
+@pytest.mark.parametrize("name", ["messy_vcf", "messy_vcf_with_sv"])
+def test_outputs_do_not_depend_on_the_chunk_size(name, bundle_dir, bundle, tmp_path, request):
     from hcml.genomics.annotate import annotate
     from hcml.genomics.inputs import read_vcf
 
+    messy_vcf = request.getfixturevalue(name)
     n_lines = sum(1 for l in messy_vcf.read_text().splitlines() if not l.startswith("#"))
     (tmp_path / "whole").mkdir()
     whole = outputs(messy_vcf, bundle_dir, tmp_path / "whole", 10 * n_lines)
@@ -80,6 +92,8 @@ def test_outputs_do_not_depend_on_the_chunk_size(messy_vcf, bundle_dir, bundle, 
     assert whole["summary.vep"].endswith(f"{parsed.n_input} in = {parsed.variants.height} annotated + 3 rejected")
     # one chunk equals annotating the whole file at once
     assert whole["parquet"].equals(annotate(parsed.variants, bundle))
+    if name == "messy_vcf_with_sv":
+        assert "OverlapBP" in whole["vep"] and "sv1" in whole["vep"]
     for size in (1, 2, 7, 100):
         (tmp_path / str(size)).mkdir()
         chunked = outputs(messy_vcf, bundle_dir, tmp_path / str(size), size)
