@@ -1,7 +1,7 @@
 """When a call is small enough for the row-by-row twins of the vectorised (polars) steps.
 
 Polars pays roughly 10-15 us per operation whatever the frame's size, and a clinical request of one to a
-few dozen variants goes through several hundred such operations (parse, annotate, summarise, features):
+few dozen variants goes through several hundred such operations (parse, annotate, summarise):
 about 10 ms of fixed cost for a few microseconds of real work. The hot steps therefore have a twin written
 for a handful of rows (plain Python / numpy over the same bundle indexes and tables) that returns exactly
 the same frame. Every twin is held equal to its vectorised form by tests that force each path on the same

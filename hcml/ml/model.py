@@ -17,16 +17,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from hcml.ml.features import (
-    FLOAT_FEATURES,
-    GENE_FEATURES,
-    SmallFeatures,
-    feature_matrix,
-    features_from_summary,
-    small_summary_features,
-)
+from hcml.ml.features import FLOAT_FEATURES, GENE_FEATURES, FeatureBlock, feature_matrix, summary_block
 from hcml.ml.genes import COUNT_SCHEMA, GeneFeatureLookup
-from hcml.small_inputs import use_small_path
 
 MODEL_NAME = "hcml-pathogenicity"
 NPZ_NAME = "model.npz"
@@ -108,36 +100,28 @@ class ExportedModel:
         return self.predict_matrix(self.matrix(features))
 
     def score(self, summary: pl.DataFrame) -> np.ndarray:
-        """P(pathogenic) per row of a `hcml.genomics.annotate.summarise()` frame.
+        """P(pathogenic) per row of a `hcml.genomics.annotate.summarise()` frame (features as arrays, no frame:
+        the same `feature_block` as training, the model's matrix filled from its values and the gene lookup)."""
+        if summary.height == 0:
+            return np.zeros(0, dtype=np.float64)
+        return self.predict_matrix(self.block_matrix(summary_block(summary)))
 
-        A few rows (`hcml.small_inputs.use_small_path`) skip the feature frame: the row form of the features
-        (`small_summary_features`) fills the model's matrix directly, the same matrix `matrix()` builds."""
-        if use_small_path(summary.height):
-            small = small_summary_features(summary)
-            if small is not None:
-                x = self.small_matrix(small)
-                if x is not None:
-                    return self.predict_matrix(x) if len(x) else np.zeros(0, dtype=np.float64)
-        return self.score_features(features_from_summary(summary))
-
-    def small_matrix(self, small: SmallFeatures) -> np.ndarray | None:
-        """`matrix(small.frame())` without the frame: the model's columns taken from the row form's values and
-        the gene lookup in one gather. None when the model reads a column the row form does not hold as a
-        float (the frame form then answers)."""
+    def block_matrix(self, block: FeatureBlock) -> np.ndarray:
+        """`matrix(block.frame())` without the frame: the model's columns taken from the block's values and
+        the gene lookup in one gather."""
         names = tuple(self.feature_names)
-        plan = self.__dict__.get("_small_plan")
+        plan = self.__dict__.get("_block_plan")
         if plan is None or plan[0] != names:
             at = {n: i for i, n in enumerate(FLOAT_FEATURES)}
             at |= {n: len(FLOAT_FEATURES) + j for j, n in enumerate(GENE_FEATURES)}
-            order = None if any(n not in at for n in names) else np.array([at[n] for n in names])
-            plan = self.__dict__["_small_plan"] = (names, order)
-        order = plan[1]
-        if order is None:
-            return None
+            missing = [n for n in names if n not in at]
+            if missing:
+                raise KeyError(f"model features not computed by hcml.ml.features: {missing}")
+            plan = self.__dict__["_block_plan"] = (names, np.array([at[n] for n in names]))
         lookup = self._gene_lookup()
         get, unknown = lookup.row.get, lookup.unknown
-        genes = lookup.values[[get(g, unknown) for g in small.gene_symbol]]
-        return np.concatenate([small.values, genes], axis=1)[:, order]
+        genes = lookup.values[[get(g, unknown) for g in block.gene_symbol]]
+        return np.concatenate([block.values, genes], axis=1)[:, plan[1]]
 
     def weights_sha256(self) -> str:
         """Content hash of everything that determines a score (feature order, arrays, gene table)."""
