@@ -261,8 +261,12 @@ def vep_default_ids(frame: pl.DataFrame, record: str = "cand") -> pl.Series:
 
     As Ensembl VEP's parser does for a VCF record: when the alleles differ in length and all share their
     first base, that base is dropped and start moves by one (`-` for an empty allele); multi-allelic
-    records keep one allele string `REF/ALT1/ALT2` for all their alleles. `chr` is the contig as given.
+    records keep one allele string `REF/ALT1/ALT2` for all their alleles. A single-ALT record is named
+    after its reduced alleles (VEP's validate_vf names it after post_process_vfs minimised it: the rule of
+    `annotate.allele_trim`). `chr` is the contig as given.
     """
+    from hcml.genomics.annotate import vep_alleles
+
     ref, alt = pl.col("ref"), pl.col("alt")
     with_sv = bool(frame["alt"].str.contains("<", literal=True).any())  # the window only when it can matter
     g = frame.select(
@@ -283,7 +287,13 @@ def vep_default_ids(frame: pl.DataFrame, record: str = "cand") -> pl.Series:
         return pl.when(s == "").then(pl.lit("-")).otherwise(s)
 
     strip = strip & ~pl.col("_sv")
-    g = g.with_columns(trimmed(ref).alias("_r"), trimmed(alt).alias("_a"), (pl.col("pos") + strip.cast(pl.Int64)).alias("_s"))
+    single = (pl.col("_n") == 1) & ~pl.col("_sv")
+    reduced = vep_alleles(g.select("pos", "ref", "alt")).select("vstart", "vref", "valt")
+    g = pl.concat([g, reduced], how="horizontal").with_columns(
+        pl.when(single).then(pl.col("vref")).otherwise(trimmed(ref)).alias("_r"),
+        pl.when(single).then(pl.col("valt")).otherwise(trimmed(alt)).alias("_a"),
+        pl.when(single).then(pl.col("vstart")).otherwise(pl.col("pos") + strip.cast(pl.Int64)).alias("_s"),
+    )
     multi = g.filter(pl.col("_n") > 1)
     if multi.height:
         joined = multi.group_by(record, maintain_order=True).agg(pl.col("_a").str.join("/").alias("_aa"))
@@ -302,6 +312,11 @@ def vep_default_id_rows(chrom_in: str, pos: int, ref: str, alts: list[str]) -> l
     """Row-by-row twin of `vep_default_ids` for one record (uppercased alleles): one name per ALT."""
     if any(re.match(SYMBOLIC_ALT, a) for a in alts):
         return [f"{chrom_in}_{pos + 1}_{'/'.join(alts)}"] * len(alts)
+    if len(alts) == 1:
+        from hcml.genomics.annotate import _vep_allele
+
+        start, _, r, a = _vep_allele(pos, ref, alts[0])
+        return [f"{chrom_in}_{start}_{r}/{a}"]
     strip = all(a[:1] == ref[:1] for a in alts) and any(len(a) != len(ref) for a in alts)
     r = (ref[1:] if strip else ref) or "-"
     a = [(x[1:] if strip else x) or "-" for x in alts]

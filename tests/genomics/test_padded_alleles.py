@@ -183,3 +183,26 @@ def test_real_multiallelic_sites_split_into_biallelic_records(bundle, data_root)
     assert len(padded) > 100
     minimal = [anchored(bundle, *r) for r in records]
     assert_same_annotation(frame(records), frame(minimal), bundle)
+
+
+def test_default_names_follow_the_reduction(bundle, saturation_indels):
+    """A record without an ID is named `{chr}_{start}_{REF}/{ALT}` by VEP's validate_vf, which runs after
+    step 2: a padded biallelic indel gets its reduced start and alleles ('-' for empty); a multi-allelic
+    record keeps the parser's string (only the shared first base dropped), its alleles being reduced later
+    (InputBuffer::split_variants). Both reader paths (vectorised and small) are checked."""
+    padded = [r for r in (pad(bundle, *r, 2, 2) for r in saturation_indels[::40]) if "N" not in r[2]]
+    body = "".join(f"{c}\t{p}\t.\t{r}\t{a}\t.\t.\t.\n" for c, p, r, a in padded)
+    c, p, r, a = padded[0]
+    body += f"{c}\t{p}\t.\t{r}\t{a},{r[0]}\t.\t.\t.\n"  # the first one again, with a second ALT
+    vcf = ("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n" + body).encode()
+    want = []
+    for c_, p_, r_, a_ in padded:
+        start, _, rr, aa = vep_reduced(p_, r_, a_)
+        want.append(f"{c_}_{start}_{rr or '-'}/{aa or '-'}")
+    strip = all(x[0] == r[0] for x in (a, r[0]))
+    multi = f"{c}_{p + strip}_{r[strip:] or '-'}/{a[strip:] or '-'}/{r[0][strip:] or '-'}"
+    want += [multi, multi]
+    for mode in ("vectorised", "small"):
+        with forced(mode):
+            got = read_vcf(vcf, bundle).variants["variant_id"].to_list()
+        assert got == want, mode
