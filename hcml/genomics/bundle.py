@@ -249,6 +249,13 @@ def _read_gff3(path: Path) -> tuple[pl.DataFrame, list[dict]]:
             tags=pl.col("tag").fill_null(pl.lit([], dtype=pl.List(pl.Utf8))),
         )
     )
+    # siblings of transcripts (children of their genes) with no exon / CDS rows at all: VEP skips them
+    # silently (`return unless $tr_record->{_children}`); they are listed here, not lost
+    gene_rid = df.filter(pl.col("rid").is_in(tx_rid))["parents"].list.first().drop_nulls().unique().implode()
+    childless = df.filter(pl.col("part").is_null() & ~pl.col("rid").is_in(tx_rid)
+                          & pl.col("parents").list.first().is_in(gene_rid))
+    for tid, line in childless.select(_strip_prefix(pl.coalesce("transcript_id", "rid")), "line").iter_rows():
+        skipped.append({"transcript_id": tid, "line": line, "reason": "no exon rows"})
     dup = tx.filter(pl.col("transcript_id").is_duplicated())
     if dup.height:
         lines = ", ".join(str(x) for x in dup["line"].head(4))

@@ -185,6 +185,16 @@ def test_cds_without_exon_rows_is_left_out_with_a_warning(fragment, ensembl, var
     assert _same(got, want, *key, *COMPARED, "HGVSc")
 
 
+def test_transcript_without_any_child_rows_is_listed(fragment):
+    """VEP skips a transcript that has no child rows at all without a word; hcml lists it."""
+    gone = "ENST00000352957"
+    cut = [r for r in fragment["rows"] if r[2] == "transcript" or gone not in r[8]]
+    line = next(i for i, r in enumerate(cut) if r[2] == "transcript" and gone in r[8]) + 3
+    with pytest.warns(BundleWarning, match=rf"left out: {gone} \(line {line}: no exon rows\)"):
+        b = fragment["build"]("childless", cut)
+    assert b.transcripts.height == 3 and b.manifest["counts"]["skipped_transcripts"] == 1
+
+
 # ------------------------------------------------------------ other producers: no prefixes, rank, version
 def test_gff3_without_prefixes_ranks_or_versions(fragment, ensembl, variants_vcf):
     b = fragment["build"]("plain", _rewrite(fragment["rows"], _plain_ids))
