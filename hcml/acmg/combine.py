@@ -1,0 +1,73 @@
+"""Combining criteria into a class: Tavtigian et al. 2020's points (the class reported) and Richards et al.
+2015's combining rules (Table 5), reported beside it with whether the two agree.
+
+Points (Tavtigian 2020, Table 2): Supporting 1, Moderate 2, Strong 4, Very strong 8; benign criteria count
+negative. Classes: Pathogenic >= 10, Likely pathogenic 6..9, Uncertain 0..5, Likely benign -1..-6, Benign <= -7.
+BA1 is stand-alone Benign in both systems (outside the points).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hcml.acmg.criteria import MODERATE, STAND_ALONE, STRONG, SUPPORTING, VERY_STRONG
+
+PATHOGENIC, LIKELY_PATHOGENIC, UNCERTAIN = "Pathogenic", "Likely pathogenic", "Uncertain significance"
+LIKELY_BENIGN, BENIGN = "Likely benign", "Benign"
+CLASSES = (PATHOGENIC, LIKELY_PATHOGENIC, UNCERTAIN, LIKELY_BENIGN, BENIGN)
+POINTS = {SUPPORTING: 1, MODERATE: 2, STRONG: 4, VERY_STRONG: 8, STAND_ALONE: 0}
+
+
+def points(strengths: dict[str, np.ndarray]) -> np.ndarray:
+    """Sum of signed points per row (criteria codes starting with B count negative)."""
+    table = np.zeros(6, np.int64)
+    for s, p in POINTS.items():
+        table[s] = p
+    total = None
+    for code, strength in strengths.items():
+        value = table[strength.astype(np.int64)] * (-1 if code.startswith("B") else 1)
+        total = value if total is None else total + value
+    return total
+
+
+def points_class(total: np.ndarray, stand_alone_benign: np.ndarray) -> np.ndarray:
+    cls = np.select([total >= 10, total >= 6, total >= 0, total >= -6], [PATHOGENIC, LIKELY_PATHOGENIC, UNCERTAIN,
+                                                                        LIKELY_BENIGN], BENIGN)
+    return np.where(stand_alone_benign, BENIGN, cls).astype(object)
+
+
+def _count(strengths: dict[str, np.ndarray], side: str, strength: int) -> np.ndarray:
+    n = None
+    for code, s in strengths.items():
+        if code.startswith(side):
+            hit = (s == strength).astype(np.int64)
+            n = hit if n is None else n + hit
+    return n
+
+
+def richards_class(strengths: dict[str, np.ndarray]) -> np.ndarray:
+    """Richards 2015 Table 5, each criterion counted at the strength it was applied at (a PVS1_Strong counts as
+    a Strong); both pathogenic and benign rules met -> Uncertain (contradictory evidence)."""
+    pvs, ps, pm, pp = (_count(strengths, "P", s) for s in (VERY_STRONG, STRONG, MODERATE, SUPPORTING))
+    ba, bs, bp = (_count(strengths, "B", s) for s in (STAND_ALONE, STRONG, SUPPORTING))
+    pathogenic = (
+        ((pvs >= 1) & ((ps >= 1) | (pm >= 2) | ((pm == 1) & (pp == 1)) | (pp >= 2)))
+        | (ps >= 2)
+        | ((ps == 1) & ((pm >= 3) | ((pm == 2) & (pp >= 2)) | ((pm == 1) & (pp >= 4))))
+    )
+    likely_pathogenic = (
+        ((pvs == 1) & (pm == 1))
+        | ((ps == 1) & (pm >= 1) & (pm <= 2))
+        | ((ps == 1) & (pp >= 2))
+        | (pm >= 3)
+        | ((pm == 2) & (pp >= 2))
+        | ((pm == 1) & (pp >= 4))
+    )
+    benign = (ba >= 1) | (bs >= 2)
+    likely_benign = ((bs == 1) & (bp == 1)) | (bp >= 2)
+    path_side = pathogenic | likely_pathogenic
+    benign_side = benign | likely_benign
+    cls = np.select(
+        [path_side & benign_side, pathogenic, likely_pathogenic, benign, likely_benign],
+        [UNCERTAIN, PATHOGENIC, LIKELY_PATHOGENIC, BENIGN, LIKELY_BENIGN], UNCERTAIN)
+    return cls.astype(object)

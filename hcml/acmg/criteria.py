@@ -1,0 +1,347 @@
+"""The ACMG/AMP criteria the platform's data support (Richards et al. 2015 with ClinGen SVI refinements).
+
+Each criterion is a vectorised rule over the classification input (`hcml.acmg.classify.acmg_input`): numpy
+masks and strengths for every row at once; the one-line evidence text is formatted only for the rows the
+criterion is met on. Strengths: 1 Supporting, 2 Moderate, 3 Strong, 4 Very strong, 5 Stand-alone; a
+criterion's code carries a suffix when it is applied at other than its own strength (`PM2_Supporting`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hcml.acmg.reference import AcmgReference, change_keys, gather, residue_keys
+
+SUPPORTING, MODERATE, STRONG, VERY_STRONG, STAND_ALONE = 1, 2, 3, 4, 5
+STRENGTH_NAME = {SUPPORTING: "Supporting", MODERATE: "Moderate", STRONG: "Strong", VERY_STRONG: "VeryStrong",
+                 STAND_ALONE: "StandAlone"}
+DEFAULT_STRENGTH = {"PVS": VERY_STRONG, "PS": STRONG, "PM": MODERATE, "PP": SUPPORTING,
+                    "BA": STAND_ALONE, "BS": STRONG, "BP": SUPPORTING}
+
+# Criteria no data of the platform can support, each with the reason (listed on every variant).
+NOT_EVALUATED = {
+    "PS2": "de novo status (needs parental genotypes and confirmed parentage)",
+    "PS3": "functional studies (literature curation)",
+    "PS4": "case-control prevalence (needs case cohorts)",
+    "PM1": "mutational hot spot / functional domain (no domain annotation in the bundle)",
+    "PM3": "in trans with a pathogenic variant (needs phased genotypes, recessive disorders)",
+    "PM6": "assumed de novo (needs parental data)",
+    "PP1": "co-segregation with disease (needs pedigrees)",
+    "PP4": "phenotype specific for the gene (needs the patient's phenotype)",
+    "PP5": "reputable source (retired by ClinGen SVI 2018; ClinVar is shown beside the class)",
+    "BS2": "observed in healthy adults (needs zygosity in a healthy cohort)",
+    "BS3": "functional studies (literature curation)",
+    "BS4": "non-segregation (needs pedigrees)",
+    "BP2": "in trans / in cis with a pathogenic variant (needs phased genotypes)",
+    "BP3": "in-frame indel in a repeat region (no repeat annotation in the bundle)",
+    "BP5": "alternate molecular cause found (needs the case's other findings)",
+    "BP6": "reputable source (retired by ClinGen SVI 2018; ClinVar is shown beside the class)",
+}
+
+
+def code_with_strength(code: str, strength: int) -> str:
+    """`PVS1`, or `PVS1_Strong` when applied at another strength than the criterion's own."""
+    own = DEFAULT_STRENGTH[code.rstrip("0123456789")]
+    return code if strength == own else f"{code}_{STRENGTH_NAME[strength]}"
+
+
+@dataclass
+class Met:
+    """One criterion over all rows: strength (0 = not met), evidence per met row, per-row 'not evaluated'."""
+
+    code: str
+    strength: np.ndarray
+    evidence: dict[int, str] = field(default_factory=dict)
+    not_evaluated: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class Inputs:
+    """Column arrays of the classification input (one row per variant)."""
+
+    n: int
+    gene: list
+    gene_idx: np.ndarray
+    klass: np.ndarray  # consequence class (hcml.ml.features), object array
+    so_term: list  # most severe SO term, None for variants read from HGVS only
+    alt_aa: list
+    protein_position: np.ndarray  # 0: unknown
+    hgvsp: list
+    transcript: list
+    cdna_position: np.ndarray  # first cDNA position, 0: unknown
+    chrom: list
+    pos: np.ndarray  # 0: unknown
+    af_1000g: np.ndarray  # NaN: absent
+    af_gnomade: np.ndarray
+    score: np.ndarray  # NaN: no score
+    self_ids: list  # ClinVar id of the variant itself (never its own evidence)
+    settings: dict[str, np.ndarray]  # per-row thresholds (hcml.acmg.config.Settings fields)
+    disabled: dict[str, np.ndarray]  # code -> per-row "switched off for this gene"
+
+
+def _fmt_af(x: float) -> str:
+    return "absent" if np.isnan(x) else f"{x:.3g}"
+
+
+def _self_records(inp: Inputs, ref: AcmgReference) -> np.ndarray:
+    """Row of the evidence records that is the variant itself (-1: none)."""
+    get = ref.record_index.get
+    return np.fromiter((get(s, -1) if s else -1 for s in inp.self_ids), np.int64, inp.n)
+
+
+class Context:
+    """Look-ups shared by several criteria, done once per call."""
+
+    def __init__(self, inp: Inputs, ref: AcmgReference) -> None:
+        self.inp, self.ref = inp, ref
+        self_at = _self_records(inp, ref)
+        rec = ref.record_arrays
+        has_self = self_at >= 0
+        at = np.maximum(self_at, 0)
+
+        def self_col(name, missing):
+            values = rec[name]
+            return np.where(has_self, values[at] if len(values) else missing, missing)
+
+        same_gene = has_self & (self_col("gene_idx", -1) == inp.gene_idx)
+        self_plp = same_gene & (self_col("label", 0) == 1)
+        self_blb = same_gene & (self_col("label", 1) == 0)
+        self_class = np.where(same_gene, self_col("consequence_class", ""), "")
+        self_null = self_plp & np.isin(self_class, ["stop_gained", "frameshift", "splice_site", "start_lost"])
+        self_mis = self_class == "missense"
+        self.self_residue = np.where(same_gene, self_col("residue_key", -1), -1)
+        self.self_change = np.where(same_gene, self_col("change_key", -1), -1)
+        self.self_ids = inp.self_ids
+        counts = ref.gene_counts
+
+        def gene_count(name, minus):
+            return gather(counts[name], inp.gene_idx) - minus.astype(np.int64)
+
+        self.n_plp_null = gene_count("n_plp_null", self_null)
+        self.n_plp_missense = gene_count("n_plp_missense", self_plp & self_mis)
+        self.n_blb_missense = gene_count("n_blb_missense", self_blb & self_mis)
+        self.n_plp = gene_count("n_plp", self_plp)
+        self.loeuf = gather(ref.loeuf, inp.gene_idx, np.nan)
+        self.mis_z = gather(ref.mis_z, inp.gene_idx, np.nan)
+        missense = inp.klass == "missense"
+        self.residue = np.where(missense, residue_keys(inp.gene_idx, inp.protein_position), -1)
+        self.change = np.where(missense, change_keys(self.residue, inp.alt_aa), -1)
+        self_missense_plp = self_plp & self_mis
+        self.change_plp = (gather(ref.change_plp, ref.change_index.find(self.change))
+                           - (self_missense_plp & (self.self_change == self.change) & (self.change >= 0)))
+        self.residue_plp = (gather(ref.residue_plp_missense, ref.residue_index.find(self.residue))
+                            - (self_missense_plp & (self.self_residue == self.residue) & (self.residue >= 0)))
+
+
+def _rows(mask: np.ndarray):
+    return np.flatnonzero(mask).tolist()
+
+
+def pvs1(ctx: Context) -> Met:
+    """Null variant in a gene where LoF is a disease mechanism, at the strength of the ClinGen SVI PVS1 tree
+    (Abou Tayoun et al. 2018) that the bundle's transcripts allow:
+    - nonsense / frameshift: NMD predicted (the premature stop lies before the last 50 nt of the penultimate
+      exon) -> PVS1; NMD escape (last exon or last 50 nt of the penultimate exon) and more than
+      `pvs1_nmd_min_removed` of the protein lost -> PVS1_Strong, less -> PVS1_Moderate; no exon structure
+      (a variant read from HGVS outside the bundle) -> PVS1_Strong (NMD not assessed);
+    - canonical splice site (+/-1,2): splicing outcome not predicted -> PVS1_Strong;
+    - initiation codon: alternative start not assessed -> PVS1_Supporting.
+    LoF mechanism: gnomAD LOEUF below `pvs1_max_loeuf`, or at least `pvs1_min_clinvar_lof` other ClinVar
+    P/LP null variants in the gene."""
+    inp, s = ctx.inp, ctx.inp.settings
+    klass = inp.klass
+    truncating = (klass == "stop_gained") | (klass == "frameshift")
+    null = truncating | (klass == "splice_site") | (klass == "start_lost")
+    by_loeuf = ctx.loeuf < s["pvs1_max_loeuf"]
+    by_clinvar = ctx.n_plp_null >= s["pvs1_min_clinvar_lof"]
+    mechanism = by_loeuf | by_clinvar
+    tx = inp.transcript
+    junction = np.zeros(inp.n, np.int64)
+    length = np.zeros(inp.n, np.int64)
+    structure = np.zeros(inp.n, bool)
+    for i in _rows(truncating & mechanism):  # structure only where it decides (met rows)
+        got = ctx.ref.transcripts.get(tx[i] or "")
+        if got is not None and inp.cdna_position[i] > 0:
+            junction[i], length[i], structure[i] = got[0], got[1], True
+    nmd_escape = structure & (inp.cdna_position > junction - 50)
+    removed = np.where(length > 0, (length - inp.protein_position + 1) / np.maximum(length, 1), 0.0)
+    strength = np.select(
+        [~(null & mechanism),
+         truncating & structure & ~nmd_escape,
+         truncating & nmd_escape & (removed > s["pvs1_nmd_min_removed"]),
+         truncating & nmd_escape,
+         truncating | (klass == "splice_site"),
+         klass == "start_lost"],
+        [0, VERY_STRONG, STRONG, MODERATE, STRONG, SUPPORTING], 0).astype(np.int8)
+    met = Met("PVS1", strength)
+    for i in _rows(strength > 0):
+        why = (f"LOEUF {ctx.loeuf[i]:.2f} < {s['pvs1_max_loeuf'][i]:g}" if by_loeuf[i]
+               else f"{ctx.n_plp_null[i]} other ClinVar P/LP null variants in {inp.gene[i]}")
+        k = klass[i]
+        if truncating[i] and not structure[i]:
+            rule = "NMD not assessed (no exon structure for this transcript): Strong"
+        elif truncating[i] and nmd_escape[i]:
+            rule = (f"PTC at c.{inp.cdna_position[i]} escapes NMD (last exon or last 50 nt of the penultimate exon, "
+                    f"junction at {junction[i]}); {removed[i]:.0%} of {length[i]} aa lost")
+        elif truncating[i]:
+            rule = f"NMD predicted (PTC at cDNA {inp.cdna_position[i]} < last junction {junction[i]} - 50)"
+        elif k == "splice_site":
+            rule = "canonical splice site +/-1,2; splicing outcome not predicted: Strong"
+        else:
+            rule = "initiation codon; alternative in-frame start not assessed: Supporting"
+        met.evidence[i] = f"{k.replace('_', ' ')} in {inp.gene[i]}; {rule}; LoF mechanism: {why}"
+    return met
+
+
+def _example(items, self_id, keep=lambda item: True):
+    for item in items:
+        if item[0] != self_id and keep(item):
+            return item
+    return None
+
+
+def ps1(ctx: Context) -> Met:
+    """Same amino-acid change as another ClinVar P/LP missense variant (a different nucleotide change: the
+    variant's own record never counts)."""
+    strength = np.where(ctx.change_plp > 0, STRONG, 0).astype(np.int8)
+    met = Met("PS1", strength)
+    for i in _rows(strength > 0):
+        ex = _example(ctx.ref.change_examples.get(int(ctx.change[i]), []), ctx.self_ids[i])
+        more = f" (+{ctx.change_plp[i] - 1} more)" if ctx.change_plp[i] > 1 else ""
+        met.evidence[i] = f"ClinVar {ex[0]} {ex[1]} {ex[2]}{more}" if ex else f"{ctx.change_plp[i]} ClinVar P/LP"
+    return met
+
+
+def pm5(ctx: Context) -> Met:
+    """Another P/LP missense change at the same residue in ClinVar (a different new amino acid)."""
+    other = ctx.residue_plp - ctx.change_plp
+    strength = np.where(other > 0, MODERATE, 0).astype(np.int8)
+    met = Met("PM5", strength)
+    alt = ctx.inp.alt_aa
+    for i in _rows(strength > 0):
+        ex = _example(ctx.ref.residue_examples.get(int(ctx.residue[i]), []), ctx.self_ids[i],
+                      lambda item, a=alt[i]: item[3] != a)
+        met.evidence[i] = (f"ClinVar {ex[0]} {ex[1]} {ex[2]} at residue {ctx.inp.protein_position[i]}"
+                           if ex else f"{other[i]} ClinVar P/LP at residue {ctx.inp.protein_position[i]}")
+    return met
+
+
+def _population(ctx: Context) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """(covered, highest AF, reasons for rows without population data)."""
+    inp = ctx.inp
+    span = ctx.ref.population_span
+    lo = np.array([span.get(c, (1, 0))[0] if c else 1 for c in inp.chrom], np.int64)
+    hi = np.array([span.get(c, (1, 0))[1] if c else 0 for c in inp.chrom], np.int64)
+    covered = (inp.pos >= lo) & (inp.pos <= hi) & (inp.pos > 0)
+    top = np.fmax(inp.af_1000g, inp.af_gnomade)
+    top = np.where(np.isnan(top), 0.0, top)
+    regions = ", ".join(f"{c}:{a}-{b}" for c, (a, b) in sorted(span.items())) or "none"
+    reason = f"no population data at this position (the bundle's known variants cover {regions})"
+    return covered, top, {i: reason for i in _rows(~covered)}
+
+
+def _pop_text(inp: Inputs, i: int) -> str:
+    if np.isnan(inp.af_gnomade[i]) and np.isnan(inp.af_1000g[i]):
+        return "absent from gnomAD exomes and 1000 Genomes (the bundle's known variants)"
+    return f"gnomAD exomes AF {_fmt_af(inp.af_gnomade[i])}, 1000 Genomes AF {_fmt_af(inp.af_1000g[i])}"
+
+
+def frequency(ctx: Context) -> list[Met]:
+    """BA1 (AF > `ba1_af`, stand-alone), BS1 (AF > `bs1_af`), PM2_Supporting (absent or AF <= `pm2_max_af`;
+    ClinGen SVI 2020: supporting strength), over the highest of gnomAD exomes and 1000 Genomes AF."""
+    inp, s = ctx.inp, ctx.inp.settings
+    covered, top, reasons = _population(ctx)
+    ba1 = covered & (top > s["ba1_af"])
+    bs1 = covered & ~ba1 & (top > s["bs1_af"])
+    pm2 = covered & (top <= s["pm2_max_af"])
+    out = []
+    for code, mask, strength, rule in (
+        ("BA1", ba1, STAND_ALONE, lambda i: f" > {s['ba1_af'][i]:g}"),
+        ("BS1", bs1, STRONG, lambda i: f" > {s['bs1_af'][i]:g} (expected for the disorder)"),
+        ("PM2", pm2, SUPPORTING, lambda i: f"; threshold AF <= {s['pm2_max_af'][i]:g}"),
+    ):
+        met = Met(code, np.where(mask, strength, 0).astype(np.int8), not_evaluated=dict(reasons))
+        for i in _rows(mask):
+            met.evidence[i] = _pop_text(inp, i) + rule(i)
+        out.append(met)
+    return out
+
+
+def pm4(ctx: Context, pvs1_met: np.ndarray) -> Met:
+    """Protein length change: in-frame indel or stop-loss, when PVS1 does not apply (repeats not checked)."""
+    k = ctx.inp.klass
+    mask = ((k == "inframe_indel") | (k == "stop_lost")) & ~pvs1_met
+    met = Met("PM4", np.where(mask, MODERATE, 0).astype(np.int8))
+    for i in _rows(mask):
+        what = "stop-loss" if k[i] == "stop_lost" else "in-frame indel"
+        met.evidence[i] = f"{what} {ctx.inp.hgvsp[i] or ''} changes protein length (repeat regions not checked)".replace("  ", " ")
+    return met
+
+
+def bp7(ctx: Context) -> Met:
+    """Synonymous change outside VEP's splice region (the annotator's SO terms); a variant read from HGVS alone
+    has no exon structure, so its splice-region status is unknown and BP7 is not evaluated."""
+    inp = ctx.inp
+    syn = inp.klass == "synonymous"
+    known = np.array([t is not None for t in inp.so_term], bool)
+    splice = np.array([t is not None and "splice" in t for t in inp.so_term], bool)
+    mask = syn & known & ~splice
+    met = Met("BP7", np.where(mask, SUPPORTING, 0).astype(np.int8))
+    for i in _rows(mask):
+        met.evidence[i] = f"synonymous ({inp.so_term[i]}), not in a splice region"
+    for i in _rows(syn & ~known):
+        met.not_evaluated[i] = "splice-region status unknown (variant read from HGVS, no exon structure)"
+    return met
+
+
+def gene_spectrum(ctx: Context) -> list[Met]:
+    """PP2: missense in a missense-constrained gene (gnomAD missense z >= `pp2_min_mis_z`) whose ClinVar missense
+    are mostly P/LP (>= `pp2_min_clinvar_missense` P/LP, benign share <= `pp2_max_benign_missense_share`).
+    BP1: missense in a gene whose ClinVar P/LP are almost all truncating (>= `bp1_min_clinvar_lof` null, missense
+    share of P/LP <= `bp1_max_missense_share`). The variant's own record is left out of the counts."""
+    inp, s = ctx.inp, ctx.inp.settings
+    missense = inp.klass == "missense"
+    labelled = ctx.n_plp_missense + ctx.n_blb_missense
+    benign_share = np.where(labelled > 0, ctx.n_blb_missense / np.maximum(labelled, 1), 1.0)
+    pp2 = (missense & (ctx.mis_z >= s["pp2_min_mis_z"]) & (ctx.n_plp_missense >= s["pp2_min_clinvar_missense"])
+           & (benign_share <= s["pp2_max_benign_missense_share"]))
+    mis_share = np.where(ctx.n_plp > 0, ctx.n_plp_missense / np.maximum(ctx.n_plp, 1), 1.0)
+    bp1 = missense & (ctx.n_plp_null >= s["bp1_min_clinvar_lof"]) & (mis_share <= s["bp1_max_missense_share"])
+    a = Met("PP2", np.where(pp2, SUPPORTING, 0).astype(np.int8))
+    for i in _rows(pp2):
+        a.evidence[i] = (f"missense in {inp.gene[i]}: gnomAD missense z {ctx.mis_z[i]:.2f}; ClinVar missense "
+                         f"P/LP {ctx.n_plp_missense[i]}, B/LB {ctx.n_blb_missense[i]} ({benign_share[i]:.0%} benign)")
+    b = Met("BP1", np.where(bp1, SUPPORTING, 0).astype(np.int8))
+    for i in _rows(bp1):
+        b.evidence[i] = (f"missense in {inp.gene[i]}, where ClinVar P/LP are truncating: {ctx.n_plp_null[i]} null, "
+                         f"{ctx.n_plp_missense[i]} missense of {ctx.n_plp[i]} ({mis_share[i]:.0%})")
+    return [a, b]
+
+
+def in_silico(ctx: Context, thresholds: dict | None, model: str, pvs1_met: np.ndarray) -> list[Met]:
+    """PP3 / BP4 from the pathogenicity model at the strength of its calibrated `evidence_thresholds`
+    (Pejaver et al. 2022): the strongest threshold the score reaches; missense only (what the calibration
+    covers) and never with PVS1 (Pejaver et al.: in silico evidence is not counted for null variants)."""
+    inp = ctx.inp
+    pp3 = Met("PP3", np.zeros(inp.n, np.int8))
+    bp4 = Met("BP4", np.zeros(inp.n, np.int8))
+    if thresholds is None:
+        reason = "the champion model has no evidence_thresholds"
+        pp3.not_evaluated = bp4.not_evaluated = {i: reason for i in range(inp.n)}
+        return [pp3, bp4]
+    eligible = (inp.klass == "missense") & ~pvs1_met & ~np.isnan(inp.score)
+    score = np.where(np.isnan(inp.score), 0.5, inp.score)
+    for met, side, cmp in ((pp3, "pathogenic", np.greater_equal), (bp4, "benign", np.less_equal)):
+        cuts = thresholds.get(side, {})
+        for name, strength in (("supporting", SUPPORTING), ("moderate", MODERATE), ("strong", STRONG),
+                               ("very_strong", VERY_STRONG)):
+            cut = cuts.get(name)
+            if cut is not None:
+                met.strength = np.where(eligible & cmp(score, float(cut)), strength, met.strength).astype(np.int8)
+        for i in _rows(met.strength > 0):
+            name = STRENGTH_NAME[int(met.strength[i])].lower().replace("verystrong", "very_strong")
+            op = ">=" if side == "pathogenic" else "<="
+            met.evidence[i] = f"{model} score {score[i]:.3f} {op} {cuts[name]:g} ({side} {name} threshold)"
+    return [pp3, bp4]
