@@ -124,11 +124,18 @@ def _ints(s: pl.Series) -> np.ndarray:
     return np.nan_to_num(np.asarray(s.to_numpy(), dtype=np.float64), nan=0.0).astype(np.int64)
 
 
+def _number(value) -> float:
+    """A setting as a number (a strength name -> its level)."""
+    if isinstance(value, str):
+        return float({n: lvl for lvl, n in criteria.STRENGTH_NAME.items()}[value])
+    return float(value)
+
+
 def _inputs(frame: pl.DataFrame, ref: AcmgReference, config: AcmgConfig) -> criteria.Inputs:
     n = frame.height
     gene = frame["gene_symbol"].to_list()
     defaults = config.defaults
-    settings = {k: np.full(n, v, dtype=np.float64) for k, v in defaults.__dict__.items() if k != "disabled"}
+    settings = {k: np.full(n, _number(v), dtype=np.float64) for k, v in defaults.__dict__.items() if k != "disabled"}
     disabled = {c: np.full(n, c in defaults.disabled) for c in EVALUATED}
     if config.genes:
         gene_arr = np.asarray(gene, dtype=object)
@@ -140,7 +147,7 @@ def _inputs(frame: pl.DataFrame, ref: AcmgReference, config: AcmgConfig) -> crit
                         for c in EVALUATED:
                             disabled[c][rows] = c in v
                     else:
-                        settings[k][rows] = v
+                        settings[k][rows] = _number(v)
     return criteria.Inputs(
         n=n, gene=gene, gene_idx=ref.gene_ids(gene),
         klass=np.asarray([k or "other" for k in frame["consequence_class"].to_list()], dtype=object),

@@ -37,6 +37,8 @@ class Settings:
     pm2_max_af: float = 0.0001  # PM2_Supporting: absent, or at most this (ClinGen SVI: supporting strength)
     pvs1_max_loeuf: float = 0.35  # PVS1 mechanism: gnomAD LOEUF below this (gnomAD's LoF-intolerant bin)
     pvs1_min_clinvar_lof: int = 2  # ... or at least this many other ClinVar P/LP null variants in the gene
+    pvs1_without_exons: str = "VeryStrong"  # nonsense/frameshift with no exon structure (read from HGVS): NMD
+    # assumed, as for most premature stops (set "Strong" to count the unchecked last-exon case against it)
     pvs1_nmd_min_removed: float = 0.10  # NMD escape: PVS1_Strong if more than this share of the protein is lost
     pp2_min_mis_z: float = 3.09  # PP2: gnomAD missense z at least this (missense-constrained gene) ...
     pp2_min_clinvar_missense: int = 2  # ... at least this many other P/LP missense in ClinVar ...
@@ -84,6 +86,12 @@ def _settings(base: Settings, values: object, where: str) -> Settings:
             if not isinstance(value, list) or any(c not in EVALUATED for c in value):
                 raise AcmgConfigError(f"{where}.disabled: a list of criteria among {', '.join(EVALUATED)}, got {value!r}")
             changes[key] = tuple(value)
+        elif key == "pvs1_without_exons":
+            if value not in ("VeryStrong", "Strong", "Moderate", "Supporting"):
+                raise AcmgConfigError(f"{where}.{key}: one of VeryStrong, Strong, Moderate, Supporting, got {value!r}")
+            changes[key] = value
+        elif key == "clinvar_min_stars" and "genes." in where:
+            raise AcmgConfigError(f"{where}.{key}: a setting of the defaults only (the ClinVar evidence is one table)")
         elif key.endswith(("_min_clinvar_lof", "_min_clinvar_missense", "_stars")):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise AcmgConfigError(f"{where}.{key}: a non-negative integer, got {value!r}")

@@ -145,7 +145,7 @@ def pvs1(ctx: Context) -> Met:
     - nonsense / frameshift: NMD predicted (the premature stop lies before the last 50 nt of the penultimate
       exon) -> PVS1; NMD escape (last exon or last 50 nt of the penultimate exon) and more than
       `pvs1_nmd_min_removed` of the protein lost -> PVS1_Strong, less -> PVS1_Moderate; no exon structure
-      (a variant read from HGVS outside the bundle) -> PVS1_Strong (NMD not assessed);
+      (a variant read from HGVS outside the bundle) -> NMD assumed, at `pvs1_without_exons` (default PVS1);
     - canonical splice site (+/-1,2): splicing outcome not predicted -> PVS1_Strong;
     - initiation codon: alternative start not assessed -> PVS1_Supporting.
     LoF mechanism: gnomAD LOEUF below `pvs1_max_loeuf`, or at least `pvs1_min_clinvar_lof` other ClinVar
@@ -172,16 +172,18 @@ def pvs1(ctx: Context) -> Met:
          truncating & structure & ~nmd_escape,
          truncating & nmd_escape & (removed > s["pvs1_nmd_min_removed"]),
          truncating & nmd_escape,
+         truncating & ~structure,
          truncating | (klass == "splice_site"),
          klass == "start_lost"],
-        [0, VERY_STRONG, STRONG, MODERATE, STRONG, SUPPORTING], 0).astype(np.int8)
+        [0, VERY_STRONG, STRONG, MODERATE, s["pvs1_without_exons"], STRONG, SUPPORTING], 0).astype(np.int8)
     met = Met("PVS1", strength)
     for i in _rows(strength > 0):
         why = (f"LOEUF {ctx.loeuf[i]:.2f} < {s['pvs1_max_loeuf'][i]:g}" if by_loeuf[i]
                else f"{ctx.n_plp_null[i]} other ClinVar P/LP null variants in {inp.gene[i]}")
         k = klass[i]
         if truncating[i] and not structure[i]:
-            rule = "NMD not assessed (no exon structure for this transcript): Strong"
+            rule = (f"NMD assumed (no exon structure for this transcript: the last-exon rule not checked): "
+                    f"{STRENGTH_NAME[int(strength[i])]}")
         elif truncating[i] and nmd_escape[i]:
             rule = (f"PTC at c.{inp.cdna_position[i]} escapes NMD (last exon or last 50 nt of the penultimate exon, "
                     f"junction at {junction[i]}); {removed[i]:.0%} of {length[i]} aa lost")

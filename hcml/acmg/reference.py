@@ -155,6 +155,13 @@ def build_reference(bundle, min_stars: int = 1) -> AcmgReference:
     # evidence: labelled records of enough review stars (the label already excludes conflicted records)
     rec = rec.filter(pl.col("label").is_not_null())
     evid = rec.filter(pl.col("stars") >= min_stars)
+    # one record per variant (gene + c. change): every ClinVar id of a variant names that one record, so a
+    # variant submitted under several ids is still never its own evidence
+    same = pl.when(pl.col("hgvs_c").is_not_null()).then(pl.col("clinvar_id").first().over("gene", "hgvs_c")) \
+        .otherwise(pl.col("clinvar_id"))
+    evid = evid.with_columns(same.alias("rep_id"))
+    aliases = evid.select("clinvar_id", "rep_id")
+    evid = evid.filter(pl.col("clinvar_id") == pl.col("rep_id")).drop("rep_id")
     plp = pl.col("label") == 1
     counts = evid.group_by("gene_idx").agg(
         (plp & pl.col("consequence_class").is_in(NULL_CLASSES)).sum().alias("n_plp_null"),
@@ -189,9 +196,14 @@ def build_reference(bundle, min_stars: int = 1) -> AcmgReference:
         change_examples=change_examples, residue_examples=residue_examples, allele_ids=allele_ids,
         records=evid, record_arrays={c: evid[c].to_numpy() for c in
                                      ("gene_idx", "label", "consequence_class", "residue_key", "change_key")},
-        record_index={r: i for i, r in enumerate(evid["clinvar_id"].to_list())},
+        record_index=_alias_index(evid, aliases),
         transcripts=_transcripts(bundle), population_span=span, constraint_source=source,
     )
+
+
+def _alias_index(records: pl.DataFrame, aliases: pl.DataFrame) -> dict[str, int]:
+    row = {r: i for i, r in enumerate(records["clinvar_id"].to_list())}
+    return {a: row[r] for a, r in aliases.iter_rows() if r in row}
 
 
 def reference_for(bundle, min_stars: int = 1) -> AcmgReference:
