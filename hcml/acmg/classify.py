@@ -32,9 +32,14 @@ OUTPUT_SCHEMA = {
 INPUT_COLUMNS = {
     "gene_symbol": pl.Utf8, "consequence_class": pl.Utf8, "alt_aa": pl.Utf8, "protein_position": pl.Int64,
     "most_severe_consequence": pl.Utf8, "hgvsp": pl.Utf8, "transcript_id": pl.Utf8, "cdna_position": pl.Utf8,
-    "chrom": pl.Utf8, "pos": pl.Int64, "af": pl.Float64, "gnomade_af": pl.Float64,
+    "chrom": pl.Utf8, "pos": pl.Int64, "af": pl.Float64, **{c: pl.Float64 for c in ("afr_af", "amr_af", "eas_af",
+                                                                                     "eur_af", "sas_af")},
+    "gnomade_af": pl.Float64,
     "pathogenicity_score": pl.Float64, "self_clinvar_id": pl.Utf8,
 }
+
+
+SUPER_POPULATIONS = ("afr_af", "amr_af", "eas_af", "eur_af", "sas_af")  # 1000 Genomes
 
 
 def evidence_thresholds(model) -> dict | None:
@@ -88,7 +93,7 @@ def input_from_summary(summary: pl.DataFrame, bundle) -> pl.DataFrame:
         "most_severe_consequence": col("most_severe_consequence", pl.Utf8), "hgvsp": col("hgvsp", pl.Utf8),
         "transcript_id": col("transcript_id", pl.Utf8), "cdna_position": col("cdna_position", pl.Utf8),
         "chrom": col("chrom", pl.Utf8), "pos": col("pos", pl.Int64), "af": col("af", pl.Float64),
-        "gnomade_af": col("gnomade_af", pl.Float64), "pathogenicity_score": col("pathogenicity_score", pl.Float64),
+        **{c: col(c, pl.Float64) for c in SUPER_POPULATIONS}, "gnomade_af": col("gnomade_af", pl.Float64), "pathogenicity_score": col("pathogenicity_score", pl.Float64),
         "self_clinvar_id": pl.Series([get(k) for k in keys], dtype=pl.Utf8),
     }, schema=INPUT_COLUMNS)
 
@@ -108,7 +113,7 @@ def input_from_hgvs(rows: pl.DataFrame, scores: np.ndarray | None = None) -> pl.
         "alt_aa": feats["alt_aa"], "protein_position": feats["protein_position"].cast(pl.Int64),
         "most_severe_consequence": none, "hgvsp": rows["hgvs_p"].cast(pl.Utf8).str.replace(r"^[^:]*:", ""),
         "transcript_id": none, "cdna_position": none, "chrom": none, "pos": pl.Series([None] * n, dtype=pl.Int64),
-        "af": pl.Series([None] * n, dtype=pl.Float64), "gnomade_af": pl.Series([None] * n, dtype=pl.Float64),
+        **{c: pl.Series([None] * n, dtype=pl.Float64) for c in ("af", *SUPER_POPULATIONS, "gnomade_af")},
         "pathogenicity_score": pl.Series(scores if scores is not None else [None] * n, dtype=pl.Float64),
         "self_clinvar_id": ids,
     }, schema=INPUT_COLUMNS)
@@ -156,6 +161,7 @@ def _inputs(frame: pl.DataFrame, ref: AcmgReference, config: AcmgConfig) -> crit
         hgvsp=frame["hgvsp"].to_list(), transcript=frame["transcript_id"].to_list(),
         cdna_position=_first_int(frame["cdna_position"].to_list()), chrom=frame["chrom"].to_list(),
         pos=_ints(frame["pos"]), af_1000g=_floats(frame["af"]),
+        af_super=np.column_stack([_floats(frame[c]) for c in SUPER_POPULATIONS]),
         af_gnomade=_floats(frame["gnomade_af"]), score=_floats(frame["pathogenicity_score"]),
         self_ids=frame["self_clinvar_id"].to_list(), settings=settings, disabled=disabled,
     )

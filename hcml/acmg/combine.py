@@ -37,11 +37,10 @@ def points_class(total: np.ndarray, stand_alone_benign: np.ndarray) -> np.ndarra
 
 
 def _count(strengths: dict[str, np.ndarray], side: str, strength: int) -> np.ndarray:
-    n = None
+    n = np.zeros(len(next(iter(strengths.values()))), np.int64)
     for code, s in strengths.items():
         if code.startswith(side):
-            hit = (s == strength).astype(np.int64)
-            n = hit if n is None else n + hit
+            n += s == strength
     return n
 
 

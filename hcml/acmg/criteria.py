@@ -8,6 +8,7 @@ criterion's code carries a suffix when it is applied at other than its own stren
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,6 +75,7 @@ class Inputs:
     chrom: list
     pos: np.ndarray  # 0: unknown
     af_1000g: np.ndarray  # NaN: absent
+    af_super: np.ndarray  # (n, 5) 1000 Genomes AFR, AMR, EAS, EUR, SAS
     af_gnomade: np.ndarray
     score: np.ndarray  # NaN: no score
     self_ids: list  # ClinVar id of the variant itself (never its own evidence)
@@ -237,22 +239,36 @@ def _population(ctx: Context) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     lo = np.array([span.get(c, (1, 0))[0] if c else 1 for c in inp.chrom], np.int64)
     hi = np.array([span.get(c, (1, 0))[1] if c else 0 for c in inp.chrom], np.int64)
     covered = (inp.pos >= lo) & (inp.pos <= hi) & (inp.pos > 0)
-    top = np.fmax(inp.af_1000g, inp.af_gnomade)
+    top = np.fmax(np.fmax(inp.af_1000g, inp.af_gnomade), _max_super(inp))
     top = np.where(np.isnan(top), 0.0, top)
     regions = ", ".join(f"{c}:{a}-{b}" for c, (a, b) in sorted(span.items())) or "none"
     reason = f"no population data at this position (the bundle's known variants cover {regions})"
     return covered, top, {i: reason for i in _rows(~covered)}
 
 
+SUPER_NAMES = ("AFR", "AMR", "EAS", "EUR", "SAS")
+
+
+def _max_super(inp: Inputs) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return np.fmax.reduce(inp.af_super, axis=1) if inp.af_super.size else np.full(inp.n, np.nan)
+
+
 def _pop_text(inp: Inputs, i: int) -> str:
-    if np.isnan(inp.af_gnomade[i]) and np.isnan(inp.af_1000g[i]):
+    sup = inp.af_super[i]
+    if np.isnan(inp.af_gnomade[i]) and np.isnan(inp.af_1000g[i]) and np.isnan(sup).all():
         return "absent from gnomAD exomes and 1000 Genomes (the bundle's known variants)"
-    return f"gnomAD exomes AF {_fmt_af(inp.af_gnomade[i])}, 1000 Genomes AF {_fmt_af(inp.af_1000g[i])}"
+    parts = [f"gnomAD exomes AF {_fmt_af(inp.af_gnomade[i])}", f"1000 Genomes AF {_fmt_af(inp.af_1000g[i])}"]
+    if not np.isnan(sup).all():
+        k = int(np.nanargmax(sup))
+        parts.append(f"1000 Genomes {SUPER_NAMES[k]} AF {_fmt_af(sup[k])} (highest super-population)")
+    return ", ".join(parts)
 
 
 def frequency(ctx: Context) -> list[Met]:
     """BA1 (AF > `ba1_af`, stand-alone), BS1 (AF > `bs1_af`), PM2_Supporting (absent or AF <= `pm2_max_af`;
-    ClinGen SVI 2020: supporting strength), over the highest of gnomAD exomes and 1000 Genomes AF."""
+    ClinGen SVI 2020: supporting strength), over the highest of gnomAD exomes AF and 1000 Genomes AF, global or
+    super-population (the known-variants table carries 1000 Genomes mostly per super-population)."""
     inp, s = ctx.inp, ctx.inp.settings
     covered, top, reasons = _population(ctx)
     ba1 = covered & (top > s["ba1_af"])
@@ -271,10 +287,28 @@ def frequency(ctx: Context) -> list[Met]:
     return out
 
 
+_P_SPAN = re.compile(r"p\.\(?[A-Z][a-z]{2}(\d+)(?:_[A-Z][a-z]{2}(\d+))?delins((?:[A-Z][a-z]{2})+)")
+_LENGTH_CHANGING_SO = ("inframe_insertion", "inframe_deletion", "stop_lost")
+
+
+def _changes_length(hgvsp: str | None, so_term: str | None) -> bool:
+    """An in-frame change alters the protein's length: VEP's SO term when annotated; from HGVS p. otherwise
+    (a delins replacing as many residues as it removes keeps the length: VEP calls it missense)."""
+    if so_term is not None:
+        return so_term in _LENGTH_CHANGING_SO
+    m = _P_SPAN.search(hgvsp or "")
+    if m is None:
+        return True
+    start, end = int(m.group(1)), int(m.group(2) or m.group(1))
+    return len(m.group(3)) // 3 != end - start + 1
+
+
 def pm4(ctx: Context, pvs1_met: np.ndarray) -> Met:
     """Protein length change: in-frame indel or stop-loss, when PVS1 does not apply (repeats not checked)."""
     k = ctx.inp.klass
     mask = ((k == "inframe_indel") | (k == "stop_lost")) & ~pvs1_met
+    for i in _rows(mask & (k == "inframe_indel")):
+        mask[i] = _changes_length(ctx.inp.hgvsp[i], ctx.inp.so_term[i])
     met = Met("PM4", np.where(mask, MODERATE, 0).astype(np.int8))
     for i in _rows(mask):
         what = "stop-loss" if k[i] == "stop_lost" else "in-frame indel"
