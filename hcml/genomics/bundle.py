@@ -133,18 +133,32 @@ _ATTRS = [
 ]
 
 
-def _read_gtf(gtf: Path) -> pl.DataFrame:
+def _read_gtf(gtf: Path) -> tuple[pl.DataFrame, list[dict]]:
+    """A GTF (Ensembl or GENCODE) as the long frame of `_gene_models`, plus the transcripts left out: exon /
+    CDS rows whose transcript has no `transcript` row (VEP's GTF reader ties rows by transcript_id too, and
+    warns about parents it does not find). Biotypes as VEP's GTF.pm `_record_get_biotype` takes them."""
     df = _read_feature_lines(gtf, "GTF")
+    extra = ["transcript_type", "gene_type", "biotype"]  # GENCODE's names
     df = df.with_columns(
-        [pl.col("attributes").str.extract(rf'(?:^|; ){a} "([^"]*)"', 1).alias(a) for a in _ATTRS]
+        [pl.col("attributes").str.extract(rf'(?:^|; ){a} "([^"]*)"', 1).alias(a) for a in _ATTRS + extra]
         + [
             pl.col("attributes").str.extract_all(r'tag "[^"]*"').list.eval(
                 pl.element().str.slice(5).str.strip_chars('"')).alias("tags"),
         ]
-    )
+    ).with_columns(
+        transcript_biotype=pl.coalesce("transcript_biotype", "transcript_type", "biotype", "source"),
+        gene_biotype=pl.coalesce("gene_biotype", "gene_type"),
+    ).drop(extra)
     # some GTFs list several transcripts on one exon/CDS row ("ENST1,ENST1_1"): the row belongs to each
     df = df.with_columns(pl.col("transcript_id").str.split(",")).explode("transcript_id")
-    return df.drop("attributes")
+    has_row = df.filter(pl.col("feature") == "transcript")["transcript_id"].implode()
+    orphans = (
+        df.filter(pl.col("feature").is_in(["exon", "CDS", "stop_codon"]) & ~pl.col("transcript_id").is_in(has_row))
+        .group_by("transcript_id", maintain_order=True).agg(pl.col("line").first())
+    )
+    skipped = [{"transcript_id": tid, "line": line, "reason": "exon / CDS rows but no transcript row"}
+               for tid, line in orphans.iter_rows()]
+    return df.drop("attributes"), skipped
 
 
 def _is_gff3(path: Path) -> bool:
@@ -359,7 +373,7 @@ def _exon_order(exons: pl.DataFrame) -> pl.Series:
 
 def _gene_models(gtf: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[dict]]:
     """(transcripts, exons, CDS intervals, skipped transcripts) of a GTF or GFF3."""
-    g, skipped = _read_gff3(gtf) if _is_gff3(gtf) else (_read_gtf(gtf), [])
+    g, skipped = _read_gff3(gtf) if _is_gff3(gtf) else _read_gtf(gtf)
     lonely = _without_exons(g)
     skipped = skipped + lonely.to_dicts()
     g = g.filter(~pl.col("transcript_id").is_in(lonely["transcript_id"].implode()))

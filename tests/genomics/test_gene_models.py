@@ -195,6 +195,25 @@ def test_transcript_without_any_child_rows_is_listed(fragment):
     assert b.transcripts.height == 3 and b.manifest["counts"]["skipped_transcripts"] == 1
 
 
+def test_gencode_style_gtf_and_rows_without_their_transcript(fragment, variants_vcf):
+    """GENCODE's GTF says `transcript_type` / `gene_type` where Ensembl's says `*_biotype` (VEP's GTF.pm
+    reads either); exon / CDS rows whose transcript has no `transcript` row are listed, not used."""
+    gone = "ENST00000352957"
+    rows = _region_rows(GTF)
+    gencode = [[*r[:8], r[8].replace('transcript_biotype "', 'transcript_type "').replace('gene_biotype "', 'gene_type "')]
+               for r in rows if not (r[2] == "transcript" and gone in r[8])]
+    assert not any("_biotype" in r[8] for r in gencode)
+    line = next(i for i, r in enumerate(gencode) if gone in r[8] and r[2] in ("exon", "CDS")) + 1
+    with pytest.warns(BundleWarning, match=rf"left out: {gone} \(line {line}: exon / CDS rows but no transcript row\)"):
+        b = fragment["build"]("gencode_gtf", gencode, False)
+    ensembl_gtf = fragment["build"]("gtf", rows, False)
+    cols = ["transcript_id", "biotype", "gene_biotype", "cds_start", "cds_end", "canonical"]
+    assert b.transcripts.select(cols).equals(ensembl_gtf.transcripts.filter(pl.col("transcript_id") != gone).select(cols))
+    key = ["Uploaded_variation", "Feature"]
+    want = _annotated(ensembl_gtf, variants_vcf).filter(pl.col("Feature") != gone)
+    assert _same(_annotated(b, variants_vcf), want, *key, *COMPARED, "HGVSc")
+
+
 # ------------------------------------------------------------ other producers: no prefixes, rank, version
 def test_gff3_without_prefixes_ranks_or_versions(fragment, ensembl, variants_vcf):
     b = fragment["build"]("plain", _rewrite(fragment["rows"], _plain_ids))
