@@ -36,8 +36,37 @@ POS_INVALID = "POS {} is not a position (must be an integer >= 1)"
 POS_PAST_END = "position {}:{}-{} is past the end of contig {} (length {})"
 REF_NO_SEQUENCE = "REF '{}' at {}:{} cannot be checked: the reference bundle has no sequence there (N)"
 REF_MISMATCH = "REF '{}' does not match the reference genome '{}' at {}:{}"
+ALLELE_TOO_LONG = ("variant {} has an allele of {} bases after normalisation, over HCML_MAX_ALLELE_LENGTH ({}): "
+                   "queue it with POST /v1/submissions (the batch pipeline's own limit applies there)")
 REF_BASES = "ACGTN"  # what a REF may hold (the vectorised form: ^[ACGTN]+$)
 ALT_BASES = "ACGT"  # what an ALT may hold (^[ACGT]+$)
+
+
+def max_allele_length() -> int:
+    """HCML_MAX_ALLELE_LENGTH (default 1000 bases): the longest REF or ALT, anchor base included, after
+    normalisation. Every later step (consequences, HGVS, codons, the answer) grows with the allele, so a few
+    characters such as `21:g.25000000_26000000dup` would otherwise cost hundreds of megabytes."""
+    import os
+
+    raw = os.environ.get("HCML_MAX_ALLELE_LENGTH") or "1000"
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise InputError(f"HCML_MAX_ALLELE_LENGTH must be an integer, got {raw!r}") from exc
+
+
+def _split_long_alleles(variants: pl.DataFrame, limit: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(variants within `limit`, the others as rejects with ALLELE_TOO_LONG), after `normalise`."""
+    longest = pl.max_horizontal(pl.col("norm_ref").str.len_bytes(), pl.col("norm_alt").str.len_bytes())
+    over = variants.filter(longest > limit)
+    if over.height == 0:
+        return variants, over
+    over = over.with_columns(
+        pl.when(pl.col("norm_alt").str.len_bytes() > pl.col("norm_ref").str.len_bytes())
+        .then(pl.lit("ALT")).otherwise(pl.lit("REF")).alias("field"),
+        pl.format(ALLELE_TOO_LONG, pl.col("variant_id"), longest, pl.lit(limit)).alias("reason"),
+    )
+    return variants.filter(longest <= limit), over
 
 
 def known_contigs(bundle) -> str:
@@ -418,6 +447,9 @@ def check_and_normalise(cands: pl.DataFrame, bundle) -> tuple[pl.DataFrame, pl.D
             good = pl.concat([normalise(seq, windows), kept], how="diagonal_relaxed") if seq.height else kept
         else:
             good = normalise(good, windows) if good.height else good
+        if good.height:
+            good, too_long = _split_long_alleles(good, max_allele_length())
+            bad = pl.concat([bad, too_long], how="diagonal_relaxed") if too_long.height else bad
     rejects = as_rejects(bad.sort("cand"))
     variants = good.sort("cand")
     return variants, rejects
@@ -577,6 +609,7 @@ def check_and_normalise_rows(cands: list[tuple], bundle) -> tuple[list[tuple], l
             lo[chrom] = pos
     done: list[tuple] = []
     genome = _Genome(bundle)
+    limit = max_allele_length()
     for cand, line, variant_id, chrom, pos, ref, alt, text in good:
         given = genome.bases(chrom, pos, pos + len(ref) - 1)
         if given != ref:
@@ -589,6 +622,12 @@ def check_and_normalise_rows(cands: list[tuple], bundle) -> tuple[list[tuple], l
         norm = _normalise_row(genome, chrom, pos, ref, alt, max(1, lo[chrom] - SHIFT_MARGIN))
         if norm is None:
             return None
+        longest = max(len(norm[1]), len(norm[2]))
+        if longest > limit:  # the rule of `_split_long_alleles`
+            why = ALLELE_TOO_LONG.format(variant_id, longest, limit)
+            field = "ALT" if len(norm[2]) > len(norm[1]) else "REF"
+            bad.append((cand, (line, variant_id, field, why, text[:TEXT_LIMIT] if text is not None else None)))
+            continue
         done.append((cand, line, variant_id, chrom, pos, ref, alt, *norm))
     done.sort(key=lambda r: r[0])
     bad.sort(key=lambda r: r[0])

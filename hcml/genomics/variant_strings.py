@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from hcml.genomics.errors import MAX_POSITION, rejects_frame
-from hcml.genomics.normalise import CANDIDATE_SCHEMA, known_contigs
+from hcml.genomics.normalise import ALLELE_TOO_LONG, CANDIDATE_SCHEMA, known_contigs, max_allele_length
 
 # chrom-pos-ref-alt with '-', ':' or whitespace separators (gnomAD, UCSC-ish, VCF-ish)
 _SIMPLE = re.compile(r"^(?P<chrom>[A-Za-z0-9_.]+)[-:\s]+(?P<pos>\d+)[-:\s]+(?P<ref>[A-Za-z]+|-)[-:\s>/]+(?P<alt>[A-Za-z]+|-)$")
@@ -74,6 +74,11 @@ def edit_to_vcf(bundle, chrom: str, edit: Edit) -> tuple[int, str, str]:
             raise Problem("POS", f"an insertion must lie between two adjacent bases, got {edit.start}_{edit.end}")
         base = fetch(bundle, chrom, edit.start, edit.start)
         return edit.start, base, base + edit.alt
+    if edit.kind in ("del", "dup"):  # normalised: the anchor base + the span; refused before fetching it
+        longest, limit = edit.end - edit.start + 2, max_allele_length()
+        if longest > limit:
+            raise Problem("ALT" if edit.kind == "dup" else "REF",
+                          ALLELE_TOO_LONG.format(f"{chrom}:g.{edit.start}_{edit.end}{edit.kind}", longest, limit))
     span = fetch(bundle, chrom, edit.start, edit.end)
     if edit.ref_given and edit.ref_given != span:
         raise Problem(
