@@ -22,6 +22,7 @@ waiting and raise `KafkaAuthenticationError` instead of retrying until its timeo
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -131,11 +132,16 @@ def security_config() -> dict[str, Any]:
     return config
 
 
+CLIENT_LOGGER = "hcml.kafka.client"
+
+
 def client_config(bootstrap: str, **client_specific: Any) -> dict[str, Any]:
     """librdkafka configuration of one client: bootstrap, security from the environment, then its own keys.
 
     Raises KafkaConfigError for inconsistent security settings (before any connection is tried)."""
-    config: dict[str, Any] = {"bootstrap.servers": bootstrap}
+    # librdkafka's own lines go through Python logging (the JSON handler and its redaction), not plain text
+    # on stderr; the client delivers them from its poll()/flush() calls
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": logging.getLogger(CLIENT_LOGGER)}
     config.update(security_config())
     config.update(client_specific)
     return config
@@ -144,7 +150,7 @@ def client_config(bootstrap: str, **client_specific: Any) -> dict[str, Any]:
 def describe(config: dict[str, Any]) -> dict[str, Any]:
     """`config` safe to log or show: secret values replaced by `***`."""
     return {k: ("***" if ("password" in k or k.endswith(".pem") or "secret" in k) and v else v)
-            for k, v in config.items() if not callable(v)}
+            for k, v in config.items() if not callable(v) and not isinstance(v, logging.Logger)}
 
 
 class AuthWatch:

@@ -24,7 +24,7 @@ import pytest
 from hcml.config import REPO_ROOT
 from hcml.events import topics
 from hcml.events.kafka_config import (
-    KafkaAuthenticationError, KafkaConfigError, client_config, describe, security_config,
+    CLIENT_LOGGER, KafkaAuthenticationError, KafkaConfigError, client_config, describe, security_config,
 )
 
 ALL_VARIABLES = [
@@ -59,10 +59,11 @@ def _files(tmp_path: Path) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------- mapping
 def test_default_is_plaintext_with_only_the_bootstrap_and_the_clients_own_settings(env):
     assert security_config() == {}
-    assert client_config("b:9092") == {"bootstrap.servers": "b:9092"}
+    logger = logging.getLogger(CLIENT_LOGGER)  # librdkafka's lines through the JSON handler, not stderr
+    assert client_config("b:9092") == {"bootstrap.servers": "b:9092", "logger": logger}
     # the client's own keys come on top, never dropped
     assert client_config("b:9092", **{"client.id": "x", "acks": "all"}) == {
-        "bootstrap.servers": "b:9092", "client.id": "x", "acks": "all"}
+        "bootstrap.servers": "b:9092", "logger": logger, "client.id": "x", "acks": "all"}
 
 
 def test_sasl_ssl_with_scram_and_a_ca(env, tmp_path):
@@ -73,7 +74,7 @@ def test_sasl_ssl_with_scram_and_a_ca(env, tmp_path):
     assert client_config("k:9093", **{"group.id": "g"}) == {
         "bootstrap.servers": "k:9093", "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
         "sasl.username": "hcml-dagster", "sasl.password": SECRET, "ssl.ca.location": files["ca.crt"],
-        "group.id": "g"}
+        "group.id": "g", "logger": logging.getLogger(CLIENT_LOGGER)}
 
 
 def test_mutual_tls_as_a_strimzi_kafkauser_secret_provides(env, tmp_path):
