@@ -25,10 +25,12 @@ def serve(host: str, port: int, workers: int, log_level: str, access_log: bool, 
     import uvicorn
 
     from hcml.observability import configure_logging
-    from realtime.settings import load_settings
+    from realtime.protocol import GuardedHttpProtocol, GuardedWebSocketProtocol
+    from realtime.settings import load_settings, protocol_limits
 
     try:
         load_settings()  # a malformed setting is one line and exit 2, not a traceback from the worker
+        protocol_limits()
     except ValueError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -42,7 +44,9 @@ def serve(host: str, port: int, workers: int, log_level: str, access_log: bool, 
         log_level=log_level,
         access_log=access_log,
         log_config=None,  # keep the redacting JSON handler configured above
-        ws_max_size=64 << 20,
+        http=GuardedHttpProtocol,  # header size and read-time limits (realtime/protocol.py)
+        ws=GuardedWebSocketProtocol,  # small frames until authenticated, a close that a non-reader cannot hold
+        ws_max_size=64 << 20,  # after authentication; HCML_REALTIME_MAX_SUBMISSION_BYTES caps it further
         timeout_graceful_shutdown=10,
         timeout_keep_alive=keep_alive,
     )

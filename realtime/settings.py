@@ -58,6 +58,9 @@ class Settings:
     results_cache: int  # HCML_REALTIME_RESULTS_CACHE: sync results kept for their provenance link
     retry_after_seconds: int  # HCML_REALTIME_RETRY_AFTER: Retry-After on 503
     variant_cache: int  # HCML_REALTIME_VARIANT_CACHE: answers kept per variant string (0: no cache)
+    variant_cache_bytes: int  # HCML_REALTIME_VARIANT_CACHE_BYTES: and at most this many bytes of them
+    results_cache_bytes: int  # HCML_REALTIME_RESULTS_CACHE_BYTES: bytes of sync results kept
+    ws_outbox_bytes: int  # HCML_REALTIME_WS_OUTBOX_BYTES: unread answers per WebSocket before it is closed
 
     @property
     def dev_mode(self) -> bool:
@@ -93,4 +96,23 @@ def load_settings() -> Settings:
         results_cache=_int("HCML_REALTIME_RESULTS_CACHE", 1000),
         retry_after_seconds=_int("HCML_REALTIME_RETRY_AFTER", 30),
         variant_cache=_int("HCML_REALTIME_VARIANT_CACHE", 100_000),
+        variant_cache_bytes=_int("HCML_REALTIME_VARIANT_CACHE_BYTES", 128 << 20),
+        results_cache_bytes=_int("HCML_REALTIME_RESULTS_CACHE_BYTES", 64 << 20),
+        ws_outbox_bytes=_int("HCML_REALTIME_WS_OUTBOX_BYTES", 8 << 20),
+    )
+
+
+@dataclass(frozen=True)
+class ProtocolLimits:
+    max_header_bytes: int  # HCML_REALTIME_MAX_HEADER_BYTES: request line + headers
+    header_timeout_seconds: float  # HCML_REALTIME_HEADER_TIMEOUT_SECONDS: head complete / body progress
+    ws_preauth_bytes: int  # HCML_REALTIME_WS_PREAUTH_BYTES: largest WebSocket frame before authentication
+
+
+def protocol_limits() -> ProtocolLimits:
+    """The connection-level limits (realtime.protocol), read per connection: a few dictionary look-ups."""
+    return ProtocolLimits(
+        max_header_bytes=_int("HCML_REALTIME_MAX_HEADER_BYTES", 64 << 10),
+        header_timeout_seconds=_float("HCML_REALTIME_HEADER_TIMEOUT_SECONDS", 10.0),
+        ws_preauth_bytes=_int("HCML_REALTIME_WS_PREAUTH_BYTES", 16 << 10),
     )
