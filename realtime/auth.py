@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class DevTokenRefused(Exception):
 class Principal:
     subject: str
     roles: tuple[str, ...]
+    refused_after: float = field(default=float("inf"), compare=False)  # epoch seconds from which the token is refused (exp + leeway)
 
     @property
     def role(self) -> str:
@@ -238,13 +239,24 @@ class TokenVerifier:
             raise AuthError(401, f"invalid token: {exc}") from exc
         roles = claims.get("roles")
         if roles is None:
-            roles = (claims.get("realm_access") or {}).get("roles", [])
+            realm = claims.get("realm_access")  # signed, yet shaped by whoever configured the issuer
+            roles = realm.get("roles", []) if isinstance(realm, dict) else []
         if isinstance(roles, str):
             roles = [roles]
-        known = tuple(r for r in roles if r in ROLES) if isinstance(roles, list) else ()
+        known = tuple(r for r in roles if isinstance(r, str) and r in ROLES) if isinstance(roles, list) else ()
         if not known:
             raise AuthError(403, f"token carries none of the roles {', '.join(ROLES)}")
-        return Principal(subject=str(claims["sub"]), roles=known), float(claims["exp"])
+        expires = float(claims["exp"])  # PyJWT refused a non-numeric one
+        return Principal(subject=str(claims["sub"]), roles=known, refused_after=expires + LEEWAY_SECONDS), expires
+
+
+def single_authorization(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The one Authorization header of a request (latin-1), None without one; two or more are refused
+    (400): proxies and frameworks disagree on which one wins."""
+    values = [v for k, v in headers if k.lower() == b"authorization"]
+    if len(values) > 1:
+        raise AuthError(400, f"{len(values)} Authorization headers: send exactly one")
+    return values[0].decode("latin-1") if values else None
 
 
 def bearer_from_header(value: str | None) -> str:

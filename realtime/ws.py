@@ -12,6 +12,11 @@ Protocol (JSON text frames):
   server -> {"type": "error", "ref": ..., "status": 4xx, "detail": ...}   the connection stays open
 Browsers cannot set headers on a WebSocket, hence the auth frame; the token never goes in the URL (URLs are
 logged by proxies).
+
+Close codes: 1008 (CLOSE_POLICY) refused credentials, a malformed first frame, or a token that expired
+during the session (an error frame with status 401 says which first); 1009 a frame over the size limit
+(HCML_REALTIME_WS_PREAUTH_BYTES before authentication, the submission limit after); 1013 (CLOSE_SLOW_READER)
+the client left more than HCML_REALTIME_WS_OUTBOX_BYTES of answers unread.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from typing import Any
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
@@ -26,11 +32,63 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from realtime.audit import Timer, outcome_for
-from realtime.auth import AuthError, Principal, bearer_from_header, require_role
+from realtime.auth import AuthError, Principal, bearer_from_header, require_role, single_authorization
 from realtime.models import AnnotateRequest, SubmissionRequest
 
 AUTH_TIMEOUT_SECONDS = 10.0
-CLOSE_POLICY = 1008  # policy violation (bad credentials)
+CLOSE_POLICY = 1008  # policy violation (bad credentials, a malformed first frame, an expired token)
+CLOSE_SLOW_READER = 1013  # try again later: the client does not read its answers
+FRAME_LIMIT_EXTENSION = "hcml.frame_limit"  # realtime.protocol: raise the frame limit once authenticated
+CLOSE_NOW_EXTENSION = "hcml.close_now"  # realtime.protocol: close without waiting for the client to read
+
+
+class Outbox:
+    """The frames waiting for one client, serialised when queued and bounded in bytes.
+
+    A client that sends requests but never reads would otherwise keep every answer in server memory; past
+    `limit` bytes the connection is closed with CLOSE_SLOW_READER. `put_nowait` (also called by the
+    submission hub) never blocks and never raises."""
+
+    def __init__(self, limit: int, on_overflow: Any = None) -> None:
+        self.limit = limit
+        self.bytes = 0
+        self.overflowed = False
+        self.on_overflow = on_overflow
+        self._frames: deque[str | tuple[int, str]] = deque()
+        self._ready = asyncio.Event()
+        self.closed = asyncio.Event()  # set by the pusher once it has sent a close queued with `close_after`
+
+    def put_nowait(self, message: dict[str, Any]) -> None:
+        if self.overflowed:
+            return
+        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        self.bytes += len(text)
+        if self.bytes > self.limit:
+            self.overflowed = True
+            self._frames.clear()
+            self.bytes = 0
+            if self.on_overflow is not None:
+                self.on_overflow()
+        else:
+            self._frames.append(text)
+        self._ready.set()
+
+    def close_after(self, code: int, reason: str) -> None:
+        """Close the socket once every frame queued so far has been sent."""
+        self._frames.append((code, reason))
+        self._ready.set()
+
+    async def get(self) -> str | tuple[int, str] | None:
+        """The next frame's text, or a queued close (code, reason); None once the client has overflowed."""
+        while not self._frames and not self.overflowed:
+            self._ready.clear()
+            await self._ready.wait()
+        if self.overflowed:
+            return None
+        item = self._frames.popleft()
+        if isinstance(item, str):
+            self.bytes -= len(item)
+        return item
 
 
 def register_websocket(app: FastAPI) -> None:
@@ -41,19 +99,29 @@ def register_websocket(app: FastAPI) -> None:
         principal = await _authenticate(ws, rt)
         if principal is None:
             return
+        raise_limit = ws.scope.get("extensions", {}).get(FRAME_LIMIT_EXTENSION)
+        if raise_limit is not None:
+            raise_limit(rt.settings.max_submission_bytes)
         rt.hub.connections += 1
-        queue: asyncio.Queue = asyncio.Queue()
+        closing: list[asyncio.Task] = []
+        queue = Outbox(rt.settings.ws_outbox_bytes, on_overflow=lambda: closing.append(asyncio.create_task(
+            _close(ws, CLOSE_SLOW_READER, f"over {queue.limit} bytes of answers unread", pusher))))
         ws.state.outbox = queue  # one writer (the pusher task) keeps frames in order
         pusher = asyncio.create_task(_push(ws, queue))
+        expiry = asyncio.create_task(_close_at_expiry(ws, queue, principal, pusher))
         try:
             queue.put_nowait({"type": "ready", "subject": principal.subject, "roles": list(principal.roles)})
             while True:
                 message = await ws.receive()
                 if message["type"] == "websocket.disconnect":
                     break
+                if time.time() >= principal.refused_after:
+                    await expiry  # says so, then closes
+                    break
                 raw = message.get("text")
                 if raw is None:
-                    raw = (message.get("bytes") or b"").decode("utf-8", errors="replace")
+                    _send_error_now(queue, None, 400, "binary frames are not accepted: send JSON text frames")
+                    continue
                 await _handle(ws, rt, principal, queue, raw)
         except WebSocketDisconnect:
             pass
@@ -61,32 +129,72 @@ def register_websocket(app: FastAPI) -> None:
             rt.hub.connections -= 1
             rt.hub.unsubscribe_all(queue)
             pusher.cancel()
+            expiry.cancel()
 
 
-async def _push(ws: WebSocket, queue: asyncio.Queue) -> None:
+async def _push(ws: WebSocket, queue: Outbox) -> None:
     try:
         while True:
-            message = await queue.get()
-            await ws.send_json(message)
+            item = await queue.get()
+            if item is None:
+                return
+            if isinstance(item, tuple):
+                await ws.close(code=item[0], reason=item[1])
+                queue.closed.set()
+                return
+            await ws.send_text(item)
     except (asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+        return
+
+
+async def _close(ws: WebSocket, code: int, reason: str, pusher: asyncio.Task) -> None:
+    """Close with `code` now, dropping what is still queued. A client that does not read keeps the server's
+    `send` waiting for buffer room, the close frame included: under uvicorn the protocol writes it at once and
+    drops the connection if the client still has not read it after uvicorn's close timeout."""
+    pusher.cancel()
+    close_now = ws.scope.get("extensions", {}).get(CLOSE_NOW_EXTENSION)
+    try:
+        if close_now is not None:
+            close_now(code, reason)
+        else:
+            await ws.close(code=code, reason=reason)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+
+
+async def _close_at_expiry(ws: WebSocket, queue: Outbox, principal: Principal, pusher: asyncio.Task) -> None:
+    """Close the session when its token would be refused over HTTP (exp + leeway): a socket never outlives
+    the credentials it was opened with."""
+    try:
+        await asyncio.sleep(max(0.0, principal.refused_after - time.time()))
+        queue.put_nowait({"type": "error", "status": 401, "detail": "token expired: reconnect with a fresh token"})
+        queue.close_after(CLOSE_POLICY, "token expired")
+        try:
+            await asyncio.wait_for(queue.closed.wait(), 5.0)
+        except TimeoutError:  # the client does not read: close without it
+            await _close(ws, CLOSE_POLICY, "token expired", pusher)
+    except asyncio.CancelledError:
         return
 
 
 async def _authenticate(ws: WebSocket, rt: Any) -> Principal | None:
     timer = Timer()
     try:
-        header = ws.headers.get("authorization")
+        header = single_authorization(ws.scope.get("headers") or [])
         if header:
             token = bearer_from_header(header)
         else:
             try:
-                first = await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT_SECONDS)
+                first = await asyncio.wait_for(ws.receive(), AUTH_TIMEOUT_SECONDS)
             except TimeoutError as exc:
                 raise AuthError(401, "no auth frame within 10 s") from exc
-            try:
-                msg = json.loads(first)
-            except ValueError as exc:
-                raise AuthError(401, "first frame must be JSON {\"type\": \"auth\", \"token\": ...}") from exc
+            if first["type"] == "websocket.disconnect":
+                return None
+            if first.get("text") is None:
+                raise AuthError(401, "first frame must be a JSON text frame {\"type\": \"auth\", \"token\": ...}")
+            msg = _parse_json(first["text"])
+            if msg is None:
+                raise AuthError(401, "first frame must be JSON {\"type\": \"auth\", \"token\": ...}")
             if not isinstance(msg, dict) or msg.get("type") != "auth" or not isinstance(msg.get("token"), str):
                 raise AuthError(401, "first frame must be {\"type\": \"auth\", \"token\": \"<bearer token>\"}")
             token = msg["token"]
@@ -121,10 +229,23 @@ def _audit(rt: Any, ws: WebSocket, principal: Principal | None, action: str, sta
 
 
 async def _send_error(ws: WebSocket, ref: Any, status: int, detail: Any) -> None:
-    ws.state.outbox.put_nowait({"type": "error", "ref": ref, "status": status, "detail": detail})
+    _send_error_now(ws.state.outbox, ref, status, detail)
 
 
-async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: asyncio.Queue, raw: str) -> None:
+def _send_error_now(queue: Outbox, ref: Any, status: int, detail: Any) -> None:
+    queue.put_nowait({"type": "error", "ref": ref, "status": status, "detail": detail})
+
+
+def _parse_json(raw: str) -> Any:
+    """The frame's JSON value; None for text that is not JSON or nests deeper than the parser's recursion
+    limit (a RecursionError, not a ValueError)."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+
+
+async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: Outbox, raw: str) -> None:
     from hcml.genomics.errors import InputError
 
     from realtime.service import NothingToAnnotate, RequestTooLarge, answer_inline, interpret_request, payload_text
@@ -139,6 +260,9 @@ async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: asyncio.Q
         msg = json.loads(raw)
     except ValueError as exc:
         await _send_error(ws, None, 400, f"frame is not JSON: {exc.msg} at position {exc.pos}")
+        return
+    except RecursionError:
+        await _send_error(ws, None, 400, "frame is not JSON this service reads: nested too deeply")
         return
     if not isinstance(msg, dict):
         await _send_error(ws, None, 400, "frame must be a JSON object with a 'type'")
@@ -170,7 +294,7 @@ async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: asyncio.Q
             return
         queue.put_nowait({"type": "progress", "ref": ref, "stage": "received"})
         loop = asyncio.get_running_loop()
-        kwargs = dict(variants=request.variants, vcf=request.vcf, sequence=request.sequence,
+        kwargs = dict(variants=request.variants, vcf=request.vcf, sequence=request.sequence, owner=principal.subject,
                       max_variants=rt.settings.max_variants, max_sequence=rt.settings.max_sequence_length)
         inline = answer_inline(rt.state, request.variants)
 
