@@ -4,7 +4,8 @@
 
 Routes: POST /v1/annotate (sync), POST /v1/submissions (queued on Kafka), GET /v1/submissions/{id},
 GET /v1/results/{id}[/provenance], GET /v1/ws (WebSocket), GET /v1/whoami, GET /v1/audit (admin),
-GET / (the clinical page), /healthz, /readyz, /metrics, /openapi.json, /docs.
+GET / (the clinical page), /healthz, /readyz, /metrics, /openapi.json. No /docs: Swagger UI's page loads its
+script from a public CDN and the service runs offline; /openapi.json opens in any local OpenAPI viewer.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import gc
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -25,11 +27,12 @@ from fastapi import Depends, FastAPI, Path as PathParam, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from realtime import submissions as subs
 from realtime.audit import AuditLog, outcome_for
-from realtime.auth import AuthError, Principal, TokenVerifier, bearer_from_header, require_role
+from realtime.auth import AuthError, Principal, TokenVerifier, bearer_from_header, require_role, single_authorization
 from realtime.events import EventPublisher, ResultsListener
 from realtime.models import (
     AnnotateRequest,
@@ -107,7 +110,18 @@ def authorize(*roles: str):
         require_role(principal, roles)
         return principal
 
+    dependency.roles = roles  # read by the middleware: a caller without the role is refused before its body is read
     return dependency
+
+
+def route_roles(route: Any) -> tuple[str, ...] | None:
+    """The roles a route's `authorize` dependency demands (None: the route names none)."""
+    dependant = getattr(route, "dependant", None)
+    for dep in getattr(dependant, "dependencies", ()):
+        roles = getattr(dep.call, "roles", None)
+        if roles is not None:
+            return roles
+    return None
 
 
 def authenticate_header(rt: "Runtime", header: str | None, slot: dict[str, Any]) -> Principal:
@@ -148,12 +162,15 @@ class AuditAndMetrics:
             if scope["path"].startswith("/v1/") and rt_now is not None:
                 # Authenticate before anything reads the body: an unauthenticated caller learns nothing
                 # about the API beyond 401, whatever it sends.
-                headers = dict(scope.get("headers") or [])
-                raw = headers.get(b"authorization")
+                # The role check too: a large body is never read (nor parsed) for a caller who may not send it.
+                route = _match_route(scope)
                 try:
-                    authenticate_header(rt_now, raw.decode("latin-1") if raw else None, slot)
+                    principal = authenticate_header(rt_now, single_authorization(scope.get("headers") or []), slot)
+                    roles = route_roles(route)
+                    if roles is not None:
+                        require_role(principal, roles)
                 except AuthError as exc:
-                    scope["route"] = _match_route(scope)
+                    scope["route"] = route
                     response = JSONResponse({"detail": exc.detail}, status_code=exc.status,
                                             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
                                             if exc.status == 401 else None)
@@ -208,8 +225,8 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
         from hcml.events import topics
 
         cfg = settings or load_settings()
-        warm = state or load_state(results_cap=cfg.results_cache)
-        await asyncio.to_thread(warm_up, warm, cfg.variant_cache)
+        warm = state or load_state(results_cap=cfg.results_cache, results_max_bytes=cfg.results_cache_bytes)
+        await asyncio.to_thread(warm_up, warm, cfg.variant_cache, cfg.variant_cache_bytes)
         rt = Runtime(cfg, warm)
         rt.hub.bind(asyncio.get_running_loop())
         app.state.runtime = rt
@@ -241,14 +258,18 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
                 warm.batcher = None
             rt.audit.close()
 
+    from realtime import log_guards
+
+    log_guards.install()
     cfg_for_limits = settings or load_settings()
     app = FastAPI(
         title="hcml realtime clinical service",
         version="1",
         summary="Offline, Ensembl-VEP-compatible variant interpretation for clinicians.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # Swagger UI loads from a CDN: nothing the service serves may need the internet
         redoc_url=None,
+        redirect_slashes=False,  # Starlette's redirect builds its Location from the client's Host header
         max_body_size=cfg_for_limits.max_body_bytes,
         # One server span per request, hcml's own (TraceContextMiddleware: the caller's traceparent, the one
         # the published CloudEvents continue). FastAPI's native tracing would add a second SERVER span and
@@ -266,6 +287,11 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
 
     register_websocket(app)
     return app
+
+
+def validation_errors(errors: Any, prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Precise location and message, but never the input echoed back (it may be patient data)."""
+    return [{"loc": [*prefix, *e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")} for e in errors]
 
 
 def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -300,9 +326,7 @@ def _exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # Precise location and message, but never echo the input back (it may be patient data).
-        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
-        return _error(422, errors)
+        return _error(422, validation_errors(exc.errors()))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -324,6 +348,28 @@ def content_security_policy(html: str) -> str:
 
     return (f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
             "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+_ERROR_KIND = re.compile(r"[A-Za-z_][\w.]*")
+
+
+def without_details(value: Any, key: str = "") -> Any:
+    """/readyz for anyone: error texts cut to their kind (`FileNotFoundError`, `KafkaError`), so file paths
+    and broker addresses are shown only to an admin's token."""
+    if isinstance(value, dict):
+        return {k: without_details(v, k) for k, v in value.items()}
+    if isinstance(value, str) and key.endswith("error"):
+        kind = _ERROR_KIND.match(value)
+        return kind.group(0) if kind else "error"
+    return value
+
+
+def _is_admin(rt: "Runtime", request: Request) -> bool:
+    try:
+        principal = rt.verifier.verify(bearer_from_header(single_authorization(request.scope["headers"])))
+    except AuthError:
+        return False
+    return "admin" in principal.roles
 
 
 def _routes(app: FastAPI, cfg: Settings) -> None:
@@ -355,6 +401,8 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
             "kafka": rt.publisher.status(),
             "audit_degraded": rt.publisher.degraded,
         }
+        if not _is_admin(rt, request):
+            body = without_details(body)
         return JSONResponse(body, status_code=200 if st.ready else 503)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
@@ -390,7 +438,7 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
             return _error(503, "reference bundle not loaded", {"Retry-After": str(cfg.retry_after_seconds)})
         if rt.publisher.degraded:
             return _audit_unavailable(rt)
-        kwargs = dict(variants=body.variants, vcf=body.vcf, sequence=body.sequence,
+        kwargs = dict(variants=body.variants, vcf=body.vcf, sequence=body.sequence, owner=principal.subject,
                       max_variants=rt.settings.max_variants, max_sequence=rt.settings.max_sequence_length)
         if answer_inline(rt.state, body.variants):
             # a few variants, or answers all in the variant cache: a couple of milliseconds on the event
@@ -412,8 +460,9 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
                    principal: Annotated[Principal, Depends(authorize(*ANY_ROLE))]) -> JSONResponse:
         _audit_slot(request)["result_id"] = result_id
         record = runtime(request).state.recall(result_id)
-        if record is None:
-            return _error(404, f"no recent result {result_id!r} (results are kept for the last few requests)")
+        if record is None or not subs.visible_to(record.get("owner"), principal):
+            return _error(404, f"no recent result {result_id!r} visible to you (results are kept for the last "
+                               "few requests)")
         return JSONResponse(record["result"])
 
     @app.get("/v1/results/{result_id}/provenance", tags=["clinical"],
@@ -423,8 +472,8 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
                               principal: Annotated[Principal, Depends(authorize(*ANY_ROLE))]) -> JSONResponse:
         _audit_slot(request)["result_id"] = result_id
         record = runtime(request).state.recall(result_id)
-        if record is None:
-            return _error(404, f"no recent result {result_id!r}")
+        if record is None or not subs.visible_to(record.get("owner"), principal):
+            return _error(404, f"no recent result {result_id!r} visible to you")
         return JSONResponse(record["provenance"])
 
     @app.post(
@@ -441,11 +490,21 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
             503: {"model": ErrorResponse, "description": "cannot accept work now (Kafka unavailable); see Retry-After"},
         },
         max_body_size=cfg.max_submission_bytes,
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "application/json": {"schema": SubmissionRequest.model_json_schema()}}}},
     )
-    def submit(body: SubmissionRequest, request: Request,
-               principal: Annotated[Principal, Depends(authorize(*CLINICAL))]) -> JSONResponse:
+    async def submit(request: Request,
+                     principal: Annotated[Principal, Depends(authorize(*CLINICAL))]) -> JSONResponse:
+        # The body (up to HCML_REALTIME_MAX_SUBMISSION_BYTES) is read raw and parsed on a worker thread: FastAPI
+        # would parse it on the event loop, where every other request waits (the role was checked before it
+        # was read, in AuditAndMetrics).
+        raw = await request.body()
+        try:
+            body = await run_in_threadpool(SubmissionRequest.model_validate_json, raw)
+        except ValidationError as exc:
+            return _error(422, validation_errors(exc.errors(), prefix=("body",)))
         rt = runtime(request)
-        accepted = subs.queue_submission(rt, principal, body)
+        accepted = await run_in_threadpool(subs.queue_submission, rt, principal, body)
         if isinstance(accepted, JSONResponse):
             return accepted
         _audit_slot(request)["submission_id"] = accepted["submission_id"]

@@ -7,6 +7,8 @@ patient identifier. `AuditLog.write` accepts just the keys of `FIELDS`, so a cal
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 import threading
 import time
@@ -54,7 +56,10 @@ class AuditLog:
             self._fh = sys.stdout
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(path, "a", buffering=1, encoding="utf-8")  # line-buffered: each record lands at once
+            # who did what to which submission: for the service's user (and its group, e.g. the log shipper)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & 0o640)  # an older, looser file is tightened
+            self._fh = open(fd, "a", buffering=1, encoding="utf-8")  # line-buffered: each record lands at once
 
     def write(self, **fields: Any) -> None:
         unknown = set(fields) - set(FIELDS)

@@ -7,6 +7,7 @@ atomically when the MLflow `champion` alias moves, so requests in flight finish 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import threading
@@ -60,8 +61,10 @@ class ServiceState:
     load_seconds: float = 0.0
     scorer_error: str | None = None
     bundle_error: str | None = None
-    results: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+    results: OrderedDict[str, tuple[dict[str, Any], int]] = field(default_factory=OrderedDict)
     results_cap: int = 1000
+    results_max_bytes: int = 64 << 20
+    results_bytes: int = 0
     batcher: Any = None
     inline: Any = None  # realtime.batching.InlinePolicy: which small requests skip the batcher
     cache: Any = None
@@ -97,20 +100,32 @@ class ServiceState:
         return self._bundle_info
 
     def remember(self, result_id: str, record: dict[str, Any]) -> None:
+        """Keep a result for its provenance link, the oldest dropped past `results_cap` entries or
+        `results_max_bytes` bytes (a result larger than the whole budget is not kept)."""
+        size = json_bytes(record)
+        if size > self.results_max_bytes:
+            return
         with self._lock:
-            self.results[result_id] = record
-            while len(self.results) > self.results_cap:
-                self.results.popitem(last=False)
+            self.results[result_id] = (record, size)
+            self.results_bytes += size
+            while len(self.results) > self.results_cap or self.results_bytes > self.results_max_bytes:
+                self.results_bytes -= self.results.popitem(last=False)[1][1]
 
     def recall(self, result_id: str) -> dict[str, Any] | None:
         with self._lock:
-            return self.results.get(result_id)
+            entry = self.results.get(result_id)
+            return entry[0] if entry is not None else None
 
 
-def load_state(path: Path | None = None, results_cap: int = 1000) -> ServiceState:
+def json_bytes(value: Any) -> int:
+    """Bytes of `value` as JSON: what a cached answer costs, to within Python's per-object overhead."""
+    return len(json.dumps(value, separators=(",", ":"), default=str))
+
+
+def load_state(path: Path | None = None, results_cap: int = 1000, results_max_bytes: int = 64 << 20) -> ServiceState:
     """Load the bundle and the scorer. A missing model leaves scores null rather than the service down."""
     start = time.perf_counter()
-    state = ServiceState(results_cap=results_cap)
+    state = ServiceState(results_cap=results_cap, results_max_bytes=results_max_bytes)
     state.bundle_path = Path(path) if path else bundle_dir()
     try:
         from hcml.genomics.bundle import ReferenceBundle
@@ -124,7 +139,7 @@ def load_state(path: Path | None = None, results_cap: int = 1000) -> ServiceStat
     return state
 
 
-def warm_up(state: ServiceState, cache_size: int = 100_000) -> None:
+def warm_up(state: ServiceState, cache_size: int = 100_000, cache_bytes: int = 128 << 20) -> None:
     """Start the batcher and annotate one real variant, so the first clinical request finds every lazy
     import done and every index of the bundle built."""
     from realtime.batching import InlinePolicy, InterpretBatcher
@@ -136,7 +151,7 @@ def warm_up(state: ServiceState, cache_size: int = 100_000) -> None:
         state.inline = InlinePolicy()
     state.batcher = state.batcher or InterpretBatcher(state.bundle, on_lone=state.inline.observe)
     if state.cache is None and cache_size > 0:
-        state.cache = VariantCache(cache_size)
+        state.cache = VariantCache(cache_size, cache_bytes)
     try:
         tx = state.bundle.transcripts.filter(pl.col("cds_start").is_not_null()).row(0, named=True)
         pos = int(tx["cds_start"])
@@ -263,9 +278,11 @@ class VariantCache:
     and scoring. Clinical queries repeat (the same pathogenic variants, the same common SNPs); the answer
     for a string depends only on the bundle and the model, which are part of the key."""
 
-    def __init__(self, capacity: int = 100_000) -> None:
+    def __init__(self, capacity: int = 100_000, max_bytes: int = 128 << 20) -> None:
         self.capacity = capacity
-        self._entries: OrderedDict[tuple, tuple[str, dict[str, Any]]] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[tuple, tuple[tuple[str, dict[str, Any]], int]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -276,15 +293,24 @@ class VariantCache:
             if entry is not None:
                 self._entries.move_to_end(key)
                 self.hits += 1
-            else:
-                self.misses += 1
-            return entry
+                return entry[0]
+            self.misses += 1
+            return None
 
     def put(self, key: tuple, value: tuple[str, dict[str, Any]]) -> None:
+        """Keep `value`, the least recently used dropped past `capacity` entries or `max_bytes` bytes (sized
+        once, here, on the miss that computed it)."""
+        size = json_bytes(value[1]) + len(key[1])
+        if size > self.max_bytes:
+            return
         with self._lock:
-            self._entries[key] = value
-            while len(self._entries) > self.capacity:
-                self._entries.popitem(last=False)
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.bytes -= old[1]
+            self._entries[key] = (value, size)
+            self.bytes += size
+            while len(self._entries) > self.capacity or self.bytes > self.max_bytes:
+                self.bytes -= self._entries.popitem(last=False)[1][1]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -401,12 +427,13 @@ def _variant_strings_cached(state: ServiceState, variants: list[str], scorer: An
 def interpret_request(state: ServiceState, *, variants: list[str] | None = None, vcf: str | None = None,
                       sequence: str | None = None, max_variants: int = 1000,
                       max_sequence: int = 100_000, progress: Any = None, remember: bool = True,
-                      inline: bool = False) -> dict[str, Any]:
+                      inline: bool = False, owner: str | None = None) -> dict[str, Any]:
     """Parse, annotate and score one synchronous request; the JSON answer of POST /v1/annotate.
 
     `progress(stage, **counts)` is called after each step (the WebSocket pushes it to the page).
     `inline`: do the work on the calling thread instead of handing it to the batcher (a small request while
-    `InlinePolicy` says it is cheap); the answer is the same either way.
+    `InlinePolicy` says it is cheap); the answer is the same either way. `owner`: the subject who may read the
+    remembered result back (GET /v1/results/{id}), besides an admin.
     """
     start = time.perf_counter()
     scorer = state.scorer  # one model for the whole request, even if the alias moves meanwhile
@@ -461,5 +488,5 @@ def interpret_request(state: ServiceState, *, variants: list[str] | None = None,
         "elapsed_ms": round((time.perf_counter() - start) * 1000, 3),
     }
     if remember:
-        state.remember(result_id, {"provenance": provenance, "result": body})
+        state.remember(result_id, {"provenance": provenance, "result": body, "owner": owner})
     return body

@@ -85,13 +85,28 @@ def lookup(rt: "Runtime", submission_id: str, principal: "Principal") -> dict[st
     record = rt.registry.get(submission_id) or load_persisted(submission_id)
     if record is None:
         return None
-    if "admin" not in principal.roles and record.get("requester") != principal.subject:
-        return None
-    return record
+    return record if visible_to(record.get("requester"), principal) else None
+
+
+def visible_to(owner: str | None, principal: "Principal") -> bool:
+    """Who may read a submission or a synchronous result: the subject who made it, or an admin."""
+    return "admin" in principal.roles or (owner is not None and owner == principal.subject)
 
 
 def _valid_id(value: str) -> bool:
-    return 0 < len(value) <= 64 and all(c.isalnum() or c in "._-" for c in value)
+    """An id as this service mints them (letters, digits, `_`, `-`): never a path step such as `..`."""
+    return 0 < len(value) <= 64 and all(c.isascii() and (c.isalnum() or c in "_-") for c in value)
+
+
+def without_local_paths(value: Any) -> Any:
+    """`value` with every `file://` URI left out: the server's file system layout is not the caller's
+    business (an object-store URI names only the blob, and stays)."""
+    if isinstance(value, dict):
+        return {k: without_local_paths(v) for k, v in value.items()
+                if not (isinstance(v, str) and v.startswith("file://"))}
+    if isinstance(value, list):
+        return [None if isinstance(v, str) and v.startswith("file://") else without_local_paths(v) for v in value]
+    return value
 
 
 def public_status(record: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +117,7 @@ def public_status(record: dict[str, Any]) -> dict[str, Any]:
     report_uri = record.get("report_uri")
     if report_uri:
         out["report"] = _read_report(report_uri)
-    return {k: v for k, v in out.items() if v is not None}
+    return without_local_paths({k: v for k, v in out.items() if v is not None})
 
 
 def _read_report(uri: str) -> Any:
@@ -130,7 +145,7 @@ def provenance_of(record: dict[str, Any]) -> dict[str, Any] | None:
     prov.setdefault("submission_id", record["submission_id"])
     prov.setdefault("report_uri", record.get("report_uri"))
     prov.setdefault("run_id", record.get("run_id"))
-    return prov
+    return without_local_paths(prov)
 
 
 # ---------------------------------------------------------------------------------------- queueing
@@ -200,8 +215,8 @@ def queue_submission(rt: "Runtime", principal: "Principal", body: "SubmissionReq
     }
     rt.registry.put(record)
     persist(record)
-    return {"submission_id": submission_id, "status": "queued", "input_uri": input_uri,
-            "status_url": f"/v1/submissions/{submission_id}"}
+    return without_local_paths({"submission_id": submission_id, "status": "queued", "input_uri": input_uri,
+                                "status_url": f"/v1/submissions/{submission_id}"})
 
 
 # -------------------------------------------------------------------------------------- sync results

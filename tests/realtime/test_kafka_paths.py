@@ -66,13 +66,15 @@ def test_queued_submission_is_stored_and_announced(kafka_client, kafka_bootstrap
     from hcml.events import topics
     from hcml.events.messages import parse_submission
     from hcml.events.pseudonym import pseudonymise
-    from hcml.storage import read_uri
+    from hcml.storage import open_store, read_uri
 
     r = kafka_client.post("/v1/submissions", headers=auth(tokens["clinician"]), json={
         "vcf": HG00096, "patient_id": "MRN-0012345", "department": "genetics", "project": "cardio-panel"})
     assert r.status_code == 202, r.text
     sid = r.json()["submission_id"]
-    assert read_uri(r.json()["input_uri"]).decode() == HG00096
+    stored = open_store().uri_for(f"submissions/{sid}/input.vcf")
+    assert read_uri(stored).decode() == HG00096
+    assert "file://" not in r.text  # the local store's paths are not the caller's business
     events = _wait(lambda: _events(kafka_bootstrap, topics.RAW, sid), "the submission event")
     sub = parse_submission(events[0])
     assert sub.processing == "batch" and sub.input_kind == "vcf"
