@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import deque
 from typing import Any
@@ -34,6 +35,8 @@ from starlette.concurrency import run_in_threadpool
 from realtime.audit import Timer, outcome_for
 from realtime.auth import AuthError, Principal, bearer_from_header, require_role, single_authorization
 from realtime.models import AnnotateRequest, SubmissionRequest
+
+log = logging.getLogger("hcml.realtime.ws")
 
 AUTH_TIMEOUT_SECONDS = 10.0
 CLOSE_POLICY = 1008  # policy violation (bad credentials, a malformed first frame, an expired token)
@@ -122,7 +125,13 @@ def register_websocket(app: FastAPI) -> None:
                 if raw is None:
                     _send_error_now(queue, None, 400, "binary frames are not accepted: send JSON text frames")
                     continue
-                await _handle(ws, rt, principal, queue, raw)
+                try:
+                    await _handle(ws, rt, principal, queue, raw)
+                except (WebSocketDisconnect, asyncio.CancelledError):
+                    raise
+                except Exception as exc:  # one bad frame never takes the session (or a traceback) with it
+                    log.error("websocket frame failed", extra={"error": type(exc).__name__})
+                    _send_error_now(queue, None, 500, "internal error handling this frame")
         except WebSocketDisconnect:
             pass
         finally:
@@ -253,8 +262,15 @@ async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: Outbox, r
         AUDIT_UNAVAILABLE, count_variants, lookup, public_status, queue_submission, record_realtime_result)
 
     timer = Timer()
-    if len(raw.encode("utf-8")) > rt.settings.max_submission_bytes:
+    size = len(raw.encode("utf-8"))
+    if size > rt.settings.max_submission_bytes:
         await _send_error(ws, None, 413, f"frame over {rt.settings.max_submission_bytes} bytes")
+        return
+    if size > rt.settings.max_body_bytes and not any(r in ("clinician", "admin") for r in principal.roles):
+        # only a 'submit' frame may be this large, and this role may not submit: refused before parsing it
+        _audit(rt, ws, principal, "WS submit", 403, timer)
+        await _send_error(ws, None, 403, f"frames over {rt.settings.max_body_bytes} bytes are 'submit' frames, "
+                                         f"which role {principal.role!r} may not send")
         return
     try:
         msg = json.loads(raw)

@@ -76,14 +76,20 @@ def test_the_allele_limit_is_the_same_rule_for_every_input_kind(server, bundle, 
     assert batch.variants.height == (2 if accepted else 1) and batch.rejects.height == (0 if accepted else 1)
 
 
-def test_the_allele_limit_is_configured_at_call_time(bundle, monkeypatch):
+@pytest.mark.parametrize("small_input_max", ["256", "0"])  # the row-by-row twin, then the vectorised form
+def test_the_allele_limit_is_configured_at_call_time(bundle, monkeypatch, small_input_max):
     from hcml.genomics import inputs
 
+    monkeypatch.setenv("HCML_SMALL_INPUT_MAX", small_input_max)
+    pos, ref, alt = _deletion(25_891_796, 3)
+    strings = ["21-25891796-C-T", f"21-{pos}-{ref}-{alt}", "21:g.25891797_25891799del"]
     monkeypatch.setenv("HCML_MAX_ALLELE_LENGTH", "3")
-    parsed = inputs.parse_variant_strings(["21-25891796-C-T", "21:g.25891797_25891799del"], bundle)
-    assert parsed.variants.height == 1 and "4 bases" in parsed.rejects["reason"][0]
+    parsed = inputs.parse_variant_strings(strings, bundle)
+    assert parsed.variants.height == 1 and parsed.rejects.height == 2
+    assert all("4 bases" in r and "over HCML_MAX_ALLELE_LENGTH (3)" in r for r in parsed.rejects["reason"])
+    assert parsed.rejects["variant_id"].to_list() == strings[1:]
     monkeypatch.setenv("HCML_MAX_ALLELE_LENGTH", "4")
-    assert inputs.parse_variant_strings(["21:g.25891797_25891799del"], bundle).variants.height == 1
+    assert inputs.parse_variant_strings(strings, bundle).variants.height == 3
 
 
 def test_the_caches_are_bounded_in_bytes(bundle_dir):
