@@ -127,8 +127,10 @@ def read_chunks(input_path, variants, sequence_path, kind, bundle, chunk_records
     sequence, what is not a VCF) is read whole.
     """
     from hcml.genomics.errors import InputError
-    from hcml.genomics.inputs import call_sequence, parse_variant_strings, read_input, read_vcf, sniff
-    from hcml.genomics.vcf_chunks import VcfStream
+    import polars as pl
+
+    from hcml.genomics.inputs import call_sequence, parse_variant_strings, read_input, sniff
+    from hcml.genomics.vcf_chunks import VcfStream, read_chunk
 
     if variants is not None:
         yield parse_variant_strings(variants, bundle)
@@ -151,26 +153,13 @@ def read_chunks(input_path, variants, sequence_path, kind, bundle, chunk_records
             return
         rows = 0
         for chunk in chunks:
-            parsed = _renumber(read_vcf(chunk.data, bundle), chunk.line_offset, rows)
+            parsed = read_chunk(chunk, bundle)
+            if rows:
+                parsed.variants = parsed.variants.with_columns((pl.col("row") + rows).cast(pl.UInt32))
             rows += parsed.variants.height
             yield parsed
     finally:
         stream.close()
-
-
-def _renumber(parsed, lines: int, rows: int):
-    """A chunk's ParsedInput with the whole input's line numbers (`lines` record lines before it) and rows."""
-    import polars as pl
-
-    if not lines and not rows:
-        return parsed
-    parsed.variants = parsed.variants.with_columns((pl.col("row") + rows).cast(pl.UInt32), pl.col("line") + lines)
-    parsed.rejects = parsed.rejects.with_columns(pl.col("line") + lines)
-    if parsed.records is not None:
-        parsed.records = parsed.records.with_columns(pl.col("line") + lines)
-    if parsed.genotypes is not None:
-        parsed.genotypes = parsed.genotypes.with_columns((pl.col("row") + rows).cast(pl.UInt32))
-    return parsed
 
 
 BATCH_SIZE = 100_000

@@ -204,16 +204,25 @@ def _write_vep_rows(chunk: AnnotatedChunk, columns: list[str], fh) -> None:
     )
 
 
-def _csq_escape(expr: pl.Expr) -> pl.Expr:
-    """VEP's CSQ escaping: lists joined by '&', ';' and '=' percent-encoded, whitespace as '_', '|' as '&'."""
+def _csq_field(annotations: pl.DataFrame, name: str) -> pl.Expr:
+    """One field of a CSQ entry as text: '|' (the separator of the entry's fields) as '&', null as empty."""
+    if name not in annotations.columns:
+        return pl.lit("")
+    col = pl.col(name).cast(pl.Utf8)
+    if not annotations.schema[name].is_numeric():
+        col = col.str.replace_all("|", "&", literal=True)
+    return col.fill_null("")
+
+
+def _csq_escape(entry: pl.Expr) -> pl.Expr:
+    """VEP's CSQ escaping: lists joined by '&', ';' and '=' percent-encoded, whitespace as '_' ('|' is done per
+    field).  None of these characters is the fields' separator '|' or made by another replacement, so a
+    whole entry is escaped at once, the same as field by field."""
     return (
-        expr.cast(pl.Utf8)
-        .str.replace_all(",", "&", literal=True)
-        .str.replace_all("|", "&", literal=True)
+        entry.str.replace_all(",", "&", literal=True)
         .str.replace_all(";", "%3B", literal=True)
         .str.replace_all("=", "%3D", literal=True)
         .str.replace_all(r"\s", "_")
-        .fill_null("")
     )
 
 
@@ -233,9 +242,9 @@ def csq_fields(annotations: pl.DataFrame) -> list[str]:
 def csq_per_row(annotations: pl.DataFrame) -> pl.DataFrame:
     """row -> CSQ value (one '|'-joined entry per consequence, entries joined by ',')."""
     _check(annotations)
-    parts = [_csq_escape(pl.col(f)) if f in annotations.columns else pl.lit("") for f in csq_fields(annotations)]
+    parts = [_csq_field(annotations, f) for f in csq_fields(annotations)]
     return (
-        annotations.select("row", pl.concat_str(parts, separator="|").alias("csq"))
+        annotations.select("row", _csq_escape(pl.concat_str(parts, separator="|")).alias("csq"))
         .group_by("row", maintain_order=True)
         .agg(pl.col("csq").str.join(","))
     )
@@ -288,9 +297,14 @@ def _vcf_lines(parsed, fields: list[str], csq: pl.DataFrame) -> tuple[list[str],
         if per_row["line"].n_unique() != per_row.height:  # split multi-allelic records: one CSQ per line
             per_row = per_row.group_by("line", maintain_order=True).agg(pl.col("csq").str.join(","))
         body = records.join(per_row.select("line", "csq"), on="line", how="left", maintain_order="left")
+        # a line's output follows from its text (the same text: the same alleles, so the same CSQ): each
+        # distinct text is rewritten once and copied to its repeats
+        first = pl.col("text").is_first_distinct()
+        body = body.with_columns((first.cum_sum() - 1).alias("_d")).with_columns(pl.col("_d").first().over("text"))
+        distinct = body.filter(first)
         # the first 7 fields, INFO, the rest (FORMAT and samples); lines of fewer than 8 fields stay as read
-        fields = pl.col("text").str.splitn("\t", 9)
-        body = body.with_columns(fields.alias("_f"))
+        split = pl.col("text").str.splitn("\t", 9)
+        distinct = distinct.with_columns(split.alias("_f"))
         info = (
             pl.col("_f").struct.field("field_7")
             # re-annotation: an existing CSQ is replaced, not duplicated
@@ -301,7 +315,7 @@ def _vcf_lines(parsed, fields: list[str], csq: pl.DataFrame) -> tuple[list[str],
             .then(pl.lit("CSQ=") + pl.col("csq"))
             .otherwise(info + pl.lit(";CSQ=") + pl.col("csq"))
         )
-        lines = body.select(
+        lines = distinct.select(
             pl.when(pl.col("csq").is_null() | pl.col("_f").struct.field("field_7").is_null())
             .then(pl.col("text"))
             .otherwise(
@@ -315,6 +329,8 @@ def _vcf_lines(parsed, fields: list[str], csq: pl.DataFrame) -> tuple[list[str],
             )
             .alias("out")
         ).to_series()
+        if distinct.height != body.height:
+            lines = lines.gather(body["_d"])
         return header, lines
     contigs = variants["chrom"].unique(maintain_order=True).to_list()
     header = ["##fileformat=VCFv4.2", "##source=hcml"] + [f"##contig=<ID={c}>" for c in contigs]

@@ -42,8 +42,62 @@ def chunk_records() -> int:
 
 @dataclass
 class VcfChunk:
-    data: bytes  # the header lines, then this chunk's record lines
+    header: bytes  # the file's header lines, through '#CHROM...\n'
+    body: bytes  # this chunk's record lines
     line_offset: int  # record lines of the file before this chunk (add to the chunk's line numbers)
+
+    @property
+    def data(self) -> bytes:
+        return self.header + self.body
+
+
+DISTINCT_SHARE = 0.7  # below this share of distinct record lines, a chunk parses each distinct line once
+
+
+def read_chunk(chunk: VcfChunk, bundle):
+    """The chunk as `read_vcf` reads it (line numbers of the whole file, rows from 0), each distinct record
+    line parsed once when many repeat: a line's candidates, rejects and record are a function of its text,
+    so repeated lines (a cohort's sites) take copies.  `genotypes` is left out (the writers do not read it).
+    """
+    import numpy as np
+    import polars as pl
+
+    from hcml.genomics.inputs import ParsedInput, read_vcf
+
+    lines = chunk.body.split(b"\n")
+    first: dict[bytes, int] = {}
+    index = [first.setdefault(line, len(first)) for line in lines]
+    if len(first) > DISTINCT_SHARE * len(lines):
+        parsed = read_vcf(chunk.data, bundle)
+        parsed.genotypes = None
+        return _shift_lines(parsed, chunk.line_offset)
+    parsed = read_vcf(chunk.header + b"\n".join(first), bundle)
+    n_header = chunk.header.count(b"\n")
+    mapping = pl.DataFrame({
+        "line": np.arange(len(lines), dtype=np.int64) + (n_header + 1 + chunk.line_offset),
+        "_d": np.array(index, dtype=np.int64) + (n_header + 1),
+    })
+
+    def expand(frame: pl.DataFrame) -> pl.DataFrame:
+        joined = mapping.join(frame.rename({"line": "_d"}), on="_d", how="inner", maintain_order="left_right")
+        return joined.select(frame.columns)
+
+    variants = expand(parsed.variants).with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"))
+    rejects = expand(parsed.rejects)
+    records = expand(parsed.records) if parsed.records is not None else None
+    return ParsedInput(variants, rejects, variants.height + rejects.height, None, parsed.samples, parsed.header,
+                       parsed.kind, records)
+
+
+def _shift_lines(parsed, lines: int):
+    import polars as pl
+
+    if lines:
+        parsed.variants = parsed.variants.with_columns(pl.col("line") + lines)
+        parsed.rejects = parsed.rejects.with_columns(pl.col("line") + lines)
+        if parsed.records is not None:
+            parsed.records = parsed.records.with_columns(pl.col("line") + lines)
+    return parsed
 
 
 class _Prefixed:
@@ -180,7 +234,7 @@ class VcfStream:
                 pieces.append(block[start:end])
                 data = b"".join(pieces)
                 if data.strip():
-                    yield VcfChunk(header + data, done)
+                    yield VcfChunk(header, data, done)
                 done += records
                 pieces, have, start = [], 0, end
             rest = block[start:]
@@ -191,14 +245,23 @@ class VcfStream:
                 break
         data = b"".join(pieces)
         if data.strip():
-            yield VcfChunk(header + data, done)
+            yield VcfChunk(header, data, done)
 
 
 def _nth_newline(block: bytes, start: int, n: int) -> int:
     """Index just past the n-th newline of block[start:], or -1 when it has fewer."""
     if block.count(b"\n", start) < n:
         return -1
+    # skip ahead by spans that hold at most the newlines still wanted, then step line by line
     pos = start
+    while n > 64:
+        span = block[pos: pos + n]  # n bytes hold at most n newlines
+        k = span.count(b"\n")
+        if k == 0:
+            pos += len(span)
+            continue
+        pos += len(span)
+        n -= k
     for _ in range(n):
         pos = block.index(b"\n", pos) + 1
     return pos
