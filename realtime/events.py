@@ -67,7 +67,10 @@ class EventPublisher:
         from hcml.config import data_dir
 
         self.bootstrap = bootstrap
-        self.outbox = Outbox(outbox_dir or data_dir() / "realtime" / "outbox", max_bytes, fsync=fsync)
+        from realtime.outbox_handoff import BlobHandoff
+
+        self.outbox = Outbox(outbox_dir or data_dir() / "realtime" / "outbox", max_bytes, fsync=fsync,
+                             handoff=BlobHandoff.from_environment() if bootstrap else None)
         self._inflight: dict[int, Pending] = {}
         self._inflight_bytes = 0
         self._lock = threading.Lock()

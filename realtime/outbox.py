@@ -15,7 +15,8 @@ a segment is deleted once it is no longer written to and every record in it is a
 of concurrent requests; `"never"` answers after `write()` (a process crash loses nothing, a power cut may).
 
 Each process holds an `flock` on its own `<owner>` directory; at start it takes over every directory
-whose lock is free (a previous run, a worker that died) and replays it. Delivery is at-least-once: an
+whose lock is free (a previous run, a worker that died) and replays it. A replica stopped with undelivered events hands them to the next one through Blob when it is configured
+(`realtime/outbox_handoff.py`: the cluster's volume goes with the pod). Delivery is at-least-once: an
 event whose acknowledgement was in flight when the process died (the `.ack` offset is written every
 CHECKPOINT_SECONDS and at shutdown) is sent again; consumers deduplicate by the CloudEvent id (`ce_id`).
 """
@@ -35,6 +36,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("hcml.realtime.outbox")
 
@@ -189,8 +191,9 @@ class Outbox:
     """Append-only segment files; `append` (group commit, any thread) and `read`/`ack`/`nack` (one reader)."""
 
     def __init__(self, directory: Path, max_bytes: int, fsync: bool = True,
-                 segment_bytes: int = SEGMENT_BYTES) -> None:
+                 segment_bytes: int = SEGMENT_BYTES, handoff: Any = None) -> None:
         self.root = Path(directory)
+        self.handoff = handoff  # realtime.outbox_handoff.BlobHandoff: what a stopped replica leaves, via Blob
         self.max_bytes = max_bytes
         self.fsync = fsync
         # the segment being written is never deleted: a small share of the budget, so that a drained
@@ -249,6 +252,12 @@ class Outbox:
             for leftover in orphan.iterdir():
                 leftover.unlink()
             orphan.rmdir()
+        if self.handoff is not None:
+            try:
+                next_seq = self.handoff.adopt(own, next_seq)
+            except Exception as exc:  # Blob away: this replica starts anyway; the segments wait there
+                log.error("outbox: segments handed over by stopped replicas could not be taken (%s)",
+                          type(exc).__name__)
         for seg_path in _segments(own):
             self._load_segment(seg_path)
         if self.records:
@@ -586,6 +595,19 @@ class Outbox:
                 "oldest_age_seconds": round(self.oldest_age_seconds(), 3), "degraded": self.degraded,
                 "fsync": "always" if self.fsync else "never"}
 
+    def _hand_over(self) -> None:
+        pieces = [(seg.path, seg.acked) for seg in self.segments if seg.acked < seg.size]
+        try:
+            _, sent = self.handoff.hand_over(pieces)
+        except Exception as exc:
+            log.error("outbox: %d undelivered events could not be handed over to the object store (%s); they "
+                      "stay on this replica's volume", self.records, type(exc).__name__)
+            return
+        log.warning("outbox: %d undelivered events (%d bytes) handed over to the object store for the next "
+                    "replica to start", self.records, sent)
+        self.records = 0
+        self.total_bytes = 0
+
     def close(self) -> None:
         """Finish pending writes, save the acknowledged offsets, release the directory."""
         self._stop.set()
@@ -604,6 +626,8 @@ class Outbox:
         if self._active_fd is not None:
             os.close(self._active_fd)
             self._active_fd = None
+        if self.handoff is not None and self.records:
+            self._hand_over()
         for fd in self._lock_fds:
             os.close(fd)
         self._lock_fds = []

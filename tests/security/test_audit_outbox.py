@@ -227,6 +227,43 @@ def test_every_answer_given_before_a_sigkill_reaches_kafka(broker, bundle_dir, t
 
 
 @pytest.mark.kafka
+@pytest.mark.azurite
+def test_a_replica_stopped_during_an_outage_hands_its_events_to_the_next_through_blob(
+        broker, azurite, bundle_dir, tmp_path):
+    """A pod's emptyDir goes with the pod: on SIGTERM the undelivered segments go to Blob (real Azurite) and
+    a replica starting on another volume takes them over; every event reaches Kafka once."""
+    import uuid
+
+    from hcml.events import topics
+
+    n = 50
+    broker.down()
+    env = {"HCML_KAFKA_BOOTSTRAP": broker.bootstrap,
+           "HCML_AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string,
+           "HCML_AZURE_STORAGE_CONTAINER": f"t{uuid.uuid4().hex[:12]}", "HCML_AZURE_STORAGE_PREFIX": "hcml-test"}
+    first = start_server(tmp_path / "pod-a", bundle_dir, tmp_path / "a.log", **env)
+    try:
+        ids, statuses = _annotate_many(first, server_token(first, "clinician"), n, threads=2)
+        assert statuses == Counter({200: n})
+    finally:
+        stop_server(first)
+    assert f"{2 * n} undelivered events" in first.logs() and "handed over to the object store" in first.logs()
+    assert not [p for p in (tmp_path / "pod-a").rglob("*.seg") if p.stat().st_size]  # nothing left behind
+
+    second = start_server(tmp_path / "pod-b", bundle_dir, tmp_path / "b.log", **env)
+    try:
+        assert _readyz(second)["kafka"]["outbox"]["records"] == 2 * n
+        broker.up()
+        _wait(lambda: _readyz(second)["kafka"]["outbox"]["records"] == 0, "the outbox to drain", 180)
+    finally:
+        stop_server(second)
+    for topic in (topics.RAW, topics.ANNOTATED):
+        records = [r for r in _read_all(broker.bootstrap, topic) if r.key and r.key.decode() in set(ids)]
+        assert sorted(r.key.decode() for r in records) == sorted(ids), topic  # each answer's event, once
+        assert len({_ce_id(r) for r in records}) == n
+
+
+@pytest.mark.kafka
 def test_over_budget_answers_503_with_retry_after_until_the_broker_drains_it(broker, bundle_dir, tmp_path):
     budget = 64 << 10
     broker.down()
