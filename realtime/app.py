@@ -163,14 +163,14 @@ class AuditAndMetrics:
                 # Authenticate before anything reads the body: an unauthenticated caller learns nothing
                 # about the API beyond 401, whatever it sends.
                 # The role check too: a large body is never read (nor parsed) for a caller who may not send it.
-                route = _match_route(scope)
+                route = _match_route(scope) if scope["method"] in ("POST", "PUT", "PATCH") else None
                 try:
                     principal = authenticate_header(rt_now, single_authorization(scope.get("headers") or []), slot)
                     roles = route_roles(route)
                     if roles is not None:
                         require_role(principal, roles)
                 except AuthError as exc:
-                    scope["route"] = route
+                    scope["route"] = route or _match_route(scope)
                     response = JSONResponse({"detail": exc.detail}, status_code=exc.status,
                                             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
                                             if exc.status == 401 else None)

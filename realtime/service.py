@@ -99,10 +99,11 @@ class ServiceState:
         }
         return self._bundle_info
 
-    def remember(self, result_id: str, record: dict[str, Any]) -> None:
+    def remember(self, result_id: str, record: dict[str, Any], size: int | None = None) -> None:
         """Keep a result for its provenance link, the oldest dropped past `results_cap` entries or
-        `results_max_bytes` bytes (a result larger than the whole budget is not kept)."""
-        size = json_bytes(record)
+        `results_max_bytes` bytes (a result larger than the whole budget is not kept). `size`: its JSON bytes
+        or an upper bound of them (computed here when not given)."""
+        size = json_bytes(record) if size is None else size
         if size > self.results_max_bytes:
             return
         with self._lock:
@@ -115,6 +116,11 @@ class ServiceState:
         with self._lock:
             entry = self.results.get(result_id)
             return entry[0] if entry is not None else None
+
+
+# Upper bound of a remembered result's JSON besides its variants and rejects (provenance with the bundle's
+# sources, the answer's scalar fields): ~1.6 KB on the real bundle; tests/security/test_budgets.py checks it.
+RECORD_OVERHEAD_BYTES = 4096
 
 
 def json_bytes(value: Any) -> int:
@@ -288,19 +294,24 @@ class VariantCache:
         self.misses = 0
 
     def get(self, key: tuple) -> tuple[str, dict[str, Any]] | None:
+        sized = self.get_sized(key)
+        return sized[0] if sized is not None else None
+
+    def get_sized(self, key: tuple) -> tuple[tuple[str, dict[str, Any]], int] | None:
+        """(value, JSON bytes of its payload), or None."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
                 self.hits += 1
-                return entry[0]
+                return entry[0], entry[1] - len(key[1])
             self.misses += 1
             return None
 
-    def put(self, key: tuple, value: tuple[str, dict[str, Any]]) -> None:
-        """Keep `value`, the least recently used dropped past `capacity` entries or `max_bytes` bytes (sized
-        once, here, on the miss that computed it)."""
-        size = json_bytes(value[1]) + len(key[1])
+    def put(self, key: tuple, value: tuple[str, dict[str, Any]], size: int | None = None) -> None:
+        """Keep `value` (`size`: JSON bytes of its payload, computed here when not given), the least recently
+        used dropped past `capacity` entries or `max_bytes` bytes."""
+        size = (json_bytes(value[1]) if size is None else size) + len(key[1])
         if size > self.max_bytes:
             return
         with self._lock:
@@ -376,13 +387,14 @@ def _variant_strings_cached(state: ServiceState, variants: list[str], scorer: An
             "queue larger inputs with POST /v1/submissions")
     generation = _cache_generation(state, scorer)
     known: dict[str, tuple[str, dict[str, Any]]] = {}
+    sizes: dict[str, int] = {}  # JSON bytes per answer: sized once, on the miss that computed it
     missing: list[str] = []
     for item in dict.fromkeys(items):
-        entry = state.cache.get((generation, item)) if state.cache is not None else None
-        if entry is None:
+        sized = state.cache.get_sized((generation, item)) if state.cache is not None else None
+        if sized is None:
             missing.append(item)
         else:
-            known[item] = entry
+            known[item], sizes[item] = sized
     if missing:
         if state.batcher is not None and not inline:  # parsed together with the other requests waiting
             interpretation = state.batcher.interpret_strings(missing, scorer)
@@ -408,9 +420,10 @@ def _variant_strings_cached(state: ServiceState, variants: list[str], scorer: An
             found[rec["variant_id"]] = ("variant", rec)
         if set(found) != set(missing):
             return None  # the reader named a variant otherwise than as given
-        if state.cache is not None:
-            for item, entry in found.items():
-                state.cache.put((generation, item), entry)
+        for item, entry in found.items():
+            sizes[item] = json_bytes(entry[1])
+            if state.cache is not None:
+                state.cache.put((generation, item), entry, sizes[item])
         known.update(found)
     elif progress:
         progress("parsed", n_variants=len(items), n_rejects=0)
@@ -421,7 +434,7 @@ def _variant_strings_cached(state: ServiceState, variants: list[str], scorer: An
             records.append(dict(payload))
         else:
             rejects.append({**payload, "line": i})
-    return _sort_records(records), rejects, len(items)
+    return _sort_records(records), rejects, len(items), sum(sizes[item] for item in items)
 
 
 def interpret_request(state: ServiceState, *, variants: list[str] | None = None, vcf: str | None = None,
@@ -441,7 +454,7 @@ def interpret_request(state: ServiceState, *, variants: list[str] | None = None,
     if variants is not None and (state.cache is not None or state.batcher is not None):
         cached = _variant_strings_cached(state, variants, scorer, max_variants, progress, inline=inline)
     if cached is not None:
-        records, rejects, n_input = cached
+        records, rejects, n_input, answer_bytes = cached
         kind = "variants"
         if not records and rejects:
             raise NothingToAnnotate(rejects)
@@ -456,6 +469,7 @@ def interpret_request(state: ServiceState, *, variants: list[str] | None = None,
         if n_variants == 0 and rejects:  # every record was bad; a clean input with no variant is a valid answer
             raise NothingToAnnotate(rejects)
         records = _interpret_parsed(state, parsed, scorer, use_batcher=not inline)
+        answer_bytes = json_bytes(records) + json_bytes(rejects)
     if progress:
         progress("annotated", n_variants=len(records), n_rejects=len(rejects))
     result_id = uuid.uuid4().hex
@@ -488,5 +502,6 @@ def interpret_request(state: ServiceState, *, variants: list[str] | None = None,
         "elapsed_ms": round((time.perf_counter() - start) * 1000, 3),
     }
     if remember:
-        state.remember(result_id, {"provenance": provenance, "result": body, "owner": owner})
+        state.remember(result_id, {"provenance": provenance, "result": body, "owner": owner},
+                       answer_bytes + RECORD_OVERHEAD_BYTES)
     return body
