@@ -111,6 +111,19 @@ class AnnotatedChunk:
             .select(self.distinct.columns)
         )
 
+    def annotation_parts(self, max_rows: int) -> Iterable[pl.DataFrame]:
+        """`annotations()` in consecutive parts of about `max_rows` rows (each expanded only when needed)."""
+        if self.reps is None:
+            yield from self.distinct.iter_slices(max_rows)
+            return
+        per_record = max(1, max_rows * self.reps.height // max(1, self._expanded_rows()))
+        for reps in self.reps.iter_slices(per_record):
+            yield AnnotatedChunk(self.distinct, reps).annotations()
+
+    def _expanded_rows(self) -> int:
+        counts = self.distinct.group_by("row").len().rename({"row": "rep"})
+        return int(self.reps.join(counts, on="rep", how="inner")["len"].sum())
+
     def per_record(self, per_row: pl.DataFrame, name: str) -> pl.DataFrame:
         """`per_row` (row, `name`: one value per distinct allele) as one value per record (row, `name`)."""
         if self.reps is None:
@@ -471,7 +484,8 @@ def write_parquet(annotations, out: str | Path | IO) -> None:
     if isinstance(annotations, AnnotatedChunk):
         annotations = annotations.annotations()
     if not isinstance(annotations, pl.DataFrame):
-        _write_parquet_batches((chunk.annotations() for chunk in as_chunks(annotations)), out)
+        parts = (part for chunk in as_chunks(annotations) for part in chunk.annotation_parts(ROW_GROUP_ROWS))
+        _write_parquet_batches(parts, out)
         return
     _check(annotations)
     if out is None or out == "-":
@@ -480,6 +494,9 @@ def write_parquet(annotations, out: str | Path | IO) -> None:
         sys.stdout.buffer.write(buf.getvalue())
         return
     annotations.write_parquet(out, compression="zstd", statistics=True)
+
+
+ROW_GROUP_ROWS = 65_536
 
 
 def _write_parquet_batches(batches, out: str | Path) -> None:
@@ -497,7 +514,8 @@ def _write_parquet_batches(batches, out: str | Path) -> None:
                 # for every free-text column costs a third of the write time and prunes nothing
                 stats = [c for c in ("row", "chrom", "pos", "Gene", "Feature", "SYMBOL") if c in batch.columns]
                 writer = pq.ParquetWriter(
-                    str(out), batch.to_arrow(compat_level=compat).schema, compression="zstd", write_statistics=stats
+                    str(out), batch.head(0).to_arrow(compat_level=compat).schema, compression="zstd",
+                    write_statistics=stats,
                 )
             writer.write_table(batch.cast(schema).to_arrow(compat_level=compat))
     finally:
