@@ -3,7 +3,9 @@
 HTTP (httptools): a request head (request line + headers) over HCML_REALTIME_MAX_HEADER_BYTES is answered
 431 and the connection closed; a head not complete HCML_REALTIME_HEADER_TIMEOUT_SECONDS after the
 connection opened or after its first byte, or a body that stalls that long between two reads, is answered
-408 and closed (a new connection that sends nothing at all is just closed). Without them one client sending a 64 MiB header, or a header one byte a minute, holds memory or
+408 and closed (a new connection that sends nothing at all is just closed). A request answered before its
+body arrived (a refusal) ends the connection instead of reading the rest of the body: uvicorn would parse
+and discard up to HCML_REALTIME_MAX_SUBMISSION_BYTES per refused request, as often as a client likes. Without them one client sending a 64 MiB header, or a header one byte a minute, holds memory or
 a connection for as long as it likes.
 
 WebSocket (websockets sans-I/O): frames are limited to HCML_REALTIME_WS_PREAUTH_BYTES until the application
@@ -23,6 +25,10 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from realtime.settings import protocol_limits
 
 
+LINGER_SECONDS = 2.0  # how long an unwanted body is drained unparsed after its refusal
+LINGER_BYTES = 1 << 20  # and at most this much of it
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -32,6 +38,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.reading_head = True
         self.head_bytes = 0
         self.read_timer: Any = None
+        self.lingering = 0  # > 0: answered before the body came; bytes of it discarded since
 
     # ------------------------------------------------------------------------------------- timers
     def _arm(self) -> None:
@@ -77,6 +84,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.transport.is_closing():
             return
+        if self.lingering:
+            self.lingering += len(data)
+            if self.lingering > LINGER_BYTES:
+                self.transport.abort()
+            return
         if self.reading_head:
             self.head_bytes += len(data)
         super().data_received(data)
@@ -104,6 +116,20 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.reading_head = True  # whatever arrives next starts the next request's head
         self.head_bytes = 0
         super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
+            # Answered before the body arrived (a refusal: 401, 403, 413): the rest of the body is not parsed.
+            # The answer is followed by FIN; what the client still sends is dropped unparsed for a moment so
+            # that it can read the answer (closing at once could reset it away), then the connection goes.
+            self.server_state.total_requests += 1
+            self._disarm()
+            self.lingering = 1
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, self.transport.abort)
+            return
+        super().on_response_complete()
 
     def handle_websocket_upgrade(self) -> None:
         self._disarm()

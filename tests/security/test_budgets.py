@@ -195,3 +195,24 @@ def test_a_websocket_client_that_never_reads_is_closed_not_buffered(small_outbox
 def server_base(pos: int) -> str:
     with pysam.FastaFile(str(FASTA)) as fa:
         return fa.fetch("21", pos - 1, pos).upper()
+
+
+def test_a_refused_body_is_not_read_to_its_end(server):
+    """A 60 MB body the server refused before it came (413): the server answers, then ends the connection
+    instead of parsing and discarding all of it (uvicorn drains it, as often as the client likes)."""
+    token = server_token(server, "researcher")
+    sent = 0
+    with _connect(server) as sock:
+        sock.sendall((f"POST /v1/submissions HTTP/1.1\r\nHost: hcml\r\nAuthorization: Bearer {token}\r\n"
+                      f"Content-Type: application/json\r\nContent-Length: {60 << 20}\r\n\r\n").encode())
+        sock.settimeout(30)
+        head = sock.recv(4096)
+        chunk = b"A" * (1 << 16)
+        try:
+            while sent < 60 << 20:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass
+    assert status_of(head) in (403, 413), head[:200]
+    assert sent < 60 << 20  # the server stopped reading long before the end
