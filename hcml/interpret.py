@@ -26,7 +26,7 @@ class Scorer(Protocol):
 @dataclass(frozen=True)
 class Interpretation:
     annotations: pl.DataFrame  # one row per variant x feature (VEP columns)
-    summary: pl.DataFrame  # one row per variant: summarise() + severity_rank + pathogenicity_score
+    summary: pl.DataFrame  # one row per variant: summarise() + severity_rank + pathogenicity_score + acmg_*
     rejects: pl.DataFrame  # the inputs that could not be read, with the reason
 
 
@@ -36,6 +36,7 @@ def interpret(parsed: Any, bundle: Any, scorer: Scorer | None) -> Interpretation
     The summary is ordered most severe first (SO precedence), then by descending score, which is the order
     a clinician reads a report in.
     """
+    from hcml.acmg.classify import classify_summary
     from hcml.genomics.annotate import annotate, summarise
 
     variants: pl.DataFrame = parsed.variants
@@ -50,6 +51,7 @@ def interpret(parsed: Any, bundle: Any, scorer: Scorer | None) -> Interpretation
     score = pl.Series("pathogenicity_score", values, dtype=pl.Float64)
     # a new column is appended (hstack: ~2 us; with_columns plans a query, ~15 us), an existing one replaced
     summary = summary.with_columns(score) if score.name in summary.columns else summary.hstack([score])
+    summary = classify_summary(summary, bundle, scorer)  # ACMG/AMP class, points and criteria (hcml.acmg)
     return Interpretation(annotations=annotations, summary=order_by_severity(summary), rejects=parsed.rejects)
 
 

@@ -68,6 +68,13 @@ class VariantResult(BaseModel):
     hgvsp: str | None = None
     clin_sig: str | None = None
     pathogenicity_score: float | None = None
+    acmg_class: str | None = None  # ACMG/AMP class from the Tavtigian 2020 points (docs/acmg.md)
+    acmg_points: int | None = None
+    acmg_criteria: str | None = None  # "PVS1, PM2_Supporting"
+    acmg_evidence: list[str] = []  # one line per met criterion, naming its evidence
+    acmg_not_evaluated: list[str] = []  # criteria this variant's data could not decide, with the reason
+    acmg_richards_class: str | None = None  # Richards 2015 Table 5 on the same criteria
+    acmg_rules_agree: bool | None = None
     frequencies: dict[str, float | None] = {}
     consequences: list[Consequence] = []
 
@@ -90,6 +97,7 @@ class AnnotateResponse(BaseModel):
     model: dict[str, str] | None = None
     bundle_sha256: str | None = None
     provenance_url: str
+    acmg: dict[str, Any] | None = None  # classification version, config sha256, criteria never evaluated
     elapsed_ms: float
 
 

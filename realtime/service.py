@@ -32,6 +32,8 @@ SUMMARY_FIELDS = (
     "gene_id", "gene_symbol", "transcript_id", "biotype", "canonical", "hgvsc", "hgvsp", "hgvsg",
     "cdna_position", "cds_position", "protein_position", "amino_acids", "codons", "exon", "intron",
     "existing_variation", "clin_sig", "pathogenicity_score",
+    "acmg_class", "acmg_points", "acmg_criteria", "acmg_evidence", "acmg_not_evaluated", "acmg_richards_class",
+    "acmg_rules_agree",
 )
 CONSEQUENCE_FIELDS = (
     "Feature", "Feature_type", "Gene", "SYMBOL", "BIOTYPE", "CANONICAL", "Consequence", "IMPACT",
@@ -333,7 +335,10 @@ class VariantCache:
 
 def _cache_generation(state: ServiceState, scorer: Any) -> tuple:
     """The part of a cache key that names what answered: the bundle and the model."""
-    return ((state.bundle_info() or {}).get("bundle_sha256"), str(getattr(scorer, "model_version", "")))
+    from hcml.acmg.config import load_config
+
+    return ((state.bundle_info() or {}).get("bundle_sha256"), str(getattr(scorer, "model_version", "")),
+            load_config().sha256)
 
 
 def answer_inline(state: ServiceState, variants: list[str] | None) -> bool:
@@ -437,6 +442,13 @@ def _variant_strings_cached(state: ServiceState, variants: list[str], scorer: An
     return _sort_records(records), rejects, len(items), sum(sizes[item] for item in items)
 
 
+def acmg_record(scorer: Any) -> dict[str, Any]:
+    """The classification's version, configuration sha256, PP3/BP4 thresholds and the criteria never evaluated."""
+    from hcml.acmg.classify import provenance_record
+
+    return provenance_record(model=scorer)
+
+
 def interpret_request(state: ServiceState, *, variants: list[str] | None = None, vcf: str | None = None,
                       sequence: str | None = None, max_variants: int = 1000,
                       max_sequence: int = 100_000, progress: Any = None, remember: bool = True,
@@ -488,6 +500,7 @@ def interpret_request(state: ServiceState, *, variants: list[str] | None = None,
         "model": model,
         "hcml_version": HCML_VERSION,
         "path": "realtime",
+        "classification": acmg_record(scorer),
     }
     body = {
         "result_id": result_id,
@@ -499,6 +512,7 @@ def interpret_request(state: ServiceState, *, variants: list[str] | None = None,
         "model": model,
         "bundle_sha256": (bundle_info or {}).get("bundle_sha256"),
         "provenance_url": f"/v1/results/{result_id}/provenance",
+        "acmg": provenance["classification"],
         "elapsed_ms": round((time.perf_counter() - start) * 1000, 3),
     }
     if remember:

@@ -123,13 +123,26 @@ def parse_config(text: str, source: str) -> AcmgConfig:
     return AcmgConfig(defaults=defaults, genes=genes, source=source, sha256=_digest(defaults, genes))
 
 
+_DEFAULT = AcmgConfig(sha256=_digest(Settings(), {}))
+_parsed: dict[tuple, AcmgConfig] = {}
+
+
 def load_config() -> AcmgConfig:
-    """The configuration in force now: HCML_ACMG_CONFIG's file, else the defaults."""
+    """The configuration in force now: HCML_ACMG_CONFIG's file, else the defaults. The variable is read on
+    every call; a file is parsed again whenever its size or modification time changes (a request pays a stat)."""
     path = config_path()
     if path is None:
-        return AcmgConfig(sha256=_digest(Settings(), {}))
+        return _DEFAULT
     try:
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        cached = _parsed.get(key)
+        if cached is not None:
+            return cached
         text = path.read_text()
     except OSError as exc:
         raise AcmgConfigError(f"HCML_ACMG_CONFIG={path}: cannot read ({exc.strerror})") from None
-    return parse_config(text, str(path))
+    config = parse_config(text, str(path))
+    _parsed.clear()
+    _parsed[key] = config
+    return config

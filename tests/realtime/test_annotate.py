@@ -146,3 +146,22 @@ def test_provenance_names_bundle_model_and_input_digest(client, tokens, bundle_d
     assert prov["result_id"] == body["result_id"]
     again = client.get(f"/v1/results/{body['result_id']}", headers=auth(tokens["clinician"])).json()
     assert again["variants"] == body["variants"]
+
+
+def test_every_variant_has_an_acmg_class_with_its_evidence(client, tokens):
+    """POST /v1/annotate: each variant carries its ACMG/AMP class, points and one evidence line per criterion;
+    the APP sample's variants absent or rarer than 0.01 % get PM2_Supporting, and the answer lists the
+    criteria no data here can decide (hcml.acmg)."""
+    text = (DATA / "samples" / "clinvar2016_chr21_region.vcf").read_text()
+    r = client.post("/v1/annotate", json={"vcf": text}, headers=auth(tokens["clinician"]))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    classes = {"Pathogenic", "Likely pathogenic", "Uncertain significance", "Likely benign", "Benign"}
+    for v in body["variants"]:
+        assert v["acmg_class"] in classes and isinstance(v["acmg_points"], int), v
+        codes = [c for c in v["acmg_criteria"].split(", ") if c]
+        assert [line.split(":")[0] for line in v["acmg_evidence"]] == codes
+        top = max([f for f in v["frequencies"].values() if f is not None], default=0.0)
+        assert ("PM2_Supporting" in codes) == (top <= 0.0001), v  # ClinGen SVI PM2_Supporting, default threshold
+    assert {"PS3", "PP1", "PS2"} <= set(body["acmg"]["not_evaluated"])
+    assert len(body["acmg"]["config_sha256"]) == 64
