@@ -63,70 +63,95 @@ def evidence_thresholds(model) -> dict | None:
     return out or None
 
 
+_DIGITS = re.compile(r"\d+")
+
+
 def _first_int(texts: list) -> np.ndarray:
     """First integer of VEP position strings ("123", "123-125", "?-7"); 0 when none."""
     out = np.zeros(len(texts), np.int64)
     for i, t in enumerate(texts):
         if t:
-            m = re.search(r"\d+", t)
-            if m:
-                out[i] = int(m.group())
+            if t.isdigit():
+                out[i] = int(t)
+            else:
+                m = _DIGITS.search(t)
+                if m:
+                    out[i] = int(m.group())
     return out
 
 
-def input_from_summary(summary: pl.DataFrame, bundle) -> pl.DataFrame:
-    """A `summarise()` frame (+ pathogenicity_score) -> the classification input (INPUT_COLUMNS)."""
-    from hcml.ml.features import features_from_summary
+def _texts(frame: pl.DataFrame, name: str) -> list:
+    return frame.get_column(name).to_list() if name in frame.columns else [None] * frame.height
 
-    feats = features_from_summary(summary)
+
+def _floats(frame: pl.DataFrame, name: str) -> np.ndarray:
+    """NaN for nulls and absent columns (to_numpy's own conversion: no polars query on the hot path)."""
+    if name not in frame.columns:
+        return np.full(frame.height, np.nan)
+    return np.asarray(frame.get_column(name).to_numpy(), dtype=np.float64)
+
+
+def _classification_input(klass, gene: list, alt_aa: list, protein_position: np.ndarray, frame: pl.DataFrame,
+                          hgvsp: list, self_ids: list, scores: np.ndarray) -> dict:
+    """The classification input (INPUT_COLUMNS) as column arrays; the frame's annotation / population columns
+    where it has them."""
+    return {
+        "gene_symbol": gene, "consequence_class": klass, "alt_aa": alt_aa, "protein_position": protein_position,
+        "most_severe_consequence": _texts(frame, "most_severe_consequence"), "hgvsp": hgvsp,
+        "transcript_id": _texts(frame, "transcript_id"), "cdna_position": _texts(frame, "cdna_position"),
+        "chrom": [None if c is None else str(c) for c in _texts(frame, "chrom")],
+        "pos": np.nan_to_num(_floats(frame, "pos"), nan=0.0).astype(np.int64),
+        **{c: _floats(frame, c) for c in ("af", *SUPER_POPULATIONS, "gnomade_af")},
+        "pathogenicity_score": scores, "self_clinvar_id": self_ids,
+    }
+
+
+def _so_class(terms: list) -> list:
+    """The annotator's most severe SO term -> the consequence class (hcml.ml.features' SO table)."""
+    from hcml.ml.features import _SO_FALLBACK
+
+    return [_SO_FALLBACK.get(t.split(",", 1)[0], "other") if t else "other" for t in terms]
+
+
+def _new_residue(amino_acids: list) -> list:
+    """VEP's Amino_acids ("V/I") -> the new residue of a single substitution; None otherwise."""
+    out = []
+    for a in amino_acids:
+        ref, _, alt = (a or "").partition("/")
+        out.append(alt if len(ref) == 1 and len(alt) == 1 and alt != ref else None)
+    return out
+
+
+def input_from_summary(summary: pl.DataFrame, bundle) -> dict:
+    """A `summarise()` frame (+ pathogenicity_score) -> the classification input: the class from the
+    annotator's own SO term (VEP's consequence), the new residue and protein position from its Amino_acids and
+    Protein_position; the variant's ClinVar record (same GRCh38 allele) is found to keep it out of its evidence."""
     ref = reference_for(bundle, load_config().defaults.clinvar_min_stars)
-    cols = set(summary.columns)
-
-    def col(name, dtype):
-        return summary[name].cast(dtype, strict=False) if name in cols else pl.Series(name, [None] * summary.height, dtype)
-
-    keys = [f"{c}:{p}:{r}:{a}" for c, p, r, a in zip(*(col(k, pl.Utf8).to_list() for k in ("chrom", "pos", "ref", "alt")))]
     get = ref.allele_ids.get
-    return pl.DataFrame({
-        "gene_symbol": feats["gene_symbol"], "consequence_class": feats["consequence_class"],
-        "alt_aa": feats["alt_aa"], "protein_position": feats["protein_position"].cast(pl.Int64),
-        "most_severe_consequence": col("most_severe_consequence", pl.Utf8), "hgvsp": col("hgvsp", pl.Utf8),
-        "transcript_id": col("transcript_id", pl.Utf8), "cdna_position": col("cdna_position", pl.Utf8),
-        "chrom": col("chrom", pl.Utf8), "pos": col("pos", pl.Int64), "af": col("af", pl.Float64),
-        **{c: col(c, pl.Float64) for c in SUPER_POPULATIONS}, "gnomade_af": col("gnomade_af", pl.Float64), "pathogenicity_score": col("pathogenicity_score", pl.Float64),
-        "self_clinvar_id": pl.Series([get(k) for k in keys], dtype=pl.Utf8),
-    }, schema=INPUT_COLUMNS)
+    keys = zip(*(_texts(summary, k) for k in ("chrom", "pos", "ref", "alt")))
+    self_ids = [get(f"{c}:{p}:{r}:{a}") for c, p, r, a in keys]
+    return _classification_input(
+        np.asarray(_so_class(_texts(summary, "most_severe_consequence")), dtype=object),
+        _texts(summary, "gene_symbol"), _new_residue(_texts(summary, "amino_acids")),
+        _first_int(_texts(summary, "protein_position")), summary, _texts(summary, "hgvsp"), self_ids,
+        _floats(summary, "pathogenicity_score"))
 
 
-def input_from_hgvs(rows: pl.DataFrame, scores: np.ndarray | None = None) -> pl.DataFrame:
+def input_from_hgvs(rows: pl.DataFrame, scores: np.ndarray | None = None) -> dict:
     """ClinVar-shaped rows (`symbol`, `hgvs_c`, `hgvs_p`, optional `measureset_id`) -> classification input:
     no position, transcript or population data (those criteria are reported as not evaluated); the row's own
     ClinVar record (`measureset_id`) is never its own evidence."""
-    from hcml.ml.features import features_from_hgvs
+    from hcml.ml.features import hgvs_block
 
-    feats = features_from_hgvs(rows.select("hgvs_c", "hgvs_p", "symbol"))
+    block = hgvs_block(rows.select("hgvs_c", "hgvs_p", "symbol"))
     n = rows.height
-    none = pl.Series([None] * n, dtype=pl.Utf8)
-    ids = rows["measureset_id"].cast(pl.Utf8) if "measureset_id" in rows.columns else none
-    return pl.DataFrame({
-        "gene_symbol": feats["gene_symbol"], "consequence_class": feats["consequence_class"],
-        "alt_aa": feats["alt_aa"], "protein_position": feats["protein_position"].cast(pl.Int64),
-        "most_severe_consequence": none, "hgvsp": rows["hgvs_p"].cast(pl.Utf8).str.replace(r"^[^:]*:", ""),
-        "transcript_id": none, "cdna_position": none, "chrom": none, "pos": pl.Series([None] * n, dtype=pl.Int64),
-        **{c: pl.Series([None] * n, dtype=pl.Float64) for c in ("af", *SUPER_POPULATIONS, "gnomade_af")},
-        "pathogenicity_score": pl.Series(scores if scores is not None else [None] * n, dtype=pl.Float64),
-        "self_clinvar_id": ids,
-    }, schema=INPUT_COLUMNS)
-
-
-def _floats(s: pl.Series) -> np.ndarray:
-    """NaN for nulls (to_numpy's own conversion: no polars query on the hot path)."""
-    return np.asarray(s.to_numpy(), dtype=np.float64)
-
-
-def _ints(s: pl.Series) -> np.ndarray:
-    """0 for nulls."""
-    return np.nan_to_num(np.asarray(s.to_numpy(), dtype=np.float64), nan=0.0).astype(np.int64)
+    ids = [None if i is None else str(i) for i in _texts(rows, "measureset_id")]
+    hgvsp = [None if p is None else p.split(":", 1)[-1] for p in _texts(rows, "hgvs_p")]
+    empty = pl.DataFrame({"_": [None] * n})
+    score = np.full(n, np.nan) if scores is None else np.asarray(scores, dtype=np.float64)
+    pos = np.nan_to_num(np.asarray(block.protein_position, dtype=np.float64), nan=0.0).astype(np.int64)
+    return _classification_input(block.consequence_class, list(block.gene_symbol), list(block.alt_aa), pos, empty,
+                                 hgvsp, ids, score)
 
 
 def _number(value) -> float:
@@ -136,9 +161,9 @@ def _number(value) -> float:
     return float(value)
 
 
-def _inputs(frame: pl.DataFrame, ref: AcmgReference, config: AcmgConfig) -> criteria.Inputs:
-    n = frame.height
-    gene = frame["gene_symbol"].to_list()
+def _inputs(cols: dict, ref: AcmgReference, config: AcmgConfig) -> criteria.Inputs:
+    gene = list(cols["gene_symbol"])
+    n = len(gene)
     defaults = config.defaults
     settings = {k: np.full(n, _number(v), dtype=np.float64) for k, v in defaults.__dict__.items() if k != "disabled"}
     disabled = {c: np.full(n, c in defaults.disabled) for c in EVALUATED}
@@ -155,19 +180,20 @@ def _inputs(frame: pl.DataFrame, ref: AcmgReference, config: AcmgConfig) -> crit
                         settings[k][rows] = _number(v)
     return criteria.Inputs(
         n=n, gene=gene, gene_idx=ref.gene_ids(gene),
-        klass=np.asarray([k or "other" for k in frame["consequence_class"].to_list()], dtype=object),
-        so_term=[t.split(",")[0] if t else None for t in frame["most_severe_consequence"].to_list()],
-        alt_aa=frame["alt_aa"].to_list(), protein_position=_ints(frame["protein_position"]),
-        hgvsp=frame["hgvsp"].to_list(), transcript=frame["transcript_id"].to_list(),
-        cdna_position=_first_int(frame["cdna_position"].to_list()), chrom=frame["chrom"].to_list(),
-        pos=_ints(frame["pos"]), af_1000g=_floats(frame["af"]),
-        af_super=np.column_stack([_floats(frame[c]) for c in SUPER_POPULATIONS]),
-        af_gnomade=_floats(frame["gnomade_af"]), score=_floats(frame["pathogenicity_score"]),
-        self_ids=frame["self_clinvar_id"].to_list(), settings=settings, disabled=disabled,
+        klass=np.asarray([k or "other" for k in cols["consequence_class"]], dtype=object),
+        so_term=[t.split(",")[0] if t else None for t in cols["most_severe_consequence"]],
+        alt_aa=list(cols["alt_aa"]), protein_position=np.asarray(cols["protein_position"], dtype=np.int64),
+        hgvsp=list(cols["hgvsp"]), transcript=list(cols["transcript_id"]),
+        cdna_position=_first_int(cols["cdna_position"]), chrom=list(cols["chrom"]),
+        pos=np.asarray(cols["pos"], dtype=np.int64), af_1000g=np.asarray(cols["af"], dtype=np.float64),
+        af_super=np.column_stack([np.asarray(cols[c], dtype=np.float64) for c in SUPER_POPULATIONS]),
+        af_gnomade=np.asarray(cols["gnomade_af"], dtype=np.float64),
+        score=np.asarray(cols["pathogenicity_score"], dtype=np.float64),
+        self_ids=list(cols["self_clinvar_id"]), settings=settings, disabled=disabled,
     )
 
 
-def evaluate_criteria(frame: pl.DataFrame, ref: AcmgReference, config: AcmgConfig,
+def evaluate_criteria(frame: dict, ref: AcmgReference, config: AcmgConfig,
                       thresholds: dict | None, model: str = "model") -> list[criteria.Met]:
     """Every evaluated criterion over the input frame, in the order they are reported."""
     inp = _inputs(frame, ref, config)
@@ -191,12 +217,13 @@ def evaluate_criteria(frame: pl.DataFrame, ref: AcmgReference, config: AcmgConfi
     return mets
 
 
-def classify(frame: pl.DataFrame, bundle, thresholds: dict | None, model: str = "model",
+def classify(frame: dict, bundle, thresholds: dict | None, model: str = "model",
              config: AcmgConfig | None = None, reference: AcmgReference | None = None) -> pl.DataFrame:
-    """The classification input (INPUT_COLUMNS) -> OUTPUT_SCHEMA columns, one row per input row, same order."""
+    """The classification input (INPUT_COLUMNS as arrays, from `input_from_*`) -> OUTPUT_SCHEMA columns, one
+    row per input row, same order."""
     config = config or load_config()
     ref = reference or reference_for(bundle, config.defaults.clinvar_min_stars)
-    n = frame.height
+    n = len(frame["gene_symbol"])
     if n == 0:
         return pl.DataFrame(schema=OUTPUT_SCHEMA)
     mets = evaluate_criteria(frame, ref, config, thresholds, model)
@@ -215,21 +242,20 @@ def classify(frame: pl.DataFrame, bundle, thresholds: dict | None, model: str = 
             lines[i].append(f"{code}: {text}")
         for i, reason in met.not_evaluated.items():
             missing[i].append(f"{met.code}: {reason}")
-    return pl.DataFrame({
-        "acmg_class": pl.Series(cls.tolist(), dtype=pl.Utf8),
-        "acmg_points": pl.Series(np.where(ba1, 0, total), dtype=pl.Int64),
-        "acmg_criteria": pl.Series([", ".join(c) for c in codes], dtype=pl.Utf8),
-        "acmg_evidence": pl.Series(lines, dtype=pl.List(pl.Utf8)),
-        "acmg_not_evaluated": pl.Series(missing, dtype=pl.List(pl.Utf8)),
-        "acmg_richards_class": pl.Series(richards.tolist(), dtype=pl.Utf8),
-        "acmg_rules_agree": pl.Series((richards == cls).tolist(), dtype=pl.Boolean),
-    }, schema=OUTPUT_SCHEMA)
+    values = {
+        "acmg_class": cls.tolist(), "acmg_points": np.where(ba1, 0, total).tolist(),
+        "acmg_criteria": [", ".join(c) for c in codes], "acmg_evidence": lines, "acmg_not_evaluated": missing,
+        "acmg_richards_class": richards.tolist(), "acmg_rules_agree": (richards == cls).tolist(),
+    }
+    # Series one by one (a dict with a schema costs ~3x more to build for a request's few rows)
+    return pl.DataFrame([pl.Series(name, values[name], dtype=dtype) for name, dtype in OUTPUT_SCHEMA.items()])
 
 
 def classify_summary(summary: pl.DataFrame, bundle, model=None, config: AcmgConfig | None = None) -> pl.DataFrame:
     """`summary` with the OUTPUT_SCHEMA columns appended (replaced when present): the one call the report, the
     realtime service and the annotate command make. `model`: the scorer (for its evidence_thresholds)."""
-    base = summary.drop([c for c in OUTPUT_SCHEMA if c in summary.columns])
+    present = [c for c in OUTPUT_SCHEMA if c in summary.columns]
+    base = summary.drop(present) if present else summary
     if summary.height == 0:
         return base.hstack(pl.DataFrame(schema=OUTPUT_SCHEMA))
     name = f"{getattr(model, 'model_name', 'model')} {getattr(model, 'model_version', '')}".strip()

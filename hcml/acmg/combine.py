@@ -18,16 +18,20 @@ CLASSES = (PATHOGENIC, LIKELY_PATHOGENIC, UNCERTAIN, LIKELY_BENIGN, BENIGN)
 POINTS = {SUPPORTING: 1, MODERATE: 2, STRONG: 4, VERY_STRONG: 8, STAND_ALONE: 0}
 
 
+def _matrix(strengths: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(criteria x rows) strengths and which rows of it are benign criteria (codes starting with B)."""
+    return (np.vstack([np.asarray(v, dtype=np.int64) for v in strengths.values()]),
+            np.array([code.startswith("B") for code in strengths]))
+
+
+_POINT_TABLE = np.array([0, POINTS[SUPPORTING], POINTS[MODERATE], POINTS[STRONG], POINTS[VERY_STRONG],
+                         POINTS[STAND_ALONE]], np.int64)
+
+
 def points(strengths: dict[str, np.ndarray]) -> np.ndarray:
     """Sum of signed points per row (criteria codes starting with B count negative)."""
-    table = np.zeros(6, np.int64)
-    for s, p in POINTS.items():
-        table[s] = p
-    total = None
-    for code, strength in strengths.items():
-        value = table[strength.astype(np.int64)] * (-1 if code.startswith("B") else 1)
-        total = value if total is None else total + value
-    return total
+    mat, benign = _matrix(strengths)
+    return (_POINT_TABLE[mat] * np.where(benign, -1, 1)[:, None]).sum(axis=0)
 
 
 def points_class(total: np.ndarray, stand_alone_benign: np.ndarray) -> np.ndarray:
@@ -36,19 +40,13 @@ def points_class(total: np.ndarray, stand_alone_benign: np.ndarray) -> np.ndarra
     return np.where(stand_alone_benign, BENIGN, cls).astype(object)
 
 
-def _count(strengths: dict[str, np.ndarray], side: str, strength: int) -> np.ndarray:
-    n = np.zeros(len(next(iter(strengths.values()))), np.int64)
-    for code, s in strengths.items():
-        if code.startswith(side):
-            n += s == strength
-    return n
-
-
 def richards_class(strengths: dict[str, np.ndarray]) -> np.ndarray:
     """Richards 2015 Table 5, each criterion counted at the strength it was applied at (a PVS1_Strong counts as
     a Strong); both pathogenic and benign rules met -> Uncertain (contradictory evidence)."""
-    pvs, ps, pm, pp = (_count(strengths, "P", s) for s in (VERY_STRONG, STRONG, MODERATE, SUPPORTING))
-    ba, bs, bp = (_count(strengths, "B", s) for s in (STAND_ALONE, STRONG, SUPPORTING))
+    mat, benign = _matrix(strengths)
+    path, ben = mat[~benign], mat[benign]
+    pvs, ps, pm, pp = ((path == s).sum(axis=0) for s in (VERY_STRONG, STRONG, MODERATE, SUPPORTING))
+    ba, bs, bp = ((ben == s).sum(axis=0) for s in (STAND_ALONE, STRONG, SUPPORTING))
     pathogenic = (
         ((pvs >= 1) & ((ps >= 1) | (pm >= 2) | ((pm == 1) & (pp == 1)) | (pp >= 2)))
         | (ps >= 2)
@@ -64,9 +62,11 @@ def richards_class(strengths: dict[str, np.ndarray]) -> np.ndarray:
     )
     benign = (ba >= 1) | (bs >= 2)
     likely_benign = ((bs == 1) & (bp == 1)) | (bp >= 2)
-    path_side = pathogenic | likely_pathogenic
-    benign_side = benign | likely_benign
-    cls = np.select(
-        [path_side & benign_side, pathogenic, likely_pathogenic, benign, likely_benign],
-        [UNCERTAIN, PATHOGENIC, LIKELY_PATHOGENIC, BENIGN, LIKELY_BENIGN], UNCERTAIN)
-    return cls.astype(object)
+    contradictory = (pathogenic | likely_pathogenic) & (benign | likely_benign)
+    cls = np.full(len(pvs), UNCERTAIN, dtype=object)  # assigned weakest first, so the strongest rule wins
+    cls[likely_benign] = LIKELY_BENIGN
+    cls[benign] = BENIGN
+    cls[likely_pathogenic] = LIKELY_PATHOGENIC
+    cls[pathogenic] = PATHOGENIC
+    cls[contradictory] = UNCERTAIN
+    return cls

@@ -367,7 +367,8 @@ def in_silico(ctx: Context, thresholds: dict | None, model: str, pvs1_met: np.nd
         reason = "the champion model has no evidence_thresholds"
         pp3.not_evaluated = bp4.not_evaluated = {i: reason for i in range(inp.n)}
         return [pp3, bp4]
-    eligible = (inp.klass == "missense") & ~pvs1_met & ~np.isnan(inp.score)
+    single = np.array([a is not None for a in inp.alt_aa], bool)  # one residue for another
+    eligible = (inp.klass == "missense") & single & ~pvs1_met & ~np.isnan(inp.score)
     score = np.where(np.isnan(inp.score), 0.5, inp.score)
     for met, side, cmp in ((pp3, "pathogenic", np.greater_equal), (bp4, "benign", np.less_equal)):
         cuts = thresholds.get(side, {})
