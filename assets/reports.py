@@ -11,6 +11,18 @@ from hcml_dagster.partitions import samples_partitions
 from resources import ReferenceBundleResource, StorageResource
 
 SCHEMA_CHECK = "report_schema_valid"
+CLASSIFIED_CHECK = "report_variants_classified"
+
+
+@dg.observable_source_asset(group_name="clinical", owners=OWNERS, kinds={"yaml"},
+                            description="The ACMG/AMP classification's configuration (HCML_ACMG_CONFIG or the "
+                                        "built-in defaults, docs/acmg.md); its data version is the config's sha256.")
+def acmg_config() -> dg.DataVersion:
+    """Observed, not materialized: a changed configuration gives a new data version, so every clinical report
+    classified with the old one shows as stale in Dagster."""
+    from hcml.acmg.config import load_config
+
+    return dg.DataVersion(load_config().sha256)
 
 
 def _run_started_at(context: dg.AssetExecutionContext) -> str | None:
@@ -24,15 +36,30 @@ def _run_started_at(context: dg.AssetExecutionContext) -> str | None:
     return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _scorer_of(model_version: str | None):
+    """The serving model when it is the one that scored these predictions (its evidence_thresholds then give
+    PP3/BP4); None otherwise, and PP3/BP4 are reported as not evaluated rather than judged by another model."""
+    from assets.annotation import current_scorer
+
+    try:
+        scorer = current_scorer()
+    except Exception:  # noqa: BLE001 - the report still classifies without PP3/BP4
+        return None
+    return scorer if str(getattr(scorer, "model_version", "")) == str(model_version) else None
+
+
 @dg.asset(
     partitions_def=samples_partitions,
     group_name="clinical",
     kinds={"json", "html"},
     owners=OWNERS,
     tags={**PHI_TAGS, "hcml/audience": "clinician"},
-    code_version="1",
+    code_version="2",  # 2: ACMG/AMP classification of every variant
+    deps=[acmg_config],
     check_specs=[dg.AssetCheckSpec(SCHEMA_CHECK, asset="clinical_report", blocking=True,
-                                   description="The JSON report validates against its JSON schema.")],
+                                   description="The JSON report validates against its JSON schema."),
+                 dg.AssetCheckSpec(CLASSIFIED_CHECK, asset="clinical_report", blocking=True,
+                                   description="Every reported variant has an ACMG/AMP class.")],
 )
 def clinical_report(context: dg.AssetExecutionContext, variant_predictions: pl.DataFrame,
                     reference: ReferenceBundleResource, storage: StorageResource):
@@ -44,6 +71,8 @@ def clinical_report(context: dg.AssetExecutionContext, variant_predictions: pl.D
     """
     from hcml import clinical_report as cr
     from hcml import provenance
+    from hcml.acmg.classify import classify_summary
+    from hcml.acmg.classify import provenance_record as acmg_provenance
 
     partition = context.partition_key
     source, _ = latest_metadata(context, "sample_variants", partition)
@@ -55,12 +84,14 @@ def clinical_report(context: dg.AssetExecutionContext, variant_predictions: pl.D
         if model_name is None:
             pred_meta, _ = latest_metadata(context, "variant_predictions", partition)
             model_name, model_version = pred_meta.get("model_name"), pred_meta.get("model_version")
+        scorer = _scorer_of(model_version)
+        variant_predictions = classify_summary(variant_predictions, bundle, scorer)
         record = provenance.build_record(
             input_uri=source["source_uri"], input_sha256=source["input_sha256"], input_bytes=source["input_bytes"],
             bundle_manifest=bundle.manifest, bundle_path=bundle.path, model_name=model_name,
             model_version=model_version, run_id=context.run.run_id, run_started_at=_run_started_at(context),
             sample=source.get("sample") or None, submission_id=source.get("submission_id") or None,
-            partition=partition,
+            partition=partition, classification=acmg_provenance(model=scorer),
         )
         report = provenance.seal(cr.build_report(
             partition=partition, sample=source.get("sample") or None,
@@ -69,6 +100,7 @@ def clinical_report(context: dg.AssetExecutionContext, variant_predictions: pl.D
             provenance=record,
         ))
         errors = cr.schema_errors(report)
+        unclassified = cr.unclassified_variants(report)
         store = storage.open()
         report_uri = store.put(f"reports/{partition}/report.json", cr.to_json_bytes(report))
         html_uri = store.put(f"reports/{partition}/report.html", cr.render_html(report).encode())
@@ -87,3 +119,7 @@ def clinical_report(context: dg.AssetExecutionContext, variant_predictions: pl.D
     yield dg.MaterializeResult(metadata=metadata)
     yield dg.AssetCheckResult(check_name=SCHEMA_CHECK, passed=not errors,
                               metadata={"errors": dg.MetadataValue.json(errors[:20]), "n_errors": len(errors)})
+    yield dg.AssetCheckResult(check_name=CLASSIFIED_CHECK, passed=not unclassified,
+                              metadata={"unclassified": dg.MetadataValue.json(unclassified[:20]),
+                                        "n_unclassified": len(unclassified),
+                                        "by_acmg_class": dg.MetadataValue.json(report["summary"]["by_acmg_class"])})

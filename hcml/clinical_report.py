@@ -55,6 +55,13 @@ VARIANT_FIELDS = [
     ("af_1000g", "af", "number"),
     ("af_gnomad_exomes", "gnomade_af", "number"),
     ("pathogenicity_score", "pathogenicity_score", "number"),
+    ("acmg_class", "acmg_class", "string"),  # ACMG/AMP classification (hcml.acmg, docs/acmg.md)
+    ("acmg_points", "acmg_points", "integer"),
+    ("acmg_criteria", "acmg_criteria", "string"),
+    ("acmg_evidence", "acmg_evidence", "array"),
+    ("acmg_not_evaluated", "acmg_not_evaluated", "array"),
+    ("acmg_richards_class", "acmg_richards_class", "string"),
+    ("acmg_rules_agree", "acmg_rules_agree", "boolean"),
     ("genotype", "gt", "string"),
     ("zygosity", "zygosity", "string"),
 ]
@@ -85,10 +92,13 @@ REPORT_SCHEMA: dict = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["rank", "chrom", "pos", "ref", "alt", "consequence", "impact", "pathogenicity_score"],
+                "required": ["rank", "chrom", "pos", "ref", "alt", "consequence", "impact", "pathogenicity_score",
+                             "acmg_class"],
                 "properties": {
                     "rank": {"type": "integer", "minimum": 1},
                     **{name: {"type": [kind, "null"]} for name, _, kind in VARIANT_FIELDS},
+                    "acmg_evidence": {"type": ["array", "null"], "items": {"type": "string"}},
+                    "acmg_not_evaluated": {"type": ["array", "null"], "items": {"type": "string"}},
                     "consequence": {"type": "string", "minLength": 1},
                     "pathogenicity_score": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
                 },
@@ -122,6 +132,15 @@ def schema_errors(report: dict) -> list[str]:
 
     validator = jsonschema.Draft202012Validator(REPORT_SCHEMA, format_checker=jsonschema.FormatChecker())
     return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in validator.iter_errors(report)]
+
+
+ACMG_CLASSES = ("Pathogenic", "Likely pathogenic", "Uncertain significance", "Likely benign", "Benign")
+
+
+def unclassified_variants(report: dict) -> list[str]:
+    """The variants of a report without an ACMG/AMP class (the blocking check `report_variants_classified`)."""
+    return [f"rank {v.get('rank')}: {v.get('variant_id') or v.get('chrom')}:{v.get('pos')}"
+            for v in report.get("variants", []) if v.get("acmg_class") not in ACMG_CLASSES]
 
 
 def rank_variants(predictions: pl.DataFrame) -> pl.DataFrame:
@@ -185,6 +204,7 @@ def build_report(*, partition: str, sample: str | None, submission_id: str | Non
                 and "conflicting" not in (v["clinvar_significance"] or "").lower()
             ),
             "model": provenance.get("model", {}),
+            "by_acmg_class": {c: sum(1 for v in variants if v.get("acmg_class") == c) for c in ACMG_CLASSES},
         },
         "variants": variants,
         "provenance": provenance,
@@ -216,7 +236,7 @@ def render_html(report: dict) -> str:
             f"<td>{_fmt(v['hgvsc'])}<br><small>{_fmt(v['hgvsp'])}</small></td>"
             f"<td>{_fmt((v['consequence'] or '').replace('_', ' '))}</td><td>{_fmt(v['impact'])}</td>"
             f"<td>{_fmt((v['clinvar_significance'] or None) and v['clinvar_significance'].replace('_', ' '))}</td>"
-            f"<td>{_fmt(v['pathogenicity_score'])}</td><td>{_fmt(v['af_1000g'])}</td>"
+            f"<td>{_fmt(v['pathogenicity_score'])}</td>{_acmg_cell(v)}<td>{_fmt(v['af_1000g'])}</td>"
             f"<td>{_fmt(v['af_gnomad_exomes'])}</td><td>{_fmt(v['zygosity'])}</td>"
             f"<td>{_fmt(v['existing_variation'])}</td></tr>"
         )
@@ -246,8 +266,9 @@ partition {_fmt(report['partition'])} &middot; generated {_fmt(report['generated
 then ClinVar significance, then pathogenicity score ({_fmt(model.get('name'))} v{_fmt(model.get('version'))}).
 Research use: the score supports, never replaces, clinical judgement.</p>
 <table><thead><tr><th>#</th><th>Gene</th><th>Variant (GRCh38)</th><th>HGVS</th><th>Consequence</th><th>Impact</th>
-<th>ClinVar</th><th>Score</th><th>AF 1000G</th><th>AF gnomAD exomes</th><th>Zygosity</th><th>Known as</th></tr></thead>
+<th>ClinVar</th><th>Score</th><th>ACMG/AMP</th><th>AF 1000G</th><th>AF gnomAD exomes</th><th>Zygosity</th><th>Known as</th></tr></thead>
 <tbody>{''.join(rows)}</tbody></table>
+{_acmg_legend(prov.get("classification") or {})}
 <h2>Provenance</h2>
 <ul class="meta">
 <li>Input: <code>{html.escape(str(prov['input'].get('uri')))}</code>, sha256 <code>{html.escape(str(prov['input'].get('sha256')))}</code></li>
@@ -260,6 +281,44 @@ Research use: the score supports, never replaces, clinical judgement.</p>
 </ul>
 {EMBEDDED_REPORT}{embedded}</script>
 </body></html>
+"""
+
+
+def _acmg_cell(v: dict) -> str:
+    """Class and points, the criteria codes, and each criterion's evidence line (in a collapsed list)."""
+    if not v.get("acmg_class"):
+        return "<td>&ndash;</td>"
+    lines = "".join(f"<li>{html.escape(x)}</li>" for x in v.get("acmg_evidence") or [])
+    missing = "".join(f"<li>{html.escape(x)}</li>" for x in v.get("acmg_not_evaluated") or [])
+    agree = "" if v.get("acmg_rules_agree") in (True, None) else (
+        f"<br><small>Richards 2015 rules: {html.escape(str(v.get('acmg_richards_class')))}</small>")
+    return (f"<td><b>{html.escape(v['acmg_class'])}</b> ({_fmt(v.get('acmg_points'))} pts)"
+            f"<br><small>{_fmt(v.get('acmg_criteria') or None)}</small>{agree}"
+            + (f"<details><summary>evidence</summary><ul>{lines}</ul></details>" if lines else "")
+            + (f"<details><summary>not evaluated here</summary><ul>{missing}</ul></details>" if missing else "")
+            + "</td>")
+
+
+def _acmg_legend(classification: dict) -> str:
+    """What the ACMG/AMP column means: the point system, the strengths, what was never evaluated."""
+    never = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(r)}</li>"
+                    for k, r in sorted((classification.get("not_evaluated") or {}).items()))
+    thresholds = classification.get("evidence_thresholds")
+    pp3 = ("PP3/BP4 at the strength of the model's calibrated thresholds "
+           f"<code>{html.escape(json.dumps(thresholds, sort_keys=True))}</code>" if thresholds else
+           "PP3/BP4 not evaluated: the model has no calibrated evidence thresholds")
+    return f"""<h2>ACMG/AMP classification: legend</h2>
+<div class="meta"><p>Criteria of Richards et al. 2015 with ClinGen SVI refinements, combined with the Bayesian point
+system of Tavtigian et al. 2020: Supporting 1, Moderate 2, Strong 4, Very strong 8 points (benign criteria count
+negative). Pathogenic &ge; 10, Likely pathogenic 6&ndash;9, Uncertain significance 0&ndash;5, Likely benign
+&minus;1 to &minus;6, Benign &le; &minus;7; BA1 alone is Benign. A code with a suffix (<code>PVS1_Strong</code>,
+<code>PM2_Supporting</code>) was applied at that strength. Where the combining rules of Richards 2015 (Table 5) give
+another class it is shown under the criteria. {pp3}. Each criterion's line names its evidence (population data,
+ClinVar record, gene constraint, transcript structure).</p>
+<p>Never evaluated here (no data of the platform can decide them; absence is not evidence):</p><ul>{never}</ul>
+<p>{html.escape(str(classification.get('version') or ''))}; configuration {html.escape(str(classification.get('config_source') or ''))},
+sha256 <code>{html.escape(str(classification.get('config_sha256') or '')[:16])}&hellip;</code>.
+A computed classification supports, never replaces, a clinical scientist's review.</p></div>
 """
 
 

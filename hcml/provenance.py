@@ -102,8 +102,9 @@ def build_record(
     sample: str | None = None,
     submission_id: str | None = None,
     partition: str | None = None,
+    classification: dict | None = None,
 ) -> dict:
-    return {
+    record = {
         "schema": SCHEMA,
         "input": {
             "uri": input_uri, "sha256": input_sha256, "bytes": input_bytes,
@@ -117,6 +118,9 @@ def build_record(
             "started_at": run_started_at, "report_created_at": now_utc(),
         },
     }
+    if classification is not None:  # the ACMG/AMP classification's version and configuration (hcml.acmg)
+        record["classification"] = classification
+    return record
 
 
 def seal(report: dict) -> dict:
@@ -218,7 +222,32 @@ def verify_report(report: dict, read_uri=None) -> Verification:
                    f"{' (working tree was dirty)' if code.get('git_dirty') else ''}; hcml {code.get('version')}")
     else:
         result.add("code", UNVERIFIABLE, f"no git commit recorded; hcml {code.get('version')}")
+    if "classification" in prov:
+        _verify_classification(result, prov["classification"])
     model = prov.get("model", {})
     result.add("model", OK if model.get("name") else UNVERIFIABLE,
                f"{model.get('name')} version {model.get('version')} (recorded)")
     return result
+
+
+def _verify_classification(result: Verification, recorded: dict) -> None:
+    """The ACMG/AMP configuration the report was classified with: its file (or the built-in defaults) hashed
+    again and compared with the recorded sha256."""
+    from hcml.acmg.config import AcmgConfigError, default_config, parse_config
+
+    source, sha = recorded.get("config_source"), recorded.get("config_sha256")
+    if source == default_config().source:
+        status = OK if default_config().sha256 == sha else UNVERIFIABLE
+        result.add("classification:config", status, f"built-in defaults of {recorded.get('version')}: sha256 "
+                   f"{'matches' if status == OK else 'differs from this code (another hcml version)'}")
+        return
+    path = Path(str(source))
+    if not path.is_file():
+        result.add("classification:config", UNVERIFIABLE, f"{path} is not readable here")
+        return
+    try:
+        actual = parse_config(path.read_text(), str(path)).sha256
+    except AcmgConfigError as exc:
+        result.add("classification:config", FAILED, str(exc))
+        return
+    _compare(result, "classification:config", sha, actual)

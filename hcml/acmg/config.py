@@ -127,6 +127,11 @@ _DEFAULT = AcmgConfig(sha256=_digest(Settings(), {}))
 _parsed: dict[tuple, AcmgConfig] = {}
 
 
+def default_config() -> AcmgConfig:
+    """The built-in defaults (no HCML_ACMG_CONFIG)."""
+    return _DEFAULT
+
+
 def load_config() -> AcmgConfig:
     """The configuration in force now: HCML_ACMG_CONFIG's file, else the defaults. The variable is read on
     every call; a file is parsed again whenever its size or modification time changes (a request pays a stat)."""

@@ -71,7 +71,7 @@ def test_every_check_passes(pipeline):
         evaluations = pipeline["results"][key].get_asset_check_evaluations()
         assert {e.check_name for e in evaluations} == {
             "ref_alleles_match_genome", "input_records_accounted", "every_variant_annotated",
-            "every_variant_has_most_severe_consequence", "report_schema_valid"}
+            "every_variant_has_most_severe_consequence", "report_schema_valid", "report_variants_classified"}
         assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations]
 
 
@@ -163,6 +163,55 @@ def test_provenance_chain_holds_then_breaks_when_the_input_changes(pipeline, tmp
         assert checks["input"] == "failed" and checks["report:content"] == "ok"
     finally:
         source.write_text(original)
+
+
+def test_every_reported_variant_is_classified_with_its_evidence(pipeline, tmp_path):
+    """The report carries each variant's ACMG/AMP class, points and evidence lines, the HTML its legend, the
+    provenance the classification's version and config sha256 (checked by `hcml provenance verify`); the
+    blocking check's rule fails a report with one variant left unclassified."""
+    from hcml import clinical_report as cr
+
+    report = _report(pipeline, "clinvar")
+    for v in report["variants"]:
+        assert v["acmg_class"] in cr.ACMG_CLASSES and isinstance(v["acmg_points"], int)
+        assert [x.split(":")[0] for x in v["acmg_evidence"]] == [c for c in v["acmg_criteria"].split(", ") if c]
+    counts = report["summary"]["by_acmg_class"]
+    assert sum(counts.values()) == len(report["variants"])
+    classification = report["provenance"]["classification"]
+    assert len(classification["config_sha256"]) == 64 and "PS3" in classification["not_evaluated"]
+    page = (pipeline["store"] / "reports" / "clinvar" / "report.html").read_text()
+    assert "ACMG/AMP classification: legend" in page and "Tavtigian" in page
+    verified = CliRunner().invoke(provenance_cli, ["verify", "--json",
+                                                   str(pipeline["store"] / "reports" / "clinvar" / "report.json")])
+    checks = {c["name"]: c["status"] for c in json.loads(verified.output)["checks"]}
+    assert checks["classification:config"] == "ok"
+
+    assert cr.unclassified_variants(report) == []
+    report["variants"][3]["acmg_class"] = None
+    assert cr.unclassified_variants(report) == [f"rank 4: {report['variants'][3]['variant_id']}:{report['variants'][3]['pos']}"]
+    del report["variants"][5]["acmg_class"]
+    assert any(e.startswith("variants/5") and "acmg_class" in e for e in cr.schema_errors(report))
+
+
+def test_a_changed_acmg_config_is_a_new_data_version(tmp_path, monkeypatch):
+    """The report depends on the observable `acmg_config`, whose data version is the configuration's sha256:
+    a changed HCML_ACMG_CONFIG makes the reports classified with the old one stale."""
+    from dagster._core.definitions.observe import observe  # not re-exported by `dagster` in 1.13
+
+    from assets.reports import acmg_config
+
+    def observed() -> str:
+        with dg.instance_for_test() as instance:
+            result = observe([acmg_config], instance=instance)
+            return result.asset_observations_for_node("acmg_config")[0].tags["dagster/data_version"]
+
+    monkeypatch.delenv("HCML_ACMG_CONFIG", raising=False)
+    default = observed()
+    f = tmp_path / "acmg.yaml"
+    f.write_text("genes:\n  APP:\n    bs1_af: 0.001\n")
+    monkeypatch.setenv("HCML_ACMG_CONFIG", str(f))
+    changed = observed()
+    assert default != changed and len(changed) == 64
 
 
 def test_cohort_allele_stats(pipeline):
