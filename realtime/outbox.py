@@ -263,7 +263,7 @@ class Outbox:
         if self.records:
             log.warning("outbox: %d events (%d bytes) of a previous run to deliver", self.records,
                         self.bytes_on_disk())
-        self._roll(next_seq if not self.segments else self.segments[-1].seq + 1)
+        self._roll(next_seq)  # above every segment number in the directory
         self._writer = threading.Thread(target=self._write_loop, name="hcml-outbox-writer", daemon=True)
         self._writer.start()
 
