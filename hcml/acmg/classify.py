@@ -272,3 +272,24 @@ def provenance_record(config: AcmgConfig | None = None, model=None) -> dict:
 
 def settings_doc() -> dict:
     return dict(Settings().__dict__)
+
+
+def annotation_columns(annotations: pl.DataFrame, bundle, model=None, config: AcmgConfig | None = None) -> pl.DataFrame:
+    """Annotations (one row per variant x feature) with the variant's classification on each of its rows:
+    ACMG_class, ACMG_points, ACMG_criteria, ACMG_evidence (lines joined by ' & ', VEP's separator of several
+    values in one field) -- the VEP-compatible writers' extra fields (`hcml annotate --acmg`)."""
+    from hcml.genomics.annotate import summarise
+
+    if annotations.height == 0:
+        return annotations.with_columns(pl.lit(None, dtype=pl.Utf8).alias("ACMG_class"),
+                                        pl.lit(None, dtype=pl.Int64).alias("ACMG_points"),
+                                        pl.lit(None, dtype=pl.Utf8).alias("ACMG_criteria"),
+                                        pl.lit(None, dtype=pl.Utf8).alias("ACMG_evidence"))
+    summary = summarise(annotations)
+    if model is not None:
+        summary = summary.hstack([pl.Series("pathogenicity_score", model.score(summary), dtype=pl.Float64)])
+    classified = classify_summary(summary, bundle, model, config)
+    per_row = classified.select(
+        "row", pl.col("acmg_class").alias("ACMG_class"), pl.col("acmg_points").alias("ACMG_points"),
+        pl.col("acmg_criteria").alias("ACMG_criteria"), pl.col("acmg_evidence").list.join(" & ").alias("ACMG_evidence"))
+    return annotations.join(per_row, on="row", how="left", maintain_order="left")

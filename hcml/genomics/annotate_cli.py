@@ -33,7 +33,9 @@ def _say(message: str) -> None:
 @click.option("--kind", type=click.Choice(["auto", "vcf", "variants", "sequence"]), default="auto", show_default=True,
               help="How to read INPUT.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or summary on stderr.")
-def annotate(input_path, bundle_dir, fmt, output, rejects_path, variants, sequence_path, kind, quiet) -> None:
+@click.option("--acmg", is_flag=True, help="Add the ACMG/AMP class, points, criteria and evidence of each variant "
+              "(extra fields ACMG_*; PP3/BP4 from the serving model's evidence thresholds, docs/acmg.md).")
+def annotate(input_path, bundle_dir, fmt, output, rejects_path, variants, sequence_path, kind, quiet, acmg) -> None:
     """Annotate INPUT (a VCF, plain or bgzipped, a variant list or a sequence file; '-' for stdin) offline
     against a reference bundle, as Ensembl VEP would.
 
@@ -48,7 +50,7 @@ def annotate(input_path, bundle_dir, fmt, output, rejects_path, variants, sequen
     from hcml.genomics.errors import InputError
 
     try:
-        run(input_path, bundle_dir, fmt, output, rejects_path, variants, sequence_path, kind, quiet)
+        run(input_path, bundle_dir, fmt, output, rejects_path, variants, sequence_path, kind, quiet, acmg=acmg)
     except InputError as exc:
         _say(f"hcml annotate: error: {exc}")
         sys.exit(EXIT_INPUT_ERROR)
@@ -72,7 +74,7 @@ def load_bundle(bundle_dir: Path | None):
 
 
 def run(input_path, bundle_dir, fmt, output, rejects_path, variants, sequence_path, kind="auto", quiet=False,
-        chunk_records: int | None = None) -> dict:
+        chunk_records: int | None = None, acmg: bool = False) -> dict:
     """Read, annotate and write a chunk of records at a time (VCF inputs; other inputs are one chunk), so
     memory follows the chunk, not the input. Returns the counts: records in, annotated, rejected."""
     from hcml.genomics.errors import InputError
@@ -88,6 +90,8 @@ def run(input_path, bundle_dir, fmt, output, rejects_path, variants, sequence_pa
     shown: list[tuple] = []  # the first rejects, for stderr
     rejects_fh = open(rejects_path, "wb") if rejects_path is not None else None
 
+    classify_with = _acmg_model() if acmg else None
+
     def annotated():
         parsed_chunks = read_chunks(input_path, variants, sequence_path, kind, bundle, chunk_records)
         for k, parsed in enumerate(parsed_chunks):
@@ -98,7 +102,7 @@ def run(input_path, bundle_dir, fmt, output, rejects_path, variants, sequence_pa
                 shown.extend(parsed.rejects.select("line", "field", "reason").head(6 - len(shown)).iter_rows())
             if rejects_fh is not None:
                 write_rejects(parsed.rejects, rejects_fh, include_header=k == 0)
-            yield annotate_chunk(parsed, bundle)
+            yield annotate_chunk(parsed, bundle, classify_with)
             if not quiet and counts["in"] >= 10_000:
                 _say(f"  annotated {counts['in']} records ({time.perf_counter() - t0:.1f}s)")
 
@@ -166,7 +170,21 @@ BATCH_SIZE = 100_000
 KEY = ["variant_id", "chrom", "pos", "ref", "alt"]
 
 
-def annotate_chunk(parsed, bundle):
+def _acmg_model():
+    """The serving model (for PP3/BP4's evidence thresholds and the scores), or False when none loads: the
+    classification is then made without PP3/BP4."""
+    from hcml.ml.serving import load_scorer
+    from hcml.observability import configure_logging
+
+    configure_logging("hcml-annotate")  # the loader's log line goes to stderr: stdout may be the output
+    try:
+        return load_scorer()
+    except Exception as exc:  # noqa: BLE001 - classify without the in-silico criteria, and say so
+        _say(f"hcml annotate: no model ({type(exc).__name__}): ACMG PP3/BP4 not evaluated")
+        return False
+
+
+def annotate_chunk(parsed, bundle, classify_with=None):
     """The chunk's annotations with each distinct allele annotated once (`AnnotatedChunk`).
 
     Cohort and multi-sample inputs, sorted by position, repeat the same allele in neighbouring records: its
@@ -176,6 +194,10 @@ def annotate_chunk(parsed, bundle):
     from hcml.genomics.outputs import AnnotatedChunk
 
     distinct, reps = _distinct(parsed.variants, bundle)
+    if classify_with is not None:  # --acmg: per allele, so records sharing one share its classification
+        from hcml.acmg.classify import annotation_columns
+
+        distinct = annotation_columns(distinct, bundle, classify_with or None)
     return AnnotatedChunk(distinct, reps, parsed)
 
 

@@ -32,10 +32,12 @@ VEP_TAB_COLUMNS = [
     "IMPACT", "DISTANCE", "STRAND", "FLAGS", "VARIANT_CLASS", "SYMBOL", "BIOTYPE", "CANONICAL", "CCDS", "ENSP",
     "EXON", "INTRON", "HGVSc", "HGVSp", "HGVSg", "SIFT", "PolyPhen", "DOMAINS",
     "AF", "AFR_AF", "AMR_AF", "EAS_AF", "EUR_AF", "SAS_AF", "gnomADe_AF", "CLIN_SIG", "OverlapBP", "OverlapPC",
-    "pathogenicity_score",
+    "pathogenicity_score", "ACMG_class", "ACMG_points", "ACMG_criteria", "ACMG_evidence",
 ]
 # structural-variant fields (hcml.genomics.structural): in the output only when the annotations have them
 SV_FIELDS = ["OverlapBP", "OverlapPC"]
+# ACMG/AMP classification fields (hcml.acmg, `hcml annotate --acmg`): in the output only when present
+ACMG_FIELDS = ["ACMG_class", "ACMG_points", "ACMG_criteria", "ACMG_evidence"]
 REQUIRED_COLUMNS = VEP_TAB_COLUMNS[:7]
 # CSQ sub-fields, VEP's default order for the ones we produce
 CSQ_FIELDS = [
@@ -86,6 +88,10 @@ COLUMN_DESCRIPTIONS = {
     "OverlapBP": "Number of base pairs overlapping with the corresponding structural variation feature",
     "OverlapPC": "Percentage of corresponding structural variation feature overlapped by the given input",
     "pathogenicity_score": "hcml model P(pathogenic) of the variant (hcml extension)",
+    "ACMG_class": "ACMG/AMP class from the Tavtigian 2020 points (hcml extension, docs/acmg.md)",
+    "ACMG_points": "ACMG/AMP Bayesian points of the met criteria (hcml extension)",
+    "ACMG_criteria": "ACMG/AMP criteria met, with their strength (hcml extension)",
+    "ACMG_evidence": "One line per met criterion naming its evidence, joined by ' & ' (hcml extension)",
 }
 FREQ_KEYS = {"AF": "af", "AFR_AF": "afr", "AMR_AF": "amr", "EAS_AF": "eas", "EUR_AF": "eur", "SAS_AF": "sas",
              "gnomADe_AF": "gnomade"}
@@ -249,7 +255,7 @@ def csq_header(fields: list[str] | None = None) -> str:
 
 def csq_fields(annotations: pl.DataFrame) -> list[str]:
     """CSQ_FIELDS, then the structural-variant fields where the annotations have them."""
-    return CSQ_FIELDS + [f for f in SV_FIELDS if f in annotations.columns]
+    return CSQ_FIELDS + [f for f in SV_FIELDS + ACMG_FIELDS if f in annotations.columns]
 
 
 def csq_per_row(annotations: pl.DataFrame) -> pl.DataFrame:
@@ -453,6 +459,10 @@ def json_records(annotations: pl.DataFrame, parsed=None, assembly: str = "GRCh38
                 if first.get("CLIN_SIG"):
                     co["clin_sig"] = [s.strip() for s in first["CLIN_SIG"].replace("&", ",").split(",") if s.strip()]
                 rec.setdefault("colocated_variants", []).append(co)
+        if first.get("ACMG_class") is not None:
+            rec["acmg"] = {"class": first["ACMG_class"], "points": first.get("ACMG_points"),
+                           "criteria": first.get("ACMG_criteria"),
+                           "evidence": (first.get("ACMG_evidence") or "").split(" & ") if first.get("ACMG_evidence") else []}
         out.append({k: v for k, v in rec.items() if v is not None})
     return out
 
