@@ -383,13 +383,23 @@ class Outbox:
                 if self._stop.is_set():
                     return
                 continue
-            self._write_group(jobs)
+            try:
+                self._write_group(jobs)
+            except Exception as exc:  # never a request left waiting, never the writer dead
+                log.exception("outbox writer failed a group of events")
+                self.write_error = type(exc).__name__
+                self._write_error_at = time.monotonic()
+                for _, future in jobs:
+                    if not future.done():
+                        future.set_exception(OutboxUnavailable(self._degraded_reason()))
 
     def _write_group(self, jobs: list[tuple[list[Message | Builder], Future]]) -> None:
         frames: list[bytes] = []
         done: list[tuple[Future, int]] = []
         now = int(time.time() * 1000)
         for items, future in jobs:
+            if not future.set_running_or_notify_cancel():
+                continue  # its request gave up waiting (and answered 503): nothing to record
             try:
                 encoded = [Record(*(item() if callable(item) else item), created_ms=now).encode() for item in items]
             except Exception as exc:  # an event that cannot be built is a bug: the request fails, loudly

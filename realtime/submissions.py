@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hcml.realtime.submissions")
 
 REPORT_INLINE_LIMIT = 2 << 20  # reports up to 2 MiB are returned inline by GET /v1/submissions/{id}
+RECORD_TIMEOUT_SECONDS = 30.0  # a disk that hangs: 503 rather than a request waiting for ever
 AUDIT_UNAVAILABLE = ("the audit trail cannot record this answer now (its outbox is over budget or unwritable "
                      "while Kafka is unreachable): no answer is given without its audit record; retry later")
 
@@ -233,10 +234,10 @@ async def record_realtime_result(rt: "Runtime", principal: "Principal", result: 
 
     if not rt.publisher.enabled:
         return True
+    recorded = rt.publisher.record(realtime_result_events(rt, principal, result, payload))
     try:
-        return bool(await asyncio.wrap_future(rt.publisher.record(realtime_result_events(rt, principal, result,
-                                                                                          payload))))
-    except OutboxUnavailable:
+        return bool(await asyncio.wait_for(asyncio.wrap_future(recorded), RECORD_TIMEOUT_SECONDS))
+    except (OutboxUnavailable, TimeoutError):
         return False
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 import time
 from collections import Counter
@@ -362,6 +363,31 @@ def test_a_torn_tail_and_a_damaged_record_are_skipped_with_a_log_line(tmp_path, 
     skipped = [r.getMessage() for r in caplog.records if "unreadable bytes skipped" in r.getMessage()]
     assert any("a damaged record" in m for m in skipped) and any("a torn write" in m for m in skipped)
     assert not [p for p in (tmp_path / "outbox").glob("*/*.seg") if p.stat().st_size]  # all delivered: removed
+
+
+def test_a_write_the_disk_refuses_fails_its_requests_and_degrades_never_hangs(tmp_path, caplog):
+    """The segment's descriptor swapped for a read-only one: the kernel refuses the write (EBADF), as it
+    would a full or failed disk. The waiting request gets OutboxUnavailable (the route's 503), the outbox
+    says degraded and logs it; nothing half-written stays behind."""
+    from realtime.outbox import Outbox, OutboxUnavailable
+
+    box = Outbox(tmp_path, 1 << 20)
+    box.open()
+    try:
+        assert box.append([("t", None, b"kept", [("ce_id", b"kept")])]).result(10)
+        read_only = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(read_only, box._active_fd)
+        os.close(read_only)
+        caplog.set_level(logging.ERROR, logger="hcml.realtime.outbox")
+        with pytest.raises(OutboxUnavailable):
+            box.append([("t", None, b"refused", [("ce_id", b"refused")])]).result(10)
+        assert box.degraded and box.records == 1
+        assert any("audit trail degraded" in r.getMessage() for r in caplog.records)
+        with pytest.raises(OutboxUnavailable):  # refused at once while the error is fresh
+            box.append([("t", None, b"refused", [("ce_id", b"again")])]).result(10)
+        assert [p.record.value for p in box.read(10, 1 << 20)] == [b"kept"]
+    finally:
+        box.close()
 
 
 def test_a_second_process_takes_over_an_outbox_left_behind(tmp_path):
