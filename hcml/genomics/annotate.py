@@ -20,7 +20,7 @@ import polars as pl
 
 from hcml.genomics import hgvs as H
 from hcml.genomics.consequences import IMPACT_OF, SEVERITY_RANK, TERMS
-from hcml.genomics.transcript_map import CODON_TABLE, TranscriptIndex, revcomp, translate
+from hcml.genomics.transcript_map import CODON_TABLES, TranscriptIndex, revcomp, translate
 from hcml.small_inputs import small_input_max, use_small_path
 
 FLANK = 5000
@@ -37,14 +37,17 @@ OUTPUT_COLUMNS = [
 ]
 FREQ_COLUMNS = ["AF", "AFR_AF", "AMR_AF", "EAS_AF", "EUR_AF", "SAS_AF", "gnomADe_AF"]
 
-# codon -> amino acid as a 64-entry table indexed by 2 bits per base (A=0, C=1, G=2, T=3); 64 = unknown
+# codon -> amino acid as 64-entry tables (one row per NCBI genetic code, `TranscriptIndex.code` picks the
+# row) indexed by 2 bits per base (A=0, C=1, G=2, T=3); 64 = unknown
 _BASE_CODE = np.full(256, 4, np.int64)
 for _i, _b in enumerate(b"ACGT"):
     _BASE_CODE[_b] = _i
-_AA_TABLE = np.zeros(65, np.uint8)
-for _codon, _aa in CODON_TABLE.items():
-    _AA_TABLE[_BASE_CODE[ord(_codon[0])] * 16 + _BASE_CODE[ord(_codon[1])] * 4 + _BASE_CODE[ord(_codon[2])]] = ord(_aa)
-_AA_TABLE[64] = ord("X")
+_AA_TABLES = np.zeros((max(CODON_TABLES) + 1, 65), np.uint8)
+for _code, _table in CODON_TABLES.items():
+    for _codon, _aa in _table.items():
+        _AA_TABLES[_code, _BASE_CODE[ord(_codon[0])] * 16 + _BASE_CODE[ord(_codon[1])] * 4
+                   + _BASE_CODE[ord(_codon[2])]] = ord(_aa)
+_AA_TABLES[:, 64] = ord("X")
 _COMP = np.arange(256, dtype=np.uint8)
 for _a, _c in zip(b"ACGTN", b"TGCAN"):
     _COMP[_a] = _c
@@ -911,13 +914,19 @@ def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, alt_bytes, fields: _Cols, 
     rows = np.arange(len(k))
     alt_codon[rows, phase] = alt_b
 
+    genetic_code = idx.code[tk]
+
     def aa_of(c):
         code = _BASE_CODE[c]
         bad = (code == 4).any(axis=1)
         i = code[:, 0] * 16 + code[:, 1] * 4 + code[:, 2]
-        return _AA_TABLE[np.where(bad, 64, i)]
+        return _AA_TABLES[genetic_code, np.where(bad, 64, i)]
 
     ra, aa = aa_of(ref_codon), aa_of(alt_codon)
+    prot = codon_start // 3 + 1
+    for i in np.flatnonzero(idx.has_sec[tk]):  # the reference residue of a selenocysteine codon is U
+        if int(prot[i]) in idx.selenocysteine_positions(int(tk[i])):
+            ra[i] = ord("U")
     ref_l, alt_l = ref_codon + 32, alt_codon + 32  # lower case, the changed base upper case
     ref_l[rows, phase] -= 32
     alt_l[rows, phase] -= 32
@@ -943,8 +952,6 @@ def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, alt_bytes, fields: _Cols, 
     b |= np.where(~complete, _B["incomplete_terminal_codon_variant"] | _B["coding_sequence_variant"], 0)
     p["bits"][k] |= b
 
-    prot = codon_start // 3 + 1
-
     def codon_case(c):
         code = _BASE_CODE[c]
         bad = (code == 4).any(axis=1)
@@ -969,7 +976,7 @@ def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, alt_bytes, fields: _Cols, 
         tt = int(tk[i])
         seq = bytearray((idx.coding_sequence(tt)[int(codon_start[i]):] + idx.utr3_sequence(tt)).encode())
         seq[int(phase[i])] = int(alt_b[i])
-        pep = H.translate_to_stop(seq.decode())
+        pep = H.translate_to_stop(seq.decode(), code=int(idx.code[tt]))
         ext = f"Ter{pep.index('*')}" if "*" in pep else "Ter?"
         fields.set("HGVSp", int(k[i]), f"{idx.protein_prefix[tt]}p.Ter{prot[i]}{H._aa3(pep[0])}ext{ext}")
 
@@ -1019,11 +1026,12 @@ def _snv_texts_small(idx, tk, rci, aci, nbad, ra, aa, prot, same, complete, unkn
 
 # -------------------------------------------------------------------------------- indels, per pair
 @lru_cache(maxsize=65536)
-def _pep(codon: str) -> str:
-    """VEP's peptide of a codon string: translation, 'X' for a trailing partial codon, cut after a stop."""
+def _pep(codon: str, code: int = 1) -> str:
+    """VEP's peptide of a codon string (genetic code `code`): translation, 'X' for a trailing partial codon,
+    cut after a stop."""
     if not codon:
         return ""
-    s = translate(codon)
+    s = translate(codon, code)
     if len(codon) % 3:
         s += "X"
     k = s.find("*")
@@ -1031,9 +1039,9 @@ def _pep(codon: str) -> str:
 
 
 @lru_cache(maxsize=8192)
-def _translate_to_stop_cached(seq: str) -> str:
+def _translate_to_stop_cached(seq: str, code: int = 1) -> str:
     """Isoforms sharing the sequence after a frameshift share its translation: translate once."""
-    return H.translate_to_stop(seq)
+    return H.translate_to_stop(seq, code=code)
 
 
 def _codon_change(cds: str, cds_start: int, cds_end: int, seq_t: str, with_alt_cds: bool = True):
@@ -1192,7 +1200,8 @@ def _indel_pair(idx, tl, k, t, vref, valt, c5, c3, cdna_ok, cds5_ok, cds3_ok, hg
     frameshift = (len(seq_t) - vf_nt_len) % 3 != 0
     # VEP: an insertion immediately 5' of the stop codon leaves the CDS's final stop in place -- it is
     # reported as an in-frame insertion that retains the stop, whatever its length, with no HGVSp
-    before_stop = ins and cds_end == len(cds) - 3 and translate(cds[-3:]) == "*"
+    code = int(idx.code[t])
+    before_stop = ins and cds_end == len(cds) - 3 and translate(cds[-3:], code) == "*"
     if before_stop:
         frameshift = False
     ref_codon, alt_codon, _, tl_start, tl_end, lead = _codon_change(cds, cds_start, cds_end, seq_t, False)
@@ -1201,7 +1210,7 @@ def _indel_pair(idx, tl, k, t, vref, valt, c5, c3, cdna_ok, cds5_ok, cds3_ok, hg
         return c[:lead].lower() + c[lead:lead + n_changed].upper() + c[lead + n_changed:].lower()
 
     fields.set("Codons", k, f"{case(ref_codon, vf_nt_len) if ref_codon else '-'}/{case(alt_codon, len(seq_t)) if alt_codon else '-'}")
-    rp, ap = _pep(ref_codon), _pep(alt_codon)
+    rp, ap = _pep(ref_codon, code), _pep(alt_codon, code)
     fields.set("Amino_acids", k, (rp or "-") if rp == ap else f"{rp or '-'}/{ap or '-'}")
 
     inframe_del = not frameshift and _inframe_deletion(ref_codon, alt_codon)
@@ -1342,6 +1351,7 @@ def _hgvsp_indel(idx, t, placed, frameshift) -> str | None:
     ref_codon, alt_codon, _, tl_start, tl_end, _ = _codon_change(cds, cds_start, cds_end, seq_t, False)
     prefix = idx.protein_prefix[t]
     ref_prot = idx.ref_protein(t)
+    code = int(idx.code[t])
     a3 = H._aa3
     head = (tl_start - 1) * 3  # codons before the change are unchanged
 
@@ -1355,10 +1365,10 @@ def _hgvsp_indel(idx, t, placed, frameshift) -> str | None:
             part = cds[cds_end: cds_end + window]
             if len(part) < window:
                 part += utr3[: window - len(part)]
-            tail = _translate_to_stop_cached(edited + part)
+            tail = _translate_to_stop_cached(edited + part, code)
             if tail.endswith("*"):
                 return ref_prot[: tl_start - 1] + tail
-        return ref_prot[: tl_start - 1] + _translate_to_stop_cached(edited + cds[cds_end:] + utr3)
+        return ref_prot[: tl_start - 1] + _translate_to_stop_cached(edited + cds[cds_end:] + utr3, code)
 
     if frameshift:
         alt_prot = alt_protein()
@@ -1367,7 +1377,7 @@ def _hgvsp_indel(idx, t, placed, frameshift) -> str | None:
             return f"{prefix}{H.synonymous(ref_prot[k - 1], k)}"
         d = H.hgvs_protein_change(ref_prot, alt_prot, first_changed_hint=tl_start - 1, frameshift=True)
         return None if d is None else prefix + d
-    rp, ap = _pep(ref_codon), _pep(alt_codon)
+    rp, ap = _pep(ref_codon, code), _pep(alt_codon, code)
     start = tl_start
     while rp and ap and rp[0] == ap[0]:
         rp, ap, start = rp[1:], ap[1:], start + 1

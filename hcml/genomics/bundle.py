@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from hcml.genomics.transcript_map import codon_table_of_contig
+
 BUNDLE_FORMAT = 1
 POPULATIONS_1KG = ["AFR", "AMR", "EAS", "EUR", "SAS"]
 GNOMADE_POPS = ["AFR", "AMR", "ASJ", "EAS", "FIN", "MID", "NFE", "REMAINING", "SAS"]
@@ -89,25 +91,53 @@ class BundleWarning(UserWarning):
     manifest lists what was skipped and why."""
 
 
-def _read_feature_lines(path: Path, kind: str) -> pl.DataFrame:
-    """The feature rows of a GTF / GFF3 as its nine columns plus `line` (1-based line in the file); comments,
-    blank lines and a GFF3's embedded `##FASTA` section are not features. A row that is not nine
-    tab-separated columns, or whose start / end is not an integer, raises BundleError naming the file and
-    line: GFF3 (spec 1.26, "Column 9") requires a tab inside an attribute to be written %09, so a tenth
-    column means a malformed file, and guessing which tab was meant would hide other damage."""
+FEATURE_CHUNK_LINES = 1 << 18  # lines parsed at a time: a whole-genome GTF is never held as text
+
+
+def _text_chunks(path: Path, kind: str, lines_per_chunk: int):
+    """(first line number, lines) of a text / gzip / bgzip file, `lines_per_chunk` lines at a time."""
     try:
         with _open_text(path) as fh:
-            text = fh.read()
+            first, buf = 1, []
+            for line in fh:
+                buf.append(line)
+                if len(buf) == lines_per_chunk:
+                    yield first, buf
+                    first, buf = first + len(buf), []
+            if buf:
+                yield first, buf
     except (OSError, UnicodeDecodeError, EOFError) as exc:
         raise BundleError(f"{path}: cannot read as a {kind} file ({exc})") from exc
-    df = pl.DataFrame({"text": text.split("\n")}, schema={"text": pl.Utf8}).with_row_index("line", offset=1)
-    df = df.with_columns(pl.col("line").cast(pl.Int64), pl.col("text").str.strip_chars_end("\r"))
-    fasta = df.filter(pl.col("text").str.starts_with("##FASTA"))
-    if fasta.height:
-        df = df.filter(pl.col("line") < fasta["line"][0])
-    df = df.filter(~pl.col("text").str.starts_with("#") & (pl.col("text").str.strip_chars() != ""))
-    if df.height == 0:
+
+
+def _read_feature_lines(path: Path, kind: str, extract=None, lines_per_chunk: int | None = None) -> pl.DataFrame:
+    """The feature rows of a GTF / GFF3 as its nine columns plus `line` (1-based line in the file); comments,
+    blank lines and a GFF3's embedded `##FASTA` section are not features. The file is read in chunks of
+    lines and `extract` (frame -> frame) turns each chunk into the columns kept, so memory follows the gene
+    model tables, not the file (a whole-genome Ensembl GTF is ~1.5 GB of text, mostly repeated attributes).
+    A row that is not nine tab-separated columns, or whose start / end is not an integer, raises BundleError
+    naming the file and line: GFF3 (spec 1.26, "Column 9") requires a tab inside an attribute to be written
+    %09, so a tenth column means a malformed file, and guessing which tab was meant would hide other damage."""
+    parts = []
+    for first, lines in _text_chunks(path, kind, lines_per_chunk or FEATURE_CHUNK_LINES):
+        df = pl.DataFrame({"text": lines}, schema={"text": pl.Utf8}).with_row_index("line", offset=first)
+        df = df.with_columns(pl.col("line").cast(pl.Int64), pl.col("text").str.strip_chars_end("\r\n"))
+        fasta = df.filter(pl.col("text").str.starts_with("##FASTA"))
+        if fasta.height:
+            df = df.filter(pl.col("line") < fasta["line"][0])
+        df = _feature_columns(path, kind, df)
+        if df.height:
+            parts.append(extract(df) if extract is not None else df)
+        if fasta.height:
+            break
+    if not parts:
         raise BundleError(f"{path}: not a {kind} file (no feature lines)")
+    return pl.concat(parts, how="vertical_relaxed")
+
+
+def _feature_columns(path: Path, kind: str, df: pl.DataFrame) -> pl.DataFrame:
+    """One chunk of lines (`line`, `text`) -> its feature rows as the nine columns (errors name the line)."""
+    df = df.filter(~pl.col("text").str.starts_with("#") & (pl.col("text").str.strip_chars() != ""))
     df = df.with_columns(pl.col("text").str.split("\t").alias("_f")).with_columns(_n=pl.col("_f").list.len())
     bad = df.filter(pl.col("_n") != 9)
     if bad.height:
@@ -122,7 +152,8 @@ def _read_feature_lines(path: Path, kind: str) -> pl.DataFrame:
         if bad.height:
             raise BundleError(f"{path}:{bad['line'][0]}: {col} '{bad[col][0][:40]}' is not an integer")
         df = df.with_columns(as_int.alias(col))
-    return df.with_columns(pl.col("chrom").map_elements(normalise_contig, return_dtype=pl.Utf8))
+    return df.with_columns(pl.col("chrom").replace_strict(
+        {c: normalise_contig(c) for c in df["chrom"].unique().to_list()}, return_dtype=pl.Utf8))
 
 
 # ------------------------------------------------------------------------------------------ GTF parsing
@@ -133,22 +164,36 @@ _ATTRS = [
 ]
 
 
+# GTF rows the gene model is compiled from (gene, UTR, start_codon rows carry nothing the bundle keeps)
+_GTF_FEATURES = ["transcript", "exon", "CDS", "stop_codon", "Selenocysteine"]
+
+
 def _read_gtf(gtf: Path) -> tuple[pl.DataFrame, list[dict]]:
     """A GTF (Ensembl or GENCODE) as the long frame of `_gene_models`, plus the transcripts left out: exon /
     CDS rows whose transcript has no `transcript` row (VEP's GTF reader ties rows by transcript_id too, and
     warns about parents it does not find). Biotypes as VEP's GTF.pm `_record_get_biotype` takes them."""
-    df = _read_feature_lines(gtf, "GTF")
     extra = ["transcript_type", "gene_type", "biotype"]  # GENCODE's names
-    df = df.with_columns(
-        [pl.col("attributes").str.extract(rf'(?:^|; ){a} "([^"]*)"', 1).alias(a) for a in _ATTRS + extra]
-        + [
-            pl.col("attributes").str.extract_all(r'tag "[^"]*"').list.eval(
-                pl.element().str.slice(5).str.strip_chars('"')).alias("tags"),
-        ]
-    ).with_columns(
-        transcript_biotype=pl.coalesce("transcript_biotype", "transcript_type", "biotype", "source"),
-        gene_biotype=pl.coalesce("gene_biotype", "gene_type"),
-    ).drop(extra)
+
+    def extract(df: pl.DataFrame) -> pl.DataFrame:
+        """A chunk's attributes: transcript and gene attributes from transcript rows only (exon / CDS rows
+        repeat them), the transcript id, protein id and tags from every row."""
+        df = df.filter(pl.col("feature").is_in(_GTF_FEATURES))
+        on_tx = pl.col("feature") == "transcript"
+        every_row = {"transcript_id", "protein_id", "protein_version", "source"}
+        return df.with_columns(
+            [pl.col("attributes").str.extract(rf'(?:^|; ){a} "([^"]*)"', 1).alias(a) if a in every_row
+             else pl.when(on_tx).then(pl.col("attributes").str.extract(rf'(?:^|; ){a} "([^"]*)"', 1)).alias(a)
+             for a in _ATTRS + extra]
+            + [
+                pl.col("attributes").str.extract_all(r'tag "[^"]*"').list.eval(
+                    pl.element().str.slice(5).str.strip_chars('"')).alias("tags"),
+            ]
+        ).with_columns(
+            transcript_biotype=pl.coalesce("transcript_biotype", "transcript_type", "biotype", "source"),
+            gene_biotype=pl.coalesce("gene_biotype", "gene_type"),
+        ).drop(extra, "attributes")
+
+    df = _read_feature_lines(gtf, "GTF", extract)
     # some GTFs list several transcripts on one exon/CDS row ("ENST1,ENST1_1"): the row belongs to each
     df = df.with_columns(pl.col("transcript_id").str.split(",")).explode("transcript_id")
     has_row = df.filter(pl.col("feature") == "transcript")["transcript_id"].implode()
@@ -158,7 +203,7 @@ def _read_gtf(gtf: Path) -> tuple[pl.DataFrame, list[dict]]:
     )
     skipped = [{"transcript_id": tid, "line": line, "reason": "exon / CDS rows but no transcript row"}
                for tid, line in orphans.iter_rows()]
-    return df.drop("attributes"), skipped
+    return df, skipped
 
 
 def _is_gff3(path: Path) -> bool:
@@ -221,13 +266,17 @@ def _read_gff3(path: Path) -> tuple[pl.DataFrame, list[dict]]:
     symbols and biotypes are taken as VEP's GFF reader takes them (BaseGXF.pm `_create_transcript`,
     `_add_identifiers`; GFF.pm `_record_get_id`, `_record_get_biotype`). Ensembl's GFF3 CDS rows already
     include the stop codon; GENCODE's do not and carry stop_codon rows, folded in like a GTF's."""
-    df = _read_feature_lines(path, "GFF3")
+
+    def extract(df: pl.DataFrame) -> pl.DataFrame:
+        return df.with_columns(
+            [_unescape(pl.col("attributes").str.extract(rf"(?:^|;)\s*{k}=([^;]*)", 1)).alias(k)
+             for k in _GFF3_KEYS if k not in ("Parent", "parent", "tag", "Dbxref", "dbxref")]
+            + [pl.col("attributes").str.extract(rf"(?:^|;)\s*{k}=([^;]*)", 1).str.split(",")
+               .list.eval(_unescape(pl.element())).alias(k) for k in ("Parent", "parent", "tag", "Dbxref", "dbxref")]
+        ).drop("attributes")
+
+    df = _read_feature_lines(path, "GFF3", extract)
     df = df.with_columns(
-        [_unescape(pl.col("attributes").str.extract(rf"(?:^|;)\s*{k}=([^;]*)", 1)).alias(k)
-         for k in _GFF3_KEYS if k not in ("Parent", "parent", "tag", "Dbxref", "dbxref")]
-        + [pl.col("attributes").str.extract(rf"(?:^|;)\s*{k}=([^;]*)", 1).str.split(",")
-           .list.eval(_unescape(pl.element())).alias(k) for k in ("Parent", "parent", "tag", "Dbxref", "dbxref")]
-    ).with_columns(
         rid=pl.coalesce("ID", "Name", "id", "name"),
         parents=pl.coalesce("Parent", "parent"),
         part=pl.col("feature").str.to_lowercase().replace_strict(_GFF3_PARTS, default=None),
@@ -328,7 +377,9 @@ def _derive_nf_flags(tr: pl.DataFrame, cds: pl.DataFrame, fasta: Path) -> pl.Dat
 
 
 def _canonical(tr: pl.DataFrame) -> pl.Series:
-    """Ensembl's canonical-transcript rule before MANE (releases up to ~100), per gene:
+    """Ensembl's canonical-transcript rule for releases that do not tag it, per gene: the MANE Select
+    transcript when the release marks one (Ensembl's canonical definition since MANE, release 104 glossary:
+    "the MANE Select transcript where one exists"); otherwise the rule before MANE (releases up to ~100):
     protein-coding genes: the longest CCDS translation, else the longest Ensembl/Havana merged translation,
     else the longest translation; genes without translations: the longest transcript. Ties: longer
     transcript (cDNA), then the lower stable id."""
@@ -337,7 +388,9 @@ def _canonical(tr: pl.DataFrame) -> pl.Series:
         is_ccds=pl.col("ccds").is_not_null(),
         is_merged=pl.col("source") == "ensembl_havana",
     ).with_columns(
-        tier=pl.when(pl.col("has_tl") & pl.col("is_ccds")).then(0)
+        tier=pl.when(pl.col("mane_select").fill_null(False) if "mane_select" in tr.columns else pl.lit(False))
+        .then(-1)
+        .when(pl.col("has_tl") & pl.col("is_ccds")).then(0)
         .when(pl.col("has_tl") & pl.col("is_merged")).then(1)
         .when(pl.col("has_tl")).then(2).otherwise(3),
         tl_len=pl.when(pl.col("has_tl")).then(pl.col("cds_length")).otherwise(0),
@@ -369,6 +422,13 @@ def _exon_order(exons: pl.DataFrame) -> pl.Series:
     descending on the - strand), as Ensembl ranks them; a file's own rank / exon_number is not needed."""
     along = pl.when(pl.col("strand") == "-").then(-pl.col("start")).otherwise(pl.col("start"))
     return exons.select(along.rank("ordinal").over("transcript_id").cast(pl.Int32).alias("exon_number")).to_series()
+
+
+# Ensembl / GENCODE transcript tags kept as boolean columns (GENCODE "tag" vocabulary; MANE: the
+# NCBI/EMBL-EBI MANE project's Select and Plus Clinical sets)
+_TAG_COLUMNS = {"ensembl_canonical": "Ensembl_canonical", "mane_select": "MANE_Select",
+                "mane_plus_clinical": "MANE_Plus_Clinical", "mrna_start_nf": "mRNA_start_NF",
+                "mrna_end_nf": "mRNA_end_NF"}
 
 
 def _gene_models(gtf: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[dict]]:
@@ -419,6 +479,8 @@ def _gene_models(gtf: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, l
                                                    n_exons=pl.len())
     prot = g.filter(pl.col("feature") == "CDS").group_by("transcript_id").agg(
         protein_id=pl.col("protein_id").first(), protein_version=pl.col("protein_version").first())
+    sec = g.filter(pl.col("feature") == "Selenocysteine").group_by("transcript_id").agg(
+        selenocysteine=pl.col("start").unique().sort())
     tags = g.filter(pl.col("feature").is_in(["transcript", "exon", "CDS"])).group_by("transcript_id").agg(
         tags=pl.col("tags").list.explode(keep_nulls=False, empty_as_null=False).unique())
     tr = (
@@ -426,7 +488,9 @@ def _gene_models(gtf: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, l
             "transcript_id", pl.col("transcript_version").cast(pl.Int32), "gene_id",
             pl.col("gene_version").cast(pl.Int32), pl.col("gene_name").alias("gene_symbol"),
             pl.col("transcript_biotype").alias("biotype"), "gene_biotype", "transcript_name",
-            pl.col("transcript_source").alias("source"), pl.col("transcript_support_level").alias("tsl"),
+            pl.col("transcript_source").alias("source"),
+            # "1", "1 (assigned to previous version 5)", "NA": the level is the leading digit (Ensembl GTF)
+            pl.col("transcript_support_level").str.extract(r"^\s*([1-5])\b", 1).cast(pl.Int8).alias("tsl"),
             "chrom", "start", "end", pl.when(pl.col("strand") == "-").then(-1).otherwise(1).cast(pl.Int8).alias("strand"),
             pl.col("ccds_id").alias("ccds"),
         )
@@ -434,6 +498,7 @@ def _gene_models(gtf: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, l
         .join(exon_len, on="transcript_id", how="left")
         .join(prot, on="transcript_id", how="left")
         .join(tags, on="transcript_id", how="left")
+        .join(sec, on="transcript_id", how="left")
         .with_columns(
             # VEP's FLAGS order: cds_start_NF before cds_end_NF
             flags=pl.concat_list(
@@ -441,31 +506,49 @@ def _gene_models(gtf: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, l
                 pl.when(pl.col("tags").list.contains("cds_end_NF")).then(pl.lit("cds_end_NF")),
             ).list.drop_nulls().list.join(","),
             basic=pl.col("tags").list.contains("basic"),
+            **{col: pl.col("tags").list.contains(tag).fill_null(False) for col, tag in _TAG_COLUMNS.items()},
+            codon_table=pl.col("chrom").replace_strict(
+                {c: codon_table_of_contig(c) for c in tx_rows["chrom"].unique().to_list()}, return_dtype=pl.Int8),
         )
         .with_columns(flags=pl.when(pl.col("flags") == "").then(None).otherwise(pl.col("flags")))
         .drop("tags")
         .sort("chrom", "start", "end", "transcript_id")
     )
-    tr = tr.with_columns(_canonical(tr))
+    # the release's own canonical transcripts when it marks them (Ensembl >= 104 GTF / GFF3 tag
+    # Ensembl_canonical, one per gene); older releases: Ensembl's earlier rule, computed
+    tagged = tr["ensembl_canonical"].any()
+    tr = tr.with_columns(pl.col("ensembl_canonical").alias("canonical") if tagged else _canonical(tr))
     exons = exons.select("transcript_id", "exon_number", "start", "end").sort("transcript_id", "exon_number")
     return tr, exons, cds_tab.sort("transcript_id", "start"), skipped
 
 
 # --------------------------------------------------------------------------------------------- sequence
-def _compile_sequence(fasta: Path, out: Path) -> tuple[dict[str, int], pl.DataFrame]:
+PRIMARY_CONTIGS = [str(i) for i in range(1, 23)] + ["X", "Y", "MT"]
+
+
+def _keep_contig(name: str, contigs: str) -> bool:
+    """`contigs` 'all' keeps every contig; 'primary' keeps the human primary assembly's chromosomes (1-22, X,
+    Y, MT, by bundle name: 'chr1' / 'chrM' read as '1' / 'MT') and leaves out unplaced, unlocalised and alt
+    contigs (KI270728.1, GL000009.2, chr1_KI270706v1_random, HLA-..., ...)."""
+    return contigs == "all" or name in PRIMARY_CONTIGS
+
+
+def _compile_sequence(fasta: Path, out: Path, contigs: str = "all") -> tuple[dict[str, int], pl.DataFrame]:
     import pysam
 
     try:
         fa = pysam.FastaFile(str(fasta))
     except Exception as exc:
         raise BundleError(f"{fasta}: cannot open as an indexed FASTA ({exc})") from exc
-    contigs: dict[str, int] = {}
+    kept: dict[str, int] = {}
     segs = []
     offset = 0
     with fa, open(out / "sequence.bin", "wb") as bin_out:
         for ref, length in zip(fa.references, fa.lengths):
             name = normalise_contig(ref)
-            contigs[name] = int(length)
+            if not _keep_contig(name, contigs):
+                continue
+            kept[name] = int(length)
             arr = np.frombuffer(fa.fetch(ref).upper().encode("ascii"), dtype=np.uint8)
             real = arr != ord("N")
             if not real.any():
@@ -477,7 +560,7 @@ def _compile_sequence(fasta: Path, out: Path) -> tuple[dict[str, int], pl.DataFr
                 segs.append({"chrom": name, "start": int(s0) + 1, "end": int(e0), "offset": offset})
                 offset += len(chunk)
     seg_tab = pl.DataFrame(segs, schema={"chrom": pl.Utf8, "start": pl.Int64, "end": pl.Int64, "offset": pl.Int64})
-    return contigs, seg_tab
+    return kept, seg_tab
 
 
 # ------------------------------------------------------------------------------------ known variants
@@ -543,8 +626,12 @@ def _compile_clinvar(path: Path) -> pl.DataFrame:
 
 # ------------------------------------------------------------------------------------------------ build
 def build_bundle(gtf: Path, fasta: Path, out: Path, known_variants: Path | None = None,
-                 clinvar: Path | None = None) -> Path:
-    """Compile the sources into `out` (created; existing bundle files are replaced). Returns `out`."""
+                 clinvar: Path | None = None, contigs: str = "all") -> Path:
+    """Compile the sources into `out` (created; existing bundle files are replaced). Returns `out`.
+    `contigs`: 'all', or 'primary' to leave out unplaced / alt contigs and the transcripts on them (their
+    count per contig goes to the manifest)."""
+    if contigs not in ("all", "primary"):
+        raise BundleError(f"contigs must be 'all' or 'primary', not {contigs!r}")
     sources = {"gtf": gtf, "fasta": fasta, "known_variants": known_variants, "clinvar": clinvar}
     for kind, p in sources.items():
         if p is not None and not Path(p).is_file():
@@ -553,12 +640,19 @@ def build_bundle(gtf: Path, fasta: Path, out: Path, known_variants: Path | None 
     out.mkdir(parents=True, exist_ok=True)
     fasta = Path(fasta)
     tr, exons, cds, skipped = _gene_models(Path(gtf))
+    left_out = {}
+    if contigs != "all":
+        keep = pl.col("chrom").is_in(PRIMARY_CONTIGS)
+        left_out = dict(tr.filter(~keep).group_by("chrom").len().sort("chrom").iter_rows())
+        tr = tr.filter(keep)
+        ids = tr["transcript_id"].implode()
+        exons, cds = exons.filter(pl.col("transcript_id").is_in(ids)), cds.filter(pl.col("transcript_id").is_in(ids))
     if skipped:
         shown = "; ".join(f"{s['transcript_id']} (line {s['line']}: {s['reason']})" for s in skipped[:5])
         more = f"; {len(skipped) - 5} more, listed in manifest.json" if len(skipped) > 5 else ""
         warnings.warn(BundleWarning(f"{gtf}: {len(skipped)} transcript(s) left out: {shown}{more}"), stacklevel=2)
-    contigs, segs = _compile_sequence(fasta, out)
-    unknown = set(tr["chrom"].unique()) - set(contigs)
+    contig_lengths, segs = _compile_sequence(fasta, out, contigs)
+    unknown = set(tr["chrom"].unique()) - set(contig_lengths)
     if unknown:
         raise BundleError(f"{gtf}: contigs {sorted(unknown)} are not in the FASTA {fasta}")
     if _is_gff3(Path(gtf)):
@@ -575,7 +669,7 @@ def build_bundle(gtf: Path, fasta: Path, out: Path, known_variants: Path | None 
     # the annotator's allele-keyed lookup (known variants + ClinVar), precomputed for fast cold starts
     from hcml.genomics.annotate import LOOKUP_FILE, variant_lookup
 
-    stub = ReferenceBundle(path=out, manifest={}, contigs=contigs, transcripts=tr, exons=exons, cds=cds)
+    stub = ReferenceBundle(path=out, manifest={}, contigs=contig_lengths, transcripts=tr, exons=exons, cds=cds)
     stub.__dict__["known_variants"], stub.__dict__["clinvar"] = kv, cv
     (out / LOOKUP_FILE).unlink(missing_ok=True)
     variant_lookup(stub).write_parquet(out / LOOKUP_FILE)
@@ -599,12 +693,13 @@ def build_bundle(gtf: Path, fasta: Path, out: Path, known_variants: Path | None 
         "built_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "hcml_version": hcml_version,
         "bundle_sha256": bundle_hash.hexdigest(),
-        "contigs": contigs,
+        "contigs": contig_lengths,
         "counts": {"transcripts": tr.height, "genes": tr["gene_id"].n_unique(), "exons": exons.height,
                    "known_variants": kv.height, "clinvar": cv.height,
                    "sequence_bases": int((segs["end"] - segs["start"] + 1).sum() or 0),
                    "skipped_transcripts": len(skipped)},
         "skipped_transcripts": skipped,
+        "transcripts_on_contigs_left_out": left_out,
         "files": files,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

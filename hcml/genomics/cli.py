@@ -27,8 +27,10 @@ def reference() -> None:
 @click.option("--known-variants", type=click.Path(path_type=Path), default=None, help="VEP-cache known variants TSV.")
 @click.option("--clinvar", type=click.Path(path_type=Path), default=None, help="ClinVar TSV with GRCh38 columns.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Output directory (default: $HCML_BUNDLE_DIR).")
+@click.option("--contigs", type=click.Choice(["all", "primary"]), default="all", show_default=True,
+              help="'primary': only chromosomes 1-22, X, Y, MT (chr-prefixed or not); unplaced / alt contigs left out.")
 def build(gtf: Path | None, fasta: Path | None, known_variants: Path | None, clinvar: Path | None,
-          out: Path | None) -> None:
+          out: Path | None, contigs: str) -> None:
     """Compile the sources into a bundle directory (Parquet tables + sequence + manifest.json).
 
     With no options, builds from the real files shipped in data/ into $HCML_BUNDLE_DIR. When --gtf or
@@ -50,7 +52,8 @@ def build(gtf: Path | None, fasta: Path | None, known_variants: Path | None, cli
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", BundleWarning)
-            path = build_bundle(gtf, fasta, out, known_variants=known_variants, clinvar=clinvar)
+            path = build_bundle(gtf, fasta, out, known_variants=known_variants, clinvar=clinvar,
+                                    contigs=contigs)
     except BundleError as exc:
         _fail(str(exc))
     for w in caught:

@@ -31,13 +31,25 @@ import polars as pl
 
 _COMP = bytes.maketrans(b"ACGTNacgtn", b"TGCANtgcan")
 
-CODON_TABLE = {
-    a + b + c: aa
-    for (a, b, c), aa in zip(
-        [(x, y, z) for x in "TCAG" for y in "TCAG" for z in "TCAG"],
-        "FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG",
-    )
+# NCBI genetic codes (gc.prt, `ncbieaa` over codons in TCAG order): 1 the standard code, 2 the vertebrate
+# mitochondrial code (TGA = Trp, AGA / AGG = stop, ATA = Met). Ensembl VEP translates with the codon table of
+# the transcript's seq region (ensembl-variation `_get_codon_table`: the `codon_table` attribute, 2 on MT).
+_NCBI_CODES = {
+    1: "FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG",
+    2: "FFLLSSSSYY**CCWWLLLLPPPPHHQQRRRRIIMMTTTTNNKKSS**VVVVAAAADDEEGGGG",
 }
+CODON_TABLES = {
+    code: {a + b + c: aa for (a, b, c), aa in zip([(x, y, z) for x in "TCAG" for y in "TCAG" for z in "TCAG"], aas)}
+    for code, aas in _NCBI_CODES.items()
+}
+CODON_TABLE = CODON_TABLES[1]
+STANDARD_CODE, MITOCHONDRIAL_CODE = 1, 2
+
+
+def codon_table_of_contig(chrom: str) -> int:
+    """The genetic code of a contig: vertebrate mitochondrial on MT (Ensembl core sets the seq region
+    attribute `codon_table` = 2 on MT only), standard elsewhere. Takes bundle names ('MT', not 'chrM')."""
+    return MITOCHONDRIAL_CODE if chrom == "MT" else STANDARD_CODE
 THREE_LETTER = {
     "A": "Ala", "R": "Arg", "N": "Asn", "D": "Asp", "C": "Cys", "Q": "Gln", "E": "Glu", "G": "Gly", "H": "His",
     "I": "Ile", "L": "Leu", "K": "Lys", "M": "Met", "F": "Phe", "P": "Pro", "S": "Ser", "T": "Thr", "W": "Trp",
@@ -49,29 +61,31 @@ def revcomp(seq: str) -> str:
     return seq.encode("ascii").translate(_COMP)[::-1].decode("ascii")
 
 
-_DICODON = {a + b: CODON_TABLE[a] + CODON_TABLE[b] for a in CODON_TABLE for b in CODON_TABLE}
+_DICODONS = {code: {a + b: t[a] + t[b] for a in t for b in t} for code, t in CODON_TABLES.items()}
 
 
-def translate(seq: str) -> str:
-    """Standard code; incomplete trailing codon dropped; codons with N -> X. Reads two codons per lookup."""
+def translate(seq: str, code: int = STANDARD_CODE) -> str:
+    """Translation with NCBI genetic code `code` (1 standard, 2 vertebrate mitochondrial); incomplete
+    trailing codon dropped; codons with N -> X. Reads two codons per lookup."""
+    table = CODON_TABLES[code]
     n = len(seq) - len(seq) % 3
     n6 = n - n % 6
-    get = _DICODON.get
-    out = [get(seq[i : i + 6]) or _codon_pair(seq[i : i + 6]) for i in range(0, n6, 6)]
+    get = _DICODONS[code].get
+    out = [get(seq[i : i + 6]) or _codon_pair(seq[i : i + 6], table) for i in range(0, n6, 6)]
     if n6 < n:
-        out.append(CODON_TABLE.get(seq[n6:n], "X"))
+        out.append(table.get(seq[n6:n], "X"))
     return "".join(out)
 
 
-def _codon_pair(six: str) -> str:
-    return CODON_TABLE.get(six[:3], "X") + CODON_TABLE.get(six[3:], "X")
+def _codon_pair(six: str, table: dict) -> str:
+    return table.get(six[:3], "X") + table.get(six[3:], "X")
 
 
-def translate_to_stop(seq: str, chunk: int = 96) -> str:
+def translate_to_stop(seq: str, chunk: int = 96, code: int = STANDARD_CODE) -> str:
     """Translate up to and including the first stop codon, reading only as far as needed."""
     out = []
     for i in range(0, len(seq) - len(seq) % 3, chunk):
-        p = translate(seq[i : i + chunk])
+        p = translate(seq[i : i + chunk], code)
         k = p.find("*")
         if k >= 0:
             out.append(p[: k + 1])
@@ -138,6 +152,11 @@ class TranscriptIndex:
         flags = tx["flags"].fill_null("")
         self.start_nf = flags.str.contains("cds_start_NF").to_numpy()
         self.end_nf = flags.str.contains("cds_end_NF").to_numpy()
+        # genetic code per transcript (bundles built before the column existed: all standard)
+        self.code = (tx["codon_table"].fill_null(STANDARD_CODE).to_numpy().astype(np.int8) if "codon_table" in tx.columns
+                     else np.full(n, STANDARD_CODE, np.int8))
+        self.sec_starts = tx["selenocysteine"].to_list() if "selenocysteine" in tx.columns else [None] * n
+        self.has_sec = np.array([bool(x) for x in self.sec_starts], bool)
 
         ex = (
             bundle.exons.join(tx.select("transcript_id").with_row_index("t"), on="transcript_id")
@@ -393,11 +412,29 @@ class TranscriptIndex:
             seq = self._utr3_seq[t] = self.cdna_sequence(t)[int(self.cdna_cds_end[t]):] if self.coding[t] else ""
         return seq
 
+    def selenocysteine_positions(self, t: int) -> list[int]:
+        """Protein positions (1-based) of the transcript's selenocysteine codons (GTF `Selenocysteine` rows,
+        3 bases from the stored genomic start): Ensembl's translation carries U there (the `_selenocysteine`
+        sequence edit of Bio::EnsEMBL::Translation), where the genetic code reads TGA as a stop."""
+        starts = self.sec_starts[t]
+        if not starts or not self.coding[t]:
+            return []
+        out = []
+        for g in starts:
+            mapped = [self.map1(t, int(x)) for x in (g, g + 2)]
+            cdna = [m[1] for m in mapped if m[0]]
+            if cdna:
+                cds = int(self.cds_of_cdna(np.array([t]), np.array([min(cdna)]))[0])
+                if cds >= 1:
+                    out.append((cds - 1) // 3 + 1)
+        return out
+
     def ref_protein(self, t: int) -> str:
-        """Translation of the CDS up to and including the first stop (cached)."""
+        """Translation of the CDS with the transcript's genetic code, selenocysteines as U, up to and
+        including the first stop (cached)."""
         p = self._ref_prot.get(t)
         if p is None:
-            p = translate(self.coding_sequence(t))
+            p = self.protein(t)
             k = p.find("*")
             p = self._ref_prot[t] = p if k < 0 else p[: k + 1]
         return p
@@ -413,5 +450,10 @@ class TranscriptIndex:
         return self._cds_seq[t]
 
     def protein(self, t: int | str) -> str:
-        """Translation of the CDS (stop as '*')."""
-        return translate(self.coding_sequence(t))
+        """Translation of the CDS with the transcript's genetic code (stop as '*', selenocysteine as U)."""
+        t = self.index(t) if isinstance(t, str) else t
+        p = translate(self.coding_sequence(t), int(self.code[t]))
+        for k in self.selenocysteine_positions(t):
+            if k <= len(p):
+                p = p[: k - 1] + "U" + p[k:]
+        return p
