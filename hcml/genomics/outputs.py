@@ -120,6 +120,9 @@ class AnnotatedChunk:
     def annotation_parts(self, max_rows: int) -> Iterable[pl.DataFrame]:
         """`annotations()` in consecutive parts of about `max_rows` rows (each expanded only when needed)."""
         if self.reps is None:
+            if not self.distinct.height:  # an empty input still has its columns
+                yield self.distinct
+                return
             yield from self.distinct.iter_slices(max_rows)
             return
         per_record = max(1, max_rows * self.reps.height // max(1, self._expanded_rows()))

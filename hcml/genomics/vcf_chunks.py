@@ -5,8 +5,9 @@ Each chunk is a VCF of its own (the file's header lines, then a run of its recor
 reader (`hcml.genomics.inputs.read_vcf`) parses as it would the whole file; `line_offset` puts its line
 numbers back in the file's.  Every check the reader makes is per record (or on the header, which every
 chunk carries), so the chunks' results put together equal the whole file's, whatever the chunk size.
-Inputs this cannot cut (not a VCF, no records, unreadable) are handed back whole (`VcfStream.read_all`), so
-the reader raises exactly the errors it raises today.
+Inputs this cannot cut (not a VCF, no records, a symbolic ALT, unreadable) are handed back whole
+(`VcfStream.read_all`), so the reader raises exactly the errors it raises today.  A gzip stream that breaks
+part-way is still a whole-input error, raised when the reader gets there (earlier chunks are written).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import BinaryIO
 
 from hcml.genomics.errors import InputError
 
-CHUNK_RECORDS = 50_000  # record lines per chunk: ~200 MB peak for `hcml annotate` on distinct variants
+CHUNK_RECORDS = 50_000  # record lines per chunk (hcml annotate's peak RSS: 320-420 MB, docs/annotation.md)
 READ_BYTES = 1 << 22
 SNIFF_CHARS = 5000  # what `hcml.genomics.inputs.sniff` looks at
 
@@ -65,8 +66,7 @@ def read_chunk(chunk: VcfChunk, bundle):
     from hcml.genomics.inputs import ParsedInput, read_vcf
 
     lines = chunk.body.split(b"\n")
-    first: dict[bytes, int] = {}
-    index = [first.setdefault(line, len(first)) for line in lines]
+    first = {line: k for k, line in enumerate(dict.fromkeys(lines))}  # distinct lines, in order of appearance
     if len(first) > DISTINCT_SHARE * len(lines):
         parsed = read_vcf(chunk.data, bundle)
         parsed.genotypes = None
@@ -75,7 +75,7 @@ def read_chunk(chunk: VcfChunk, bundle):
     n_header = chunk.header.count(b"\n")
     mapping = pl.DataFrame({
         "line": np.arange(len(lines), dtype=np.int64) + (n_header + 1 + chunk.line_offset),
-        "_d": np.array(index, dtype=np.int64) + (n_header + 1),
+        "_d": np.fromiter(map(first.__getitem__, lines), np.int64, len(lines)) + (n_header + 1),
     })
 
     def expand(frame: pl.DataFrame) -> pl.DataFrame:
