@@ -98,6 +98,12 @@ def test_paste_variants_live_progress_sorted_results_and_provenance(browser_page
                 for r in clinvar}
     for row in rows:
         assert expected[row["cells"][1]] in row["cells"][7].split(",")
+    # the ACMG/AMP column: a class with its points and criteria, the evidence lines on hover
+    classes = ("Pathogenic", "Likely pathogenic", "Uncertain significance", "Likely benign", "Benign")
+    for row in rows:
+        assert row["cells"][11].split(" (")[0] in classes, row["cells"]
+    evidence = page.get_attribute("#results tbody tr:first-child td.acmg", "title")
+    assert evidence and ":" in evidence
     page.click("#results tbody tr:first-child a.provenance-link")
     expect(page.locator("#provenance")).to_contain_text("bundle_sha256")
     provenance = json.loads(page.inner_text("#provenance"))
