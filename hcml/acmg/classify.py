@@ -56,7 +56,9 @@ def evidence_thresholds(model) -> dict | None:
     for side in ("pathogenic", "benign"):
         levels = raw.get(side) or {}
         if isinstance(levels, dict):
-            got = {k.lower(): float(v) for k, v in levels.items()
+            # {level: score}, or hcml.ml.evidence's {level: {"threshold": score, "ci95": ...}} as stored in info
+            flat = {k: (v.get("threshold") if isinstance(v, dict) else v) for k, v in levels.items()}
+            got = {k.lower(): float(v) for k, v in flat.items()
                    if k.lower() in _STRENGTH_LEVELS and isinstance(v, (int, float)) and not isinstance(v, bool)}
             if got:
                 out[side] = got

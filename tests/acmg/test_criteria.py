@@ -205,6 +205,9 @@ def test_pp3_bp4_strength_from_evidence_thresholds(bundle):
     model = _Model({"evidence_thresholds": thresholds})
     assert evidence_thresholds(model) == thresholds
     assert evidence_thresholds(_Model({})) is None
+    # the shape hcml.ml.evidence stores in the model's info: {level: {"threshold": score, ...}}
+    stored = {side: {lvl: {"threshold": t, "ci95": None} for lvl, t in levels.items()} for side, levels in thresholds.items()}
+    assert evidence_thresholds(_Model({"evidence_thresholds": stored})) == thresholds
     parsed = read_vcf(SAMPLES / "clinvar2016_chr21_region.vcf", bundle)
     summary = summarise(annotate(parsed.variants, bundle)).sort("row")
     scores = np.linspace(0.0, 1.0, summary.height)
