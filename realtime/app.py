@@ -495,9 +495,9 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
     )
     async def submit(request: Request,
                      principal: Annotated[Principal, Depends(authorize(*CLINICAL))]) -> JSONResponse:
-        # The body (up to HCML_REALTIME_MAX_SUBMISSION_BYTES) is read raw and parsed on a worker thread: FastAPI
-        # would parse it on the event loop, where every other request waits (the role was checked before it
-        # was read, in AuditAndMetrics).
+        # Read raw and parsed on a worker thread rather than by FastAPI on the event loop. The parser holds the
+        # GIL throughout, though: a 64 MB body still pauses every request ~2 s (docs/realtime.md); only a caller
+        # whose role and Content-Length passed AuditAndMetrics and the body limit gets this far.
         raw = await request.body()
         try:
             body = await run_in_threadpool(SubmissionRequest.model_validate_json, raw)
