@@ -1,12 +1,13 @@
 """A clinician's latency and the server's memory while the service is attacked (tests/security/ has each attack
 as a test; this measures what they cost everyone else). Starts `hcml serve`, measures, stops it.
 
-    .venv/bin/python bench/realtime_abuse.py [--rate 50] [--seconds 20] [--ceiling-mb 800]
+    .venv/bin/python bench/realtime_abuse.py [--rate 50] [--seconds 20] [--ceiling-mb 512] [--ranges-rate 20]
 
 First a quiet baseline, then the same open-loop single-variant load (a new real SNV each request, latency
 from each request's scheduled send time: bench/realtime_latency.py's client) while attacker processes run:
-- ranges:   32 HGVS range duplications such as `21:g.25000000_26000000dup` per request, back to back (a
-            942-byte body that once cost a 158 MB answer and +900 MB);
+- ranges:   32 HGVS range duplications such as `21:g.25000000_26000000dup` per request, `--ranges-rate`
+            a second (a 942-byte body that once cost a 158 MB answer and +900 MB; back to back, `0`, it is a
+            plain CPU flood by an authenticated user, which only a rate limit would answer);
 - headers:  a 1 MiB header every 100 ms, 50 connections each holding a half-sent request head (slowloris,
             a byte a second), a 4 MiB WebSocket frame before authentication every 200 ms;
 - unread:   two WebSocket clients sending 20-variant requests at 20/s each and never reading an answer
@@ -70,13 +71,14 @@ def _send_all(sock: socket.socket, data: bytes) -> bool:
         return False
 
 
-def attack_ranges(port: int, token: str, until: float, counts: dict) -> None:
+def attack_ranges(port: int, token: str, until: float, counts: dict, rate: float = 20.0) -> None:
     raw = build_request("/v1/annotate", {"variants": [f"21:g.{25_000_000 + 1000 * i}_26000000dup"
                                                       for i in range(32)]}, token, "127.0.0.1")
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.settimeout(30)
         reader = sock.makefile("rb")
         while time.time() < until:
+            began = time.time()
             sock.sendall(raw)
             status = int(reader.readline().split()[1])
             length = 0
@@ -85,6 +87,8 @@ def attack_ranges(port: int, token: str, until: float, counts: dict) -> None:
                     length = int(line.split(b":")[1])
             reader.read(length)
             counts[status] = counts.get(status, 0) + 1
+            if rate > 0:
+                time.sleep(max(0.0, began + 1 / rate - time.time()))
 
 
 def attack_headers(port: int, token: str, until: float, counts: dict) -> None:
@@ -181,11 +185,15 @@ def attack_bodies(port: int, token: str, until: float, counts: dict) -> None:
             counts["mb_sent_before_refusal"] = counts.get("mb_sent_before_refusal", 0) + sent
 
 
-def run_attack(kind: str, port: int, token: str, until: float, out: multiprocessing.Queue) -> None:
+def run_attack(kind: str, port: int, token: str, until: float, out: multiprocessing.Queue,
+               ranges_rate: float) -> None:
     counts: dict = {}
     try:
-        {"ranges": attack_ranges, "headers": attack_headers, "unread": attack_unread,
-         "bodies": attack_bodies}[kind](port, token, until, counts)
+        if kind == "ranges":
+            attack_ranges(port, token, until, counts, ranges_rate)
+        else:
+            {"headers": attack_headers, "unread": attack_unread, "bodies": attack_bodies}[kind](
+                port, token, until, counts)
     except Exception as exc:  # an attacker failing is reported, not hidden
         counts["attacker_error"] = f"{type(exc).__name__}: {exc}"
     out.put((kind, counts))
@@ -196,7 +204,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rate", type=float, default=50.0, help="clinician single-variant requests per second")
     ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--ceiling-mb", type=float, default=800.0, help="server RSS ceiling (MB) under attack")
+    ap.add_argument("--ceiling-mb", type=float, default=512.0, help="server RSS ceiling (MB) under attack")
+    ap.add_argument("--ranges-rate", type=float, default=20.0, help="range-attack requests a second (0: flood)")
     ap.add_argument("--attacks", default=",".join(ATTACKS))
     ap.add_argument("--bundle", default=None)
     args = ap.parse_args()
@@ -227,7 +236,8 @@ def main() -> None:
         until = time.time() + args.seconds + 8
         results: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()
         ctx = multiprocessing.get_context("spawn")
-        attackers = [ctx.Process(target=run_attack, args=(k, port, researcher, until, results)) for k in kinds]
+        attackers = [ctx.Process(target=run_attack, args=(k, port, researcher, until, results, args.ranges_rate))
+                     for k in kinds]
         for a in attackers:
             a.start()
         time.sleep(3)  # the attacks under way before the clinician's load starts
