@@ -1,6 +1,7 @@
 """`hcml annotate`: read variants (VCF, variant strings or a raw sequence), annotate offline, write VEP tab,
 VCF with CSQ, Ensembl REST JSON or Parquet.  Rejects go to a TSV; a one-line summary goes to stderr.
-Whole-input errors print one line and exit 2."""
+Whole-input errors print one line and exit 2.  A VCF is read, annotated and written a chunk of records at a
+time (hcml.genomics.vcf_chunks), each distinct allele of a chunk annotated once."""
 
 from __future__ import annotations
 

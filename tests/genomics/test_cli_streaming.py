@@ -122,3 +122,19 @@ def test_bad_chunk_size_is_a_whole_input_error(messy_vcf, bundle_dir):
     result = CliRunner().invoke(main, ["annotate", str(messy_vcf), "--bundle", str(bundle_dir)],
                                 env={"HCML_ANNOTATE_CHUNK_RECORDS": "0"})
     assert result.exit_code == 2 and "HCML_ANNOTATE_CHUNK_RECORDS" in result.stderr
+
+
+def test_annotation_parts_put_together_are_the_chunk(messy_vcf, bundle):
+    """The Parquet writer expands a chunk part by part: the parts, in order, are the whole expansion (and
+    that equals annotating every record)."""
+    from hcml.genomics.annotate import annotate
+    from hcml.genomics.annotate_cli import annotate_chunk
+    from hcml.genomics.inputs import read_vcf
+
+    parsed = read_vcf(messy_vcf, bundle)
+    chunk = annotate_chunk(parsed, bundle)
+    assert chunk.reps is not None  # the repeated records share their allele's rows
+    whole = chunk.annotations()
+    assert whole.equals(annotate(parsed.variants, bundle))
+    parts = list(chunk.annotation_parts(50))
+    assert len(parts) > 1 and pl.concat(parts).equals(whole)
