@@ -83,14 +83,19 @@ def _first_int(texts: list) -> np.ndarray:
 
 
 def _texts(frame: pl.DataFrame, name: str) -> list:
-    return frame.get_column(name).to_list() if name in frame.columns else [None] * frame.height
+    try:
+        return frame.get_column(name).to_list()
+    except pl.exceptions.ColumnNotFoundError:
+        return [None] * frame.height
 
 
 def _floats(frame: pl.DataFrame, name: str) -> np.ndarray:
     """NaN for nulls and absent columns (to_numpy's own conversion: no polars query on the hot path)."""
-    if name not in frame.columns:
+    try:
+        column = frame.get_column(name)
+    except pl.exceptions.ColumnNotFoundError:
         return np.full(frame.height, np.nan)
-    return np.asarray(frame.get_column(name).to_numpy(), dtype=np.float64)
+    return np.asarray(column.to_numpy(), dtype=np.float64)
 
 
 def _classification_input(klass, gene: list, alt_aa: list, protein_position: np.ndarray, frame: pl.DataFrame,
@@ -168,8 +173,10 @@ def _inputs(cols: dict, ref: AcmgReference, config: AcmgConfig) -> criteria.Inpu
     n = len(gene)
     defaults = config.defaults
     settings = {k: np.full(n, _number(v), dtype=np.float64) for k, v in defaults.__dict__.items() if k != "disabled"}
-    disabled = {c: np.full(n, c in defaults.disabled) for c in EVALUATED}
+    off = np.zeros(n, bool)  # shared while nothing is disabled (only read); copied per criterion when set
+    disabled = {c: np.ones(n, bool) if c in defaults.disabled else off for c in EVALUATED}
     if config.genes:
+        disabled = {c: v.copy() for c, v in disabled.items()}
         gene_arr = np.asarray(gene, dtype=object)
         for g, own in config.genes.items():  # once per overridden gene, not per row
             rows = gene_arr == g

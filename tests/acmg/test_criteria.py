@@ -259,3 +259,31 @@ def test_config_errors_name_the_key_and_the_digest_follows_the_content(tmp_path:
     monkeypatch.setenv("HCML_ACMG_CONFIG", str(tmp_path / "missing.yaml"))
     with pytest.raises(AcmgConfigError, match="missing.yaml: cannot read"):
         load_config()
+
+
+def test_pvs1_tree_for_variants_read_from_hgvs(bundle):
+    """ClinGen SVI PVS1 tree (Abou Tayoun 2018) on BRCA1, whose LoF mechanism is established by ClinVar's
+    pathogenic truncating variants (counted from the TSV here): canonical splice ->
+    PVS1_Strong (splicing outcome not predicted); initiation codon -> PVS1_Supporting; nonsense without exon
+    structure -> NMD assumed (PVS1). A missense gets no PVS1."""
+    from hcml.acmg.classify import classify, input_from_hgvs
+
+    constraint = pl.read_csv(reference_data_dir() / "constraint" / "gnomad_v2.1_constraint_acmg_columns.tsv.gz",
+                             separator="\t", infer_schema=False)
+    # BRCA1 is not LoF-intolerant in gnomAD (LOEUF 0.9): its mechanism comes from ClinVar's truncating P/LP
+    assert float(constraint.filter(pl.col("gene") == "BRCA1")["oe_lof_upper"].cast(pl.Float64).min()) >= 0.35
+    cv = pl.read_csv(default_sources()["clinvar"], separator="\t", infer_schema=False)
+    truncating = cv.filter((pl.col("symbol") == "BRCA1") & (pl.col("clinical_significance") == "Pathogenic")
+                           & pl.col("review_status").str.starts_with("criteria provided, single")
+                           & pl.col("hgvs_p").str.contains("Ter$"))
+    assert truncating.height >= 2
+    rows = pl.DataFrame({
+        "symbol": ["BRCA1"] * 4,
+        "hgvs_c": ["NM_007294.3:c.4096+1G>A", "NM_007294.3:c.1A>G", "NM_007294.3:c.1687C>T", "NM_007294.3:c.5123C>A"],
+        "hgvs_p": [None, "NP_009225.1:p.Met1Val", "NP_009225.1:p.Gln563Ter", "NP_009225.1:p.Ala1708Glu"],
+    })
+    out = classify(input_from_hgvs(rows), bundle, None)
+    pvs1 = [[c for c in out["acmg_criteria"][i].split(", ") if c.startswith("PVS1")] for i in range(4)]
+    assert pvs1 == [["PVS1_Strong"], ["PVS1_Supporting"], ["PVS1"], []]
+    nonsense = next(x for x in out["acmg_evidence"][2].to_list() if x.startswith("PVS1"))
+    assert "NMD assumed" in nonsense and "other ClinVar P/LP null variants in BRCA1" in nonsense
