@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -122,9 +123,48 @@ def _transcripts(bundle) -> dict[str, tuple[int, int]]:
     return {t: (int(j), int(c) // 3 - 1) for t, j, c in per.iter_rows()}  # less the stop codon
 
 
-def build_reference(bundle, min_stars: int = 1) -> AcmgReference:
+CACHE_VERSION = "1"
+
+
+def _clinvar_records(bundle) -> pl.DataFrame:
+    """Every ClinVar record of the bundle with its label, review stars and HGVS reading (consequence class, new
+    amino acid, protein position: `hcml.ml.features.hgvs_block`, the model's reading). Reading 117k HGVS
+    strings takes seconds, so the result is kept under data_dir()/cache, keyed by the bundle's sha256 and the
+    reading code's: a service starting again on the same bundle and code only reads it."""
+    from hcml.config import data_dir
+
+    import hashlib
+
+    import hcml.ml.features as features
+    import hcml.ml.hgvs_text as hgvs_text
+
+    code = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (features, hgvs_text))).hexdigest()
+    key = (f"acmg_clinvar_{CACHE_VERSION}_{str(bundle.manifest.get('bundle_sha256', 'unknown'))[:16]}"
+           f"_{code[:12]}.parquet")
+    places = [data_dir() / "cache"]
+    for place in places:
+        f = place / key
+        if f.is_file():
+            try:
+                return pl.read_parquet(f)
+            except Exception:  # noqa: BLE001 - a torn cache file is rebuilt
+                pass
+    records = _read_clinvar_records(bundle)
+    for place in places:
+        try:
+            place.mkdir(parents=True, exist_ok=True)
+            tmp = place / f".{key}.tmp"
+            records.write_parquet(tmp)
+            tmp.replace(place / key)
+            break
+        except OSError:
+            continue
+    return records
+
+
+def _read_clinvar_records(bundle) -> pl.DataFrame:
     from hcml.ml.data import label_expr
-    from hcml.ml.features import features_from_hgvs
+    from hcml.ml.features import hgvs_block
 
     cv = bundle.clinvar
     if "conflicted" not in cv.columns:
@@ -134,14 +174,21 @@ def build_reference(bundle, min_stars: int = 1) -> AcmgReference:
         pl.col("measureset_id").cast(pl.Utf8).alias("clinvar_id") if "measureset_id" in cv.columns
         else pl.int_range(pl.len()).cast(pl.Utf8).alias("clinvar_id"),
     ).filter(pl.col("symbol").is_not_null())
-    feats = features_from_hgvs(cv.select("hgvs_c", "hgvs_p", "symbol"))
-    rec = pl.DataFrame({
+    block = hgvs_block(cv.select("hgvs_c", "hgvs_p", "symbol"))
+    pos = np.asarray(block.protein_position, dtype=np.float64)
+    return pl.DataFrame({
         "clinvar_id": cv["clinvar_id"], "gene": cv["symbol"], "label": cv["label"], "stars": cv["stars"],
         "hgvs_p": cv["hgvs_p"].str.replace(r"^[^:]*:", ""), "hgvs_c": cv["hgvs_c"],
         "significance": cv["clinical_significance"].str.replace_all(";", "/"),
-        "consequence_class": feats["consequence_class"], "alt_aa": feats["alt_aa"],
-        "protein_position": feats["protein_position"].cast(pl.Int64),
+        "consequence_class": pl.Series(block.consequence_class.tolist(), dtype=pl.Utf8),
+        "alt_aa": pl.Series(list(block.alt_aa), dtype=pl.Utf8),
+        "protein_position": pl.Series(np.nan_to_num(pos, nan=0.0).astype(np.int64)),
+        "chrom": cv["chrom"], "pos": cv["pos"], "ref": cv["ref"], "alt": cv["alt"],
     })
+
+
+def build_reference(bundle, min_stars: int = 1) -> AcmgReference:
+    rec = _clinvar_records(bundle)
     constraint_genes = pl.read_csv(constraint_path(), separator="\t", columns=["gene"])["gene"]
     symbols = pl.concat([rec["gene"], constraint_genes]).unique().sort().to_list()
     genes = {g: i for i, g in enumerate(symbols)}
@@ -183,7 +230,7 @@ def build_reference(bundle, min_stars: int = 1) -> AcmgReference:
     for ck, rk, cid, hp, sig, alt in ex.iter_rows():  # once per bundle, at build time
         change_examples.setdefault(ck, []).append((cid, hp, sig))
         residue_examples.setdefault(rk, []).append((cid, hp, sig, alt))
-    alleles = cv.select(pl.concat_str("chrom", "pos", "ref", "alt", separator=":"), "clinvar_id").drop_nulls()
+    alleles = rec.select(pl.concat_str("chrom", "pos", "ref", "alt", separator=":"), "clinvar_id").drop_nulls()
     allele_ids = dict(alleles.unique(subset="chrom", keep="first").iter_rows())
     kv = bundle.known_variants
     span = {c: (int(lo), int(hi)) for c, lo, hi in
