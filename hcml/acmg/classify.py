@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from hcml.acmg import combine, criteria
-from hcml.acmg.config import EVALUATED, AcmgConfig, Settings, load_config
+from hcml.acmg.config import EVALUATED, AcmgConfig, load_config
 from hcml.acmg.reference import AcmgReference, reference_for
 
 VERSION = "hcml-acmg/1 (Richards 2015, ClinGen SVI, Tavtigian 2020 points)"
@@ -29,7 +29,7 @@ OUTPUT_SCHEMA = {
     "acmg_richards_class": pl.Utf8,
     "acmg_rules_agree": pl.Boolean,
 }
-INPUT_COLUMNS = {
+INPUT_COLUMNS = {  # the keys (and types) of the input dict that `input_from_*` build and `classify` reads
     "gene_symbol": pl.Utf8, "consequence_class": pl.Utf8, "alt_aa": pl.Utf8, "protein_position": pl.Int64,
     "most_severe_consequence": pl.Utf8, "hgvsp": pl.Utf8, "transcript_id": pl.Utf8, "cdna_position": pl.Utf8,
     "chrom": pl.Utf8, "pos": pl.Int64, "af": pl.Float64, **{c: pl.Float64 for c in ("afr_af", "amr_af", "eas_af",
@@ -277,10 +277,6 @@ def provenance_record(config: AcmgConfig | None = None, model=None) -> dict:
     config = config or load_config()
     return {"version": VERSION, "config_source": config.source, "config_sha256": config.sha256,
             "evidence_thresholds": evidence_thresholds(model), "not_evaluated": dict(criteria.NOT_EVALUATED)}
-
-
-def settings_doc() -> dict:
-    return dict(Settings().__dict__)
 
 
 def annotation_columns(annotations: pl.DataFrame, bundle, model=None, config: AcmgConfig | None = None) -> pl.DataFrame:
