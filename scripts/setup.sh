@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null || PYTHON=python3
-extra=""
-[[ "${1:-}" == "--dev" ]] && extra="[dev]"
+extra="[pipeline,train]"  # the whole platform; the realtime image installs only the core (pyproject.toml)
+[[ "${1:-}" == "--dev" ]] && extra="[pipeline,train,dev]"
 if [[ ! -x .venv/bin/python ]]; then
   echo "==> creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv
