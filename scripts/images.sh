@@ -6,6 +6,7 @@
 #   scripts/images.sh run realtime|dagster    run one in the foreground, as the cluster would (Ctrl-C stops it)
 #   scripts/images.sh test [pytest args]      build, then the image tests (tests/images)
 #   scripts/images.sh sbom NAME               (re)write the SBOM of hcml-NAME
+#   scripts/images.sh usable                  exit 0 when podman can run containers here
 #   scripts/images.sh base-tag                the local base image's name (for `podman build --build-arg`)
 # Environment: HCML_IMAGES_CACHE (debootstrap tarball, .debs, pip cache; default .tools/images),
 # HCML_IMAGES_OUT (SBOMs and sizes; default var/images), HCML_IMAGE_TAG (default: the project version),
@@ -112,10 +113,18 @@ build_image() {  # $1 = realtime | dagster | train
     *) echo "unknown image '$what' (realtime, dagster, train)" >&2; exit 2 ;;
   esac
   mkdir -p "$CACHE/pip"
+  local mounts=(-v "$CACHE/pip:/root/.cache/pip")
+  # the CAs this machine trusts (a TLS-inspecting egress proxy has its own), for pip during the build only:
+  # a RUN step's mounts are not part of its layer
+  local ca="${PIP_CERT:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}"
+  if [[ -f "$ca" ]]; then
+    printf '[global]\ncert = /run/hcml-build/ca.crt\n' > "$CACHE/pip.conf"
+    mounts+=(-v "$ca:/run/hcml-build/ca.crt:ro" -v "$CACHE/pip.conf:/etc/pip.conf:ro")
+  fi
   log "building $(image_name "$what") from $file on $base"
   # --layers: every step whose inputs did not change is reused; the pip cache is shared between builds
   buildah build --layers --network host --pull=never --build-arg PYTHON_IMAGE="$base" "${args[@]}" \
-    -v "$CACHE/pip:/root/.cache/pip" -f "$file" -t "$(image_name "$what")" . >&2
+    "${mounts[@]}" -f "$file" -t "$(image_name "$what")" . >&2
   write_sbom "$what"
 }
 
@@ -147,6 +156,7 @@ cmd="${1:-build}"; shift || true
 case "$cmd" in
   install) install_tools ;;
   base-tag) base_tag ;;
+  usable) command -v podman >/dev/null && podman info >/dev/null 2>&1 ;;
   build)
     install_tools
     targets=("$@"); ((${#targets[@]})) || targets=(base realtime dagster)
@@ -158,5 +168,5 @@ case "$cmd" in
   test)
     "$0" build
     exec .venv/bin/python -m pytest tests/images "$@" ;;
-  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,15p' "$0" >&2; exit 2 ;;
 esac

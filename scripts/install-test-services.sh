@@ -3,7 +3,7 @@
 # installed from Debian's packages, so a second run is quick. Each service script owns its own install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for svc in kafka azurite postgres browser; do
+for svc in kafka azurite postgres browser images; do
   if [[ -x "scripts/$svc.sh" ]]; then
     echo "==> installing $svc"
     "scripts/$svc.sh" install

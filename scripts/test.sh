@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --dev
 scripts/install-test-services.sh
+# the container images the tests in tests/images run (layers reused when nothing changed; tests skip when
+# podman cannot run on the machine)
+if scripts/images.sh usable; then scripts/images.sh build; else echo "==> podman cannot run here: image tests will skip"; fi
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?
