@@ -46,10 +46,12 @@ install_tools() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       buildah podman runc debootstrap fuse-overlayfs uidmap >/dev/null
   fi
-  if [[ ! -x "$SYFT" ]] || ! "$SYFT" version 2>/dev/null | grep -q "${SYFT_VERSION#v}"; then
+  # `go install` stamps the module version into the binary (syft's own `version` says "not provided")
+  if [[ ! -x "$SYFT" ]] || ! go version -m "$SYFT" 2>/dev/null | grep -qE "^\s*mod\s+github.com/anchore/syft\s+$SYFT_VERSION\s"; then
     log "building syft $SYFT_VERSION (SBOMs) into $(dirname "$SYFT") (a few minutes, once)"
     mkdir -p "$(dirname "$SYFT")"
-    GOBIN="$(dirname "$SYFT")" GOFLAGS=-trimpath go install "github.com/anchore/syft/cmd/syft@$SYFT_VERSION"
+    GOBIN="$(dirname "$SYFT")" GOFLAGS=-trimpath go install -ldflags "-X main.version=${SYFT_VERSION#v}" \
+      "github.com/anchore/syft/cmd/syft@$SYFT_VERSION"
   fi
 }
 
@@ -128,17 +130,24 @@ build_image() {  # $1 = realtime | dagster | train
   write_sbom "$what"
 }
 
-write_sbom() {  # CycloneDX JSON (Debian packages from dpkg's status, Python packages from the venv) + size
+write_sbom() {  # $1 = name [force]: CycloneDX JSON (Debian packages from dpkg's status, Python packages from
+  # the venv) + the image's id and size; skipped while the image id is the one the record names
   local what="$1" image mnt size
   image=$(image_name "$what")
   mkdir -p "$OUT"
+  local id record="$OUT/hcml-$what-$TAG.json"
+  id=$(podman image inspect --format '{{.Id}}' "$image")
+  if [[ "${2:-}" != force && -f "$record" && -f "$OUT/hcml-$what-$TAG.cdx.json" ]] && grep -q "\"$id\"" "$record"; then
+    log "$image unchanged ($id): SBOM $OUT/hcml-$what-$TAG.cdx.json"
+    return
+  fi
   mnt=$(podman image mount "$image")
   "$SYFT" scan "dir:$mnt" --override-default-catalogers image --source-name "hcml-$what" --source-version "$TAG" \
     -q -o "cyclonedx-json=$OUT/hcml-$what-$TAG.cdx.json"
   podman image unmount "$image" >/dev/null
   size=$(podman image inspect --format '{{.Size}}' "$image")
-  printf '{"image": "%s", "id": "%s", "size_bytes": %s, "sbom": "%s"}\n' "$image" \
-    "$(podman image inspect --format '{{.Id}}' "$image")" "$size" "hcml-$what-$TAG.cdx.json" > "$OUT/hcml-$what-$TAG.json"
+  printf '{"image": "%s", "id": "%s", "size_bytes": %s, "sbom": "%s"}\n' "$image" "$id" "$size" \
+    "hcml-$what-$TAG.cdx.json" > "$record"
   log "$image: $((size / 1000000)) MB, SBOM $OUT/hcml-$what-$TAG.cdx.json"
 }
 
@@ -163,7 +172,7 @@ case "$cmd" in
     for t in "${targets[@]}"; do
       if [[ "$t" == base ]]; then build_base >/dev/null; else build_image "$t"; fi
     done ;;
-  sbom) write_sbom "${1:?which image: realtime, dagster, train}" ;;
+  sbom) write_sbom "${1:?which image: realtime, dagster, train}" force ;;
   run) run_image "${1:-realtime}" ;;
   test)
     "$0" build
