@@ -9,9 +9,9 @@ PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 extra="[pipeline,train]"  # the whole platform; the realtime image installs only the core (pyproject.toml)
 [[ "${1:-}" == "--dev" ]] && extra="[pipeline,train,dev]"
-if [[ ! -x .venv/bin/python ]]; then
+if [[ ! -x .venv/bin/python || ! -x .venv/bin/pip ]]; then  # also a venv left half-made by an interrupted run
   echo "==> creating .venv with $($PYTHON --version)"
-  "$PYTHON" -m venv .venv
+  "$PYTHON" -m venv --clear .venv
   .venv/bin/pip install --quiet --upgrade pip
 fi
 stamp=".venv/.hcml-installed${extra}"
