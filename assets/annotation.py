@@ -68,7 +68,7 @@ def variant_annotations(context: dg.AssetExecutionContext, sample_variants: pl.D
     code_version="1",
 )
 def variant_features(context: dg.AssetExecutionContext, sample_variants: pl.DataFrame,
-                     variant_annotations: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+                     variant_annotations: pl.DataFrame, reference: ReferenceBundleResource) -> dg.Output[pl.DataFrame]:
     """One row per variant: the picked consequence (VEP --pick order), HGVS, frequencies, ClinVar, genotype.
 
     This is the frame the pathogenicity model scores (`hcml.ml` derives its numeric features from it,
@@ -76,6 +76,7 @@ def variant_features(context: dg.AssetExecutionContext, sample_variants: pl.Data
     """
     from hcml.genomics.annotate import summarise
     from hcml.ml.features import features_from_summary
+    from hcml.ml.proteins import bundle_proteins
 
     metadata: dict = {}
     with measured(metadata):
@@ -83,7 +84,7 @@ def variant_features(context: dg.AssetExecutionContext, sample_variants: pl.Data
         genotype = sample_variants.select("row", "sample", "gt", "zygosity")
         features = summary.join(genotype, on="row", how="left", maintain_order="left")
         # the model's numeric features, same code path as training and the realtime service
-        model_features = features_from_summary(summary)
+        model_features = features_from_summary(summary, bundle_proteins(reference.load(), summary))
         features = features.hstack(model_features.rename({c: f"feature_{c}" for c in model_features.columns}))
     metadata.update(frame_metadata(features))
     return dg.Output(features, metadata=metadata)
@@ -105,12 +106,17 @@ def current_scorer():
     tags=PHI_TAGS,
     code_version="1",
 )
-def variant_predictions(context: dg.AssetExecutionContext, variant_features: pl.DataFrame) -> dg.Output[pl.DataFrame]:
-    """P(pathogenic) for each variant from the platform's own model (MLflow champion, else the bundled one)."""
+def variant_predictions(context: dg.AssetExecutionContext, variant_features: pl.DataFrame,
+                        reference: ReferenceBundleResource) -> dg.Output[pl.DataFrame]:
+    """P(pathogenic) for each variant from the platform's own model (MLflow champion, else the bundled one);
+    protein features from the bundle's own translations, as in the realtime service."""
+    from hcml.ml.proteins import bundle_proteins
+
     metadata: dict = {}
     with measured(metadata):
         scorer = current_scorer()
-        scores = scorer.score(variant_features) if variant_features.height else []
+        scores = (scorer.score(variant_features, bundle_proteins(reference.load(), variant_features))
+                  if variant_features.height else [])
         predictions = variant_features.with_columns(
             pl.Series("pathogenicity_score", scores, dtype=pl.Float64),
             pl.lit(str(scorer.model_name)).alias("model_name"),

@@ -134,7 +134,7 @@ def pathogenicity_model(
         "auroc": report["auroc"],
         "auroc_missense": report["auroc_missense"],
         "ece": report["ece"],
-        "best_epoch": trained.exported.info["best_epoch"],
+        "model_kind": trained.exported.kind,
         "params": dg.MetadataValue.json(cfg.as_params()),
     })
     return dg.Output(value, metadata=metadata)

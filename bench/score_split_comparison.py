@@ -38,7 +38,7 @@ def main() -> None:
         t = time.perf_counter()
         trained = train_model(frame, cfg)
         train_s = time.perf_counter() - t
-        r = evaluate(trained.exported, frame, seed=args.seed)
+        r = evaluate(trained.exported, frame, seed=args.seed, gbm_baseline=trained.candidates.get("gbm"))
         rows.append((name, r["auroc"], r["auroc_missense"], r["ece"], r["baseline_auroc"], r["genes_in_both"], train_s))
     print(f"{'split':<16} {'AUROC':>7} {'missense':>9} {'ECE':>7} {'best baseline':>14} {'genes in both':>14} {'train s':>8}")
     for name, auroc, mis, ece, base, both, secs in rows:

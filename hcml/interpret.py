@@ -20,7 +20,7 @@ class Scorer(Protocol):
     model_name: str
     model_version: str
 
-    def score(self, summary: pl.DataFrame) -> np.ndarray: ...
+    def score(self, summary: pl.DataFrame, sequences: Any = None) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,9 @@ def interpret(parsed: Any, bundle: Any, scorer: Scorer | None) -> Interpretation
     annotations = annotate(variants, bundle)
     summary = summarise(annotations)
     if scorer is not None and summary.height:
-        values = np.asarray(scorer.score(summary), dtype=np.float64)
+        from hcml.ml.proteins import bundle_proteins
+
+        values = np.asarray(scorer.score(summary, bundle_proteins(bundle, summary)), dtype=np.float64)
     else:
         values = [None] * summary.height
     score = pl.Series("pathogenicity_score", values, dtype=pl.Float64)

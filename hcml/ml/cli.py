@@ -55,6 +55,7 @@ def train_cmd(seed: int, register: bool, export_dir: Path | None, plots_dir: Pat
         if not register:
             trained.exported.model_version = f"bundled-{trained.training_set_sha256[:8]}-seed{seed}"
         trained.exported.save(export_dir)
+        (export_dir / "model_card.md").write_text(report["model_card"])
         summary["exported_to"] = str(export_dir)
         summary.setdefault("model_version", trained.exported.model_version)
     summary["plots"] = {k: str(v) for k, v in plots.items()}
@@ -86,7 +87,11 @@ def evaluate_cmd(version: str | None, bundled: bool, as_json: bool, full: bool, 
         save_plots(report, plots_dir)
     out = public(report)
     if not full:
-        out = {k: out[k] for k in ("model_name", "model_version", "auroc", "auroc_missense", "auprc", "accuracy", "brier", "ece", "ece_missense", "baseline_auroc", "baseline_rule_auroc", "test_genes", "genes_in_both")}
+        out = {k: out[k] for k in ("model_name", "model_version", "model_kind", "auroc", "auroc_missense",
+                                   "auroc_missense_with_protein", "auroc_missense_without_protein", "auprc", "accuracy",
+                                   "brier", "ece", "ece_missense", "baseline_auroc", "baseline_rule_auroc",
+                                   "baseline_gbm_auroc", "baseline_gbm_auroc_missense", "evidence_thresholds",
+                                   "test_genes", "genes_in_both")}
     if as_json:
         click.echo(json.dumps(out, indent=2))
     else:

@@ -15,12 +15,14 @@ the 117k ClinVar rows. `FeatureBlock` holds the result as arrays (the scorer rea
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
 import polars as pl
 
 from hcml.ml import hgvs_text
+from hcml.ml.proteins import CONSTRAINT_FEATURES, PROTEIN_FEATURES, constraint_features, protein_features, refseq_proteins
 from hcml.ml.aminoacids import (
     AMINO_ACIDS,
     AROMATIC,
@@ -130,8 +132,10 @@ POPULATION_FEATURES = ("af_known", "log10_af")
 # Added by the model from its training genes (see hcml.ml.genes).
 GENE_FEATURES = ("gene_known", "gene_log_n", "gene_pathogenic_rate", "gene_missense_pathogenic_rate")
 
+# Read from the protein sequence and the gene (hcml.ml.proteins); NaN where the row has none.
+SEQUENCE_FEATURES: tuple[str, ...] = PROTEIN_FEATURES + CONSTRAINT_FEATURES
 # the Float32 columns of `hgvs_features` after the five leading ones, in output order
-FLOAT_FEATURES: tuple[str, ...] = VARIANT_FEATURES + POPULATION_FEATURES
+FLOAT_FEATURES: tuple[str, ...] = VARIANT_FEATURES + POPULATION_FEATURES + SEQUENCE_FEATURES
 
 _UTR_PREFIXES = ("-", "*")
 _SPLICE_SITE_MAX = 2  # intronic offset <= 2: splice_site
@@ -186,7 +190,8 @@ class FeatureBlock(NamedTuple):
 
     def frame(self) -> pl.DataFrame:
         """One row per variant: gene_symbol, consequence_class, ref_aa, alt_aa, protein_position (Int64),
-        then FLOAT_FEATURES (Float32, never null)."""
+        then FLOAT_FEATURES (Float32, never null; NaN only in SEQUENCE_FEATURES, where a row has no sequence
+        or its gene no constraint)."""
         pos = self.protein_position
         head = pl.DataFrame(
             {
@@ -216,9 +221,11 @@ def _residue_tables(n_names: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array(one + [None], dtype=object), np.array([_AA_INDEX.get(o, -1) for o in one] + [-1], np.int64)
 
 
-def feature_block(hgvs_c: list, hgvs_p: list, gene_symbol: list, af: list, fallback: list) -> FeatureBlock:
-    """The rules: HGVS text (and the annotator's SO term where there is no HGVS) -> features, in numpy."""
-    p, _accessions = hgvs_text.read_columns(hgvs_c, hgvs_p)
+def feature_block(hgvs_c: list, hgvs_p: list, gene_symbol: list, af: list, fallback: list,
+                  sequences: Mapping[str, str] | None = None) -> FeatureBlock:
+    """The rules: HGVS text (and the annotator's SO term where there is no HGVS) -> features, in numpy.
+    `sequences`: protein accession (no version) -> sequence, for the protein features (hcml.ml.proteins)."""
+    p, accessions = hgvs_text.read_columns(hgvs_c, hgvs_p)
     n = len(gene_symbol)
     so_class = np.fromiter(
         (_CLASS_CODE[_SO_FALLBACK.get(f.split(",", 1)[0], "other")] if f is not None else _CLASS_CODE["other"]
@@ -316,6 +323,10 @@ def feature_block(hgvs_c: list, hgvs_p: list, gene_symbol: list, af: list, fallb
     af_values = np.fromiter((np.nan if a is None else a for a in af), np.float64, n)
     af_known = ~np.isnan(af_values)
     values[:, col["af_known"]] = af_known
+    s0 = col[SEQUENCE_FEATURES[0]]
+    any_ref = one_letter[np.where(has_p, np.nan_to_num(p_ref3, nan=none), none).astype(np.int64)]
+    values[:, s0 : s0 + len(PROTEIN_FEATURES)] = protein_features(accessions, p["p_pos"], any_ref, alt_aa, sequences)
+    values[:, s0 + len(PROTEIN_FEATURES) :] = constraint_features(gene_symbol)
     values[:, col["log10_af"]] = np.where(af_known, np.log10(np.clip(np.nan_to_num(af_values, nan=1.0), _AF_FLOOR, 1.0)), 0.0)
     return FeatureBlock(list(gene_symbol), klass, ref_aa, alt_aa, protein_position, values.astype(np.float32))
 
@@ -339,28 +350,30 @@ def hgvs_features(frame: pl.DataFrame) -> pl.DataFrame:
                          _floats(frame, "af"), _texts(frame, "consequence_fallback")).frame()
 
 
-def hgvs_block(df: pl.DataFrame) -> FeatureBlock:
-    """ClinVar-shaped rows (`hgvs_c`, `hgvs_p`, `symbol`, optional `af`) -> features as arrays."""
+def hgvs_block(df: pl.DataFrame, sequences: Mapping[str, str] | None = None) -> FeatureBlock:
+    """ClinVar-shaped rows (`hgvs_c`, `hgvs_p`, `symbol`, optional `af`) -> features as arrays; proteins from
+    `sequences` (default: the shipped RefSeq proteins, which ClinVar's NP_ accessions name)."""
     return feature_block(_texts(df, "hgvs_c"), _texts(df, "hgvs_p"), _texts(df, "symbol"), _floats(df, "af"),
-                         [None] * df.height)
+                         [None] * df.height, refseq_proteins() if sequences is None else sequences)
 
 
-def features_from_hgvs(df: pl.DataFrame) -> pl.DataFrame:
+def features_from_hgvs(df: pl.DataFrame, sequences: Mapping[str, str] | None = None) -> pl.DataFrame:
     """ClinVar-shaped rows (`hgvs_c`, `hgvs_p`, `symbol`, optional `af`) -> feature rows."""
-    return hgvs_block(df).frame()
+    return hgvs_block(df, sequences).frame()
 
 
-def summary_block(summary: pl.DataFrame) -> FeatureBlock:
+def summary_block(summary: pl.DataFrame, sequences: Mapping[str, str] | None = None) -> FeatureBlock:
     """A `hcml.genomics.annotate.summarise()` frame -> features as arrays (the annotator's HGVSc/HGVSp;
-    gnomAD exome frequency, else the 1000 Genomes one)."""
+    gnomAD exome frequency, else the 1000 Genomes one; proteins from `sequences`, normally the bundle's own
+    translations, `hcml.ml.proteins.bundle_proteins`)."""
     af = [g if g is not None else a for g, a in zip(_floats(summary, "gnomade_af"), _floats(summary, "af"), strict=True)]
     return feature_block(_texts(summary, "hgvsc"), _texts(summary, "hgvsp"), _texts(summary, "gene_symbol"), af,
-                         _texts(summary, "most_severe_consequence"))
+                         _texts(summary, "most_severe_consequence"), sequences)
 
 
-def features_from_summary(summary: pl.DataFrame) -> pl.DataFrame:
+def features_from_summary(summary: pl.DataFrame, sequences: Mapping[str, str] | None = None) -> pl.DataFrame:
     """A `hcml.genomics.annotate.summarise()` frame -> feature rows, through the same `feature_block`."""
-    return summary_block(summary).frame()
+    return summary_block(summary, sequences).frame()
 
 
 def feature_matrix(features: pl.DataFrame, names: tuple[str, ...] | list[str]) -> np.ndarray:

@@ -1,15 +1,17 @@
-"""The network (torch, for training) and its serving form (numpy weights + JSON spec).
+"""The serving form of a trained model (numpy arrays + JSON spec), for either kind the training can ship.
 
-The serving form is what the realtime service loads: `model.npz` (standardisation, layer weights, Platt
-calibration) and `spec.json` (feature order, gene table, provenance). A numpy forward pass scores 1,000
-variants in well under a millisecond of arithmetic, with no torch import; `tests/ml` checks it equals the
-torch model's output to float tolerance.
+`kind` "mlp": the torch network's standardisation and layer weights; `kind` "gbm": gradient-boosted trees as
+flat arrays (hcml.ml.gbm). Both: the fill value of each feature a row lacks (protein and constraint features
+of a variant without a sequence / a gene without constraint), Platt calibration, the gene table. Files:
+`model.npz` + `spec.json`. Scoring needs numpy only (no torch, scikit-learn, MLflow); `tests/ml` checks it
+equals the trained model's output to 1e-6.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from hcml.ml import gbm
 from hcml.ml.features import FLOAT_FEATURES, GENE_FEATURES, FeatureBlock, feature_matrix, summary_block
 from hcml.ml.genes import COUNT_SCHEMA, GeneFeatureLookup
 
@@ -58,10 +61,26 @@ class ExportedModel:
     model_name: str = MODEL_NAME
     model_version: str = "bundled"
     info: dict[str, Any] = field(default_factory=dict)
+    kind: str = "mlp"
+    fill: np.ndarray | None = None  # per feature: the value a missing (NaN) one takes
+    trees: dict[str, np.ndarray] | None = None  # kind "gbm"
+    platt_missense: tuple[float, float] | None = None  # missense rows' own calibration (class_missense == 1)
 
     # -- scoring -------------------------------------------------------------------------------------
+    def filled(self, x: np.ndarray) -> np.ndarray:
+        """The matrix with each missing (NaN) feature replaced by its fill value."""
+        if self.fill is None:
+            return x
+        missing = np.isnan(x)
+        if not missing.any():
+            return x
+        return np.where(missing, self.fill.astype(x.dtype), x)
+
     def logits(self, x: np.ndarray) -> np.ndarray:
-        """Uncalibrated network output for a feature matrix in `feature_names` order."""
+        """Uncalibrated output for a feature matrix in `feature_names` order."""
+        x = self.filled(x)
+        if self.kind == "gbm":
+            return gbm.raw_score(self.trees, x)
         with _single_thread_blas():
             h = (x.astype(np.float32, copy=False) - self.mean) / self.std
             for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
@@ -69,7 +88,15 @@ class ExportedModel:
             return (h @ self.weights[-1] + self.biases[-1])[:, 0]
 
     def predict_matrix(self, x: np.ndarray) -> np.ndarray:
-        z = self.platt_a * self.logits(x).astype(np.float64) + self.platt_b
+        return self.calibrate(self.logits(x), x)
+
+    def calibrate(self, logits: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Platt scaling of raw outputs: missense rows with their own (a, b) when the model has one."""
+        z0 = np.asarray(logits, np.float64)
+        z = self.platt_a * z0 + self.platt_b
+        if self.platt_missense is not None:
+            missense = x[:, self.feature_names.index("class_missense")] == 1
+            z = np.where(missense, self.platt_missense[0] * z0 + self.platt_missense[1], z)
         return 1.0 / (1.0 + np.exp(-z))
 
     def _gene_lookup(self) -> GeneFeatureLookup:
@@ -99,12 +126,13 @@ class ExportedModel:
             return np.zeros(0, dtype=np.float64)
         return self.predict_matrix(self.matrix(features))
 
-    def score(self, summary: pl.DataFrame) -> np.ndarray:
+    def score(self, summary: pl.DataFrame, sequences: Mapping[str, str] | None = None) -> np.ndarray:
         """P(pathogenic) per row of a `hcml.genomics.annotate.summarise()` frame (features as arrays, no frame:
-        the same `feature_block` as training, the model's matrix filled from its values and the gene lookup)."""
+        the same `feature_block` as training, the model's matrix filled from its values and the gene lookup).
+        `sequences`: the proteins the rows' HGVSp name (normally `hcml.ml.proteins.bundle_proteins`)."""
         if summary.height == 0:
             return np.zeros(0, dtype=np.float64)
-        return self.predict_matrix(self.block_matrix(summary_block(summary)))
+        return self.predict_matrix(self.block_matrix(summary_block(summary, sequences)))
 
     def block_matrix(self, block: FeatureBlock) -> np.ndarray:
         """`matrix(block.frame())` without the frame: the model's columns taken from the block's values and
@@ -127,8 +155,11 @@ class ExportedModel:
         """Content hash of everything that determines a score (feature order, arrays, gene table)."""
         import hashlib
 
-        h = hashlib.sha256(json.dumps(self.feature_names).encode())
-        for a in (self.mean, self.std, *self.weights, *self.biases, np.array([self.platt_a, self.platt_b])):
+        h = hashlib.sha256(json.dumps([self.kind, self.feature_names]).encode())
+        extra = [] if self.fill is None else [self.fill]
+        extra += [self.trees[k] for k in gbm.TREE_ARRAYS] if self.trees is not None else []
+        extra += [np.array(self.platt_missense)] if self.platt_missense is not None else []
+        for a in (self.mean, self.std, *self.weights, *self.biases, np.array([self.platt_a, self.platt_b]), *extra):
             h.update(np.ascontiguousarray(a).tobytes())
         h.update(self.gene_table.write_csv().encode())
         return h.hexdigest()
@@ -140,8 +171,15 @@ class ExportedModel:
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             arrays[f"w{i}"] = w
             arrays[f"b{i}"] = b
+        if self.fill is not None:
+            arrays["fill"] = self.fill
+        if self.platt_missense is not None:
+            arrays["platt_missense"] = np.array(self.platt_missense)
+        for k, v in (self.trees or {}).items():
+            arrays[f"tree_{k}"] = v
         np.savez(directory / NPZ_NAME, **arrays)
         spec = {
+            "kind": self.kind,
             "model_name": self.model_name,
             "model_version": self.model_version,
             "feature_names": self.feature_names,
@@ -174,5 +212,9 @@ class ExportedModel:
             model_name=spec.get("model_name", MODEL_NAME),
             model_version=str(model_version or spec.get("model_version", "bundled")),
             info=spec.get("info", {}),
+            kind=spec.get("kind", "mlp"),
+            fill=arrays["fill"].astype(np.float32) if "fill" in arrays else None,
+            platt_missense=tuple(float(v) for v in arrays["platt_missense"]) if "platt_missense" in arrays else None,
+            trees={k: arrays[f"tree_{k}"] for k in gbm.TREE_ARRAYS} if spec.get("kind") == "gbm" else None,
         )
 

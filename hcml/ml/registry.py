@@ -109,6 +109,7 @@ def log_and_register(
     training_set_sha256: str,
     dagster_run_id: str | None = None,
     history: list[dict[str, float]] | None = None,
+    card: str | None = None,
 ) -> RegisteredRun:
     """One MLflow run: params, metrics, plots, training-set hash, Dagster run id; a new model version
     (aliased `candidate`). The champion alias is not touched here."""
@@ -127,6 +128,8 @@ def log_and_register(
         for path in plots.values():
             mlflow.log_artifact(str(path), artifact_path=EVALUATION_ARTIFACT)
         mlflow.log_dict(report, f"{EVALUATION_ARTIFACT}/report.json")
+        if card:
+            mlflow.log_text(card, f"{EVALUATION_ARTIFACT}/model_card.md")
         with tempfile.TemporaryDirectory() as tmp:
             model.save(Path(tmp) / MODEL_ARTIFACT)
             mlflow.log_artifacts(str(Path(tmp) / MODEL_ARTIFACT), artifact_path=MODEL_ARTIFACT)

@@ -14,11 +14,14 @@ from hcml.ml import registry
 from hcml.ml.data import clinvar_labels
 from hcml.ml.evaluation import evaluate, public, save_plots
 from hcml.ml.model import ExportedModel
+from hcml.ml.model_card import model_card
 from hcml.ml.promotion import Comparison, compare
 from hcml.ml.training import TrainConfig, TrainedModel, build_training_set, train_model
 
 # metrics logged to MLflow (flat; the full report is logged as JSON)
-LOGGED_METRICS = ("auroc", "auprc", "accuracy", "brier", "ece", "auroc_missense", "ece_missense", "baseline_auroc", "baseline_rule_auroc")
+LOGGED_METRICS = ("auroc", "auprc", "accuracy", "brier", "ece", "auroc_missense", "ece_missense", "baseline_auroc",
+                  "baseline_rule_auroc", "auroc_missense_with_protein", "auroc_missense_without_protein",
+                  "baseline_gbm_auroc", "baseline_gbm_auroc_missense")
 
 
 @dataclass
@@ -39,10 +42,12 @@ def train_evaluate(
     trained = train_model(training_set, config, progress=progress)
     trained.exported.model_version = f"unregistered-{trained.training_set_sha256[:8]}-seed{config.seed}"
     trained.exported.info["training_set_sha256"] = trained.training_set_sha256
-    report = evaluate(trained.exported, training_set, seed=config.seed)
+    report = evaluate(trained.exported, training_set, seed=config.seed, gbm_baseline=trained.candidates.get("gbm"))
     default_dir = data_dir() / "ml" / "plots" / f"{trained.training_set_sha256[:8]}-seed{config.seed}"
     plots = save_plots(report, plots_dir or default_dir)
     trained.exported.info["evaluation"] = {k: report[k] for k in LOGGED_METRICS}
+    trained.exported.info["evidence_thresholds"] = report["evidence_thresholds"]
+    report["model_card"] = model_card(report, trained.exported.info)
     return trained, report, plots
 
 
@@ -54,7 +59,8 @@ def register(
         trained.exported,
         params=config.as_params(),
         metrics=metrics,
-        report=public(report),
+        report={k: v for k, v in public(report).items() if k != "model_card"},
+        card=report.get("model_card"),
         plots=plots,
         training_set_sha256=trained.training_set_sha256,
         dagster_run_id=dagster_run_id,

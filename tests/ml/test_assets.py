@@ -73,8 +73,8 @@ def test_blocking_check_stops_promotion_of_a_worse_candidate(mlflow_env, trained
         registry.set_champion(good.model_version)
     champion = registry.alias_version(registry.CHAMPION)
     bad = copy.deepcopy(trained_model)
-    bad.exported.weights[-1] = -bad.exported.weights[-1]  # inverted ranking: AUROC < 0.5
-    bad.exported.biases[-1] = -bad.exported.biases[-1]
+    bad.exported.platt_a = -bad.exported.platt_a  # inverted ranking: AUROC < 0.5
+    bad.exported.platt_missense = None
     bad_reg = workflow.register(bad, held_out_report, plots, TrainConfig())
 
     io = _PrefilledIO({"training_set": ml_training_set, "pathogenicity_model": {"model_version": bad_reg.model_version}})

@@ -74,10 +74,10 @@ def test_train_register_promote_and_gate(mlflow_env, trained_model, held_out_rep
     assert fresh == {"version": champion, "mlflow_imported": False}
     assert list((tmp_path / "fresh" / "models" / "cache").rglob("model.npz"))
 
-    # a worse candidate (output layer negated: ranks inverted) is registered but never becomes champion
+    # a worse candidate (calibration slope negated: ranks inverted) is registered but never becomes champion
     bad = copy.deepcopy(trained_model)
-    bad.exported.weights[-1] = -bad.exported.weights[-1]
-    bad.exported.biases[-1] = -bad.exported.biases[-1]
+    bad.exported.platt_a = -bad.exported.platt_a
+    bad.exported.platt_missense = None
     bad_reg = _register(bad, held_out_report, plots)
     comparison = workflow.compare_with_champion(bad_reg.model_version, ml_training_set)
     assert not comparison.passed and comparison.candidate["auroc"] < 0.5 < comparison.champion["auroc"]
@@ -102,7 +102,7 @@ def test_embedded_sqlite_default(tmp_path, monkeypatch, trained_model, held_out_
     registry.set_champion(reg.model_version)  # written through the mlflow client
     loaded = registry.load_alias(registry.CHAMPION)  # read from SQLite directly
     assert loaded.model_version == "1"
-    assert [w.tolist() for w in loaded.weights] == [w.tolist() for w in trained_model.exported.weights]
+    assert loaded.weights_sha256() == trained_model.exported.weights_sha256()
     with pytest.raises(LookupError, match="version 9"):
         registry.load_version("9")
 
