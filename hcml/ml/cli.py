@@ -47,7 +47,9 @@ def train_cmd(seed: int, register: bool, export_dir: Path | None, plots_dir: Pat
     training_set = build_training_set(labels)
     click.echo(f"training set: {training_set.height} labelled variants, {training_set['symbol'].n_unique()} genes", err=True)
     trained, report, plots = workflow.train_evaluate(training_set, config, plots_dir=plots_dir, progress=_echo_progress)
-    summary = {k: report[k] for k in workflow.LOGGED_METRICS} | {"training_set_sha256": trained.training_set_sha256}
+    summary = {k: report[k] for k in workflow.LOGGED_METRICS} | {
+        "model_kind": trained.exported.kind, "validation_log_loss": trained.validation_log_loss,
+        "evidence_thresholds": report["evidence_thresholds"], "training_set_sha256": trained.training_set_sha256}
     if register:
         reg = workflow.register(trained, report, plots, config)
         summary |= {"model_version": reg.model_version, "run_id": reg.run_id}

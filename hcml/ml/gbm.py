@@ -21,8 +21,11 @@ def fit(x: np.ndarray, y: np.ndarray, seed: int, **params):
     """A HistGradientBoostingClassifier with fixed settings (`PARAMS`: chosen on the validation genes once,
     not per run; no early stopping, whose random hold-out would mix genes across the split)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
 
-    return HistGradientBoostingClassifier(**(PARAMS | {"random_state": seed} | params)).fit(x, y)
+    # one OpenMP thread: on a shared 2-core machine, spinning worker threads cost more than they give
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return HistGradientBoostingClassifier(**(PARAMS | {"random_state": seed} | params)).fit(x, y)
 
 
 def export_trees(model) -> dict[str, np.ndarray]:
