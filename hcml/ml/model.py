@@ -66,6 +66,18 @@ class ExportedModel:
     trees: dict[str, np.ndarray] | None = None  # kind "gbm"
     platt_missense: tuple[float, float] | None = None  # missense rows' own calibration (class_missense == 1)
 
+    @property
+    def evidence_thresholds(self) -> dict[str, dict[str, float]] | None:
+        """The PP3/BP4 score thresholds stored with the model (hcml.ml.evidence), as {"pathogenic": {level:
+        score}, "benign": {level: score}} (levels never reached left out); None when the model has none."""
+        raw = self.info.get("evidence_thresholds")
+        if not isinstance(raw, dict):
+            return None
+        flat = {side: {level: float(t["threshold"]) for level, t in (raw.get(side) or {}).items()
+                       if isinstance(t, dict) and t.get("threshold") is not None}
+                for side in ("pathogenic", "benign")}
+        return {side: levels for side, levels in flat.items() if levels} or None
+
     # -- scoring -------------------------------------------------------------------------------------
     def filled(self, x: np.ndarray) -> np.ndarray:
         """The matrix with each missing (NaN) feature replaced by its fill value."""
