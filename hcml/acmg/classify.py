@@ -292,7 +292,10 @@ def annotation_columns(annotations: pl.DataFrame, bundle, model=None, config: Ac
                                         pl.lit(None, dtype=pl.Utf8).alias("ACMG_evidence"))
     summary = summarise(annotations)
     if model is not None:
-        summary = summary.hstack([pl.Series("pathogenicity_score", model.score(summary), dtype=pl.Float64)])
+        from hcml.ml.proteins import bundle_proteins
+
+        scores = model.score(summary, bundle_proteins(bundle, summary))
+        summary = summary.hstack([pl.Series("pathogenicity_score", scores, dtype=pl.Float64)])
     classified = classify_summary(summary, bundle, model, config)
     per_row = classified.select(
         "row", pl.col("acmg_class").alias("ACMG_class"), pl.col("acmg_points").alias("ACMG_points"),
