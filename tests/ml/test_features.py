@@ -135,11 +135,19 @@ def test_summary_and_hgvs_paths_are_the_same_function():
         "c": ["NM_000484.3:c.2149G>A", "ENST00000346798.7:c.2149G>A", "NM_000484.3:c.1938-1G>A", None],
         "p": ["NP_000475.1:p.Val717Ile", "ENSP00000284981.4:p.Val717Ile", None, None],
     }
-    a = features_from_hgvs(pl.DataFrame({"hgvs_c": rows["c"], "hgvs_p": rows["p"], "symbol": ["APP"] * 4}))
+    from polars.testing import assert_frame_equal
+
+    from hcml.ml.proteins import refseq_proteins
+
+    app770 = refseq_proteins()["NP_000475"]
+    sequences = {"NP_000475": app770, "ENSP00000284981": app770}  # the same protein under both accessions
+    a = features_from_hgvs(pl.DataFrame({"hgvs_c": rows["c"], "hgvs_p": rows["p"], "symbol": ["APP"] * 4}), sequences)
     b = features_from_summary(pl.DataFrame({"hgvsc": rows["c"], "hgvsp": rows["p"], "gene_symbol": ["APP"] * 4,
-                                            "most_severe_consequence": [None, None, None, "intergenic_variant"]}))
-    assert a.equals(b)
+                                            "most_severe_consequence": [None, None, None, "intergenic_variant"]}),
+                              sequences)
+    assert_frame_equal(a, b)
     assert a.row(0) == a.row(1)  # RefSeq vs Ensembl accession: same features
+    assert a["relative_position"][0] == pytest.approx(717 / 770)
 
 
 def test_summary_population_frequency_is_carried():
