@@ -132,6 +132,8 @@ def _read_feature_lines(path: Path, kind: str, extract=None, lines_per_chunk: in
             break
     if not parts:
         raise BundleError(f"{path}: not a {kind} file (no feature lines)")
+    if isinstance(parts[0], tuple):  # an `extract` that splits each chunk: one frame per kind
+        return tuple(pl.concat(kind_parts, how="vertical_relaxed") for kind_parts in zip(*parts))
     return pl.concat(parts, how="vertical_relaxed")
 
 
@@ -267,23 +269,31 @@ def _read_gff3(path: Path) -> tuple[pl.DataFrame, list[dict]]:
     `_add_identifiers`; GFF.pm `_record_get_id`, `_record_get_biotype`). Ensembl's GFF3 CDS rows already
     include the stop codon; GENCODE's do not and carry stop_codon rows, folded in like a GTF's."""
 
-    def extract(df: pl.DataFrame) -> pl.DataFrame:
-        return df.with_columns(
-            [_unescape(pl.col("attributes").str.extract(rf"(?:^|;)\s*{k}=([^;]*)", 1)).alias(k)
-             for k in _GFF3_KEYS if k not in ("Parent", "parent", "tag", "Dbxref", "dbxref")]
-            + [pl.col("attributes").str.extract(rf"(?:^|;)\s*{k}=([^;]*)", 1).str.split(",")
-               .list.eval(_unescape(pl.element())).alias(k) for k in ("Parent", "parent", "tag", "Dbxref", "dbxref")]
-        ).drop("attributes")
+    def attr(key: str) -> pl.Expr:
+        return pl.col("attributes").str.extract(rf"(?:^|;)\s*{key}=([^;]*)", 1)
 
-    df = _read_feature_lines(path, "GFF3", extract)
-    df = df.with_columns(
-        rid=pl.coalesce("ID", "Name", "id", "name"),
-        parents=pl.coalesce("Parent", "parent"),
-        part=pl.col("feature").str.to_lowercase().replace_strict(_GFF3_PARTS, default=None),
-    )
-    parts = df.filter(pl.col("part").is_not_null()).explode("parents").rename({"parents": "parent_id"})
+    def attr_list(key: str) -> pl.Expr:
+        return attr(key).str.split(",").list.eval(_unescape(pl.element()))
+
+    def extract(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """A chunk as (exon / CDS / stop_codon rows with the few columns they need, the other rows that have
+        an ID with every attribute read): rows of neither kind (UTRs, biological_region, ...) link nothing."""
+        df = df.with_columns(part=pl.col("feature").str.to_lowercase().replace_strict(_GFF3_PARTS, default=None),
+                             rid=_unescape(pl.coalesce(attr("ID"), attr("Name"), attr("id"), attr("name"))))
+        parts = df.filter(pl.col("part").is_not_null()).select(
+            *_COLUMNS[:-1], "line", "part", "rid", protein_id=_unescape(attr("protein_id")),
+            parents=pl.coalesce(attr_list("Parent"), attr_list("parent")))
+        records = df.filter(pl.col("part").is_null() & pl.col("rid").is_not_null()).with_columns(
+            [_unescape(attr(k)).alias(k) for k in _GFF3_KEYS if k not in ("Parent", "parent", "tag", "Dbxref", "dbxref")]
+            + [attr_list(k).alias(k) for k in ("Parent", "parent", "tag", "Dbxref", "dbxref")]
+        ).drop("attributes").with_columns(parents=pl.coalesce("Parent", "parent"))
+        return parts, records
+
+    parts, df = _read_feature_lines(path, "GFF3", extract)
+    parts = parts.explode("parents").rename({"parents": "parent_id"})
     skipped: list[dict] = []
-    orphans = parts.filter(pl.col("parent_id").is_null() | ~pl.col("parent_id").is_in(df["rid"].drop_nulls().implode()))
+    known_ids = pl.concat([df["rid"], parts["rid"]]).drop_nulls().implode()
+    orphans = parts.filter(pl.col("parent_id").is_null() | ~pl.col("parent_id").is_in(known_ids))
     for line, feature, pid in orphans.select("line", "feature", "parent_id").unique("parent_id", keep="first").iter_rows():
         why = f"{feature} rows name Parent '{pid}', which no feature has as ID" if pid else f"{feature} row without a Parent"
         skipped.append({"transcript_id": pid, "line": line, "reason": why})
@@ -333,9 +343,7 @@ def _read_gff3(path: Path) -> tuple[pl.DataFrame, list[dict]]:
         parts.join(tx.select(parent_id="rid", tid="transcript_id"), on="parent_id", how="inner")
         .select("line", "chrom", "source", pl.col("part").alias("feature"), "start", "end", "score", "strand",
                 "frame", "protein_id", transcript_id="tid")
-        .join(tx.drop("line", "chrom", "source", "feature", "start", "end", "score", "strand", "frame", "rid"),
-              on="transcript_id", how="inner")
-    )
+    )  # the transcript's attributes stay on its transcript row: the gene model reads them there
     out = pl.concat([tx.drop("rid"), children], how="diagonal_relaxed")
     for a in _ATTRS:
         if a not in out.columns:
