@@ -354,34 +354,103 @@ def _read_gff3(path: Path) -> tuple[pl.DataFrame, list[dict]]:
 _STOPS = {"TAA", "TAG", "TGA"}
 
 
-def _derive_nf_flags(tr: pl.DataFrame, cds: pl.DataFrame, fasta: Path) -> pl.DataFrame:
+def _derive_nf_flags(tr: pl.DataFrame, cds: pl.DataFrame, segs: pl.DataFrame, seq: np.ndarray) -> pl.DataFrame:
     """GFF3 files carry no cds_start_NF / cds_end_NF tags: derive them as Ensembl sets them. Start not
     found: the 5'-most CDS segment has a non-zero phase or the CDS does not begin with ATG; end not found:
     the CDS (after the phase) is not whole codons or does not end with a stop. Sequence checks are skipped
-    where the genome is N."""
-    import pysam
+    where the CDS has an N. Vectorised over every transcript: the bases are read from the compiled sequence
+    (`segs` + `seq`, as the bundle stores them) at the genomic places of CDS offsets."""
+    c = (cds.join(tr.select("transcript_id", "chrom", "strand"), on="transcript_id", how="inner")
+         .with_columns(along=pl.when(pl.col("strand") == 1).then(pl.col("start")).otherwise(-pl.col("start")))
+         .sort("transcript_id", "along")
+         .with_columns(length=pl.col("end") - pl.col("start") + 1))
+    if c.height == 0:
+        return tr.with_columns(flags=pl.lit(None, pl.Utf8))
+    c = c.with_columns(goff=pl.col("length").cum_sum() - pl.col("length"))
+    per = c.group_by("transcript_id", maintain_order=True).agg(
+        chrom=pl.col("chrom").first(), strand=pl.col("strand").first(), phase=pl.col("phase").first().fill_null(0),
+        base=pl.col("goff").first(), total=pl.col("length").sum(),
+        n_bases=(pl.col("length") - _real_bases(pl.col("chrom"), pl.col("start"), pl.col("end"), segs)).sum())
+    goff, g_start, g_end, g_strand = (c[x].to_numpy() for x in ("goff", "start", "end", "strand"))
+    g_chrom = c["chrom"].to_numpy()
+    phase = per["phase"].to_numpy().astype(np.int64)
+    length = per["total"].to_numpy() - phase  # CDS after the phase
+    base = per["base"].to_numpy()
+    whole = length - length % 3
 
-    strand = dict(zip(tr["transcript_id"].to_list(), tr["strand"].to_list()))
-    chrom = dict(zip(tr["transcript_id"].to_list(), tr["chrom"].to_list()))
-    flags: dict[str, str | None] = {}
-    with pysam.FastaFile(str(fasta)) as fa:
-        names = {normalise_contig(r): r for r in fa.references}
-        for (tid,), grp in cds.group_by("transcript_id", maintain_order=True):
-            g = grp.sort("start")
-            st = strand.get(tid, 1)
-            rows = g.to_dicts() if st == 1 else g.to_dicts()[::-1]
-            phase = rows[0]["phase"] or 0
-            seq = "".join(fa.fetch(names[chrom[tid]], r["start"] - 1, r["end"]).upper() for r in rows) if st == 1 else \
-                "".join(fa.fetch(names[chrom[tid]], r["start"] - 1, r["end"]).upper() for r in g.to_dicts())
-            if st == -1:
-                seq = seq.translate(str.maketrans("ACGTN", "TGCAN"))[::-1]
-            seq = seq[phase:]
-            known = "N" not in seq
-            start_nf = phase != 0 or (known and seq[:3] != "ATG")
-            end_nf = len(seq) % 3 != 0 or (known and seq[len(seq) - len(seq) % 3 - 3: len(seq) - len(seq) % 3] not in _STOPS)
-            f = ",".join(x for x, on in (("cds_start_NF", start_nf), ("cds_end_NF", end_nf)) if on)
-            flags[tid] = f or None
-    return tr.with_columns(flags=pl.col("transcript_id").replace_strict(flags, default=None, return_dtype=pl.Utf8))
+    def codon(k0: np.ndarray) -> list[np.ndarray]:
+        """Bases (transcript strand) at CDS offsets k0, k0+1, k0+2 (after the phase); 'N' past the end."""
+        out = []
+        for j in range(3):
+            k = k0 + j
+            ok = (k >= 0) & (k < length)
+            q = base + phase + np.where(ok, k, 0)
+            row = np.searchsorted(goff, q, "right") - 1
+            fwd = g_strand[row] == 1
+            pos = np.where(fwd, g_start[row] + (q - goff[row]), g_end[row] - (q - goff[row]))
+            b = _bases_at(g_chrom[row], pos, segs, seq)
+            b = np.where(fwd, b, _COMPLEMENT[b])
+            out.append(np.where(ok, b, ord("N")))
+        return out
+
+    def spells(bases: list[np.ndarray], words: set[str]) -> np.ndarray:
+        text = np.stack(bases, axis=1).astype(np.uint8)
+        return np.isin(text.view("S3").ravel(), np.array([w.encode() for w in words], dtype="S3"))
+
+    known = per["n_bases"].to_numpy() == 0
+    start_nf = (phase != 0) | (known & ~spells(codon(np.zeros(len(phase), np.int64)), {"ATG"}))
+    end_nf = (length % 3 != 0) | (known & ~(spells(codon(whole - 3), _STOPS) & (whole >= 3)))
+    flags = pl.DataFrame({"transcript_id": per["transcript_id"], "start_nf": start_nf, "end_nf": end_nf}).select(
+        "transcript_id", flags=pl.concat_list(pl.when("start_nf").then(pl.lit("cds_start_NF")),
+                                              pl.when("end_nf").then(pl.lit("cds_end_NF"))).list.drop_nulls().list.join(","))
+    return tr.drop("flags").join(flags, on="transcript_id", how="left", maintain_order="left").with_columns(
+        flags=pl.when(pl.col("flags") == "").then(None).otherwise(pl.col("flags"))).select(tr.columns)
+
+
+_COMPLEMENT = np.arange(256, dtype=np.uint8)
+for _a, _b in zip(b"ACGTNacgtn", b"TGCANtgcan"):
+    _COMPLEMENT[_a] = _b
+
+
+def _bases_at(chrom: np.ndarray, pos: np.ndarray, segs: pl.DataFrame, seq: np.ndarray) -> np.ndarray:
+    """Bases (uint8) at 1-based positions of the compiled sequence; N outside its non-N segments."""
+    out = np.full(len(pos), ord("N"), np.uint8)
+    for (name,), grp in segs.sort("start").group_by("chrom"):
+        sel = np.flatnonzero(chrom == name)
+        if not len(sel):
+            continue
+        s, e, off = (grp[x].to_numpy() for x in ("start", "end", "offset"))
+        i = np.minimum(np.searchsorted(e, pos[sel], "left"), len(e) - 1)
+        inside = (s[i] <= pos[sel]) & (pos[sel] <= e[i])
+        out[sel[inside]] = seq[off[i[inside]] + pos[sel][inside] - s[i[inside]]]
+    return out
+
+
+def _real_bases(chrom: pl.Expr, start: pl.Expr, end: pl.Expr, segs: pl.DataFrame) -> pl.Expr:
+    """Per interval, the number of its bases inside non-N segments (an expression over a frame's columns,
+    evaluated through `_covered`)."""
+    return pl.struct(c=chrom, s=start, e=end).map_batches(
+        lambda st: pl.Series(_covered(st.struct.field("c").to_numpy(), st.struct.field("s").to_numpy(),
+                                      st.struct.field("e").to_numpy(), segs)), return_dtype=pl.Int64)
+
+
+def _covered(chrom: np.ndarray, start: np.ndarray, end: np.ndarray, segs: pl.DataFrame) -> np.ndarray:
+    """Real (non-N) bases of each interval start..end: the difference of the running count of real bases."""
+    out = np.zeros(len(start), np.int64)
+    for (name,), grp in segs.sort("start").group_by("chrom"):
+        sel = np.flatnonzero(chrom == name)
+        if not len(sel):
+            continue
+        s, e = grp["start"].to_numpy(), grp["end"].to_numpy()
+        before = np.concatenate(([0], np.cumsum(e - s + 1)))  # real bases before each segment
+
+        def upto(x):  # real bases at positions <= x
+            i = np.searchsorted(s, x, "right") - 1
+            return np.where(i >= 0, before[np.maximum(i, 0)] + np.clip(x - s[np.maximum(i, 0)] + 1, 0,
+                                                                         (e - s + 1)[np.maximum(i, 0)]), 0)
+
+        out[sel] = upto(end[sel]) - upto(start[sel] - 1)
+    return out
 
 
 def _canonical(tr: pl.DataFrame) -> pl.Series:
@@ -664,7 +733,9 @@ def build_bundle(gtf: Path, fasta: Path, out: Path, known_variants: Path | None 
     if unknown:
         raise BundleError(f"{gtf}: contigs {sorted(unknown)} are not in the FASTA {fasta}")
     if _is_gff3(Path(gtf)):
-        tr = _derive_nf_flags(tr, cds, fasta)
+        seq_file = out / "sequence.bin"
+        seq = np.memmap(seq_file, dtype=np.uint8, mode="r") if seq_file.stat().st_size else np.zeros(1, np.uint8)
+        tr = _derive_nf_flags(tr, cds, segs, seq)
     tr.write_parquet(out / "transcripts.parquet")
     exons.write_parquet(out / "exons.parquet")
     cds.write_parquet(out / "cds.parquet")
