@@ -508,6 +508,26 @@ _TAG_COLUMNS = {"ensembl_canonical": "Ensembl_canonical", "mane_select": "MANE_S
                 "mrna_end_nf": "mRNA_end_NF"}
 
 
+def _merge_cds(cds: pl.DataFrame) -> pl.DataFrame:
+    """CDS and stop_codon rows -> one interval per run of touching / overlapping rows of a transcript
+    (transcript_id, start, end, phase). The phase is the CDS row's frame: on the + strand the first one given
+    along the run, on the - strand the last (the phase belongs to the 5' row, the higher one)."""
+    phase = pl.when((pl.col("feature") == "CDS") & (pl.col("frame") != ".")).then(
+        pl.col("frame").cast(pl.Int8, strict=False))
+    return (
+        cds.select("transcript_id", "start", "end", "strand", phase=phase)
+        .sort("transcript_id", "start", maintain_order=True)
+        .with_columns(reach=pl.col("end").cum_max().shift(1).over("transcript_id"))
+        .with_columns(run=(pl.col("reach").is_null() | (pl.col("start") > pl.col("reach") + 1)).cum_sum())
+        .group_by("transcript_id", "run", maintain_order=True)
+        .agg(start=pl.col("start").min(), end=pl.col("end").max(),
+             phase=pl.when(pl.col("strand").first() == "-").then(pl.col("phase").drop_nulls().last())
+             .otherwise(pl.col("phase").drop_nulls().first()))
+        .select("transcript_id", pl.col("start").cast(pl.Int64), pl.col("end").cast(pl.Int64),
+                pl.col("phase").cast(pl.Int8))
+    )
+
+
 def _gene_models(gtf: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[dict]]:
     """(transcripts, exons, CDS intervals, skipped transcripts) of a GTF or GFF3."""
     g, skipped = _read_gff3(gtf) if _is_gff3(gtf) else _read_gtf(gtf)
@@ -526,29 +546,7 @@ def _gene_models(gtf: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, l
     cds = g.filter(pl.col("feature").is_in(["CDS", "stop_codon"])
                    & pl.col("transcript_id").is_in(tx_rows["transcript_id"].implode()))
     # fold stop codons into the CDS intervals (Ensembl GTF CDS rows exclude the stop codon)
-    cds_iv = (
-        cds.select("transcript_id", "start", "end", "feature", "frame", "strand")
-        .sort("transcript_id", "start")
-    )
-    cds_merged = []
-    for (tid,), grp in cds_iv.group_by("transcript_id", maintain_order=True):
-        ivs: list[list] = []
-        strand = grp["strand"][0]
-        rows = grp.sort("start").to_dicts()
-        for r in rows:
-            phase = int(r["frame"]) if r["feature"] == "CDS" and r["frame"] not in (".", None) else None
-            if ivs and r["start"] <= ivs[-1][1] + 1:
-                ivs[-1][1] = max(ivs[-1][1], r["end"])
-                if ivs[-1][2] is None:
-                    ivs[-1][2] = phase
-                elif phase is not None and strand == "-":
-                    ivs[-1][2] = phase  # on the minus strand the phase belongs to the 5' (higher) row
-            else:
-                ivs.append([r["start"], r["end"], phase])
-        for s, e, p in ivs:
-            cds_merged.append({"transcript_id": tid, "start": s, "end": e, "phase": p})
-    cds_tab = pl.DataFrame(cds_merged, schema={"transcript_id": pl.Utf8, "start": pl.Int64, "end": pl.Int64,
-                                              "phase": pl.Int8})
+    cds_tab = _merge_cds(cds)
     cds_span = cds_tab.group_by("transcript_id").agg(
         cds_start=pl.col("start").min(), cds_end=pl.col("end").max(),
         cds_length=(pl.col("end") - pl.col("start") + 1).sum())
