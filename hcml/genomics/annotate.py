@@ -180,6 +180,9 @@ class _CodingSeqs:
     """All padded CDS of a bundle concatenated into one byte array (+ each transcript's 3' UTR after it)."""
 
     def __init__(self, idx: TranscriptIndex) -> None:
+        if idx.stored_cds is not None:  # compiled into the bundle: mapped, nothing to splice
+            self.seq, self.off, self.len = idx.stored_cds
+            return
         parts, off, lens = [], np.zeros(len(idx.ids), np.int64), np.zeros(len(idx.ids), np.int64)
         pos = 0
         for t in range(len(idx.ids)):

@@ -750,8 +750,13 @@ def build_bundle(gtf: Path, fasta: Path, out: Path, known_variants: Path | None 
     stub.__dict__["known_variants"], stub.__dict__["clinvar"] = kv, cv
     (out / LOOKUP_FILE).unlink(missing_ok=True)
     variant_lookup(stub).write_parquet(out / LOOKUP_FILE)
+    from hcml.genomics.transcript_map import CODING_FILE, CODING_TABLE, write_coding_sequences
+
+    for name in (CODING_FILE, CODING_TABLE):
+        (out / name).unlink(missing_ok=True)
+    write_coding_sequences(ReferenceBundle.load_tables(out, contig_lengths, tr, exons, cds, segs), out)
     files = ["transcripts.parquet", "exons.parquet", "cds.parquet", "sequence_segments.parquet", "sequence.bin",
-             "known_variants.parquet", "clinvar.parquet", LOOKUP_FILE]
+             "known_variants.parquet", "clinvar.parquet", LOOKUP_FILE, CODING_FILE, CODING_TABLE]
     bundle_hash = hashlib.sha256()
     for f in files:
         bundle_hash.update(f.encode() + b"\0" + _sha256(out / f).encode() + b"\n")
@@ -819,20 +824,25 @@ class ReferenceBundle:
         if not mf.is_file():
             raise BundleError(f"{path}: not a reference bundle (no manifest.json); build one with `hcml reference build`")
         manifest = json.loads(mf.read_text())
-        segs = pl.read_parquet(path / "sequence_segments.parquet")
+        b = cls.load_tables(path, {k: int(v) for k, v in manifest["contigs"].items()},
+                            pl.read_parquet(path / "transcripts.parquet"), pl.read_parquet(path / "exons.parquet"),
+                            pl.read_parquet(path / "cds.parquet"), pl.read_parquet(path / "sequence_segments.parquet"))
+        b.manifest = manifest
+        return b
+
+    @classmethod
+    def load_tables(cls, path: Path, contigs: dict[str, int], transcripts: pl.DataFrame, exons: pl.DataFrame,
+                    cds: pl.DataFrame, segs: pl.DataFrame) -> "ReferenceBundle":
+        """A bundle over tables in memory and the sequence.bin in `path` (what `load` reads; the build uses it
+        before the manifest exists)."""
         seg_map = {}
         for (chrom,), grp in segs.group_by("chrom"):
             grp = grp.sort("start")
             seg_map[chrom] = (grp["start"].to_numpy(), grp["end"].to_numpy(), grp["offset"].to_numpy())
         seq_file = path / "sequence.bin"
         seq = np.memmap(seq_file, dtype=np.uint8, mode="r") if seq_file.stat().st_size else np.zeros(0, np.uint8)
-        return cls(
-            path=path, manifest=manifest, contigs={k: int(v) for k, v in manifest["contigs"].items()},
-            transcripts=pl.read_parquet(path / "transcripts.parquet"),
-            exons=pl.read_parquet(path / "exons.parquet"),
-            cds=pl.read_parquet(path / "cds.parquet"),
-            _segments=seg_map, _seq=seq,
-        )
+        return cls(path=path, manifest={}, contigs=contigs, transcripts=transcripts, exons=exons, cds=cds,
+                   _segments=seg_map, _seq=seq)
 
     @cached_property
     def known_variants(self) -> pl.DataFrame:
