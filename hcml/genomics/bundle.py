@@ -366,11 +366,12 @@ def _derive_nf_flags(tr: pl.DataFrame, cds: pl.DataFrame, segs: pl.DataFrame, se
          .with_columns(length=pl.col("end") - pl.col("start") + 1))
     if c.height == 0:
         return tr.with_columns(flags=pl.lit(None, pl.Utf8))
-    c = c.with_columns(goff=pl.col("length").cum_sum() - pl.col("length"))
+    c = c.with_columns(goff=pl.col("length").cum_sum() - pl.col("length"),
+                       n_bases=c["length"].to_numpy() - _covered(c["chrom"].to_numpy(), c["start"].to_numpy(),
+                                                                  c["end"].to_numpy(), segs))
     per = c.group_by("transcript_id", maintain_order=True).agg(
         chrom=pl.col("chrom").first(), strand=pl.col("strand").first(), phase=pl.col("phase").first().fill_null(0),
-        base=pl.col("goff").first(), total=pl.col("length").sum(),
-        n_bases=(pl.col("length") - _real_bases(pl.col("chrom"), pl.col("start"), pl.col("end"), segs)).sum())
+        base=pl.col("goff").first(), total=pl.col("length").sum(), n_bases=pl.col("n_bases").sum())
     goff, g_start, g_end, g_strand = (c[x].to_numpy() for x in ("goff", "start", "end", "strand"))
     g_chrom = c["chrom"].to_numpy()
     phase = per["phase"].to_numpy().astype(np.int64)
@@ -424,14 +425,6 @@ def _bases_at(chrom: np.ndarray, pos: np.ndarray, segs: pl.DataFrame, seq: np.nd
         inside = (s[i] <= pos[sel]) & (pos[sel] <= e[i])
         out[sel[inside]] = seq[off[i[inside]] + pos[sel][inside] - s[i[inside]]]
     return out
-
-
-def _real_bases(chrom: pl.Expr, start: pl.Expr, end: pl.Expr, segs: pl.DataFrame) -> pl.Expr:
-    """Per interval, the number of its bases inside non-N segments (an expression over a frame's columns,
-    evaluated through `_covered`)."""
-    return pl.struct(c=chrom, s=start, e=end).map_batches(
-        lambda st: pl.Series(_covered(st.struct.field("c").to_numpy(), st.struct.field("s").to_numpy(),
-                                      st.struct.field("e").to_numpy(), segs)), return_dtype=pl.Int64)
 
 
 def _covered(chrom: np.ndarray, start: np.ndarray, end: np.ndarray, segs: pl.DataFrame) -> np.ndarray:
