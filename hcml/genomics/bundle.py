@@ -880,10 +880,12 @@ class ReferenceBundle:
 
     def sequence_array(self, chrom: str) -> tuple[np.ndarray, int]:
         """(uint8 array, first position) covering every real-sequence segment of a contig (N between) for
-        vectorised lookups: base at pos = arr[pos - first]. Cached per contig."""
+        vectorised lookups: base at pos = arr[pos - first]. Cached for the CONTIG_CACHE most recent contigs
+        (a genome's contigs copied whole would hold ~3 GB; sorted input visits each once)."""
         cache = self.__dict__.setdefault("_arrays", {})
         name = self.contig_name(chrom)
         if name not in cache:
+            _make_room(cache)
             seg = self._segments.get(name)
             if seg is None:
                 cache[name] = (np.full(1, ord("N"), np.uint8), 1)
@@ -894,10 +896,20 @@ class ReferenceBundle:
 
     def contig_text(self, chrom: str) -> tuple[str, int]:
         """(sequence as str, first position) covering the contig's real sequence, for per-variant scans
-        (indel shifting, duplication checks) without a fetch per step. Cached per contig."""
+        (indel shifting, duplication checks) without a fetch per step. Cached as `sequence_array`."""
         cache = self.__dict__.setdefault("_texts", {})
         name = self.contig_name(chrom)
         if name not in cache:
+            _make_room(cache)
             arr, first = self.sequence_array(name)
             cache[name] = (arr.tobytes().decode("ascii"), first)
         return cache[name]
+
+
+CONTIG_CACHE = 2
+
+
+def _make_room(cache: dict) -> None:
+    """Drop the oldest cached contigs so that one more fits within CONTIG_CACHE."""
+    while len(cache) >= CONTIG_CACHE:
+        cache.pop(next(iter(cache)))
