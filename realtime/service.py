@@ -120,11 +120,6 @@ class ServiceState:
             return entry[0] if entry is not None else None
 
 
-# Upper bound of a remembered result's JSON besides its variants and rejects (provenance with the bundle's
-# sources, the answer's scalar fields): ~1.6 KB on the real bundle; tests/security/test_budgets.py checks it.
-RECORD_OVERHEAD_BYTES = 4096
-
-
 def json_bytes(value: Any) -> int:
     """Bytes of `value` as JSON: what a cached answer costs, to within Python's per-object overhead."""
     return len(json.dumps(value, separators=(",", ":"), default=str))
@@ -516,6 +511,8 @@ def interpret_request(state: ServiceState, *, variants: list[str] | None = None,
         "elapsed_ms": round((time.perf_counter() - start) * 1000, 3),
     }
     if remember:
-        state.remember(result_id, {"provenance": provenance, "result": body, "owner": owner},
-                       answer_bytes + RECORD_OVERHEAD_BYTES)
+        # sized without serialising the variants again: theirs were sized once, on the miss that computed them
+        rest = {k: v for k, v in body.items() if k not in ("variants", "rejects")}
+        size = answer_bytes + len(records) + len(rejects) + json_bytes(rest) + json_bytes(provenance) + 64
+        state.remember(result_id, {"provenance": provenance, "result": body, "owner": owner}, size)
     return body

@@ -61,6 +61,7 @@ class Settings:
     variant_cache_bytes: int  # HCML_REALTIME_VARIANT_CACHE_BYTES: and at most this many bytes of them
     results_cache_bytes: int  # HCML_REALTIME_RESULTS_CACHE_BYTES: bytes of sync results kept
     ws_outbox_bytes: int  # HCML_REALTIME_WS_OUTBOX_BYTES: unread answers per WebSocket before it is closed
+    ws_outbox_total_bytes: int  # HCML_REALTIME_WS_OUTBOX_TOTAL_BYTES: unread answers of all WebSockets together
 
     @property
     def dev_mode(self) -> bool:
@@ -99,6 +100,7 @@ def load_settings() -> Settings:
         variant_cache_bytes=_int("HCML_REALTIME_VARIANT_CACHE_BYTES", 128 << 20),
         results_cache_bytes=_int("HCML_REALTIME_RESULTS_CACHE_BYTES", 64 << 20),
         ws_outbox_bytes=_int("HCML_REALTIME_WS_OUTBOX_BYTES", 8 << 20),
+        ws_outbox_total_bytes=_int("HCML_REALTIME_WS_OUTBOX_TOTAL_BYTES", 64 << 20),
     )
 
 

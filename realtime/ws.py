@@ -16,7 +16,8 @@ logged by proxies).
 Close codes: 1008 (CLOSE_POLICY) refused credentials, a malformed first frame, or a token that expired
 during the session (an error frame with status 401 says which first); 1009 a frame over the size limit
 (HCML_REALTIME_WS_PREAUTH_BYTES before authentication, the submission limit after); 1013 (CLOSE_SLOW_READER)
-the client left more than HCML_REALTIME_WS_OUTBOX_BYTES of answers unread.
+the client left more than HCML_REALTIME_WS_OUTBOX_BYTES of answers unread (or all sockets together more than
+HCML_REALTIME_WS_OUTBOX_TOTAL_BYTES, and this one added to them).
 """
 
 from __future__ import annotations
@@ -45,15 +46,26 @@ FRAME_LIMIT_EXTENSION = "hcml.frame_limit"  # realtime.protocol: raise the frame
 CLOSE_NOW_EXTENSION = "hcml.close_now"  # realtime.protocol: close without waiting for the client to read
 
 
+class OutboxTotal:
+    """Unread bytes of all of a process's WebSockets together: many sockets of one client must not add up to
+    what one may not hold."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.bytes = 0
+
+
 class Outbox:
     """The frames waiting for one client, serialised when queued and bounded in bytes.
 
     A client that sends requests but never reads would otherwise keep every answer in server memory; past
-    `limit` bytes the connection is closed with CLOSE_SLOW_READER. `put_nowait` (also called by the
-    submission hub) never blocks and never raises."""
+    `limit` bytes (or when all sockets together pass `total.limit`, the one adding to them) the connection is
+    closed with CLOSE_SLOW_READER. `put_nowait` (also called by the submission hub) never blocks and never
+    raises."""
 
-    def __init__(self, limit: int, on_overflow: Any = None) -> None:
+    def __init__(self, limit: int, on_overflow: Any = None, total: OutboxTotal | None = None) -> None:
         self.limit = limit
+        self.total = total or OutboxTotal(limit)
         self.bytes = 0
         self.overflowed = False
         self.on_overflow = on_overflow
@@ -65,16 +77,22 @@ class Outbox:
         if self.overflowed:
             return
         text = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        self.bytes += len(text)
-        if self.bytes > self.limit:
+        if self.bytes + len(text) > self.limit or self.total.bytes + len(text) > self.total.limit:
             self.overflowed = True
-            self._frames.clear()
-            self.bytes = 0
+            self.release()
             if self.on_overflow is not None:
                 self.on_overflow()
         else:
             self._frames.append(text)
+            self.bytes += len(text)
+            self.total.bytes += len(text)
         self._ready.set()
+
+    def release(self) -> None:
+        """Drop what is queued (the connection is going)."""
+        self._frames.clear()
+        self.total.bytes -= self.bytes
+        self.bytes = 0
 
     def close_after(self, code: int, reason: str) -> None:
         """Close the socket once every frame queued so far has been sent."""
@@ -91,6 +109,7 @@ class Outbox:
         item = self._frames.popleft()
         if isinstance(item, str):
             self.bytes -= len(item)
+            self.total.bytes -= len(item)
         return item
 
 
@@ -107,8 +126,11 @@ def register_websocket(app: FastAPI) -> None:
             raise_limit(rt.settings.max_submission_bytes)
         rt.hub.connections += 1
         closing: list[asyncio.Task] = []
-        queue = Outbox(rt.settings.ws_outbox_bytes, on_overflow=lambda: closing.append(asyncio.create_task(
-            _close(ws, CLOSE_SLOW_READER, f"over {queue.limit} bytes of answers unread", pusher))))
+        total = getattr(ws.app.state, "ws_outbox_total", None)
+        if total is None:
+            total = ws.app.state.ws_outbox_total = OutboxTotal(rt.settings.ws_outbox_total_bytes)
+        queue = Outbox(rt.settings.ws_outbox_bytes, total=total, on_overflow=lambda: closing.append(
+            asyncio.create_task(_close(ws, CLOSE_SLOW_READER, "too many bytes of answers unread", pusher))))
         ws.state.outbox = queue  # one writer (the pusher task) keeps frames in order
         pusher = asyncio.create_task(_push(ws, queue))
         expiry = asyncio.create_task(_close_at_expiry(ws, queue, principal, pusher))
@@ -139,6 +161,7 @@ def register_websocket(app: FastAPI) -> None:
             rt.hub.unsubscribe_all(queue)
             pusher.cancel()
             expiry.cancel()
+            queue.release()
 
 
 async def _push(ws: WebSocket, queue: Outbox) -> None:
