@@ -465,6 +465,20 @@ class _SmallVariants:
         return _SmallVariants({c: x[start: start + length] for c, x in self.cols.items()}, self.schema)
 
 
+def with_intergenic_rows(out: pl.DataFrame, vi: np.ndarray, n_var: int) -> tuple[pl.DataFrame, int]:
+    """`out` plus one intergenic_variant row for each variant of the chunk without any feature (rows sorted by
+    `_vi`), and the intergenic rank; shared by the SNV/indel and the structural annotators."""
+    covered = np.zeros(n_var, bool)
+    covered[vi] = True
+    miss = np.flatnonzero(~covered)
+    inter_rank = SEVERITY_RANK["intergenic_variant"]
+    if len(miss):
+        ig = pl.DataFrame({"_vi": miss.astype(np.int64), "Consequence": ["intergenic_variant"] * len(miss),
+                           "IMPACT": ["MODIFIER"] * len(miss), "_rank": np.full(len(miss), inter_rank, np.int64)})
+        out = pl.concat([out, ig], how="diagonal_relaxed").sort("_vi", maintain_order=True)
+    return out, inter_rank
+
+
 def _annotate_chunk(variants: pl.DataFrame | _SmallVariants, bundle, idx: TranscriptIndex) -> pl.DataFrame:
     small = isinstance(variants, _SmallVariants)
     if small:
@@ -600,15 +614,7 @@ def _annotate_chunk(variants: pl.DataFrame | _SmallVariants, bundle, idx: Transc
         "SYMBOL": tx["gene_symbol"].gather(t), "BIOTYPE": tx["biotype"].gather(t),
         "CANONICAL": _canonical_text(idx).gather(t),
     }, strict=False).with_columns(Feature_type=pl.lit("Transcript"))
-    # intergenic rows for variants without any feature
-    covered = np.zeros(n_var, bool)
-    covered[vi] = True
-    miss = np.flatnonzero(~covered)
-    inter_rank = SEVERITY_RANK["intergenic_variant"]
-    if len(miss):
-        ig = pl.DataFrame({"_vi": miss.astype(np.int64), "Consequence": ["intergenic_variant"] * len(miss),
-                           "IMPACT": ["MODIFIER"] * len(miss), "_rank": np.full(len(miss), inter_rank, np.int64)})
-        out = pl.concat([out, ig], how="diagonal_relaxed").sort("_vi", maintain_order=True)
+    out, inter_rank = with_intergenic_rows(out, vi, n_var)
     # most severe consequence per variant
     best = np.full(n_var, inter_rank, np.int64)
     np.minimum.at(best, vi, top_rank)

@@ -325,15 +325,7 @@ def annotate_structural(variants: pl.DataFrame, bundle) -> pl.DataFrame:
         "OverlapPC": pl.repeat(None, len(t), dtype=pl.Utf8, eager=True).scatter(
             np.flatnonzero(has_bp), S(pc_text.tolist())),
     }, strict=False)
-    covered = np.zeros(n_var, bool)
-    covered[vi] = True
-    miss = np.flatnonzero(~covered)
-    inter_rank = SEVERITY_RANK["intergenic_variant"]
-    if len(miss):
-        ig = pl.DataFrame({"_vi": miss.astype(np.int64), "Consequence": ["intergenic_variant"] * len(miss),
-                           "IMPACT": [IMPACT_OF["intergenic_variant"]] * len(miss),
-                           "_rank": np.full(len(miss), inter_rank, np.int64)})
-        out = pl.concat([out, ig], how="diagonal_relaxed").sort("_vi", maintain_order=True)
+    out, inter_rank = A.with_intergenic_rows(out, vi, n_var)
     best = np.full(n_var, inter_rank, np.int64)
     np.minimum.at(best, vi, top_rank)
     start = pl.col("pos") + 1
