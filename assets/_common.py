@@ -1,6 +1,5 @@
 """Helpers shared by the hcml assets: metadata (row counts, schema, content hash) and usage measurement."""
 
-
 import hashlib
 import io
 from contextlib import contextmanager

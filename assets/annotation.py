@@ -1,6 +1,5 @@
 """Annotations (VEP-compatible consequences per transcript), per-variant features and model predictions."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -21,17 +20,31 @@ CONSEQUENCE_CHECK = "every_variant_has_most_severe_consequence"
     tags=PHI_TAGS,
     code_version="1",
     # on Kubernetes (k8s_job_executor step pods): annotation is CPU-bound (docs/deployment.md)
-    op_tags={"dagster-k8s/config": {"container_config": {"resources": {
-        "requests": {"cpu": "2", "memory": "2Gi"}, "limits": {"cpu": "4", "memory": "4Gi"}}}}},
+    op_tags={
+        "dagster-k8s/config": {
+            "container_config": {
+                "resources": {"requests": {"cpu": "2", "memory": "2Gi"}, "limits": {"cpu": "4", "memory": "4Gi"}}
+            }
+        }
+    },
     check_specs=[
-        dg.AssetCheckSpec(ROWS_CHECK, asset="variant_annotations", blocking=True,
-                          description="Each input variant has annotation rows and no annotation row is orphaned."),
-        dg.AssetCheckSpec(CONSEQUENCE_CHECK, asset="variant_annotations", blocking=True,
-                          description="Every variant has a most severe consequence (an SO term)."),
+        dg.AssetCheckSpec(
+            ROWS_CHECK,
+            asset="variant_annotations",
+            blocking=True,
+            description="Each input variant has annotation rows and no annotation row is orphaned.",
+        ),
+        dg.AssetCheckSpec(
+            CONSEQUENCE_CHECK,
+            asset="variant_annotations",
+            blocking=True,
+            description="Every variant has a most severe consequence (an SO term).",
+        ),
     ],
 )
-def variant_annotations(context: dg.AssetExecutionContext, sample_variants: pl.DataFrame,
-                        reference: ReferenceBundleResource):
+def variant_annotations(
+    context: dg.AssetExecutionContext, sample_variants: pl.DataFrame, reference: ReferenceBundleResource
+):
     """One row per variant x overlapping feature, Ensembl VEP's columns and SO consequence terms."""
     from hcml.genomics.annotate import annotate
 
@@ -40,23 +53,32 @@ def variant_annotations(context: dg.AssetExecutionContext, sample_variants: pl.D
         bundle = reference.load()
         variants = sample_variants.select([c for c in VARIANT_COLUMNS if c in sample_variants.columns])
         annotations = annotate(variants, bundle)
-    metadata.update(frame_metadata(annotations, n_variants=variants.height,
-                                   n_annotated_variants=annotations["row"].n_unique() if annotations.height else 0))
+    metadata.update(
+        frame_metadata(
+            annotations,
+            n_variants=variants.height,
+            n_annotated_variants=annotations["row"].n_unique() if annotations.height else 0,
+        )
+    )
     yield dg.Output(annotations, metadata=metadata)
 
     rows_in = set(variants["row"].to_list())
     rows_out = set(annotations["row"].to_list())
     yield dg.AssetCheckResult(
-        check_name=ROWS_CHECK, passed=rows_in == rows_out,
-        metadata={"variants": len(rows_in), "annotated": len(rows_in & rows_out),
-                  "missing": len(rows_in - rows_out), "orphaned": len(rows_out - rows_in)},
+        check_name=ROWS_CHECK,
+        passed=rows_in == rows_out,
+        metadata={
+            "variants": len(rows_in),
+            "annotated": len(rows_in & rows_out),
+            "missing": len(rows_in - rows_out),
+            "orphaned": len(rows_out - rows_in),
+        },
     )
     msc = annotations.group_by("row").agg(
         pl.col("most_severe_consequence").drop_nulls().filter(pl.col("most_severe_consequence") != "").first()
     )
     missing = msc.filter(pl.col("most_severe_consequence").is_null()).height + len(rows_in - rows_out)
-    yield dg.AssetCheckResult(check_name=CONSEQUENCE_CHECK, passed=missing == 0,
-                              metadata={"variants_without": missing})
+    yield dg.AssetCheckResult(check_name=CONSEQUENCE_CHECK, passed=missing == 0, metadata={"variants_without": missing})
 
 
 @dg.asset(
@@ -67,8 +89,12 @@ def variant_annotations(context: dg.AssetExecutionContext, sample_variants: pl.D
     tags=PHI_TAGS,
     code_version="1",
 )
-def variant_features(context: dg.AssetExecutionContext, sample_variants: pl.DataFrame,
-                     variant_annotations: pl.DataFrame, reference: ReferenceBundleResource) -> dg.Output[pl.DataFrame]:
+def variant_features(
+    context: dg.AssetExecutionContext,
+    sample_variants: pl.DataFrame,
+    variant_annotations: pl.DataFrame,
+    reference: ReferenceBundleResource,
+) -> dg.Output[pl.DataFrame]:
     """One row per variant: the picked consequence (VEP --pick order), HGVS, frequencies, ClinVar, genotype.
 
     This is the frame the pathogenicity model scores (`hcml.ml` derives its numeric features from it,
@@ -106,8 +132,9 @@ def current_scorer():
     tags=PHI_TAGS,
     code_version="1",
 )
-def variant_predictions(context: dg.AssetExecutionContext, variant_features: pl.DataFrame,
-                        reference: ReferenceBundleResource) -> dg.Output[pl.DataFrame]:
+def variant_predictions(
+    context: dg.AssetExecutionContext, variant_features: pl.DataFrame, reference: ReferenceBundleResource
+) -> dg.Output[pl.DataFrame]:
     """P(pathogenic) for each variant from the platform's own model (MLflow champion, else the bundled one);
     protein features from the bundle's own translations, as in the realtime service."""
     from hcml.ml.proteins import bundle_proteins
@@ -115,15 +142,22 @@ def variant_predictions(context: dg.AssetExecutionContext, variant_features: pl.
     metadata: dict = {}
     with measured(metadata):
         scorer = current_scorer()
-        scores = (scorer.score(variant_features, bundle_proteins(reference.load(), variant_features))
-                  if variant_features.height else [])
+        scores = (
+            scorer.score(variant_features, bundle_proteins(reference.load(), variant_features))
+            if variant_features.height
+            else []
+        )
         predictions = variant_features.with_columns(
             pl.Series("pathogenicity_score", scores, dtype=pl.Float64),
             pl.lit(str(scorer.model_name)).alias("model_name"),
             pl.lit(str(scorer.model_version)).alias("model_version"),
         )
-    metadata.update(frame_metadata(
-        predictions, model_name=str(scorer.model_name), model_version=str(scorer.model_version),
-        n_score_over_0_5=int((predictions["pathogenicity_score"] > 0.5).sum()) if predictions.height else 0,
-    ))
+    metadata.update(
+        frame_metadata(
+            predictions,
+            model_name=str(scorer.model_name),
+            model_version=str(scorer.model_version),
+            n_score_over_0_5=int((predictions["pathogenicity_score"] > 0.5).sum()) if predictions.height else 0,
+        )
+    )
     return dg.Output(predictions, metadata=metadata)

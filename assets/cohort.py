@@ -1,6 +1,5 @@
 """Research view over every sample: allele counts and frequencies, and per-gene burden."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -15,14 +14,26 @@ def allele_stats(features_by_sample: dict[str, pl.DataFrame]) -> pl.DataFrame:
 
     Allele number assumes diploid samples: AN = 2 x samples in the cohort.
     """
-    frames = [df.with_columns(pl.lit(key).alias("partition")) for key, df in sorted(features_by_sample.items())
-              if df.height]
+    frames = [
+        df.with_columns(pl.lit(key).alias("partition")) for key, df in sorted(features_by_sample.items()) if df.height
+    ]
     n_samples = len(features_by_sample)
     if not frames:
-        return pl.DataFrame(schema={"chrom": pl.Utf8, "pos": pl.Int64, "ref": pl.Utf8, "alt": pl.Utf8,
-                                    "gene_symbol": pl.Utf8, "most_severe_consequence": pl.Utf8, "impact": pl.Utf8,
-                                    "carriers": pl.UInt32, "allele_count": pl.Int64, "allele_number": pl.Int64,
-                                    "allele_frequency": pl.Float64})
+        return pl.DataFrame(
+            schema={
+                "chrom": pl.Utf8,
+                "pos": pl.Int64,
+                "ref": pl.Utf8,
+                "alt": pl.Utf8,
+                "gene_symbol": pl.Utf8,
+                "most_severe_consequence": pl.Utf8,
+                "impact": pl.Utf8,
+                "carriers": pl.UInt32,
+                "allele_count": pl.Int64,
+                "allele_number": pl.Int64,
+                "allele_frequency": pl.Float64,
+            }
+        )
     cols = ["partition", "chrom", "pos", "ref", "alt", "gene_symbol", "most_severe_consequence", "impact", "zygosity"]
     all_rows = pl.concat([f.select(cols) for f in frames], how="vertical_relaxed")
     dosage = pl.when(pl.col("zygosity") == "homozygous").then(2).otherwise(1)
@@ -30,7 +41,9 @@ def allele_stats(features_by_sample: dict[str, pl.DataFrame]) -> pl.DataFrame:
         all_rows.with_columns(dosage.alias("dosage"))
         .group_by("chrom", "pos", "ref", "alt")
         .agg(
-            pl.col("gene_symbol").first(), pl.col("most_severe_consequence").first(), pl.col("impact").first(),
+            pl.col("gene_symbol").first(),
+            pl.col("most_severe_consequence").first(),
+            pl.col("impact").first(),
             pl.col("partition").n_unique().cast(pl.UInt32).alias("carriers"),
             pl.col("dosage").sum().cast(pl.Int64).alias("allele_count"),
         )
@@ -42,12 +55,23 @@ def allele_stats(features_by_sample: dict[str, pl.DataFrame]) -> pl.DataFrame:
 
 def gene_burden(features_by_sample: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """Per gene: distinct variants, carriers, and carriers of a HIGH/MODERATE impact variant."""
-    frames = [df.with_columns(pl.lit(key).alias("partition")).select("partition", "gene_symbol", "chrom", "pos", "ref",
-                                                                     "alt", "impact")
-              for key, df in sorted(features_by_sample.items()) if df.height]
+    frames = [
+        df.with_columns(pl.lit(key).alias("partition")).select(
+            "partition", "gene_symbol", "chrom", "pos", "ref", "alt", "impact"
+        )
+        for key, df in sorted(features_by_sample.items())
+        if df.height
+    ]
     if not frames:
-        return pl.DataFrame(schema={"gene_symbol": pl.Utf8, "variants": pl.UInt32, "carriers": pl.UInt32,
-                                    "damaging_variants": pl.UInt32, "damaging_carriers": pl.UInt32})
+        return pl.DataFrame(
+            schema={
+                "gene_symbol": pl.Utf8,
+                "variants": pl.UInt32,
+                "carriers": pl.UInt32,
+                "damaging_variants": pl.UInt32,
+                "damaging_carriers": pl.UInt32,
+            }
+        )
     rows = pl.concat(frames, how="vertical_relaxed").filter(pl.col("gene_symbol").is_not_null())
     damaging = pl.col("impact").is_in(DAMAGING_IMPACTS)
     key = pl.concat_str("chrom", "pos", "ref", "alt", separator=":")
@@ -70,8 +94,9 @@ def gene_burden(features_by_sample: dict[str, pl.DataFrame]) -> pl.DataFrame:
     tags={"hcml/phi": "false", "hcml/domain": "research"},
     code_version="1",
 )
-def cohort_allele_stats(context: dg.AssetExecutionContext, variant_features: dict[str, pl.DataFrame],
-                        storage: StorageResource) -> dg.Output[pl.DataFrame]:
+def cohort_allele_stats(
+    context: dg.AssetExecutionContext, variant_features: dict[str, pl.DataFrame], storage: StorageResource
+) -> dg.Output[pl.DataFrame]:
     """Allele counts and frequencies across every sample materialized so far, plus per-gene burden.
 
     Aggregates only (no sample identifiers), so researchers can use it without PHI access.
@@ -81,10 +106,15 @@ def cohort_allele_stats(context: dg.AssetExecutionContext, variant_features: dic
         stats = allele_stats(variant_features)
         burden = gene_burden(variant_features)
         burden_uri = storage.open().put("cohort/gene_burden.parquet", parquet_bytes(burden))
-    metadata.update(frame_metadata(
-        stats, samples=len(variant_features), genes=burden.height, gene_burden_uri=burden_uri,
-        gene_burden_top=dg.MetadataValue.md(_markdown(burden.head(10))),
-    ))
+    metadata.update(
+        frame_metadata(
+            stats,
+            samples=len(variant_features),
+            genes=burden.height,
+            gene_burden_uri=burden_uri,
+            gene_burden_top=dg.MetadataValue.md(_markdown(burden.head(10))),
+        )
+    )
     return dg.Output(stats, metadata=metadata)
 
 

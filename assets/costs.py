@@ -9,7 +9,6 @@ counts in the month it happened, and the `hcml costs report` CLI shows the same 
 runs.
 """
 
-
 import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -96,11 +95,16 @@ def _csv_bytes(frame: pl.DataFrame) -> bytes:
 def _store_table(store: Any, key: str, frame: pl.DataFrame) -> tuple[str, str, str]:
     """Parquet + CSV of one table; returns (parquet uri, csv uri, sha256 of the parquet bytes)."""
     data = parquet_bytes(frame)
-    return store.put(f"{key}.parquet", data), store.put(f"{key}.csv", _csv_bytes(frame)), hashlib.sha256(data).hexdigest()
+    return (
+        store.put(f"{key}.parquet", data),
+        store.put(f"{key}.csv", _csv_bytes(frame)),
+        hashlib.sha256(data).hexdigest(),
+    )
 
 
-def _budget_result(check_name: str, departments: pl.DataFrame, period: str, currency: str,
-                   severity: dg.AssetCheckSeverity) -> tuple[dg.AssetCheckResult, pl.DataFrame]:
+def _budget_result(
+    check_name: str, departments: pl.DataFrame, period: str, currency: str, severity: dg.AssetCheckSeverity
+) -> tuple[dg.AssetCheckResult, pl.DataFrame]:
     """The budget check and the budget status it is based on (spend vs budget per department)."""
     budgets = load_budgets()
     status = cb.budget_status(departments, budgets)
@@ -127,7 +131,11 @@ def _budget_result(check_name: str, departments: pl.DataFrame, period: str, curr
 def _markdown(frame: pl.DataFrame) -> str:
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     for row in frame.iter_rows():
-        lines.append("| " + " | ".join("-" if v is None else (f"{v:.6f}" if isinstance(v, float) else str(v)) for v in row) + " |")
+        lines.append(
+            "| "
+            + " | ".join("-" if v is None else (f"{v:.6f}" if isinstance(v, float) else str(v)) for v in row)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -161,8 +169,11 @@ def analysis_costs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         for department, _analysis, cost in per_analysis.iter_rows():
             obs.observe_analysis_cost(department, cost)
         check, _ = _budget_result(
-            MONTH_TO_DATE_CHECK, cb.summarise_costs(month_to_date, "department"),
-            f"{day[:7]} up to {day}", rate_card.currency, dg.AssetCheckSeverity.WARN,
+            MONTH_TO_DATE_CHECK,
+            cb.summarise_costs(month_to_date, "department"),
+            f"{day[:7]} up to {day}",
+            rate_card.currency,
+            dg.AssetCheckSeverity.WARN,
         )
         obs.push_metrics("hcml-costs")
     context.log.info(f"{priced.height} materializations on {day}: {priced['cost'].sum():.6f} {rate_card.currency}")
@@ -210,8 +221,9 @@ def chargeback_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult
         current = cb.price_usage(read_usage(context.instance, start, end), rate_card)
         previous = cb.price_usage(read_usage(context.instance, previous_start, start), rate_card)
         tables = cb.chargeback_tables(current, previous)
-        check, status = _budget_result(BUDGET_CHECK, tables["departments"], month, rate_card.currency,
-                                       dg.AssetCheckSeverity.ERROR)
+        check, status = _budget_result(
+            BUDGET_CHECK, tables["departments"], month, rate_card.currency, dg.AssetCheckSeverity.ERROR
+        )
         store = open_store()
         uris: dict[str, str] = {}
         hashes: dict[str, str] = {}
@@ -233,7 +245,9 @@ def chargeback_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult
             "total_cost": float(current["cost"].sum()),
             "previous_month_cost": float(previous["cost"].sum()),
             "currency": rate_card.currency,
-            "departments": dg.MetadataValue.md(_markdown(departments.select("department", "cost", "previous_cost", "change_pct"))),
+            "departments": dg.MetadataValue.md(
+                _markdown(departments.select("department", "cost", "previous_cost", "change_pct"))
+            ),
             **usage.as_metadata(),
         },
         check_results=[check],
@@ -252,7 +266,11 @@ def cost_rollup_requests(now: datetime) -> list[tuple[str, str, str]]:
     month_start = today.replace(day=1)
     requests = [
         ("analysis_costs", yesterday.isoformat(), f"analysis_costs:{yesterday.isoformat()}"),
-        ("chargeback_report", month_start.isoformat(), f"chargeback_report:{month_start.isoformat()}:{today.isoformat()}"),
+        (
+            "chargeback_report",
+            month_start.isoformat(),
+            f"chargeback_report:{month_start.isoformat()}:{today.isoformat()}",
+        ),
     ]
     if yesterday.month != today.month:  # the previous month just closed: its final report
         closed = yesterday.replace(day=1)
@@ -264,8 +282,13 @@ def _rollup_sensor(asset: dg.AssetsDefinition, name: str, description: str) -> d
     # one sensor per asset: a sensor's target must share one partitions definition (daily vs monthly)
     asset_name = asset.key.to_user_string()
 
-    @dg.sensor(name=name, target=[asset], minimum_interval_seconds=3600,
-               default_status=dg.DefaultSensorStatus.RUNNING, description=description)
+    @dg.sensor(
+        name=name,
+        target=[asset],
+        minimum_interval_seconds=3600,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=description,
+    )
     def _sensor(context: dg.SensorEvaluationContext):
         for target, partition, run_key in cost_rollup_requests(datetime.now(timezone.utc)):
             if target != asset_name:
@@ -274,18 +297,25 @@ def _rollup_sensor(asset: dg.AssetsDefinition, name: str, description: str) -> d
                 run_key=run_key,
                 partition_key=partition,
                 asset_selection=[asset.key],
-                tags={hcml_tags.DEPARTMENT: "platform", hcml_tags.PROJECT: "chargeback", hcml_tags.USER: "dagster",
-                      hcml_tags.ANALYSIS: f"costs-{partition[:7]}"},
+                tags={
+                    hcml_tags.DEPARTMENT: "platform",
+                    hcml_tags.PROJECT: "chargeback",
+                    hcml_tags.USER: "dagster",
+                    hcml_tags.ANALYSIS: f"costs-{partition[:7]}",
+                },
             )
 
     return _sensor
 
 
 analysis_costs_sensor = _rollup_sensor(
-    analysis_costs, "analysis_costs_sensor", "Once a day: yesterday's analysis_costs (and its month-to-date budget warning)."
+    analysis_costs,
+    "analysis_costs_sensor",
+    "Once a day: yesterday's analysis_costs (and its month-to-date budget warning).",
 )
 chargeback_sensor = _rollup_sensor(
-    chargeback_report, "chargeback_sensor",
+    chargeback_report,
+    "chargeback_sensor",
     "Once a day: the current month's chargeback_report and its budget alert; the closed month's final report.",
 )
 COST_SENSORS = [analysis_costs_sensor, chargeback_sensor]

@@ -4,7 +4,6 @@ Thin: every step calls `hcml.ml`. The alias `champion` moves only in `champion_m
 when the blocking check `candidate_at_least_as_good_as_champion` on `model_evaluation` passes.
 """
 
-
 import dagster as dg
 import polars as pl
 
@@ -61,13 +60,15 @@ def clinvar_labels(context: dg.AssetExecutionContext) -> dg.Output[pl.DataFrame]
     with measured(metadata):
         sources = label_sources()
         labels = load_labels(sources)
-    metadata.update(frame_metadata(
-        labels,
-        sources=dg.MetadataValue.json([str(p) for p in sources]),
-        n_pathogenic=int(labels["label"].sum()),
-        n_benign=int((labels["label"] == 0).sum()),
-        n_genes=labels["symbol"].n_unique(),
-    ))
+    metadata.update(
+        frame_metadata(
+            labels,
+            sources=dg.MetadataValue.json([str(p) for p in sources]),
+            n_pathogenic=int(labels["label"].sum()),
+            n_benign=int((labels["label"] == 0).sum()),
+            n_genes=labels["symbol"].n_unique(),
+        )
+    )
     return dg.Output(labels, metadata=metadata)
 
 
@@ -86,11 +87,15 @@ def training_set(context: dg.AssetExecutionContext, clinvar_labels: pl.DataFrame
     with measured(metadata):
         ts = build_training_set(clinvar_labels)
     splits = ts.group_by("split").agg(pl.len().alias("rows"), pl.col("symbol").n_unique().alias("genes"))
-    metadata.update(frame_metadata(
-        ts,
-        splits=dg.MetadataValue.json({r["split"]: {"rows": r["rows"], "genes": r["genes"]} for r in splits.to_dicts()}),
-        consequence_classes=dg.MetadataValue.json(dict(ts["consequence_class"].value_counts().iter_rows())),
-    ))
+    metadata.update(
+        frame_metadata(
+            ts,
+            splits=dg.MetadataValue.json(
+                {r["split"]: {"rows": r["rows"], "genes": r["genes"]} for r in splits.to_dicts()}
+            ),
+            consequence_classes=dg.MetadataValue.json(dict(ts["consequence_class"].value_counts().iter_rows())),
+        )
+    )
     return dg.Output(ts, metadata=metadata)
 
 
@@ -101,8 +106,13 @@ def training_set(context: dg.AssetExecutionContext, clinvar_labels: pl.DataFrame
     tags=ML_TAGS,
     code_version="1",
     # on Kubernetes (k8s_job_executor step pods): training holds the training set and the model in memory
-    op_tags={"dagster-k8s/config": {"container_config": {"resources": {
-        "requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "4", "memory": "12Gi"}}}}},
+    op_tags={
+        "dagster-k8s/config": {
+            "container_config": {
+                "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "4", "memory": "12Gi"}}
+            }
+        }
+    },
 )
 def pathogenicity_model(
     context: dg.AssetExecutionContext, config: TrainingConfig, training_set: pl.DataFrame, mlflow: MlflowResource
@@ -117,7 +127,9 @@ def pathogenicity_model(
     metadata: dict = {}
     with measured(metadata), mlflow.scope():
         trained, report, plots = workflow.train_evaluate(
-            training_set, cfg, progress=lambda r: context.log.info(f"epoch {r['epoch']}: validation loss {r['val_loss']:.4f}")
+            training_set,
+            cfg,
+            progress=lambda r: context.log.info(f"epoch {r['epoch']}: validation loss {r['val_loss']:.4f}"),
         )
         reg = workflow.register(trained, report, plots, cfg, dagster_run_id=context.run.run_id)
     value = {
@@ -129,14 +141,16 @@ def pathogenicity_model(
         "model_sha256": trained.exported.weights_sha256(),
         "tracking_uri": mlflow.resolved_uri(),
     }
-    metadata.update({
-        **{k: v for k, v in value.items() if k != "tracking_uri"},
-        "auroc": report["auroc"],
-        "auroc_missense": report["auroc_missense"],
-        "ece": report["ece"],
-        "model_kind": trained.exported.kind,
-        "params": dg.MetadataValue.json(cfg.as_params()),
-    })
+    metadata.update(
+        {
+            **{k: v for k, v in value.items() if k != "tracking_uri"},
+            "auroc": report["auroc"],
+            "auroc_missense": report["auroc_missense"],
+            "ece": report["ece"],
+            "model_kind": trained.exported.kind,
+            "params": dg.MetadataValue.json(cfg.as_params()),
+        }
+    )
     return dg.Output(value, metadata=metadata)
 
 
@@ -148,9 +162,11 @@ def pathogenicity_model(
     code_version="1",
     check_specs=[
         dg.AssetCheckSpec(
-            PROMOTION_CHECK, asset="model_evaluation", blocking=True,
+            PROMOTION_CHECK,
+            asset="model_evaluation",
+            blocking=True,
             description="The candidate is at least as good as the current champion (AUROC, and ECE within "
-                        "max(0.05, champion's)) on the same held-out genes; blocks champion_model otherwise.",
+            "max(0.05, champion's)) on the same held-out genes; blocks champion_model otherwise.",
         )
     ],
 )
@@ -172,22 +188,24 @@ def model_evaluation(
         plots = save_plots(report, data_dir() / "ml" / "plots" / f"v{candidate.model_version}")
         comparison = compare(candidate, champion, training_set)
     value = {"evaluation": public(report), "comparison": comparison.as_dict()}
-    metadata.update({
-        "model_version": candidate.model_version,
-        "champion_version": comparison.champion_version or "none",
-        "auroc": report["auroc"],
-        "auroc_missense": report["auroc_missense"],
-        "auprc": report["auprc"],
-        "accuracy": report["accuracy"],
-        "brier": report["brier"],
-        "ece": report["ece"],
-        "baseline_auroc": report["baseline_auroc"],
-        "baseline_rule_auroc": report["baseline_rule_auroc"],
-        "test_genes": report["test_genes"],
-        "per_class": dg.MetadataValue.md(_per_class_table(report)),
-        "roc_plot": dg.MetadataValue.path(str(plots["roc"])),
-        "calibration_plot": dg.MetadataValue.path(str(plots["calibration"])),
-    })
+    metadata.update(
+        {
+            "model_version": candidate.model_version,
+            "champion_version": comparison.champion_version or "none",
+            "auroc": report["auroc"],
+            "auroc_missense": report["auroc_missense"],
+            "auprc": report["auprc"],
+            "accuracy": report["accuracy"],
+            "brier": report["brier"],
+            "ece": report["ece"],
+            "baseline_auroc": report["baseline_auroc"],
+            "baseline_rule_auroc": report["baseline_rule_auroc"],
+            "test_genes": report["test_genes"],
+            "per_class": dg.MetadataValue.md(_per_class_table(report)),
+            "roc_plot": dg.MetadataValue.path(str(plots["roc"])),
+            "calibration_plot": dg.MetadataValue.path(str(plots["calibration"])),
+        }
+    )
     yield dg.Output(value, metadata=metadata)
     yield dg.AssetCheckResult(
         check_name=PROMOTION_CHECK,
@@ -212,7 +230,9 @@ def _per_class_table(report: dict) -> str:
     lines = ["| class | n | pathogenic | AUROC | logistic regression | ECE |", "|---|---|---|---|---|---|"]
     for name, d in sorted(report["per_class"].items(), key=lambda kv: -kv[1]["model"]["n"]):
         m = d["model"]
-        lines.append(f"| {name} | {m['n']} | {f(m['positive_rate'])} | {f(m['auroc'])} | {f(d['logistic_regression']['auroc'])} | {f(m['ece'])} |")
+        lines.append(
+            f"| {name} | {m['n']} | {f(m['positive_rate'])} | {f(m['auroc'])} | {f(d['logistic_regression']['auroc'])} | {f(m['ece'])} |"
+        )
     return "\n".join(lines)
 
 
@@ -223,7 +243,9 @@ def _per_class_table(report: dict) -> str:
     tags=ML_TAGS,
     code_version="1",
 )
-def champion_model(context: dg.AssetExecutionContext, model_evaluation: dict, mlflow: MlflowResource) -> dg.Output[dict]:
+def champion_model(
+    context: dg.AssetExecutionContext, model_evaluation: dict, mlflow: MlflowResource
+) -> dg.Output[dict]:
     """Moves the MLflow alias `champion` to the candidate. Runs only after the blocking promotion check
     passed; `variant_predictions` and the realtime service load whatever `champion` points at."""
     from hcml.ml.promotion import Comparison
@@ -236,7 +258,9 @@ def champion_model(context: dg.AssetExecutionContext, model_evaluation: dict, ml
     if not promoted:  # the check blocks this asset; this guards direct materialization too
         raise dg.Failure(f"candidate not promoted: {comparison.reason}")
     value = {"model_version": comparison.candidate_version, "previous_champion": comparison.champion_version}
-    metadata.update({"model_version": comparison.candidate_version, "previous_champion": comparison.champion_version or "none"})
+    metadata.update(
+        {"model_version": comparison.candidate_version, "previous_champion": comparison.champion_version or "none"}
+    )
     return dg.Output(value, metadata=metadata)
 
 

@@ -1,6 +1,5 @@
 """The reference bundle: gene models, genome sequence, known variants and ClinVar, compiled once."""
 
-
 import hashlib
 import json
 from pathlib import Path
@@ -47,19 +46,26 @@ def reference_bundle(context: dg.AssetExecutionContext, reference: ReferenceBund
                 rebuilt = False
         if rebuilt:
             context.log.info(f"building the reference bundle in {out}")
-            build_bundle(sources["gtf"], sources["fasta"], out,
-                         known_variants=sources["known_variants"], clinvar=sources["clinvar"])
+            build_bundle(
+                sources["gtf"],
+                sources["fasta"],
+                out,
+                known_variants=sources["known_variants"],
+                clinvar=sources["clinvar"],
+            )
         manifest = json.loads(manifest_file.read_text())
     counts = manifest.get("counts", {})
-    metadata.update({
-        "path": dg.MetadataValue.path(str(out)),
-        "uri": Path(out).resolve().as_uri(),
-        "bundle_sha256": manifest["bundle_sha256"],
-        "content_sha256": manifest["bundle_sha256"],
-        "built_at": manifest.get("built_at"),
-        "rebuilt": rebuilt,
-        "sources": dg.MetadataValue.json(manifest["sources"]),
-        "dagster/row_count": int(counts.get("transcripts", 0)),
-        **{f"count_{k}": int(v) for k, v in counts.items()},
-    })
+    metadata.update(
+        {
+            "path": dg.MetadataValue.path(str(out)),
+            "uri": Path(out).resolve().as_uri(),
+            "bundle_sha256": manifest["bundle_sha256"],
+            "content_sha256": manifest["bundle_sha256"],
+            "built_at": manifest.get("built_at"),
+            "rebuilt": rebuilt,
+            "sources": dg.MetadataValue.json(manifest["sources"]),
+            "dagster/row_count": int(counts.get("transcripts", 0)),
+            **{f"count_{k}": int(v) for k, v in counts.items()},
+        }
+    )
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(sources_checksum(manifest["sources"])))

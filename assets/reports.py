@@ -1,6 +1,5 @@
 """The clinical report of one sample: JSON + self-contained HTML with an embedded provenance record."""
 
-
 import datetime as _dt
 
 import dagster as dg
@@ -14,9 +13,13 @@ SCHEMA_CHECK = "report_schema_valid"
 CLASSIFIED_CHECK = "report_variants_classified"
 
 
-@dg.observable_source_asset(group_name="clinical", owners=OWNERS, kinds={"yaml"},
-                            description="The ACMG/AMP classification's configuration (HCML_ACMG_CONFIG or the "
-                                        "built-in defaults, docs/acmg.md); its data version is the config's sha256.")
+@dg.observable_source_asset(
+    group_name="clinical",
+    owners=OWNERS,
+    kinds={"yaml"},
+    description="The ACMG/AMP classification's configuration (HCML_ACMG_CONFIG or the "
+    "built-in defaults, docs/acmg.md); its data version is the config's sha256.",
+)
 def acmg_config() -> dg.DataVersion:
     """Observed, not materialized: a changed configuration gives a new data version, so every clinical report
     classified with the old one shows as stale in Dagster."""
@@ -56,13 +59,27 @@ def _scorer_of(model_version: str | None):
     tags={**PHI_TAGS, "hcml/audience": "clinician"},
     code_version="2",  # 2: ACMG/AMP classification of every variant
     deps=[acmg_config],
-    check_specs=[dg.AssetCheckSpec(SCHEMA_CHECK, asset="clinical_report", blocking=True,
-                                   description="The JSON report validates against its JSON schema."),
-                 dg.AssetCheckSpec(CLASSIFIED_CHECK, asset="clinical_report", blocking=True,
-                                   description="Every reported variant has an ACMG/AMP class.")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            SCHEMA_CHECK,
+            asset="clinical_report",
+            blocking=True,
+            description="The JSON report validates against its JSON schema.",
+        ),
+        dg.AssetCheckSpec(
+            CLASSIFIED_CHECK,
+            asset="clinical_report",
+            blocking=True,
+            description="Every reported variant has an ACMG/AMP class.",
+        ),
+    ],
 )
-def clinical_report(context: dg.AssetExecutionContext, variant_predictions: pl.DataFrame,
-                    reference: ReferenceBundleResource, storage: StorageResource):
+def clinical_report(
+    context: dg.AssetExecutionContext,
+    variant_predictions: pl.DataFrame,
+    reference: ReferenceBundleResource,
+    storage: StorageResource,
+):
     """Variants ranked by severity, ClinVar significance and score, with gene, HGVS and frequencies.
 
     Written as `reports/<partition>/report.json` (machines) and `report.html` (clinicians) in the store;
@@ -87,39 +104,63 @@ def clinical_report(context: dg.AssetExecutionContext, variant_predictions: pl.D
         scorer = _scorer_of(model_version)
         variant_predictions = classify_summary(variant_predictions, bundle, scorer)
         record = provenance.build_record(
-            input_uri=source["source_uri"], input_sha256=source["input_sha256"], input_bytes=source["input_bytes"],
-            bundle_manifest=bundle.manifest, bundle_path=bundle.path, model_name=model_name,
-            model_version=model_version, run_id=context.run.run_id, run_started_at=_run_started_at(context),
-            sample=source.get("sample") or None, submission_id=source.get("submission_id") or None,
-            partition=partition, classification=acmg_provenance(model=scorer),
+            input_uri=source["source_uri"],
+            input_sha256=source["input_sha256"],
+            input_bytes=source["input_bytes"],
+            bundle_manifest=bundle.manifest,
+            bundle_path=bundle.path,
+            model_name=model_name,
+            model_version=model_version,
+            run_id=context.run.run_id,
+            run_started_at=_run_started_at(context),
+            sample=source.get("sample") or None,
+            submission_id=source.get("submission_id") or None,
+            partition=partition,
+            classification=acmg_provenance(model=scorer),
         )
-        report = provenance.seal(cr.build_report(
-            partition=partition, sample=source.get("sample") or None,
-            submission_id=source.get("submission_id") or None, generated_at=provenance.now_utc(),
-            predictions=variant_predictions, n_input=int(source["n_input"]), n_rejected=int(source["n_rejected"]),
-            provenance=record,
-        ))
+        report = provenance.seal(
+            cr.build_report(
+                partition=partition,
+                sample=source.get("sample") or None,
+                submission_id=source.get("submission_id") or None,
+                generated_at=provenance.now_utc(),
+                predictions=variant_predictions,
+                n_input=int(source["n_input"]),
+                n_rejected=int(source["n_rejected"]),
+                provenance=record,
+            )
+        )
         errors = cr.schema_errors(report)
         unclassified = cr.unclassified_variants(report)
         store = storage.open()
         report_uri = store.put(f"reports/{partition}/report.json", cr.to_json_bytes(report))
         html_uri = store.put(f"reports/{partition}/report.html", cr.render_html(report).encode())
     integrity = report["integrity"]
-    metadata.update({
-        "report_uri": report_uri,
-        "report_html_uri": dg.MetadataValue.url(html_uri),
-        "submission_id": report["submission_id"] or "",
-        "provenance_sha256": integrity["provenance_sha256"],
-        "content_sha256": integrity["content_sha256"],
-        "dagster/row_count": len(report["variants"]),
-        "n_reported": len(report["variants"]),
-        "n_clinvar_pathogenic": report["summary"]["n_clinvar_pathogenic"],
-        "model": f"{model_name} {model_version}",
-    })
+    metadata.update(
+        {
+            "report_uri": report_uri,
+            "report_html_uri": dg.MetadataValue.url(html_uri),
+            "submission_id": report["submission_id"] or "",
+            "provenance_sha256": integrity["provenance_sha256"],
+            "content_sha256": integrity["content_sha256"],
+            "dagster/row_count": len(report["variants"]),
+            "n_reported": len(report["variants"]),
+            "n_clinvar_pathogenic": report["summary"]["n_clinvar_pathogenic"],
+            "model": f"{model_name} {model_version}",
+        }
+    )
     yield dg.MaterializeResult(metadata=metadata)
-    yield dg.AssetCheckResult(check_name=SCHEMA_CHECK, passed=not errors,
-                              metadata={"errors": dg.MetadataValue.json(errors[:20]), "n_errors": len(errors)})
-    yield dg.AssetCheckResult(check_name=CLASSIFIED_CHECK, passed=not unclassified,
-                              metadata={"unclassified": dg.MetadataValue.json(unclassified[:20]),
-                                        "n_unclassified": len(unclassified),
-                                        "by_acmg_class": dg.MetadataValue.json(report["summary"]["by_acmg_class"])})
+    yield dg.AssetCheckResult(
+        check_name=SCHEMA_CHECK,
+        passed=not errors,
+        metadata={"errors": dg.MetadataValue.json(errors[:20]), "n_errors": len(errors)},
+    )
+    yield dg.AssetCheckResult(
+        check_name=CLASSIFIED_CHECK,
+        passed=not unclassified,
+        metadata={
+            "unclassified": dg.MetadataValue.json(unclassified[:20]),
+            "n_unclassified": len(unclassified),
+            "by_acmg_class": dg.MetadataValue.json(report["summary"]["by_acmg_class"]),
+        },
+    )

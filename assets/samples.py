@@ -1,6 +1,5 @@
 """One sample's variants, read from the VCF a sensor or the CLI points at (one dynamic partition each)."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -19,24 +18,32 @@ def zygosity(gt: pl.Expr) -> pl.Expr:
     n_alt = alleles.list.eval((pl.element() != "0") & (pl.element() != ".")).list.sum()
     n_called = alleles.list.eval(pl.element() != ".").list.sum()
     return (
-        pl.when(gt.is_null()).then(None)
-        .when(n_alt == 0).then(pl.lit("reference"))
-        .when((n_alt == n_called) & (n_called >= 2)).then(pl.lit("homozygous"))
-        .when(n_called == 1).then(pl.lit("hemizygous"))
+        pl.when(gt.is_null())
+        .then(None)
+        .when(n_alt == 0)
+        .then(pl.lit("reference"))
+        .when((n_alt == n_called) & (n_called >= 2))
+        .then(pl.lit("homozygous"))
+        .when(n_called == 1)
+        .then(pl.lit("hemizygous"))
         .otherwise(pl.lit("heterozygous"))
     )
 
 
-def select_sample(variants: pl.DataFrame, genotypes: pl.DataFrame | None, samples: list[str],
-                  sample: str | None) -> tuple[pl.DataFrame, int, str | None]:
+def select_sample(
+    variants: pl.DataFrame, genotypes: pl.DataFrame | None, samples: list[str], sample: str | None
+) -> tuple[pl.DataFrame, int, str | None]:
     """The variants the sample carries (with gt and zygosity), how many it does not, and the sample used."""
     if sample is None and len(samples) == 1:
         sample = samples[0]
     if sample is None or genotypes is None:
         if sample is not None:
             raise dg.Failure("a sample was requested, but the VCF has no genotype columns")
-        out = variants.with_columns(pl.lit(None, pl.Utf8).alias("sample"), pl.lit(None, pl.Utf8).alias("gt"),
-                                    pl.lit(None, pl.Utf8).alias("zygosity"))
+        out = variants.with_columns(
+            pl.lit(None, pl.Utf8).alias("sample"),
+            pl.lit(None, pl.Utf8).alias("gt"),
+            pl.lit(None, pl.Utf8).alias("zygosity"),
+        )
         return out, 0, None
     if sample not in samples:
         # the sample name is not repeated here: it may identify a patient (it is in the run config)
@@ -56,14 +63,26 @@ def select_sample(variants: pl.DataFrame, genotypes: pl.DataFrame | None, sample
     tags=PHI_TAGS,
     code_version="1",
     check_specs=[
-        dg.AssetCheckSpec(REF_CHECK, asset="sample_variants", blocking=True,
-                          description="Every REF allele equals the genome at its position."),
-        dg.AssetCheckSpec(ACCOUNTED_CHECK, asset="sample_variants", blocking=True,
-                          description="Records in = variants kept + not carried by this sample + rejected."),
+        dg.AssetCheckSpec(
+            REF_CHECK,
+            asset="sample_variants",
+            blocking=True,
+            description="Every REF allele equals the genome at its position.",
+        ),
+        dg.AssetCheckSpec(
+            ACCOUNTED_CHECK,
+            asset="sample_variants",
+            blocking=True,
+            description="Records in = variants kept + not carried by this sample + rejected.",
+        ),
     ],
 )
-def sample_variants(context: dg.AssetExecutionContext, config: SampleSourceConfig,
-                    reference: ReferenceBundleResource, storage: StorageResource):
+def sample_variants(
+    context: dg.AssetExecutionContext,
+    config: SampleSourceConfig,
+    reference: ReferenceBundleResource,
+    storage: StorageResource,
+):
     """The variants one sample carries, parsed from its VCF (multi-allelics split, left-aligned).
 
     The source is a pointer (local path, file:// or azure:// URI); its SHA-256 goes into the metadata and
@@ -88,31 +107,40 @@ def sample_variants(context: dg.AssetExecutionContext, config: SampleSourceConfi
         rejects_uri = None
         if parsed.rejects.height:
             rejects_uri = store.put(f"rejects/{context.partition_key}.parquet", parquet_bytes(parsed.rejects))
-        ref_ok = [bundle.fetch(c, p, p + len(r) - 1) == r for c, p, r in
-                  carried.select("chrom", "pos", "ref").iter_rows()]
+        ref_ok = [
+            bundle.fetch(c, p, p + len(r) - 1) == r for c, p, r in carried.select("chrom", "pos", "ref").iter_rows()
+        ]
     n_ref_bad = ref_ok.count(False)
-    metadata.update(frame_metadata(
-        carried,
-        source_uri=config.source_uri,
-        input_sha256=sha256_bytes(data),
-        input_bytes=len(data),
-        sample=sample or "",
-        submission_id=config.submission_id or "",
-        n_input=parsed.n_input,
-        n_parsed=parsed.variants.height,
-        n_not_carried=not_carried,
-        n_rejected=parsed.rejects.height,
-        rejects_uri=rejects_uri or "",
-        vcf_samples=len(parsed.samples),
-    ))
+    metadata.update(
+        frame_metadata(
+            carried,
+            source_uri=config.source_uri,
+            input_sha256=sha256_bytes(data),
+            input_bytes=len(data),
+            sample=sample or "",
+            submission_id=config.submission_id or "",
+            n_input=parsed.n_input,
+            n_parsed=parsed.variants.height,
+            n_not_carried=not_carried,
+            n_rejected=parsed.rejects.height,
+            rejects_uri=rejects_uri or "",
+            vcf_samples=len(parsed.samples),
+        )
+    )
     yield dg.Output(carried, metadata=metadata)
     yield dg.AssetCheckResult(
-        check_name=REF_CHECK, passed=n_ref_bad == 0,
+        check_name=REF_CHECK,
+        passed=n_ref_bad == 0,
         metadata={"checked": len(ref_ok), "mismatches": n_ref_bad},
     )
     accounted = parsed.n_input == carried.height + not_carried + parsed.rejects.height
     yield dg.AssetCheckResult(
-        check_name=ACCOUNTED_CHECK, passed=accounted,
-        metadata={"n_input": parsed.n_input, "kept": carried.height, "not_carried": not_carried,
-                  "rejected": parsed.rejects.height},
+        check_name=ACCOUNTED_CHECK,
+        passed=accounted,
+        metadata={
+            "n_input": parsed.n_input,
+            "kept": carried.height,
+            "not_carried": not_carried,
+            "rejected": parsed.rejects.height,
+        },
     )

@@ -70,8 +70,17 @@ REPORT_SCHEMA: dict = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "hcml clinical report",
     "type": "object",
-    "required": ["report_type", "partition", "sample", "submission_id", "generated_at", "summary", "variants",
-                 "provenance", "integrity"],
+    "required": [
+        "report_type",
+        "partition",
+        "sample",
+        "submission_id",
+        "generated_at",
+        "summary",
+        "variants",
+        "provenance",
+        "integrity",
+    ],
     "properties": {
         "report_type": {"const": REPORT_TYPE},
         "partition": {"type": "string", "minLength": 1},
@@ -92,8 +101,17 @@ REPORT_SCHEMA: dict = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["rank", "chrom", "pos", "ref", "alt", "consequence", "impact", "pathogenicity_score",
-                             "acmg_class"],
+                "required": [
+                    "rank",
+                    "chrom",
+                    "pos",
+                    "ref",
+                    "alt",
+                    "consequence",
+                    "impact",
+                    "pathogenicity_score",
+                    "acmg_class",
+                ],
                 "properties": {
                     "rank": {"type": "integer", "minimum": 1},
                     **{name: {"type": [kind, "null"]} for name, _, kind in VARIANT_FIELDS},
@@ -108,8 +126,11 @@ REPORT_SCHEMA: dict = {
             "type": "object",
             "required": ["schema", "input", "reference_bundle", "code", "model", "run"],
             "properties": {
-                "input": {"type": "object", "required": ["uri", "sha256"],
-                          "properties": {"sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}},
+                "input": {
+                    "type": "object",
+                    "required": ["uri", "sha256"],
+                    "properties": {"sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+                },
                 "reference_bundle": {"type": "object", "required": ["bundle_sha256", "sources"]},
                 "run": {"type": "object", "required": ["run_id", "started_at"]},
             },
@@ -139,8 +160,11 @@ ACMG_CLASSES = ("Pathogenic", "Likely pathogenic", "Uncertain significance", "Li
 
 def unclassified_variants(report: dict) -> list[str]:
     """The variants of a report without an ACMG/AMP class (the blocking check `report_variants_classified`)."""
-    return [f"rank {v.get('rank')}: {v.get('variant_id') or v.get('chrom')}:{v.get('pos')}"
-            for v in report.get("variants", []) if v.get("acmg_class") not in ACMG_CLASSES]
+    return [
+        f"rank {v.get('rank')}: {v.get('variant_id') or v.get('chrom')}:{v.get('pos')}"
+        for v in report.get("variants", [])
+        if v.get("acmg_class") not in ACMG_CLASSES
+    ]
 
 
 def rank_variants(predictions: pl.DataFrame) -> pl.DataFrame:
@@ -148,12 +172,21 @@ def rank_variants(predictions: pl.DataFrame) -> pl.DataFrame:
     from hcml.genomics.consequences import SEVERITY_RANK
 
     worst = max(SEVERITY_RANK.values()) + 1
-    clin = pl.col("clin_sig").fill_null("").str.to_lowercase().str.split(",").list.eval(
-        pl.element().str.strip_chars().replace_strict(CLINVAR_RANK, default=NO_CLINVAR_RANK, return_dtype=pl.Int64)
-    ).list.min().fill_null(NO_CLINVAR_RANK)
+    clin = (
+        pl.col("clin_sig")
+        .fill_null("")
+        .str.to_lowercase()
+        .str.split(",")
+        .list.eval(
+            pl.element().str.strip_chars().replace_strict(CLINVAR_RANK, default=NO_CLINVAR_RANK, return_dtype=pl.Int64)
+        )
+        .list.min()
+        .fill_null(NO_CLINVAR_RANK)
+    )
     return (
         predictions.with_columns(
-            pl.col("most_severe_consequence").replace_strict(SEVERITY_RANK, default=worst, return_dtype=pl.Int64)
+            pl.col("most_severe_consequence")
+            .replace_strict(SEVERITY_RANK, default=worst, return_dtype=pl.Int64)
             .alias("_severity"),
             clin.alias("_clinvar"),
         )
@@ -182,8 +215,17 @@ def variant_rows(predictions: pl.DataFrame) -> list[dict]:
     return rows
 
 
-def build_report(*, partition: str, sample: str | None, submission_id: str | None, generated_at: str,
-                 predictions: pl.DataFrame, n_input: int, n_rejected: int, provenance: dict) -> dict:
+def build_report(
+    *,
+    partition: str,
+    sample: str | None,
+    submission_id: str | None,
+    generated_at: str,
+    predictions: pl.DataFrame,
+    n_input: int,
+    n_rejected: int,
+    provenance: dict,
+) -> dict:
     variants = variant_rows(predictions)
     by_impact: dict[str, int] = {}
     for v in variants:
@@ -200,7 +242,9 @@ def build_report(*, partition: str, sample: str | None, submission_id: str | Non
             "n_rejected": n_rejected,
             "by_impact": by_impact,
             "n_clinvar_pathogenic": sum(
-                1 for v in variants if "pathogenic" in (v["clinvar_significance"] or "").lower()
+                1
+                for v in variants
+                if "pathogenic" in (v["clinvar_significance"] or "").lower()
                 and "conflicting" not in (v["clinvar_significance"] or "").lower()
             ),
             "model": provenance.get("model", {}),
@@ -250,7 +294,7 @@ def render_html(report: dict) -> str:
     model = prov.get("model", {})
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>hcml clinical report &ndash; {html.escape(report['partition'])}</title>
+<title>hcml clinical report &ndash; {html.escape(report["partition"])}</title>
 <style>
 body{{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#1b1b1b}}
 h1{{font-size:1.4rem}} table{{border-collapse:collapse;width:100%;font-size:.85rem}}
@@ -259,24 +303,24 @@ th{{background:#f2f4f7;position:sticky;top:0}} tr.high td{{background:#fde2e1}} 
 .meta{{color:#555;font-size:.85rem}} code{{font-size:.8rem}} .note{{background:#eef5ff;padding:.6rem;border-radius:4px}}
 </style></head><body>
 <h1>Variant interpretation report</h1>
-<p class="meta">Sample <b>{_fmt(report['sample'])}</b> &middot; submission {_fmt(report['submission_id'])} &middot;
-partition {_fmt(report['partition'])} &middot; generated {_fmt(report['generated_at'])} (UTC)</p>
-<p class="note">{s['n_reported']} variants reported ({impacts}); {s['n_rejected']} input records rejected;
-{s.get('n_clinvar_pathogenic', 0)} with a ClinVar pathogenic classification. Ranked by consequence severity,
-then ClinVar significance, then pathogenicity score ({_fmt(model.get('name'))} v{_fmt(model.get('version'))}).
+<p class="meta">Sample <b>{_fmt(report["sample"])}</b> &middot; submission {_fmt(report["submission_id"])} &middot;
+partition {_fmt(report["partition"])} &middot; generated {_fmt(report["generated_at"])} (UTC)</p>
+<p class="note">{s["n_reported"]} variants reported ({impacts}); {s["n_rejected"]} input records rejected;
+{s.get("n_clinvar_pathogenic", 0)} with a ClinVar pathogenic classification. Ranked by consequence severity,
+then ClinVar significance, then pathogenicity score ({_fmt(model.get("name"))} v{_fmt(model.get("version"))}).
 Research use: the score supports, never replaces, clinical judgement.</p>
 <table><thead><tr><th>#</th><th>Gene</th><th>Variant (GRCh38)</th><th>HGVS</th><th>Consequence</th><th>Impact</th>
 <th>ClinVar</th><th>Score</th><th>ACMG/AMP</th><th>AF 1000G</th><th>AF gnomAD exomes</th><th>Zygosity</th><th>Known as</th></tr></thead>
-<tbody>{''.join(rows)}</tbody></table>
+<tbody>{"".join(rows)}</tbody></table>
 {_acmg_legend(prov.get("classification") or {})}
 <h2>Provenance</h2>
 <ul class="meta">
-<li>Input: <code>{html.escape(str(prov['input'].get('uri')))}</code>, sha256 <code>{html.escape(str(prov['input'].get('sha256')))}</code></li>
-<li>Reference bundle sha256 <code>{html.escape(str(prov['reference_bundle'].get('bundle_sha256')))}</code>, built {_fmt(prov['reference_bundle'].get('built_at'))}<ul>{sources}</ul></li>
-<li>Code: hcml {_fmt(prov['code'].get('version'))}, commit <code>{_fmt(prov['code'].get('git_commit'))}</code></li>
-<li>Model: {_fmt(model.get('name'))} version {_fmt(model.get('version'))}</li>
-<li>Dagster run <code>{_fmt(prov['run'].get('run_id'))}</code>, started {_fmt(prov['run'].get('started_at'))}</li>
-<li>Provenance sha256 <code>{_fmt(integ.get('provenance_sha256'))}</code>; report content sha256 <code>{_fmt(integ.get('content_sha256'))}</code>
+<li>Input: <code>{html.escape(str(prov["input"].get("uri")))}</code>, sha256 <code>{html.escape(str(prov["input"].get("sha256")))}</code></li>
+<li>Reference bundle sha256 <code>{html.escape(str(prov["reference_bundle"].get("bundle_sha256")))}</code>, built {_fmt(prov["reference_bundle"].get("built_at"))}<ul>{sources}</ul></li>
+<li>Code: hcml {_fmt(prov["code"].get("version"))}, commit <code>{_fmt(prov["code"].get("git_commit"))}</code></li>
+<li>Model: {_fmt(model.get("name"))} version {_fmt(model.get("version"))}</li>
+<li>Dagster run <code>{_fmt(prov["run"].get("run_id"))}</code>, started {_fmt(prov["run"].get("started_at"))}</li>
+<li>Provenance sha256 <code>{_fmt(integ.get("provenance_sha256"))}</code>; report content sha256 <code>{_fmt(integ.get("content_sha256"))}</code>
 (check with <code>hcml provenance verify report.json</code>)</li>
 </ul>
 {EMBEDDED_REPORT}{embedded}</script>
@@ -290,23 +334,33 @@ def _acmg_cell(v: dict) -> str:
         return "<td>&ndash;</td>"
     lines = "".join(f"<li>{html.escape(x)}</li>" for x in v.get("acmg_evidence") or [])
     missing = "".join(f"<li>{html.escape(x)}</li>" for x in v.get("acmg_not_evaluated") or [])
-    agree = "" if v.get("acmg_rules_agree") in (True, None) else (
-        f"<br><small>Richards 2015 rules: {html.escape(str(v.get('acmg_richards_class')))}</small>")
-    return (f"<td><b>{html.escape(v['acmg_class'])}</b> ({_fmt(v.get('acmg_points'))} pts)"
-            f"<br><small>{_fmt(v.get('acmg_criteria') or None)}</small>{agree}"
-            + (f"<details><summary>evidence</summary><ul>{lines}</ul></details>" if lines else "")
-            + (f"<details><summary>not evaluated here</summary><ul>{missing}</ul></details>" if missing else "")
-            + "</td>")
+    agree = (
+        ""
+        if v.get("acmg_rules_agree") in (True, None)
+        else (f"<br><small>Richards 2015 rules: {html.escape(str(v.get('acmg_richards_class')))}</small>")
+    )
+    return (
+        f"<td><b>{html.escape(v['acmg_class'])}</b> ({_fmt(v.get('acmg_points'))} pts)"
+        f"<br><small>{_fmt(v.get('acmg_criteria') or None)}</small>{agree}"
+        + (f"<details><summary>evidence</summary><ul>{lines}</ul></details>" if lines else "")
+        + (f"<details><summary>not evaluated here</summary><ul>{missing}</ul></details>" if missing else "")
+        + "</td>"
+    )
 
 
 def _acmg_legend(classification: dict) -> str:
     """What the ACMG/AMP column means: the point system, the strengths, what was never evaluated."""
-    never = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(r)}</li>"
-                    for k, r in sorted((classification.get("not_evaluated") or {}).items()))
+    never = "".join(
+        f"<li><b>{html.escape(k)}</b>: {html.escape(r)}</li>"
+        for k, r in sorted((classification.get("not_evaluated") or {}).items())
+    )
     thresholds = classification.get("evidence_thresholds")
-    pp3 = ("PP3/BP4 at the strength of the model's calibrated thresholds "
-           f"<code>{html.escape(json.dumps(thresholds, sort_keys=True))}</code>" if thresholds else
-           "PP3/BP4 not evaluated: the model has no calibrated evidence thresholds")
+    pp3 = (
+        "PP3/BP4 at the strength of the model's calibrated thresholds "
+        f"<code>{html.escape(json.dumps(thresholds, sort_keys=True))}</code>"
+        if thresholds
+        else "PP3/BP4 not evaluated: the model has no calibrated evidence thresholds"
+    )
     return f"""<h2>ACMG/AMP classification: legend</h2>
 <div class="meta"><p>Criteria of Richards et al. 2015 with ClinGen SVI refinements, combined with the Bayesian point
 system of Tavtigian et al. 2020: Supporting 1, Moderate 2, Strong 4, Very strong 8 points (benign criteria count
@@ -316,8 +370,8 @@ negative). Pathogenic &ge; 10, Likely pathogenic 6&ndash;9, Uncertain significan
 another class it is shown under the criteria. {pp3}. Each criterion's line names its evidence (population data,
 ClinVar record, gene constraint, transcript structure).</p>
 <p>Never evaluated here (no data of the platform can decide them; absence is not evidence):</p><ul>{never}</ul>
-<p>{html.escape(str(classification.get('version') or ''))}; configuration {html.escape(str(classification.get('config_source') or ''))},
-sha256 <code>{html.escape(str(classification.get('config_sha256') or '')[:16])}&hellip;</code>.
+<p>{html.escape(str(classification.get("version") or ""))}; configuration {html.escape(str(classification.get("config_source") or ""))},
+sha256 <code>{html.escape(str(classification.get("config_sha256") or "")[:16])}&hellip;</code>.
 A computed classification supports, never replaces, a clinical scientist's review.</p></div>
 """
 
@@ -327,7 +381,7 @@ def embedded_report_json(page: str) -> str | None:
     start = page.find(EMBEDDED_REPORT)
     if start < 0:
         return None
-    return page[start + len(EMBEDDED_REPORT): page.index("</script>", start)].replace("<\\/", "</")
+    return page[start + len(EMBEDDED_REPORT) : page.index("</script>", start)].replace("<\\/", "</")
 
 
 def to_json_bytes(report: dict) -> bytes:

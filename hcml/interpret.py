@@ -93,8 +93,9 @@ def _order_small(summary: pl.DataFrame) -> pl.DataFrame:
     from hcml.genomics.consequences import SEVERITY_RANK
 
     worst = _severity_ranks()[1]
-    msc, scores, rows = (summary.get_column(c).to_list()
-                         for c in ("most_severe_consequence", "pathogenicity_score", "row"))
+    msc, scores, rows = (
+        summary.get_column(c).to_list() for c in ("most_severe_consequence", "pathogenicity_score", "row")
+    )
     ranks = [worst if m is None else SEVERITY_RANK.get(m, worst) for m in msc]
 
     def key(i: int) -> tuple:

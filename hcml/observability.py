@@ -180,8 +180,11 @@ METRICS: dict[str, Counter | Gauge | Histogram] = {
 
 def exposed_series_names() -> set[str]:
     """Every series name a scrape of these metrics can show (`x_total`, `x_bucket`, `x_sum`, ...)."""
-    suffixes = {"counter": ("_total", "_created"), "gauge": ("",),
-                "histogram": ("_bucket", "_sum", "_count", "_created")}
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "gauge": ("",),
+        "histogram": ("_bucket", "_sum", "_count", "_created"),
+    }
     return {name + s for name, m in METRICS.items() for s in suffixes[m._type]}  # type: ignore[attr-defined]
 
 
@@ -240,15 +243,18 @@ def record_consumer_lag(consumer: Any, consumer_group: str, partitions: list[Any
     return total
 
 
-def record_group_lag(bootstrap: str, group: str, topics: list[str] | tuple[str, ...], timeout: float = 10.0) -> dict[str, int]:
+def record_group_lag(
+    bootstrap: str, group: str, topics: list[str] | tuple[str, ...], timeout: float = 10.0
+) -> dict[str, int]:
     """Measure a consumer group's lag from outside the group (it never joins and never commits), e.g. for
     the Dagster sensors, whose consumers live only during a tick. Returns {topic: total lag}."""
     from confluent_kafka import Consumer, TopicPartition
 
     from hcml.events.kafka_config import client_config
 
-    consumer = Consumer(client_config(bootstrap, **{"group.id": group, "enable.auto.commit": False,
-                                                    "client.id": f"{group}-lag-probe"}))
+    consumer = Consumer(
+        client_config(bootstrap, **{"group.id": group, "enable.auto.commit": False, "client.id": f"{group}-lag-probe"})
+    )
     try:
         totals: dict[str, int] = {}
         for topic in topics:
@@ -342,7 +348,8 @@ def configure_tracing(service_name: str, exporter: Any | None = None) -> Any:
                 # telemetry must never take a service down: keep propagating, say why nothing is exported
                 logging.getLogger("hcml.observability").warning(
                     "HCML_OTEL_EXPORTER=otlp but opentelemetry-exporter-otlp-proto-http is not installed: "
-                    "trace context is propagated, spans are not exported")
+                    "trace context is propagated, spans are not exported"
+                )
             else:
                 provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         elif kind != "none":
@@ -394,7 +401,7 @@ def context_from_attributes(attributes: Mapping[str, Any] | list[tuple[str, Any]
         k = str(key).lower()
         for prefix in ("ce_", "ce-", "hcml/"):
             if k.startswith(prefix):
-                k = k[len(prefix):]
+                k = k[len(prefix) :]
         if k in (TRACEPARENT, TRACESTATE):
             text = _text(value)
             if text:
@@ -416,11 +423,13 @@ def run_tags_from_attributes(attributes: Mapping[str, Any] | list[tuple[str, Any
 
 
 @contextlib.contextmanager
-def span_from(attributes: Mapping[str, Any] | list[tuple[str, Any]] | None, name: str,
-              **span_attributes: Any) -> Iterator[Any]:
+def span_from(
+    attributes: Mapping[str, Any] | list[tuple[str, Any]] | None, name: str, **span_attributes: Any
+) -> Iterator[Any]:
     """Start a span that continues the trace carried by CloudEvent attributes, headers or run tags."""
-    with tracer().start_as_current_span(name, context=context_from_attributes(attributes),
-                                        attributes=span_attributes or None) as span:
+    with tracer().start_as_current_span(
+        name, context=context_from_attributes(attributes), attributes=span_attributes or None
+    ) as span:
         yield span
 
 
@@ -444,8 +453,10 @@ class TraceContextMiddleware:
         headers = [(k.decode("latin-1"), v) for k, v in scope.get("headers", [])]
         method = scope.get("method", "GET")
         with tracer("hcml.http").start_as_current_span(
-            f"HTTP {method}", context=context_from_attributes(headers),
-            kind=_server_kind(), attributes={"http.request.method": method, "url.path": scope.get("path", "")},
+            f"HTTP {method}",
+            context=context_from_attributes(headers),
+            kind=_server_kind(),
+            attributes={"http.request.method": method, "url.path": scope.get("path", "")},
         ) as span:
             outgoing = trace_attributes()
 
@@ -470,14 +481,50 @@ def _server_kind() -> Any:
 # --------------------------------------------------------------------------------------------------
 
 # Keys whose values are never logged (identifiers, demographics, raw inputs and sequences).
-REDACTED_KEYS = frozenset({
-    "patient", "patient_id", "patientid", "patient_name", "full_name", "first_name", "last_name", "mrn",
-    "medical_record_number", "dob", "date_of_birth", "birth_date", "birthdate", "address", "phone",
-    "email", "ssn", "insurance_number", "sequence", "seq", "dna", "raw_sequence", "vcf", "vcf_text",
-    "payload", "body", "genotype", "genotypes", "gt", "sample", "sample_id", "sample_name", "samples",
-    "variants", "text",
-    "authorization", "token", "password", "secret", "connection_string",
-})
+REDACTED_KEYS = frozenset(
+    {
+        "patient",
+        "patient_id",
+        "patientid",
+        "patient_name",
+        "full_name",
+        "first_name",
+        "last_name",
+        "mrn",
+        "medical_record_number",
+        "dob",
+        "date_of_birth",
+        "birth_date",
+        "birthdate",
+        "address",
+        "phone",
+        "email",
+        "ssn",
+        "insurance_number",
+        "sequence",
+        "seq",
+        "dna",
+        "raw_sequence",
+        "vcf",
+        "vcf_text",
+        "payload",
+        "body",
+        "genotype",
+        "genotypes",
+        "gt",
+        "sample",
+        "sample_id",
+        "sample_name",
+        "samples",
+        "variants",
+        "text",
+        "authorization",
+        "token",
+        "password",
+        "secret",
+        "connection_string",
+    }
+)
 # Runs of nucleotides long enough to be a patient sequence rather than a ref/alt allele.
 _SEQUENCE_RE = re.compile(r"[ACGTNacgtn]{30,}")
 REDACTED = "[REDACTED]"
@@ -533,8 +580,11 @@ def configure_logging(service: str, stream: Any | None = None) -> None:
         structlog.processors.format_exc_info,
         redact_patient_data,
     ]
-    renderer = (structlog.dev.ConsoleRenderer(colors=False) if fmt == "console"
-                else structlog.processors.JSONRenderer(sort_keys=True))
+    renderer = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if fmt == "console"
+        else structlog.processors.JSONRenderer(sort_keys=True)
+    )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -542,11 +592,16 @@ def configure_logging(service: str, stream: Any | None = None) -> None:
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    lambda _l, _m, ev: {**ev, "service": service}, renderer],
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                lambda _l, _m, ev: {**ev, "service": service},
+                renderer,
+            ],
+        )
+    )
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_hcml", False)]:
         root.removeHandler(old)
@@ -558,7 +613,11 @@ def configure_logging(service: str, stream: Any | None = None) -> None:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
 
-_URL_LOGGING_LIBRARIES = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity", "urllib3.connectionpool")
+_URL_LOGGING_LIBRARIES = (
+    "azure.core.pipeline.policies.http_logging_policy",
+    "azure.identity",
+    "urllib3.connectionpool",
+)
 
 
 def get_logger(name: str = "hcml") -> Any:

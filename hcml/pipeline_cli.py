@@ -36,11 +36,19 @@ def _say(message: str) -> None:
 
 
 @click.command("demo")
-@click.option("--sample", "samples", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A VCF to report on (repeatable). Default: the two bundled real samples.")
+@click.option(
+    "--sample",
+    "samples",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A VCF to report on (repeatable). Default: the two bundled real samples.",
+)
 @click.option("--force", is_flag=True, help="Re-run samples whose report is already up to date.")
-@click.option("--no-models", is_flag=True,
-              help="Do not (re)train the model assets; predictions use the current champion or the bundled model.")
+@click.option(
+    "--no-models",
+    is_flag=True,
+    help="Do not (re)train the model assets; predictions use the current champion or the bundled model.",
+)
 def demo(samples: tuple[Path, ...], force: bool, no_models: bool) -> None:
     """Materialize the whole graph for the bundled real samples on the embedded default.
 

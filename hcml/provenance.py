@@ -63,12 +63,17 @@ def code_version() -> dict:
     dirty = None
     if not commit:
         try:
-            commit = subprocess.run(
-                ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
-            ).stdout.strip() or None
+            commit = (
+                subprocess.run(
+                    ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+                ).stdout.strip()
+                or None
+            )
             status = subprocess.run(
                 ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
-                capture_output=True, text=True, timeout=30,
+                capture_output=True,
+                text=True,
+                timeout=30,
             )
             dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
         except (OSError, subprocess.SubprocessError):
@@ -107,15 +112,21 @@ def build_record(
     record = {
         "schema": SCHEMA,
         "input": {
-            "uri": input_uri, "sha256": input_sha256, "bytes": input_bytes,
-            "sample": sample, "submission_id": submission_id,
+            "uri": input_uri,
+            "sha256": input_sha256,
+            "bytes": input_bytes,
+            "sample": sample,
+            "submission_id": submission_id,
         },
         "reference_bundle": bundle_record(bundle_manifest, bundle_path),
         "code": code_version(),
         "model": {"name": model_name, "version": model_version},
         "run": {
-            "orchestrator": "dagster", "run_id": run_id, "partition": partition,
-            "started_at": run_started_at, "report_created_at": now_utc(),
+            "orchestrator": "dagster",
+            "run_id": run_id,
+            "partition": partition,
+            "started_at": run_started_at,
+            "report_created_at": now_utc(),
         },
     }
     if classification is not None:  # the ACMG/AMP classification's version and configuration (hcml.acmg)
@@ -151,7 +162,9 @@ class Verification:
     def holds(self) -> bool:
         """The chain holds when nothing failed and the input, bundle and report hashes were all recomputed."""
         return all(c.status != FAILED for c in self.checks) and all(
-            c.status == OK for c in self.checks if c.name.split(":")[0] in {"report", "provenance", "input", "bundle_source"}
+            c.status == OK
+            for c in self.checks
+            if c.name.split(":")[0] in {"report", "provenance", "input", "bundle_source"}
         )
 
     def add(self, name: str, status: str, detail: str) -> None:
@@ -214,19 +227,28 @@ def verify_report(report: dict, read_uri=None) -> Verification:
     code = prov.get("code", {})
     commit = code.get("git_commit")
     if commit:
-        known = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True
-        ).returncode == 0
-        result.add("code", OK if known else UNVERIFIABLE,
-                   f"commit {commit[:12]} {'is in this repository' if known else 'is not in this repository'}"
-                   f"{' (working tree was dirty)' if code.get('git_dirty') else ''}; hcml {code.get('version')}")
+        known = (
+            subprocess.run(
+                ["git", "-C", str(REPO_ROOT), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True
+            ).returncode
+            == 0
+        )
+        result.add(
+            "code",
+            OK if known else UNVERIFIABLE,
+            f"commit {commit[:12]} {'is in this repository' if known else 'is not in this repository'}"
+            f"{' (working tree was dirty)' if code.get('git_dirty') else ''}; hcml {code.get('version')}",
+        )
     else:
         result.add("code", UNVERIFIABLE, f"no git commit recorded; hcml {code.get('version')}")
     if "classification" in prov:
         _verify_classification(result, prov["classification"])
     model = prov.get("model", {})
-    result.add("model", OK if model.get("name") else UNVERIFIABLE,
-               f"{model.get('name')} version {model.get('version')} (recorded)")
+    result.add(
+        "model",
+        OK if model.get("name") else UNVERIFIABLE,
+        f"{model.get('name')} version {model.get('version')} (recorded)",
+    )
     return result
 
 
@@ -238,8 +260,12 @@ def _verify_classification(result: Verification, recorded: dict) -> None:
     source, sha = recorded.get("config_source"), recorded.get("config_sha256")
     if source == default_config().source:
         status = OK if default_config().sha256 == sha else UNVERIFIABLE
-        result.add("classification:config", status, f"built-in defaults of {recorded.get('version')}: sha256 "
-                   f"{'matches' if status == OK else 'differs from this code (another hcml version)'}")
+        result.add(
+            "classification:config",
+            status,
+            f"built-in defaults of {recorded.get('version')}: sha256 "
+            f"{'matches' if status == OK else 'differs from this code (another hcml version)'}",
+        )
         return
     path = Path(str(source))
     if not path.is_file():

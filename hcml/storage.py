@@ -194,20 +194,23 @@ class AzureBlobStore:
         folder = f"{folder}/" if folder else ""
         found: list[BlobInfo] = []
         try:
-            for item in self.service.get_container_client(container).walk_blobs(name_starts_with=folder or None,
-                                                                                delimiter="/"):
+            for item in self.service.get_container_client(container).walk_blobs(
+                name_starts_with=folder or None, delimiter="/"
+            ):
                 if not isinstance(item, BlobProperties):  # a sub-"folder" (BlobPrefix)
                     continue
                 md5 = item.content_settings.content_md5 if item.content_settings else None
-                found.append(BlobInfo(
-                    uri=f"{AZURE_SCHEME}://{container}/{item.name}",
-                    container=container,
-                    name=item.name,
-                    size=int(item.size or 0),
-                    last_modified=item.last_modified,
-                    etag=str(item.etag).strip('"'),
-                    content_md5=bytes(md5).hex() if md5 else None,
-                ))
+                found.append(
+                    BlobInfo(
+                        uri=f"{AZURE_SCHEME}://{container}/{item.name}",
+                        container=container,
+                        name=item.name,
+                        size=int(item.size or 0),
+                        last_modified=item.last_modified,
+                        etag=str(item.etag).strip('"'),
+                        content_md5=bytes(md5).hex() if md5 else None,
+                    )
+                )
         except ResourceNotFoundError:
             raise StoreError(f"no such blob container: {container!r}") from None
         return sorted(found, key=lambda b: b.name)

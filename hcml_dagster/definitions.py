@@ -48,8 +48,15 @@ SENSORS: list = [
 JOBS = [sample_report_job, assets.ml.ml_training_job]  # ml_training_job: retrain + gated promotion (issue 4)
 # issue 7: the same jobs with one Kubernetes pod per step, each with its asset's `dagster-k8s/config`
 # resources; launchable where the instance runs the K8sRunLauncher (deploy/dagster/k8s_job_executor.yaml)
-JOBS += [dg.define_asset_job(f"{job.name}_per_step", selection=job.selection, executor_def=k8s_job_executor,
-                             description=f"{job.description} One Kubernetes pod per step.") for job in JOBS]
+JOBS += [
+    dg.define_asset_job(
+        f"{job.name}_per_step",
+        selection=job.selection,
+        executor_def=k8s_job_executor,
+        description=f"{job.description} One Kubernetes pod per step.",
+    )
+    for job in JOBS
+]
 
 defs = dg.Definitions(
     assets=[*dg.load_assets_from_modules(ASSET_MODULES), kafka_realtime_lineage.realtime_clinical_result],

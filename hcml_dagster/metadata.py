@@ -13,8 +13,9 @@ def metadata_values(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return {key: getattr(value, "value", value) for key, value in metadata.items()}
 
 
-def latest_materialization(instance: dg.DagsterInstance, asset: str,
-                           partition: str | None = None) -> tuple[dict[str, Any], str] | None:
+def latest_materialization(
+    instance: dg.DagsterInstance, asset: str, partition: str | None = None
+) -> tuple[dict[str, Any], str] | None:
     """Plain metadata and run id of the latest materialization of `asset` (this partition); None if none."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None),

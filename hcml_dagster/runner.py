@@ -45,8 +45,9 @@ def _selections(defs: dg.Definitions) -> tuple[set, set, set]:
     sample_keys = {dg.AssetKey(k) for k in SAMPLE_ASSET_KEYS}
     downstream = dg.AssetSelection.assets(*sample_keys).downstream().resolve(graph)
     upstream = dg.AssetSelection.assets(*sample_keys).upstream().resolve(graph)
-    unpartitioned = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable
-                     and graph.get(k).partitions_def is None}
+    unpartitioned = {
+        k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable and graph.get(k).partitions_def is None
+    }
     before = (unpartitioned & upstream) - downstream
     after = unpartitioned & downstream
     costs = {k for k in graph.get_all_asset_keys() if k.to_user_string() in ("analysis_costs", "chargeback_report")}
@@ -56,8 +57,16 @@ def _selections(defs: dg.Definitions) -> tuple[set, set, set]:
 def _materialize(defs, selection, instance, *, partition_key=None, run_config=None, run_tags=None, what=""):
     assets = list(defs.assets or []) + list(defs.asset_checks or [])
     config = {**QUIET, **(run_config or {})}
-    result = dg.materialize(assets, selection=list(selection), instance=instance, resources=defs.resources,
-                            partition_key=partition_key, run_config=config, tags=run_tags, raise_on_error=False)
+    result = dg.materialize(
+        assets,
+        selection=list(selection),
+        instance=instance,
+        resources=defs.resources,
+        partition_key=partition_key,
+        run_config=config,
+        tags=run_tags,
+        raise_on_error=False,
+    )
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
         detail = "; ".join(f"{e.step_key}: {_root_cause(e.step_failure_data.error)}" for e in failures)
@@ -89,9 +98,14 @@ def _root_cause(error) -> str:
     return error.message.strip()
 
 
-def run_demo(paths: list[Path], force: bool = False, say: Callable[[str], None] = print,
-             instance: dg.DagsterInstance | None = None, defs: dg.Definitions | None = None,
-             models: bool = True) -> Outcome:
+def run_demo(
+    paths: list[Path],
+    force: bool = False,
+    say: Callable[[str], None] = print,
+    instance: dg.DagsterInstance | None = None,
+    defs: dg.Definitions | None = None,
+    models: bool = True,
+) -> Outcome:
     """Reference (+ model) assets, then each sample's chain, then cohort and cost assets, in `instance`."""
     if defs is None:
         from hcml_dagster.definitions import defs
@@ -105,10 +119,16 @@ def run_demo(paths: list[Path], force: bool = False, say: Callable[[str], None] 
     if not models:
         note = "      model assets skipped (--no-models)"
     elif model_keys and not force and not _any_stale(instance, defs, model_keys):
-        note = "      model assets already materialized at their current code versions: not retrained (--force retrains)"
+        note = (
+            "      model assets already materialized at their current code versions: not retrained (--force retrains)"
+        )
         before = {bundle_key} & before
-    run_tags = {tags.DEPARTMENT: "research", tags.PROJECT: "hcml-demo", tags.USER: getpass.getuser(),
-                tags.ANALYSIS: "demo"}
+    run_tags = {
+        tags.DEPARTMENT: "research",
+        tags.PROJECT: "hcml-demo",
+        tags.USER: getpass.getuser(),
+        tags.ANALYSIS: "demo",
+    }
     outcome = Outcome()
     steps = 2 + (1 if after else 0) + (1 if costs else 0)
     step = 0
@@ -122,8 +142,10 @@ def run_demo(paths: list[Path], force: bool = False, say: Callable[[str], None] 
     result = _materialize(defs, before, instance, run_tags=run_tags, what="reference/model assets")
     outcome.run_ids.append(result.run_id)
     bundle = _latest(instance, "reference_bundle") or {}
-    say(f"      done in {time.monotonic() - t0:.0f} s (bundle {str(bundle.get('bundle_sha256', ''))[:12]}, "
-        f"{'rebuilt' if bundle.get('rebuilt') else 'up to date'})")
+    say(
+        f"      done in {time.monotonic() - t0:.0f} s (bundle {str(bundle.get('bundle_sha256', ''))[:12]}, "
+        f"{'rebuilt' if bundle.get('rebuilt') else 'up to date'})"
+    )
 
     step += 1
     planned = []
@@ -133,8 +155,10 @@ def run_demo(paths: list[Path], force: bool = False, say: Callable[[str], None] 
         digest = sha256_bytes(data)  # as `sample_variants` records it (input_sha256)
         for key, sample in plan_partitions(uri, data):
             planned.append((key, sample, uri, digest))
-    say(f"[{step}/{steps}] {len(planned)} sample partition(s): variants -> annotations -> features -> "
-        "predictions -> clinical report")
+    say(
+        f"[{step}/{steps}] {len(planned)} sample partition(s): variants -> annotations -> features -> "
+        "predictions -> clinical report"
+    )
     from assets.annotation import current_scorer
 
     scorer = current_scorer()
@@ -146,23 +170,34 @@ def run_demo(paths: list[Path], force: bool = False, say: Callable[[str], None] 
     for i, (key, sample, uri, digest) in enumerate(planned, start=1):
         report = _latest(instance, "clinical_report", key)
         source = _latest(instance, "sample_variants", key)
-        if (not force and report and source and source.get("input_sha256") == digest
-                and _report_current(report, bundle.get("bundle_sha256"), model)):
+        if (
+            not force
+            and report
+            and source
+            and source.get("input_sha256") == digest
+            and _report_current(report, bundle.get("bundle_sha256"), model)
+        ):
             say(f"      ({i}/{len(planned)}) {key}: up to date, skipped (--force re-runs it)")
             outcome.skipped.append(key)
             outcome.reports[key] = {"report_uri": report["report_uri"], "report_html_uri": report["report_html_uri"]}
             continue
         t0 = time.monotonic()
         result = _materialize(
-            defs, [dg.AssetKey(k) for k in SAMPLE_ASSET_KEYS], instance, partition_key=key,
-            run_config=sample_run_config(uri, sample), run_tags={**run_tags, tags.SOURCE_URI: uri},
+            defs,
+            [dg.AssetKey(k) for k in SAMPLE_ASSET_KEYS],
+            instance,
+            partition_key=key,
+            run_config=sample_run_config(uri, sample),
+            run_tags={**run_tags, tags.SOURCE_URI: uri},
             what=f"sample {key}",
         )
         outcome.run_ids.append(result.run_id)
         report = _latest(instance, "clinical_report", key)
         outcome.reports[key] = {"report_uri": report["report_uri"], "report_html_uri": report["report_html_uri"]}
-        say(f"      ({i}/{len(planned)}) {key}: {report.get('n_reported')} variants reported, "
-            f"{report.get('n_clinvar_pathogenic')} ClinVar pathogenic ({time.monotonic() - t0:.0f} s)")
+        say(
+            f"      ({i}/{len(planned)}) {key}: {report.get('n_reported')} variants reported, "
+            f"{report.get('n_clinvar_pathogenic')} ClinVar pathogenic ({time.monotonic() - t0:.0f} s)"
+        )
 
     if after:
         step += 1
@@ -180,8 +215,9 @@ def run_demo(paths: list[Path], force: bool = False, say: Callable[[str], None] 
         for key in sorted(costs, key=lambda k: k.to_user_string()):
             name = key.to_user_string()
             partition = today.isoformat() if name == "analysis_costs" else today.replace(day=1).isoformat()
-            result = _materialize(defs, [key], instance, partition_key=partition, run_tags=run_tags,
-                                  what=f"{name} {partition}")
+            result = _materialize(
+                defs, [key], instance, partition_key=partition, run_tags=run_tags, what=f"{name} {partition}"
+            )
             outcome.run_ids.append(result.run_id)
     return outcome
 
@@ -196,5 +232,7 @@ def _report_current(report_meta: dict, bundle_sha256: str | None, model: dict) -
         return False
     prov = stored.get("provenance", {})
     recorded = prov.get("model", {})
-    return (prov.get("reference_bundle", {}).get("bundle_sha256") == bundle_sha256
-            and {"name": str(recorded.get("name")), "version": str(recorded.get("version"))} == model)
+    return (
+        prov.get("reference_bundle", {}).get("bundle_sha256") == bundle_sha256
+        and {"name": str(recorded.get("name")), "version": str(recorded.get("version"))} == model
+    )

@@ -76,8 +76,9 @@ class Runtime:
         self.state = state
         self.verifier = TokenVerifier(settings)
         self.audit = AuditLog(settings.audit_log)
-        self.publisher = EventPublisher(settings.kafka_bootstrap, settings.outbox_dir, settings.outbox_max_bytes,
-                                        fsync=settings.outbox_fsync)
+        self.publisher = EventPublisher(
+            settings.kafka_bootstrap, settings.outbox_dir, settings.outbox_max_bytes, fsync=settings.outbox_fsync
+        )
         self.registry = subs.SubmissionRegistry()
         self.hub = subs.PushHub()
         self.listener: ResultsListener | None = None
@@ -171,9 +172,11 @@ class AuditAndMetrics:
                         require_role(principal, roles)
                 except AuthError as exc:
                     scope["route"] = route or _match_route(scope)
-                    response = JSONResponse({"detail": exc.detail}, status_code=exc.status,
-                                            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
-                                            if exc.status == 401 else None)
+                    response = JSONResponse(
+                        {"detail": exc.detail},
+                        status_code=exc.status,
+                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'} if exc.status == 401 else None,
+                    )
                     await response(scope, receive, send_wrapper)
                     return
             await self.app(scope, receive, send_wrapper)
@@ -233,7 +236,9 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
         rt.publisher.start()
         if cfg.kafka_bootstrap:
             rt.listener = ResultsListener(
-                cfg.kafka_bootstrap, topics.ANNOTATED, subs.listener_group(),
+                cfg.kafka_bootstrap,
+                topics.ANNOTATED,
+                subs.listener_group(),
                 on_result=lambda event: subs.on_result_event(rt.registry, rt.hub, event),
                 parse=subs.parse_result_message,
             )
@@ -346,8 +351,10 @@ def content_security_policy(html: str) -> str:
         bodies = re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.S)
         return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in bodies)
 
-    return (f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
-            "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+    return (
+        f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
+        "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
 
 
 _ERROR_KIND = re.compile(r"[A-Za-z_][\w.]*")
@@ -374,8 +381,13 @@ def _is_admin(rt: "Runtime", request: Request) -> bool:
 
 def _routes(app: FastAPI, cfg: Settings) -> None:
     page_html = (STATIC / "index.html").read_text(encoding="utf-8")
-    page_headers = {"Cache-Control": "no-store", "Content-Security-Policy": content_security_policy(page_html),
-                    "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+    page_headers = {
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": content_security_policy(page_html),
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+    }
 
     @app.get("/", include_in_schema=False)
     def page() -> HTMLResponse:
@@ -385,8 +397,12 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="Readiness: bundle (and model) loaded",
-             responses={503: {"description": "not ready (bundle missing)"}})
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Readiness: bundle (and model) loaded",
+        responses={503: {"description": "not ready (bundle missing)"}},
+    )
     def readyz(request: Request) -> JSONResponse:
         rt = runtime(request)
         st = rt.state
@@ -431,15 +447,22 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
             503: {"model": ErrorResponse, "description": "the reference bundle is not loaded"},
         },
     )
-    async def annotate(body: AnnotateRequest, request: Request,
-                       principal: Annotated[Principal, Depends(authorize(*ANY_ROLE))]) -> JSONResponse:
+    async def annotate(
+        body: AnnotateRequest, request: Request, principal: Annotated[Principal, Depends(authorize(*ANY_ROLE))]
+    ) -> JSONResponse:
         rt = runtime(request)
         if not rt.state.ready:
             return _error(503, "reference bundle not loaded", {"Retry-After": str(cfg.retry_after_seconds)})
         if rt.publisher.degraded:
             return _audit_unavailable(rt)
-        kwargs = dict(variants=body.variants, vcf=body.vcf, sequence=body.sequence, owner=principal.subject,
-                      max_variants=rt.settings.max_variants, max_sequence=rt.settings.max_sequence_length)
+        kwargs = dict(
+            variants=body.variants,
+            vcf=body.vcf,
+            sequence=body.sequence,
+            owner=principal.subject,
+            max_variants=rt.settings.max_variants,
+            max_sequence=rt.settings.max_sequence_length,
+        )
         if answer_inline(rt.state, body.variants):
             # a few variants, or answers all in the variant cache: a couple of milliseconds on the event
             # loop itself, cheaper than two thread hand-offs (InlinePolicy)
@@ -449,27 +472,42 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
         slot = _audit_slot(request)
         slot.update(result_id=result["result_id"], n_variants=result["n_variants"], n_rejects=result["n_rejects"])
         subs.count_variants(result)
-        if not await subs.record_realtime_result(rt, principal, result,
-                                                 payload_text(body.variants, body.vcf, body.sequence)):
+        if not await subs.record_realtime_result(
+            rt, principal, result, payload_text(body.variants, body.vcf, body.sequence)
+        ):
             return _audit_unavailable(rt)
         return JSONResponse(result)
 
-    @app.get("/v1/results/{result_id}", tags=["clinical"], summary="A recent synchronous result",
-             responses={**ERRORS, 404: {"model": ErrorResponse}})
-    def get_result(result_id: Annotated[str, PathParam(max_length=64)], request: Request,
-                   principal: Annotated[Principal, Depends(authorize(*ANY_ROLE))]) -> JSONResponse:
+    @app.get(
+        "/v1/results/{result_id}",
+        tags=["clinical"],
+        summary="A recent synchronous result",
+        responses={**ERRORS, 404: {"model": ErrorResponse}},
+    )
+    def get_result(
+        result_id: Annotated[str, PathParam(max_length=64)],
+        request: Request,
+        principal: Annotated[Principal, Depends(authorize(*ANY_ROLE))],
+    ) -> JSONResponse:
         _audit_slot(request)["result_id"] = result_id
         record = runtime(request).state.recall(result_id)
         if record is None or not subs.visible_to(record.get("owner"), principal):
-            return _error(404, f"no recent result {result_id!r} visible to you (results are kept for the last "
-                               "few requests)")
+            return _error(
+                404, f"no recent result {result_id!r} visible to you (results are kept for the last few requests)"
+            )
         return JSONResponse(record["result"])
 
-    @app.get("/v1/results/{result_id}/provenance", tags=["clinical"],
-             summary="Which input digest, reference bundle, model and code produced a result",
-             responses={**ERRORS, 404: {"model": ErrorResponse}})
-    def get_result_provenance(result_id: Annotated[str, PathParam(max_length=64)], request: Request,
-                              principal: Annotated[Principal, Depends(authorize(*ANY_ROLE))]) -> JSONResponse:
+    @app.get(
+        "/v1/results/{result_id}/provenance",
+        tags=["clinical"],
+        summary="Which input digest, reference bundle, model and code produced a result",
+        responses={**ERRORS, 404: {"model": ErrorResponse}},
+    )
+    def get_result_provenance(
+        result_id: Annotated[str, PathParam(max_length=64)],
+        request: Request,
+        principal: Annotated[Principal, Depends(authorize(*ANY_ROLE))],
+    ) -> JSONResponse:
         _audit_slot(request)["result_id"] = result_id
         record = runtime(request).state.recall(result_id)
         if record is None or not subs.visible_to(record.get("owner"), principal):
@@ -490,11 +528,14 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
             503: {"model": ErrorResponse, "description": "cannot accept work now (Kafka unavailable); see Retry-After"},
         },
         max_body_size=cfg.max_submission_bytes,
-        openapi_extra={"requestBody": {"required": True, "content": {
-            "application/json": {"schema": SubmissionRequest.model_json_schema()}}}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": SubmissionRequest.model_json_schema()}},
+            }
+        },
     )
-    async def submit(request: Request,
-                     principal: Annotated[Principal, Depends(authorize(*CLINICAL))]) -> JSONResponse:
+    async def submit(request: Request, principal: Annotated[Principal, Depends(authorize(*CLINICAL))]) -> JSONResponse:
         # Read raw and parsed on a worker thread rather than by FastAPI on the event loop. The parser holds the
         # GIL throughout, though: a 64 MB body still pauses every request ~2 s (docs/realtime.md); only a caller
         # whose role and Content-Length passed AuditAndMetrics and the body limit gets this far.
@@ -510,22 +551,36 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
         _audit_slot(request)["submission_id"] = accepted["submission_id"]
         return JSONResponse(accepted, status_code=202)
 
-    @app.get("/v1/submissions/{submission_id}", tags=["clinical"], summary="Status (and report) of a submission",
-             response_model=None,
-             responses={200: {"model": SubmissionStatus}, **ERRORS, 404: {"model": ErrorResponse}})
-    def submission_status(submission_id: Annotated[str, PathParam(max_length=64)], request: Request,
-                          principal: Annotated[Principal, Depends(authorize(*CLINICAL))]) -> JSONResponse:
+    @app.get(
+        "/v1/submissions/{submission_id}",
+        tags=["clinical"],
+        summary="Status (and report) of a submission",
+        response_model=None,
+        responses={200: {"model": SubmissionStatus}, **ERRORS, 404: {"model": ErrorResponse}},
+    )
+    def submission_status(
+        submission_id: Annotated[str, PathParam(max_length=64)],
+        request: Request,
+        principal: Annotated[Principal, Depends(authorize(*CLINICAL))],
+    ) -> JSONResponse:
         _audit_slot(request)["submission_id"] = submission_id
         record = subs.lookup(runtime(request), submission_id, principal)
         if record is None:
             return _error(404, f"no submission {submission_id!r} visible to you")
         return JSONResponse(subs.public_status(record))
 
-    @app.get("/v1/submissions/{submission_id}/provenance", tags=["clinical"],
-             summary="Provenance of a submission's report", response_model=None,
-             responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
-    def submission_provenance(submission_id: Annotated[str, PathParam(max_length=64)], request: Request,
-                              principal: Annotated[Principal, Depends(authorize(*CLINICAL))]) -> JSONResponse:
+    @app.get(
+        "/v1/submissions/{submission_id}/provenance",
+        tags=["clinical"],
+        summary="Provenance of a submission's report",
+        response_model=None,
+        responses={**ERRORS, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}},
+    )
+    def submission_provenance(
+        submission_id: Annotated[str, PathParam(max_length=64)],
+        request: Request,
+        principal: Annotated[Principal, Depends(authorize(*CLINICAL))],
+    ) -> JSONResponse:
         _audit_slot(request)["submission_id"] = submission_id
         rt = runtime(request)
         record = subs.lookup(rt, submission_id, principal)
@@ -536,10 +591,12 @@ def _routes(app: FastAPI, cfg: Settings) -> None:
             return _error(409, f"submission {submission_id!r} has no report yet (status {record.get('status')})")
         return JSONResponse(prov)
 
-    @app.get("/v1/audit", tags=["operations"], summary="The latest audit records (admin)",
-             responses={**ERRORS})
-    def audit_tail(request: Request, principal: Annotated[Principal, Depends(authorize("admin"))],
-                   limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> JSONResponse:
+    @app.get("/v1/audit", tags=["operations"], summary="The latest audit records (admin)", responses={**ERRORS})
+    def audit_tail(
+        request: Request,
+        principal: Annotated[Principal, Depends(authorize("admin"))],
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> JSONResponse:
         return JSONResponse(runtime(request).audit.tail(limit))
 
 

@@ -48,7 +48,9 @@ class DevTokenRefused(Exception):
 class Principal:
     subject: str
     roles: tuple[str, ...]
-    refused_after: float = field(default=float("inf"), compare=False)  # epoch seconds from which the token is refused (exp + leeway)
+    refused_after: float = field(
+        default=float("inf"), compare=False
+    )  # epoch seconds from which the token is refused (exp + leeway)
 
     @property
     def role(self) -> str:

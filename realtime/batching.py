@@ -84,8 +84,7 @@ class InlinePolicy:
         self.estimate_ms = ms if self.estimate_ms is None else self.estimate_ms + self.ALPHA * (ms - self.estimate_ms)
 
     def allows(self, n_variants: int) -> bool:
-        ok = (0 < n_variants <= self.max_variants and self.estimate_ms is not None
-              and self.estimate_ms <= self.max_ms)
+        ok = 0 < n_variants <= self.max_variants and self.estimate_ms is not None and self.estimate_ms <= self.max_ms
         if ok:
             self.inline += 1
         else:
@@ -104,8 +103,9 @@ def _env_number(name: str, default: Any, parse: Callable[[str], Any]) -> Any:
 
 
 class InterpretBatcher:
-    def __init__(self, bundle: Any, max_variants: int = 2000,
-                 on_lone: Callable[[int, float], None] | None = None) -> None:
+    def __init__(
+        self, bundle: Any, max_variants: int = 2000, on_lone: Callable[[int, float], None] | None = None
+    ) -> None:
         self.bundle = bundle
         self.max_variants = max_variants
         self.on_lone = on_lone  # (variants, seconds) of each batch of one request (InlinePolicy.observe)
@@ -256,7 +256,8 @@ def _split_rows(frame: pl.DataFrame, bounds: list[tuple[int, int]]) -> list[pl.D
     job = np.searchsorted(starts, row, "right") - 1  # bounds are consecutive from 0: the input of each row
     local = pl.Series("row", row - starts[job]).cast(dtype)
     parts = frame.with_columns(local, pl.Series("_job", job)).partition_by(
-        "_job", maintain_order=True, include_key=False, as_dict=True)
+        "_job", maintain_order=True, include_key=False, as_dict=True
+    )
     empty = frame.clear()
     return [parts.get((k,), empty) for k in range(len(bounds))]
 

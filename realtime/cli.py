@@ -12,10 +12,19 @@ import click
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes")
 @click.option("--log-level", default="info", show_default=True)
-@click.option("--access-log/--no-access-log", default=False, show_default=True,
-              help="uvicorn's access log (the audit log already records every /v1 request)")
-@click.option("--keep-alive", default=65, show_default=True, type=int,
-              help="seconds an idle keep-alive connection stays open (longer than the proxy's idle timeout)")
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="uvicorn's access log (the audit log already records every /v1 request)",
+)
+@click.option(
+    "--keep-alive",
+    default=65,
+    show_default=True,
+    type=int,
+    help="seconds an idle keep-alive connection stays open (longer than the proxy's idle timeout)",
+)
 def serve(host: str, port: int, workers: int, log_level: str, access_log: bool, keep_alive: int) -> None:
     """Run the realtime clinical service (HTTP + WebSocket API and the clinical page).
 

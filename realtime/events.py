@@ -37,24 +37,32 @@ OFFER_TIMEOUT_SECONDS = 30.0
 def producer_config(bootstrap: str) -> dict[str, Any]:
     from hcml.events.kafka_config import client_config  # bootstrap + TLS/SASL from the environment
 
-    return client_config(bootstrap, **{
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 5,
-        "message.timeout.ms": 15_000,
-        "socket.connection.setup.timeout.ms": 5_000,
-        "reconnect.backoff.ms": 200,
-        "reconnect.backoff.max.ms": 2_000,
-        "client.id": f"hcml-realtime-{uuid.uuid4().hex[:8]}",
-    })
+    return client_config(
+        bootstrap,
+        **{
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "message.timeout.ms": 15_000,
+            "socket.connection.setup.timeout.ms": 5_000,
+            "reconnect.backoff.ms": 200,
+            "reconnect.backoff.max.ms": 2_000,
+            "client.id": f"hcml-realtime-{uuid.uuid4().hex[:8]}",
+        },
+    )
 
 
 def permanent_failure(err: Any) -> bool:
     """A delivery error that no retry will cure (the record goes to the dead-letter file)."""
     from confluent_kafka import KafkaError
 
-    return err.code() in (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError._MSG_SIZE_TOO_LARGE,
-                          KafkaError.INVALID_RECORD, KafkaError.CORRUPT_MESSAGE, KafkaError._INVALID_ARG)
+    return err.code() in (
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError._MSG_SIZE_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.CORRUPT_MESSAGE,
+        KafkaError._INVALID_ARG,
+    )
 
 
 class EventPublisher:
@@ -62,15 +70,20 @@ class EventPublisher:
 
     PROBE_SECONDS = 2.0
 
-    def __init__(self, bootstrap: str | None, outbox_dir: Path | None = None, max_bytes: int = 256 << 20,
-                 fsync: bool = True) -> None:
+    def __init__(
+        self, bootstrap: str | None, outbox_dir: Path | None = None, max_bytes: int = 256 << 20, fsync: bool = True
+    ) -> None:
         from hcml.config import data_dir
 
         self.bootstrap = bootstrap
         from realtime.outbox_handoff import BlobHandoff
 
-        self.outbox = Outbox(outbox_dir or data_dir() / "realtime" / "outbox", max_bytes, fsync=fsync,
-                             handoff=BlobHandoff.from_environment() if bootstrap else None)
+        self.outbox = Outbox(
+            outbox_dir or data_dir() / "realtime" / "outbox",
+            max_bytes,
+            fsync=fsync,
+            handoff=BlobHandoff.from_environment() if bootstrap else None,
+        )
         self._inflight: dict[int, Pending] = {}
         self._inflight_bytes = 0
         self._lock = threading.Lock()
@@ -111,8 +124,9 @@ class EventPublisher:
             return future
         return self.outbox.append(items)
 
-    def offer(self, topic: str, value: bytes, key: str | bytes | None = None,
-              headers: list[tuple[str, bytes]] | None = None) -> bool:
+    def offer(
+        self, topic: str, value: bytes, key: str | bytes | None = None, headers: list[tuple[str, bytes]] | None = None
+    ) -> bool:
         """Record one event and wait until it is on disk; False when it is not recorded."""
         if isinstance(key, str):
             key = key.encode()
@@ -123,8 +137,13 @@ class EventPublisher:
 
     def status(self) -> dict[str, Any]:
         """For /readyz: no path, no broker address."""
-        out = {"configured": self.enabled, "broker_up": self.broker_up, "buffered": self.depth(),
-               "delivered": self.delivered, "dead_lettered": self.dead_lettered}
+        out = {
+            "configured": self.enabled,
+            "broker_up": self.broker_up,
+            "buffered": self.depth(),
+            "delivered": self.delivered,
+            "dead_lettered": self.dead_lettered,
+        }
         if self.enabled:
             out["outbox"] = {k: v for k, v in self.outbox.status().items() if k != "max_bytes"}
         return out
@@ -166,8 +185,11 @@ class EventPublisher:
         self._thread = None
         self.outbox.close()
         if self.outbox.records:
-            log.warning("%d events (%d bytes) not yet delivered are kept in the outbox for the next start",
-                        self.outbox.records, self.outbox.bytes_on_disk())
+            log.warning(
+                "%d events (%d bytes) not yet delivered are kept in the outbox for the next start",
+                self.outbox.records,
+                self.outbox.bytes_on_disk(),
+            )
 
     def _error_cb(self, err: Any) -> None:
         from confluent_kafka import KafkaError
@@ -180,8 +202,9 @@ class EventPublisher:
         self.broker_up = up
         if not up and not self._told_down:
             self._told_down = True
-            log.warning("Kafka unreachable: events are kept in the outbox until it is back (%d now)",
-                        self.outbox.records)
+            log.warning(
+                "Kafka unreachable: events are kept in the outbox until it is back (%d now)", self.outbox.records
+            )
         elif up and self._told_down:
             self._told_down = False
             log.info("Kafka reachable again: delivering the outbox (%d events)", self.outbox.records)
@@ -261,8 +284,13 @@ class EventPublisher:
                         self._inflight_bytes += pending.size
                     record = pending.record
                     try:
-                        producer.produce(record.topic, value=record.value, key=record.key, headers=record.headers,
-                                         on_delivery=self._on_delivery(pending))
+                        producer.produce(
+                            record.topic,
+                            value=record.value,
+                            key=record.key,
+                            headers=record.headers,
+                            on_delivery=self._on_delivery(pending),
+                        )
                     except Exception as exc:  # librdkafka's queue is full, or a fatal producer error
                         for rest in batch[i:]:
                             with self._lock:
@@ -295,8 +323,14 @@ class EventPublisher:
 class ResultsListener:
     """Reads `genetic-data-annotated` from its end and calls `on_result(event_dict)` for each message."""
 
-    def __init__(self, bootstrap: str | None, topic: str, group_id: str,
-                 on_result: Callable[[dict[str, Any]], None], parse: Callable[[bytes, Any], dict[str, Any] | None]) -> None:
+    def __init__(
+        self,
+        bootstrap: str | None,
+        topic: str,
+        group_id: str,
+        on_result: Callable[[dict[str, Any]], None],
+        parse: Callable[[bytes, Any], dict[str, Any] | None],
+    ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.group_id = group_id
@@ -339,12 +373,17 @@ class ResultsListener:
 
         from hcml.events.kafka_config import client_config
 
-        consumer = Consumer(client_config(self.bootstrap, **{
-            "group.id": self.group_id,  # manual assignment: no rebalancing, nothing committed
-            "enable.auto.commit": False,
-            "topic.metadata.refresh.interval.ms": 5_000,
-            "allow.auto.create.topics": False,
-        }))
+        consumer = Consumer(
+            client_config(
+                self.bootstrap,
+                **{
+                    "group.id": self.group_id,  # manual assignment: no rebalancing, nothing committed
+                    "enable.auto.commit": False,
+                    "topic.metadata.refresh.interval.ms": 5_000,
+                    "allow.auto.create.topics": False,
+                },
+            )
+        )
         try:
             while not self._stop.is_set() and not self._assign_all(consumer):
                 self._stop.wait(1.0)

@@ -13,11 +13,14 @@ Label = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r
 class AnnotateRequest(BaseModel):
     """Exactly one of `variants`, `vcf` or `sequence`."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"variants": ["21-25891796-C-T", "ENST00000346798.7:c.2149G>A"]}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"variants": ["21-25891796-C-T", "ENST00000346798.7:c.2149G>A"]}]},
+    )
 
     variants: list[VariantString] | None = Field(
-        None, min_length=1, description="`21-25891796-C-T`, `21:g.25891796C>T` or HGVS c. on a bundle transcript")
+        None, min_length=1, description="`21-25891796-C-T`, `21:g.25891796C>T` or HGVS c. on a bundle transcript"
+    )
     vcf: str | None = Field(None, min_length=1, description="VCF text (header and records)")
     sequence: str | None = Field(None, min_length=1, description="raw DNA read from a gene region (ACGTN)")
 
@@ -27,7 +30,8 @@ class AnnotateRequest(BaseModel):
         if len(given) != 1:
             raise ValueError(
                 "give exactly one of 'variants', 'vcf' or 'sequence'"
-                + (f" (got {', '.join(given)})" if given else " (got none)"))
+                + (f" (got {', '.join(given)})" if given else " (got none)")
+            )
         return self
 
 

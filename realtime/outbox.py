@@ -92,21 +92,21 @@ class Record:
         (created_ms,) = STAMP.unpack_from(view, 0)
         pos = STAMP.size
         (n,) = struct.unpack_from(">H", view, pos)
-        topic = bytes(view[pos + 2:pos + 2 + n]).decode()
+        topic = bytes(view[pos + 2 : pos + 2 + n]).decode()
         pos += 2 + n
         (n,) = struct.unpack_from(">i", view, pos)
         pos += 4
-        key = None if n < 0 else bytes(view[pos:pos + n])
+        key = None if n < 0 else bytes(view[pos : pos + n])
         pos += max(n, 0)
         (count,) = struct.unpack_from(">H", view, pos)
         pos += 2
         headers = []
         for _ in range(count):
             (n,) = struct.unpack_from(">H", view, pos)
-            name = bytes(view[pos + 2:pos + 2 + n]).decode()
+            name = bytes(view[pos + 2 : pos + 2 + n]).decode()
             pos += 2 + n
             (n,) = struct.unpack_from(">I", view, pos)
-            headers.append((name, bytes(view[pos + 4:pos + 4 + n])))
+            headers.append((name, bytes(view[pos + 4 : pos + 4 + n])))
             pos += 4 + n
         return cls(topic, key, bytes(view[pos:]), headers, created_ms)
 
@@ -177,6 +177,7 @@ class Segment:
 @dataclass
 class Pending:
     """A record handed to the producer: where it lives, so that its acknowledgement can be recorded."""
+
     segment: Segment
     offset: int
     end: int
@@ -190,8 +191,14 @@ class Pending:
 class Outbox:
     """Append-only segment files; `append` (group commit, any thread) and `read`/`ack`/`nack` (one reader)."""
 
-    def __init__(self, directory: Path, max_bytes: int, fsync: bool = True,
-                 segment_bytes: int = SEGMENT_BYTES, handoff: Any = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        max_bytes: int,
+        fsync: bool = True,
+        segment_bytes: int = SEGMENT_BYTES,
+        handoff: Any = None,
+    ) -> None:
         self.root = Path(directory)
         self.handoff = handoff  # realtime.outbox_handoff.BlobHandoff: what a stopped replica leaves, via Blob
         self.max_bytes = max_bytes
@@ -256,13 +263,13 @@ class Outbox:
             try:
                 next_seq = self.handoff.adopt(own, next_seq)
             except Exception as exc:  # Blob away: this replica starts anyway; the segments wait there
-                log.error("outbox: segments handed over by stopped replicas could not be taken (%s)",
-                          type(exc).__name__)
+                log.error(
+                    "outbox: segments handed over by stopped replicas could not be taken (%s)", type(exc).__name__
+                )
         for seg_path in _segments(own):
             self._load_segment(seg_path)
         if self.records:
-            log.warning("outbox: %d events (%d bytes) of a previous run to deliver", self.records,
-                        self.bytes_on_disk())
+            log.warning("outbox: %d events (%d bytes) of a previous run to deliver", self.records, self.bytes_on_disk())
         self._roll(next_seq)  # above every segment number in the directory
         self._writer = threading.Thread(target=self._write_loop, name="hcml-outbox-writer", daemon=True)
         self._writer.start()
@@ -308,8 +315,13 @@ class Outbox:
         """Log and skip a torn tail or a damaged frame; the offset to continue from."""
         resume = seg.size if status == "torn" else resync(seg.read_fd(), offset, seg.size)
         self.corrupt_bytes += resume - offset
-        log.warning("outbox: %d unreadable bytes skipped at byte %d of segment %d (%s)", resume - offset, offset,
-                    seg.seq, "a torn write at the end" if status == "torn" else "a damaged record")
+        log.warning(
+            "outbox: %d unreadable bytes skipped at byte %d of segment %d (%s)",
+            resume - offset,
+            offset,
+            seg.seq,
+            "a torn write at the end" if status == "torn" else "a damaged record",
+        )
         return resume
 
     # ------------------------------------------------------------------------------- writing
@@ -369,9 +381,14 @@ class Outbox:
     def _note_degraded(self) -> None:
         if not self._degraded_logged:
             self._degraded_logged = True
-            log.error("audit trail degraded: synchronous answers refused until the outbox drains "
-                      "(%d events, %d bytes, budget %d bytes%s)", self.records, self.bytes_on_disk(),
-                      self.max_bytes, f"; write error: {self.write_error}" if self.write_error else "")
+            log.error(
+                "audit trail degraded: synchronous answers refused until the outbox drains "
+                "(%d events, %d bytes, budget %d bytes%s)",
+                self.records,
+                self.bytes_on_disk(),
+                self.max_bytes,
+                f"; write error: {self.write_error}" if self.write_error else "",
+            )
 
     def _write_loop(self) -> None:
         while True:
@@ -441,8 +458,11 @@ class Outbox:
             future.set_result(True)
         if self._degraded_logged and not self.degraded:
             self._degraded_logged = False
-            log.warning("audit trail recovered: the outbox accepts events again (%d events, %d bytes)",
-                        self.records, self.bytes_on_disk())
+            log.warning(
+                "audit trail recovered: the outbox accepts events again (%d events, %d bytes)",
+                self.records,
+                self.bytes_on_disk(),
+            )
         if seg.size >= self.segment_bytes:
             self._roll(seg.seq + 1)
 
@@ -453,7 +473,7 @@ class Outbox:
                 self._data.wait(timeout)
 
     def _unread_locked(self) -> bool:
-        for seg in self.segments[self._cursor:]:
+        for seg in self.segments[self._cursor :]:
             start = self._offset if seg is self.segments[self._cursor] else seg.acked
             if start < seg.size:
                 return True
@@ -492,8 +512,7 @@ class Outbox:
                 try:
                     record = Record.decode(payload)
                 except (struct.error, UnicodeDecodeError):  # a frame that checks out but does not parse
-                    log.error("outbox: undecodable record skipped at byte %d of segment %d", self._offset,
-                              seg.seq)
+                    log.error("outbox: undecodable record skipped at byte %d of segment %d", self._offset, seg.seq)
                     self._offset = end
                     self.records -= 1
                     continue
@@ -596,25 +615,41 @@ class Outbox:
             os.fsync(fd)
         finally:
             os.close(fd)
-        log.error("outbox: event %s for %s refused by the broker (%s), kept in the dead-letter file",
-                  pending.record.event_id, pending.record.topic, reason)
+        log.error(
+            "outbox: event %s for %s refused by the broker (%s), kept in the dead-letter file",
+            pending.record.event_id,
+            pending.record.topic,
+            reason,
+        )
         self.ack(pending)
 
     def status(self) -> dict:
-        return {"records": self.records, "bytes": self.bytes_on_disk(), "max_bytes": self.max_bytes,
-                "oldest_age_seconds": round(self.oldest_age_seconds(), 3), "degraded": self.degraded,
-                "fsync": "always" if self.fsync else "never"}
+        return {
+            "records": self.records,
+            "bytes": self.bytes_on_disk(),
+            "max_bytes": self.max_bytes,
+            "oldest_age_seconds": round(self.oldest_age_seconds(), 3),
+            "degraded": self.degraded,
+            "fsync": "always" if self.fsync else "never",
+        }
 
     def _hand_over(self) -> None:
         pieces = [(seg.path, seg.acked) for seg in self.segments if seg.acked < seg.size]
         try:
             _, sent = self.handoff.hand_over(pieces)
         except Exception as exc:
-            log.error("outbox: %d undelivered events could not be handed over to the object store (%s); they "
-                      "stay on this replica's volume", self.records, type(exc).__name__)
+            log.error(
+                "outbox: %d undelivered events could not be handed over to the object store (%s); they "
+                "stay on this replica's volume",
+                self.records,
+                type(exc).__name__,
+            )
             return
-        log.warning("outbox: %d undelivered events (%d bytes) handed over to the object store for the next "
-                    "replica to start", self.records, sent)
+        log.warning(
+            "outbox: %d undelivered events (%d bytes) handed over to the object store for the next replica to start",
+            self.records,
+            sent,
+        )
         self.records = 0
         self.total_bytes = 0
 

@@ -63,13 +63,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         """Answer `status` and close, as uvicorn answers a malformed request (its own 400)."""
         self._disarm()
         body = message.encode("ascii")
-        self.transport.write(b"".join([
-            STATUS_LINE[status],
-            b"content-type: text/plain; charset=utf-8\r\n",
-            b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
-            b"connection: close\r\n\r\n",
-            body,
-        ]))
+        self.transport.write(
+            b"".join(
+                [
+                    STATUS_LINE[status],
+                    b"content-type: text/plain; charset=utf-8\r\n",
+                    b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
+                    b"connection: close\r\n\r\n",
+                    body,
+                ]
+            )
+        )
         self.transport.close()
 
     # ---------------------------------------------------------------------------- protocol hooks

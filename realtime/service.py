@@ -28,17 +28,61 @@ log = logging.getLogger("hcml.realtime.service")
 
 FREQUENCY_FIELDS = ("af", "afr_af", "amr_af", "eas_af", "eur_af", "sas_af", "gnomade_af")
 SUMMARY_FIELDS = (
-    "variant_id", "chrom", "pos", "ref", "alt", "most_severe_consequence", "severity_rank", "impact",
-    "gene_id", "gene_symbol", "transcript_id", "biotype", "canonical", "hgvsc", "hgvsp", "hgvsg",
-    "cdna_position", "cds_position", "protein_position", "amino_acids", "codons", "exon", "intron",
-    "existing_variation", "clin_sig", "pathogenicity_score",
-    "acmg_class", "acmg_points", "acmg_criteria", "acmg_evidence", "acmg_not_evaluated", "acmg_richards_class",
+    "variant_id",
+    "chrom",
+    "pos",
+    "ref",
+    "alt",
+    "most_severe_consequence",
+    "severity_rank",
+    "impact",
+    "gene_id",
+    "gene_symbol",
+    "transcript_id",
+    "biotype",
+    "canonical",
+    "hgvsc",
+    "hgvsp",
+    "hgvsg",
+    "cdna_position",
+    "cds_position",
+    "protein_position",
+    "amino_acids",
+    "codons",
+    "exon",
+    "intron",
+    "existing_variation",
+    "clin_sig",
+    "pathogenicity_score",
+    "acmg_class",
+    "acmg_points",
+    "acmg_criteria",
+    "acmg_evidence",
+    "acmg_not_evaluated",
+    "acmg_richards_class",
     "acmg_rules_agree",
 )
 CONSEQUENCE_FIELDS = (
-    "Feature", "Feature_type", "Gene", "SYMBOL", "BIOTYPE", "CANONICAL", "Consequence", "IMPACT",
-    "cDNA_position", "CDS_position", "Protein_position", "Amino_acids", "Codons", "EXON", "INTRON",
-    "HGVSc", "HGVSp", "DISTANCE", "STRAND", "FLAGS",
+    "Feature",
+    "Feature_type",
+    "Gene",
+    "SYMBOL",
+    "BIOTYPE",
+    "CANONICAL",
+    "Consequence",
+    "IMPACT",
+    "cDNA_position",
+    "CDS_position",
+    "Protein_position",
+    "Amino_acids",
+    "Codons",
+    "EXON",
+    "INTRON",
+    "HGVSc",
+    "HGVSp",
+    "DISTANCE",
+    "STRAND",
+    "FLAGS",
 )
 
 
@@ -82,8 +126,10 @@ class ServiceState:
         scorer = self.scorer
         if scorer is None:
             return None
-        return {"name": str(getattr(scorer, "model_name", "unknown")),
-                "version": str(getattr(scorer, "model_version", "unknown"))}
+        return {
+            "name": str(getattr(scorer, "model_name", "unknown")),
+            "version": str(getattr(scorer, "model_version", "unknown")),
+        }
 
     def bundle_info(self) -> dict[str, Any] | None:
         if self.bundle is None:
@@ -180,8 +226,15 @@ def load_scorer_safely() -> tuple[Any, str | None]:
 
 
 # ------------------------------------------------------------------------------------------- parsing
-def parse_request(state: ServiceState, *, variants: list[str] | None, vcf: str | None, sequence: str | None,
-                  max_variants: int, max_sequence: int) -> tuple[Any, str]:
+def parse_request(
+    state: ServiceState,
+    *,
+    variants: list[str] | None,
+    vcf: str | None,
+    sequence: str | None,
+    max_variants: int,
+    max_sequence: int,
+) -> tuple[Any, str]:
     """ParsedInput for one of the three input kinds, with the size limits of the synchronous path."""
     from hcml.genomics import inputs
 
@@ -189,7 +242,8 @@ def parse_request(state: ServiceState, *, variants: list[str] | None, vcf: str |
         if len(variants) > max_variants:
             raise RequestTooLarge(
                 f"{len(variants)} variants in 'variants': the synchronous limit is {max_variants}; "
-                "queue larger inputs with POST /v1/submissions")
+                "queue larger inputs with POST /v1/submissions"
+            )
         return inputs.parse_variant_strings(variants, state.bundle), "variants"
     if vcf is not None:
         # bytes, never str: a str without a newline would be read as a server-side path
@@ -197,7 +251,8 @@ def parse_request(state: ServiceState, *, variants: list[str] | None, vcf: str |
         if parsed.n_input > max_variants:
             raise RequestTooLarge(
                 f"{parsed.n_input} alleles in 'vcf': the synchronous limit is {max_variants}; "
-                "queue larger VCFs with POST /v1/submissions")
+                "queue larger VCFs with POST /v1/submissions"
+            )
         return parsed, "vcf"
     assert sequence is not None
     if len(sequence) > max_sequence:
@@ -332,8 +387,11 @@ def _cache_generation(state: ServiceState, scorer: Any) -> tuple:
     """The part of a cache key that names what answered: the bundle and the model."""
     from hcml.acmg.config import load_config
 
-    return ((state.bundle_info() or {}).get("bundle_sha256"), str(getattr(scorer, "model_version", "")),
-            load_config().sha256)
+    return (
+        (state.bundle_info() or {}).get("bundle_sha256"),
+        str(getattr(scorer, "model_version", "")),
+        load_config().sha256,
+    )
 
 
 def answer_inline(state: ServiceState, variants: list[str] | None) -> bool:
@@ -365,14 +423,23 @@ def _interpret_parsed(state: ServiceState, parsed: Any, scorer: Any, use_batcher
 def _sort_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Most severe first, then highest score, then input order (the order of hcml.interpret)."""
     worst = 1 << 30
-    return sorted(records, key=lambda r: (r.get("severity_rank") if r.get("severity_rank") is not None else worst,
-                                          -(r.get("pathogenicity_score") if r.get("pathogenicity_score") is not None
-                                            else -1.0)))
+    return sorted(
+        records,
+        key=lambda r: (
+            r.get("severity_rank") if r.get("severity_rank") is not None else worst,
+            -(r.get("pathogenicity_score") if r.get("pathogenicity_score") is not None else -1.0),
+        ),
+    )
 
 
-def _variant_strings_cached(state: ServiceState, variants: list[str], scorer: Any, max_variants: int,
-                            progress: Any, inline: bool = False,
-                            ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int] | None:
+def _variant_strings_cached(
+    state: ServiceState,
+    variants: list[str],
+    scorer: Any,
+    max_variants: int,
+    progress: Any,
+    inline: bool = False,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int] | None:
     """(records, rejects, n_input) for variant strings: the cache (if on) answers what it knows, the rest is
     parsed with the other requests waiting (batcher; `inline`: on this thread) and interpreted; None to take
     the plain path."""
@@ -384,7 +451,8 @@ def _variant_strings_cached(state: ServiceState, variants: list[str], scorer: An
     if len(items) > max_variants:
         raise RequestTooLarge(
             f"{len(items)} variants in 'variants': the synchronous limit is {max_variants}; "
-            "queue larger inputs with POST /v1/submissions")
+            "queue larger inputs with POST /v1/submissions"
+        )
     generation = _cache_generation(state, scorer)
     known: dict[str, tuple[str, dict[str, Any]]] = {}
     sizes: dict[str, int] = {}  # JSON bytes per answer: sized once, on the miss that computed it
@@ -444,10 +512,19 @@ def acmg_record(scorer: Any) -> dict[str, Any]:
     return provenance_record(model=scorer)
 
 
-def interpret_request(state: ServiceState, *, variants: list[str] | None = None, vcf: str | None = None,
-                      sequence: str | None = None, max_variants: int = 1000,
-                      max_sequence: int = 100_000, progress: Any = None, remember: bool = True,
-                      inline: bool = False, owner: str | None = None) -> dict[str, Any]:
+def interpret_request(
+    state: ServiceState,
+    *,
+    variants: list[str] | None = None,
+    vcf: str | None = None,
+    sequence: str | None = None,
+    max_variants: int = 1000,
+    max_sequence: int = 100_000,
+    progress: Any = None,
+    remember: bool = True,
+    inline: bool = False,
+    owner: str | None = None,
+) -> dict[str, Any]:
     """Parse, annotate and score one synchronous request; the JSON answer of POST /v1/annotate.
 
     `progress(stage, **counts)` is called after each step (the WebSocket pushes it to the page).
@@ -466,8 +543,9 @@ def interpret_request(state: ServiceState, *, variants: list[str] | None = None,
         if not records and rejects:
             raise NothingToAnnotate(rejects)
     else:
-        parsed, kind = parse_request(state, variants=variants, vcf=vcf, sequence=sequence,
-                                     max_variants=max_variants, max_sequence=max_sequence)
+        parsed, kind = parse_request(
+            state, variants=variants, vcf=vcf, sequence=sequence, max_variants=max_variants, max_sequence=max_sequence
+        )
         rejects = rejects_records(parsed.rejects)
         n_variants = parsed.variants.height
         n_input = int(getattr(parsed, "n_input", n_variants + len(rejects)))
@@ -480,8 +558,14 @@ def interpret_request(state: ServiceState, *, variants: list[str] | None = None,
     if progress:
         progress("annotated", n_variants=len(records), n_rejects=len(rejects))
     result_id = uuid.uuid4().hex
-    model = ({"name": str(getattr(scorer, "model_name", "unknown")),
-              "version": str(getattr(scorer, "model_version", "unknown"))} if scorer is not None else None)
+    model = (
+        {
+            "name": str(getattr(scorer, "model_name", "unknown")),
+            "version": str(getattr(scorer, "model_version", "unknown")),
+        }
+        if scorer is not None
+        else None
+    )
     bundle_info = state.bundle_info()
     provenance = {
         "result_id": result_id,

@@ -28,8 +28,10 @@ log = logging.getLogger("hcml.realtime.submissions")
 
 REPORT_INLINE_LIMIT = 2 << 20  # reports up to 2 MiB are returned inline by GET /v1/submissions/{id}
 RECORD_TIMEOUT_SECONDS = 30.0  # a disk that hangs: 503 rather than a request waiting for ever
-AUDIT_UNAVAILABLE = ("the audit trail cannot record this answer now (its outbox is over budget or unwritable "
-                     "while Kafka is unreachable): no answer is given without its audit record; retry later")
+AUDIT_UNAVAILABLE = (
+    "the audit trail cannot record this answer now (its outbox is over budget or unwritable "
+    "while Kafka is unreachable): no answer is given without its audit record; retry later"
+)
 
 
 def _now() -> str:
@@ -103,8 +105,9 @@ def without_local_paths(value: Any) -> Any:
     """`value` with every `file://` URI left out: the server's file system layout is not the caller's
     business (an object-store URI names only the blob, and stays)."""
     if isinstance(value, dict):
-        return {k: without_local_paths(v) for k, v in value.items()
-                if not (isinstance(v, str) and v.startswith("file://"))}
+        return {
+            k: without_local_paths(v) for k, v in value.items() if not (isinstance(v, str) and v.startswith("file://"))
+        }
     if isinstance(value, list):
         return [None if isinstance(v, str) and v.startswith("file://") else without_local_paths(v) for v in value]
     return value
@@ -112,8 +115,21 @@ def without_local_paths(value: Any) -> Any:
 
 def public_status(record: dict[str, Any]) -> dict[str, Any]:
     """What GET /v1/submissions/{id} answers: status, timestamps, summary, report (inline when small)."""
-    out = {k: record.get(k) for k in ("submission_id", "status", "submitted_at", "updated_at", "input_uri",
-                                       "report_uri", "report_html_uri", "summary", "run_id", "error")}
+    out = {
+        k: record.get(k)
+        for k in (
+            "submission_id",
+            "status",
+            "submitted_at",
+            "updated_at",
+            "input_uri",
+            "report_uri",
+            "report_html_uri",
+            "summary",
+            "run_id",
+            "error",
+        )
+    }
     out["provenance_url"] = f"/v1/submissions/{record['submission_id']}/provenance"
     report_uri = record.get("report_uri")
     if report_uri:
@@ -177,12 +193,23 @@ def queue_submission(rt: "Runtime", principal: "Principal", body: "SubmissionReq
         return JSONResponse({"detail": f"vcf: {problem}"}, status_code=422)
     retry = {"Retry-After": str(rt.settings.retry_after_seconds)}
     if not rt.publisher.enabled:
-        return JSONResponse({"detail": "queued submissions are unavailable: Kafka is not configured "
-                                       "(HCML_KAFKA_BOOTSTRAP); use POST /v1/annotate for small inputs"},
-                            status_code=503, headers=retry)
+        return JSONResponse(
+            {
+                "detail": "queued submissions are unavailable: Kafka is not configured "
+                "(HCML_KAFKA_BOOTSTRAP); use POST /v1/annotate for small inputs"
+            },
+            status_code=503,
+            headers=retry,
+        )
     if not rt.publisher.accepting():
-        return JSONResponse({"detail": "cannot accept submissions now: the Kafka broker is unreachable or the "
-                                       "event outbox is over budget; retry later"}, status_code=503, headers=retry)
+        return JSONResponse(
+            {
+                "detail": "cannot accept submissions now: the Kafka broker is unreachable or the "
+                "event outbox is over budget; retry later"
+            },
+            status_code=503,
+            headers=retry,
+        )
     submission_id = uuid.uuid4().hex
     data = body.vcf.encode("utf-8")
     store = open_store()
@@ -202,8 +229,11 @@ def queue_submission(rt: "Runtime", principal: "Principal", body: "SubmissionReq
     )
     key, value, headers = messages.to_kafka(messages.submission_event(submission, source=messages.SOURCE_REALTIME))
     if not rt.publisher.offer(topics.RAW, value, key=key, headers=headers):
-        return JSONResponse({"detail": "cannot accept submissions now: the event outbox refuses events; "
-                                       "retry later"}, status_code=503, headers=retry)
+        return JSONResponse(
+            {"detail": "cannot accept submissions now: the event outbox refuses events; retry later"},
+            status_code=503,
+            headers=retry,
+        )
     now = _now()
     record = {
         "submission_id": submission_id,
@@ -216,13 +246,20 @@ def queue_submission(rt: "Runtime", principal: "Principal", body: "SubmissionReq
     }
     rt.registry.put(record)
     persist(record)
-    return without_local_paths({"submission_id": submission_id, "status": "queued", "input_uri": input_uri,
-                                "status_url": f"/v1/submissions/{submission_id}"})
+    return without_local_paths(
+        {
+            "submission_id": submission_id,
+            "status": "queued",
+            "input_uri": input_uri,
+            "status_url": f"/v1/submissions/{submission_id}",
+        }
+    )
 
 
 # -------------------------------------------------------------------------------------- sync results
-async def record_realtime_result(rt: "Runtime", principal: "Principal", result: dict[str, Any],
-                                 payload: str | None = None) -> bool:
+async def record_realtime_result(
+    rt: "Runtime", principal: "Principal", result: dict[str, Any], payload: str | None = None
+) -> bool:
     """Record a synchronous answer for lineage and audit before it is given, never waiting on Kafka: an
     audit copy of the submission for `genetic-data-raw` (`processing: realtime`, skipped by the batch
     sensor) and the result for `genetic-data-annotated`, both in the durable outbox (built on its writer
@@ -241,8 +278,9 @@ async def record_realtime_result(rt: "Runtime", principal: "Principal", result: 
         return False
 
 
-def realtime_result_events(rt: "Runtime", principal: "Principal", result: dict[str, Any],
-                           payload: str | None = None) -> list[Any]:
+def realtime_result_events(
+    rt: "Runtime", principal: "Principal", result: dict[str, Any], payload: str | None = None
+) -> list[Any]:
     """The builders of a synchronous answer's two events (run on the outbox writer's thread)."""
     from hcml.events import topics
 
@@ -252,26 +290,43 @@ def realtime_result_events(rt: "Runtime", principal: "Principal", result: dict[s
     for v in result["variants"]:
         term = v.get("most_severe_consequence") or "unknown"
         consequences[term] = consequences.get(term, 0) + 1
-    summary = {"n_variants": result["n_variants"], "n_rejects": result["n_rejects"],
-               "input_kind": result["input_kind"], "most_severe_consequences": consequences}
+    summary = {
+        "n_variants": result["n_variants"],
+        "n_rejects": result["n_rejects"],
+        "input_kind": result["input_kind"],
+        "most_severe_consequences": consequences,
+    }
     provenance = (rt.state.recall(rid) or {}).get("provenance", {})
 
     def build_submission() -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
         from hcml.events import messages
 
         sub = messages.make_submission(
-            submission_id=rid, patient_id=f"unidentified:{rid}", requester=requester, department="clinical",
-            project="clinical-care", analysis="realtime_interpretation", input_kind=result["input_kind"],
-            payload=payload or "", processing="realtime")
+            submission_id=rid,
+            patient_id=f"unidentified:{rid}",
+            requester=requester,
+            department="clinical",
+            project="clinical-care",
+            analysis="realtime_interpretation",
+            input_kind=result["input_kind"],
+            payload=payload or "",
+            processing="realtime",
+        )
         return messages.to_kafka(messages.submission_event(sub, source=messages.SOURCE_REALTIME, trace={}))
 
     def build_result() -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
         from hcml.events import messages
 
-        res = messages.Result(submission_id=rid, status="succeeded", summary=summary, provenance=provenance,
-                              completed_at=datetime.now(UTC))
-        return messages.to_kafka(messages.result_event(res, source=messages.SOURCE_REALTIME,
-                                                       event_id=f"{rid}:result", trace={}))
+        res = messages.Result(
+            submission_id=rid,
+            status="succeeded",
+            summary=summary,
+            provenance=provenance,
+            completed_at=datetime.now(UTC),
+        )
+        return messages.to_kafka(
+            messages.result_event(res, source=messages.SOURCE_REALTIME, event_id=f"{rid}:result", trace={})
+        )
 
     def with_topic(topic: str, build: Any) -> Any:
         return lambda: (topic, *build())

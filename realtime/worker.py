@@ -41,8 +41,7 @@ def handle(topic: str, value: bytes | None, headers: Any) -> str:
             sub = messages.parse_submission(event)
             if sub.processing != "batch":
                 return "skipped"
-            record = subs.load_persisted(sub.submission_id) or {"submission_id": sub.submission_id,
-                                                                "status": "queued"}
+            record = subs.load_persisted(sub.submission_id) or {"submission_id": sub.submission_id, "status": "queued"}
             record.setdefault("requester", sub.requester)
             record.setdefault("submitted_at", sub.submitted_at.isoformat())
             record.setdefault("input_uri", sub.payload_uri)
@@ -68,8 +67,9 @@ def run(bootstrap: str, stop: threading.Event, *, max_idle_seconds: float | None
     from hcml.observability import KAFKA_MESSAGES_CONSUMED, record_consumer_lag
 
     group = topics.GROUP_RESULTS_WORKER
-    consumer = Consumer(consumer_config(bootstrap, group, **{"enable.partition.eof": False,
-                                                           "enable.auto.offset.store": True}))
+    consumer = Consumer(
+        consumer_config(bootstrap, group, **{"enable.partition.eof": False, "enable.auto.offset.store": True})
+    )
     counts: dict[str, int] = {}
     last_message = time.monotonic()
     last_lag = 0.0

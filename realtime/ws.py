@@ -129,8 +129,13 @@ def register_websocket(app: FastAPI) -> None:
         total = getattr(ws.app.state, "ws_outbox_total", None)
         if total is None:
             total = ws.app.state.ws_outbox_total = OutboxTotal(rt.settings.ws_outbox_total_bytes)
-        queue = Outbox(rt.settings.ws_outbox_bytes, total=total, on_overflow=lambda: closing.append(
-            asyncio.create_task(_close(ws, CLOSE_SLOW_READER, "too many bytes of answers unread", pusher))))
+        queue = Outbox(
+            rt.settings.ws_outbox_bytes,
+            total=total,
+            on_overflow=lambda: closing.append(
+                asyncio.create_task(_close(ws, CLOSE_SLOW_READER, "too many bytes of answers unread", pusher))
+            ),
+        )
         ws.state.outbox = queue  # one writer (the pusher task) keeps frames in order
         pusher = asyncio.create_task(_push(ws, queue))
         expiry = asyncio.create_task(_close_at_expiry(ws, queue, principal, pusher))
@@ -223,12 +228,12 @@ async def _authenticate(ws: WebSocket, rt: Any) -> Principal | None:
             if first["type"] == "websocket.disconnect":
                 return None
             if first.get("text") is None:
-                raise AuthError(401, "first frame must be a JSON text frame {\"type\": \"auth\", \"token\": ...}")
+                raise AuthError(401, 'first frame must be a JSON text frame {"type": "auth", "token": ...}')
             msg = _parse_json(first["text"])
             if msg is None:
-                raise AuthError(401, "first frame must be JSON {\"type\": \"auth\", \"token\": ...}")
+                raise AuthError(401, 'first frame must be JSON {"type": "auth", "token": ...}')
             if not isinstance(msg, dict) or msg.get("type") != "auth" or not isinstance(msg.get("token"), str):
-                raise AuthError(401, "first frame must be {\"type\": \"auth\", \"token\": \"<bearer token>\"}")
+                raise AuthError(401, 'first frame must be {"type": "auth", "token": "<bearer token>"}')
             token = msg["token"]
         principal = rt.verifier.verify(token)
         _audit(rt, ws, principal, "WS connect", 101, timer)
@@ -245,8 +250,9 @@ async def _authenticate(ws: WebSocket, rt: Any) -> Principal | None:
         return None
 
 
-def _audit(rt: Any, ws: WebSocket, principal: Principal | None, action: str, status: int, timer: Timer,
-           **fields: Any) -> None:
+def _audit(
+    rt: Any, ws: WebSocket, principal: Principal | None, action: str, status: int, timer: Timer, **fields: Any
+) -> None:
     client = ws.client
     rt.audit.write(
         subject=principal.subject if principal else None,
@@ -282,7 +288,13 @@ async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: Outbox, r
 
     from realtime.service import NothingToAnnotate, RequestTooLarge, answer_inline, interpret_request, payload_text
     from realtime.submissions import (
-        AUDIT_UNAVAILABLE, count_variants, lookup, public_status, queue_submission, record_realtime_result)
+        AUDIT_UNAVAILABLE,
+        count_variants,
+        lookup,
+        public_status,
+        queue_submission,
+        record_realtime_result,
+    )
 
     timer = Timer()
     size = len(raw.encode("utf-8"))
@@ -292,8 +304,13 @@ async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: Outbox, r
     if size > rt.settings.max_body_bytes and not any(r in ("clinician", "admin") for r in principal.roles):
         # only a 'submit' frame may be this large, and this role may not submit: refused before parsing it
         _audit(rt, ws, principal, "WS submit", 403, timer)
-        await _send_error(ws, None, 403, f"frames over {rt.settings.max_body_bytes} bytes are 'submit' frames, "
-                                         f"which role {principal.role!r} may not send")
+        await _send_error(
+            ws,
+            None,
+            403,
+            f"frames over {rt.settings.max_body_bytes} bytes are 'submit' frames, "
+            f"which role {principal.role!r} may not send",
+        )
         return
     try:
         msg = json.loads(raw)
@@ -333,8 +350,14 @@ async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: Outbox, r
             return
         queue.put_nowait({"type": "progress", "ref": ref, "stage": "received"})
         loop = asyncio.get_running_loop()
-        kwargs = dict(variants=request.variants, vcf=request.vcf, sequence=request.sequence, owner=principal.subject,
-                      max_variants=rt.settings.max_variants, max_sequence=rt.settings.max_sequence_length)
+        kwargs = dict(
+            variants=request.variants,
+            vcf=request.vcf,
+            sequence=request.sequence,
+            owner=principal.subject,
+            max_variants=rt.settings.max_variants,
+            max_sequence=rt.settings.max_sequence_length,
+        )
         inline = answer_inline(rt.state, request.variants)
 
         def progress(stage: str, **counts: Any) -> None:
@@ -358,15 +381,25 @@ async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: Outbox, r
             queue.put_nowait(payload)
             return
         count_variants(result)
-        if not await record_realtime_result(rt, principal, result,
-                                            payload_text(request.variants, request.vcf, request.sequence)):
+        if not await record_realtime_result(
+            rt, principal, result, payload_text(request.variants, request.vcf, request.sequence)
+        ):
             _audit(rt, ws, principal, action, 503, timer)
             await _send_error(ws, ref, 503, AUDIT_UNAVAILABLE)
             return
         # progress frames were queued (call_soon_threadsafe) before the thread's completion: they go first
         queue.put_nowait({"type": "result", "ref": ref, **result})
-        _audit(rt, ws, principal, action, 200, timer, result_id=result["result_id"],
-               n_variants=result["n_variants"], n_rejects=result["n_rejects"])
+        _audit(
+            rt,
+            ws,
+            principal,
+            action,
+            200,
+            timer,
+            result_id=result["result_id"],
+            n_variants=result["n_variants"],
+            n_rejects=result["n_rejects"],
+        )
         return
 
     if kind == "submit":
@@ -403,11 +436,10 @@ async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: Outbox, r
         rt.hub.subscribe(sid, queue)
         _audit(rt, ws, principal, action, 200, timer, submission_id=sid)
         status = public_status(record)
-        queue.put_nowait({"type": "result" if status["status"] in ("succeeded", "failed") else "status",
-                            "ref": ref, **status})
+        queue.put_nowait(
+            {"type": "result" if status["status"] in ("succeeded", "failed") else "status", "ref": ref, **status}
+        )
         return
 
     _audit(rt, ws, principal, action, 400, timer)
     await _send_error(ws, ref, 400, "unknown frame type: use 'annotate', 'submit' or 'subscribe'")
-
-

@@ -7,7 +7,6 @@
 - `ReferenceBundleResource`: where the compiled reference bundle lives (local; it is memory-mapped).
 """
 
-
 import io
 import json
 import os
@@ -137,7 +136,9 @@ def storage_from_environment() -> StorageResource:
     if os.environ.get("HCML_AZURE_STORAGE_ACCOUNT_URL"):
         return StorageResource(
             account_url=dg.EnvVar("HCML_AZURE_STORAGE_ACCOUNT_URL"),
-            credential=dg.EnvVar("HCML_AZURE_STORAGE_CREDENTIAL") if os.environ.get("HCML_AZURE_STORAGE_CREDENTIAL") else None,
+            credential=dg.EnvVar("HCML_AZURE_STORAGE_CREDENTIAL")
+            if os.environ.get("HCML_AZURE_STORAGE_CREDENTIAL")
+            else None,
             container=os.environ.get("HCML_AZURE_STORAGE_CONTAINER", storage.DEFAULT_CONTAINER),
             prefix=os.environ.get("HCML_AZURE_STORAGE_PREFIX", ""),
         )

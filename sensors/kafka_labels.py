@@ -27,8 +27,7 @@ def kafka_curated_labels(context: dg.SensorEvaluationContext, kafka: KafkaResour
     bootstrap = kafka.bootstrap_servers()
     if not bootstrap:
         return dg.SkipReason(KAFKA_DISABLED)
-    poll = poll_labels(bootstrap, parse_cursor(context.cursor), labels_dir(),
-                       max_seconds=kafka.max_seconds_per_tick)
+    poll = poll_labels(bootstrap, parse_cursor(context.cursor), labels_dir(), max_seconds=kafka.max_seconds_per_tick)
     for record, reason in poll.dead_lettered:
         context.log.warning(f"{record.coordinates} sent to the dead-letter topic: {reason}")
     cursor = dump_cursor(poll.offsets) if poll.offsets else context.cursor

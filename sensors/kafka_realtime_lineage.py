@@ -28,7 +28,7 @@ REALTIME_RESULT_KEY = dg.AssetKey("realtime_clinical_result")
 realtime_clinical_result = dg.AssetSpec(
     key=REALTIME_RESULT_KEY,
     description="Results the realtime service answered in-process (one partition per submission), "
-                "recorded from genetic-data-annotated by the kafka_realtime_lineage sensor.",
+    "recorded from genetic-data-annotated by the kafka_realtime_lineage sensor.",
     group_name="clinical",
     kinds={"kafka"},
     owners=["team:platform"],
@@ -59,8 +59,12 @@ def materialization_for(record: Record) -> dg.AssetMaterialization | str | None:
         metadata["report_uri"] = result.report_uri
     if result.error:
         metadata["error"] = result.error
-    return dg.AssetMaterialization(asset_key=REALTIME_RESULT_KEY, partition=result.submission_id,
-                                   metadata=metadata, description=f"realtime result {result.status}")
+    return dg.AssetMaterialization(
+        asset_key=REALTIME_RESULT_KEY,
+        partition=result.submission_id,
+        metadata=metadata,
+        description=f"realtime result {result.status}",
+    )
 
 
 @dg.sensor(
@@ -75,8 +79,14 @@ def kafka_realtime_lineage(context: dg.SensorEvaluationContext, kafka: KafkaReso
         return dg.SkipReason(KAFKA_DISABLED)
     offsets = parse_cursor(context.cursor)
     group = topics.GROUP_REALTIME_LINEAGE_SENSOR
-    batch = read_batch(bootstrap, topics.ANNOTATED, group, offsets,
-                       max_records=kafka.max_records_per_tick, max_seconds=kafka.max_seconds_per_tick)
+    batch = read_batch(
+        bootstrap,
+        topics.ANNOTATED,
+        group,
+        offsets,
+        max_records=kafka.max_records_per_tick,
+        max_seconds=kafka.max_seconds_per_tick,
+    )
     if not batch.records:
         return dg.SensorResult(skip_reason="no new results", cursor=context.cursor)
     kept, dead = dead_letter_invalid(bootstrap, batch.records, materialization_for, group)

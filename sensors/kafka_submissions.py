@@ -57,8 +57,13 @@ def kafka_submissions(context: dg.SensorEvaluationContext, kafka: KafkaResource,
     if not bootstrap:
         return dg.SkipReason(KAFKA_DISABLED)
     offsets = parse_cursor(context.cursor)
-    poll = poll_submissions(bootstrap, offsets, max_records=kafka.max_records_per_tick,
-                            max_seconds=kafka.max_seconds_per_tick, store=storage.open())
+    poll = poll_submissions(
+        bootstrap,
+        offsets,
+        max_records=kafka.max_records_per_tick,
+        max_seconds=kafka.max_seconds_per_tick,
+        store=storage.open(),
+    )
     for record, reason in poll.dead_lettered:
         context.log.warning(f"{record.coordinates} sent to the dead-letter topic: {reason}")
     requests = [run_request_for(item) for item in poll.accepted]
@@ -66,8 +71,7 @@ def kafka_submissions(context: dg.SensorEvaluationContext, kafka: KafkaResource,
     cursor = dump_cursor(poll.offsets) if poll.offsets else context.cursor
     if not requests:
         handled = len(poll.dead_lettered) + len(poll.skipped)
-        return dg.SensorResult(skip_reason=f"no new submissions ({handled} other message(s) handled)",
-                               cursor=cursor)
+        return dg.SensorResult(skip_reason=f"no new submissions ({handled} other message(s) handled)", cursor=cursor)
     context.log.info(f"{len(requests)} submission(s) -> runs; {len(poll.dead_lettered)} dead-lettered")
     return dg.SensorResult(
         run_requests=requests,

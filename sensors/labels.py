@@ -7,7 +7,6 @@ modification time), recorded on the first tick; when it changes later the sensor
 so a replayed tick never trains twice for the same labels.
 """
 
-
 import hashlib
 
 import dagster as dg
@@ -43,6 +42,11 @@ def clinvar_labels_sensor(context: dg.SensorEvaluationContext):
     if context.cursor == fingerprint:
         return dg.SkipReason(f"labels unchanged ({len(names)} files, fingerprint {fingerprint})")
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"labels-{fingerprint}", tags={"hcml/analysis": "model-retraining", "hcml/labels_fingerprint": fingerprint})],
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"labels-{fingerprint}",
+                tags={"hcml/analysis": "model-retraining", "hcml/labels_fingerprint": fingerprint},
+            )
+        ],
         cursor=fingerprint,
     )

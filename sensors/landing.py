@@ -51,28 +51,36 @@ def landed_files(directory: Path, settle_seconds: float) -> list[Path]:
         return []
     now = time.time()
     return sorted(
-        p for p in directory.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(SUFFIXES)
+        p
+        for p in directory.iterdir()
+        if p.is_file()
+        and not p.name.startswith(".")
+        and p.name.lower().endswith(SUFFIXES)
         and now - p.stat().st_mtime >= settle_seconds
     )
 
 
-def _run_requests(uri: str, header: bytes, version: str, new_keys: list[str], existing: set[str]) -> list[dg.RunRequest]:
+def _run_requests(
+    uri: str, header: bytes, version: str, new_keys: list[str], existing: set[str]
+) -> list[dg.RunRequest]:
     requests = []
     for key, sample in plan_partitions(uri, header):
         if key not in existing and key not in new_keys:
             new_keys.append(key)
-        requests.append(dg.RunRequest(
-            run_key=f"landing:{version}:{sample or '-'}",
-            partition_key=key,
-            run_config=sample_run_config(uri, sample),
-            tags={tags.SOURCE_URI: uri, tags.ANALYSIS: "landing"},
-        ))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"landing:{version}:{sample or '-'}",
+                partition_key=key,
+                run_config=sample_run_config(uri, sample),
+                tags={tags.SOURCE_URI: uri, tags.ANALYSIS: "landing"},
+            )
+        )
     return requests
 
 
-def _blob_requests(context, seen: dict[str, str], new_keys: list[str], existing: set[str],
-                   settle: float) -> tuple[list[dg.RunRequest], str]:
+def _blob_requests(
+    context, seen: dict[str, str], new_keys: list[str], existing: set[str], settle: float
+) -> tuple[list[dg.RunRequest], str]:
     """Run requests for new blob versions (updating `seen`), and where was looked (for the skip reason)."""
     container = landing_container()
     if container is None:
@@ -80,8 +88,10 @@ def _blob_requests(context, seen: dict[str, str], new_keys: list[str], existing:
     prefix = landing_prefix()
     where = f"azure://{container}/{prefix}" if prefix else f"azure://{container}"
     if not azure_configured():
-        context.log.warning("HCML_LANDING_CONTAINER is set but no Azure storage is configured "
-                            "(HCML_AZURE_STORAGE_CONNECTION_STRING or HCML_AZURE_STORAGE_ACCOUNT_URL): not watching it")
+        context.log.warning(
+            "HCML_LANDING_CONTAINER is set but no Azure storage is configured "
+            "(HCML_AZURE_STORAGE_CONNECTION_STRING or HCML_AZURE_STORAGE_ACCOUNT_URL): not watching it"
+        )
         return [], f"{where} not watched (no Azure storage configured)"
     from azure.core.exceptions import AzureError
 

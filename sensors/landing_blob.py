@@ -105,8 +105,12 @@ def read_header(store: AzureBlobStore, blob: BlobInfo, first: int = FIRST_READ_B
     while True:
         length = min(length, blob.size)
         try:
-            raw = client.download_blob(offset=0, length=length, etag=f'"{blob.etag}"',  # If-Match takes it quoted
-                                       match_condition=MatchConditions.IfNotModified).readall()
+            raw = client.download_blob(
+                offset=0,
+                length=length,
+                etag=f'"{blob.etag}"',  # If-Match takes it quoted
+                match_condition=MatchConditions.IfNotModified,
+            ).readall()
         except (ResourceModifiedError, ResourceNotFoundError):
             raise BlobChanged(blob.uri) from None
         text = _gunzip_prefix(raw) if raw[:2] == b"\x1f\x8b" else raw

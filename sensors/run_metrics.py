@@ -36,8 +36,11 @@ def _step_timings(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[
             started[event.step_key] = record.timestamp
         elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
             if event.step_key in started:
-                done[event.step_key] = (started[event.step_key], record.timestamp,
-                                        event.event_type == dg.DagsterEventType.STEP_SUCCESS)
+                done[event.step_key] = (
+                    started[event.step_key],
+                    record.timestamp,
+                    event.event_type == dg.DagsterEventType.STEP_SUCCESS,
+                )
     return done
 
 
@@ -59,13 +62,24 @@ def export_run_trace(instance: dg.DagsterInstance, run: dg.DagsterRun, status: s
     ns = lambda t: int(t * 1e9)  # noqa: E731
     tracer = obs.tracer("hcml.dagster")
     span = tracer.start_span(
-        f"dagster.run {run.job_name}", context=obs.context_from_attributes(run.tags), start_time=ns(stats.start_time),
-        attributes={"dagster.run_id": run.run_id, "dagster.job": run.job_name, "dagster.status": status,
-                    "dagster.partition": run.tags.get("dagster/partition", "")})
+        f"dagster.run {run.job_name}",
+        context=obs.context_from_attributes(run.tags),
+        start_time=ns(stats.start_time),
+        attributes={
+            "dagster.run_id": run.run_id,
+            "dagster.job": run.job_name,
+            "dagster.status": status,
+            "dagster.partition": run.tags.get("dagster/partition", ""),
+        },
+    )
     parent = trace.set_span_in_context(span)
     for step, (start, end, ok) in sorted(_step_timings(instance, run.run_id).items(), key=lambda kv: kv[1][0]):
-        child = tracer.start_span(f"dagster.step {step}", context=parent, start_time=ns(start),
-                                  attributes={"dagster.step": step, "dagster.succeeded": ok})
+        child = tracer.start_span(
+            f"dagster.step {step}",
+            context=parent,
+            start_time=ns(start),
+            attributes={"dagster.step": step, "dagster.succeeded": ok},
+        )
         if not ok:
             child.set_status(trace.Status(trace.StatusCode.ERROR))
         child.end(end_time=ns(end))
@@ -106,39 +120,59 @@ def _record(context: dg.RunStatusSensorContext, status: str) -> None:
     obs.configure_tracing("hcml-dagster")
     export_run_trace(context.instance, context.dagster_run, status)
     pushed = obs.push_metrics(JOB_NAME)
-    context.log.info(f"run {context.dagster_run.run_id}: {status}, {len(observed)} asset duration(s)"
-                     f"{' pushed' if pushed else ''}")
+    context.log.info(
+        f"run {context.dagster_run.run_id}: {status}, {len(observed)} asset duration(s){' pushed' if pushed else ''}"
+    )
 
 
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, name="run_metrics_success",
-                      minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-                      description="Prometheus metrics of successful runs (count, asset durations, rows).")
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    name="run_metrics_success",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Prometheus metrics of successful runs (count, asset durations, rows).",
+)
 def run_metrics_success(context: dg.RunStatusSensorContext):
     _record(context, "success")
 
 
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.FAILURE, name="run_metrics_failure",
-                      minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-                      description="Prometheus metrics of failed runs (feeds the HcmlDagsterRunsFailing alert).")
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.FAILURE,
+    name="run_metrics_failure",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Prometheus metrics of failed runs (feeds the HcmlDagsterRunsFailing alert).",
+)
 def run_metrics_failure(context: dg.RunStatusSensorContext):
     _record(context, "failure")
 
 
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.CANCELED, name="run_metrics_canceled",
-                      minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-                      description="Prometheus metrics of canceled runs.")
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.CANCELED,
+    name="run_metrics_canceled",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Prometheus metrics of canceled runs.",
+)
 def run_metrics_canceled(context: dg.RunStatusSensorContext):
     _record(context, "canceled")
 
 
-@dg.sensor(name="kafka_lag_metrics", minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="hcml_kafka_consumer_lag of every consumer group of the platform (the sensors' own too).")
+@dg.sensor(
+    name="kafka_lag_metrics",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="hcml_kafka_consumer_lag of every consumer group of the platform (the sensors' own too).",
+)
 def kafka_lag_metrics(context: dg.SensorEvaluationContext, kafka: KafkaResource):
     bootstrap = kafka.bootstrap_servers()
     if not bootstrap:
         return dg.SkipReason(KAFKA_DISABLED)
-    lags = {group: sum(obs.record_group_lag(bootstrap, group, group_topics).values())
-            for group, group_topics in topics.GROUP_TOPICS.items() if group != topics.GROUP_CLI_TAIL}
+    lags = {
+        group: sum(obs.record_group_lag(bootstrap, group, group_topics).values())
+        for group, group_topics in topics.GROUP_TOPICS.items()
+        if group != topics.GROUP_CLI_TAIL
+    }
     obs.push_metrics(JOB_NAME)
     return dg.SkipReason("consumer lag: " + ", ".join(f"{g}={n}" for g, n in sorted(lags.items())))
 

@@ -37,8 +37,9 @@ def report_metadata(instance: dg.DagsterInstance, run_id: str) -> dict:
 
 def result_for_run(instance: dg.DagsterInstance, run: dg.DagsterRun, status: str, error: str | None = None) -> Result:
     meta = report_metadata(instance, run.run_id)
-    submission_id = run.tags.get(tags.SUBMISSION_ID) or meta.get("submission_id") or run.tags.get(
-        "dagster/partition") or run.run_id
+    submission_id = (
+        run.tags.get(tags.SUBMISSION_ID) or meta.get("submission_id") or run.tags.get("dagster/partition") or run.run_id
+    )
     summary = {k.replace("dagster/", ""): meta[k] for k in SUMMARY_KEYS if k in meta}
     for key in (tags.DEPARTMENT, tags.PROJECT, tags.ANALYSIS):
         if key in run.tags:
@@ -60,11 +61,13 @@ def result_for_run(instance: dg.DagsterInstance, run: dg.DagsterRun, status: str
     )
 
 
-def publish_run_result(bootstrap: str, instance: dg.DagsterInstance, run: dg.DagsterRun, status: str,
-                       error: str | None = None) -> Result:
+def publish_run_result(
+    bootstrap: str, instance: dg.DagsterInstance, run: dg.DagsterRun, status: str, error: str | None = None
+) -> Result:
     result = result_for_run(instance, run, status, error)
-    trace = {k: run.tags[t] for k, t in (("traceparent", TRACEPARENT_TAG), ("tracestate", TRACESTATE_TAG))
-             if t in run.tags}
+    trace = {
+        k: run.tags[t] for k, t in (("traceparent", TRACEPARENT_TAG), ("tracestate", TRACESTATE_TAG)) if t in run.tags
+    }
     event = result_event(result, SOURCE_DAGSTER, event_id=f"{run.run_id}:result", trace=trace)
     with EventProducer(bootstrap) as producer:
         producer.send(topics.ANNOTATED, event)  # raises if not acknowledged: the sensor tick fails and retries

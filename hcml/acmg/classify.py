@@ -30,12 +30,21 @@ OUTPUT_SCHEMA = {
     "acmg_rules_agree": pl.Boolean,
 }
 INPUT_COLUMNS = {  # the keys (and types) of the input dict that `input_from_*` build and `classify` reads
-    "gene_symbol": pl.Utf8, "consequence_class": pl.Utf8, "alt_aa": pl.Utf8, "protein_position": pl.Int64,
-    "most_severe_consequence": pl.Utf8, "hgvsp": pl.Utf8, "transcript_id": pl.Utf8, "cdna_position": pl.Utf8,
-    "chrom": pl.Utf8, "pos": pl.Int64, "af": pl.Float64, **{c: pl.Float64 for c in ("afr_af", "amr_af", "eas_af",
-                                                                                     "eur_af", "sas_af")},
+    "gene_symbol": pl.Utf8,
+    "consequence_class": pl.Utf8,
+    "alt_aa": pl.Utf8,
+    "protein_position": pl.Int64,
+    "most_severe_consequence": pl.Utf8,
+    "hgvsp": pl.Utf8,
+    "transcript_id": pl.Utf8,
+    "cdna_position": pl.Utf8,
+    "chrom": pl.Utf8,
+    "pos": pl.Int64,
+    "af": pl.Float64,
+    **{c: pl.Float64 for c in ("afr_af", "amr_af", "eas_af", "eur_af", "sas_af")},
     "gnomade_af": pl.Float64,
-    "pathogenicity_score": pl.Float64, "self_clinvar_id": pl.Utf8,
+    "pathogenicity_score": pl.Float64,
+    "self_clinvar_id": pl.Utf8,
 }
 
 
@@ -58,8 +67,11 @@ def evidence_thresholds(model) -> dict | None:
         if isinstance(levels, dict):
             # {level: score}, or hcml.ml.evidence's {level: {"threshold": score, "ci95": ...}} as stored in info
             flat = {k: (v.get("threshold") if isinstance(v, dict) else v) for k, v in levels.items()}
-            got = {k.lower(): float(v) for k, v in flat.items()
-                   if k.lower() in _STRENGTH_LEVELS and isinstance(v, (int, float)) and not isinstance(v, bool)}
+            got = {
+                k.lower(): float(v)
+                for k, v in flat.items()
+                if k.lower() in _STRENGTH_LEVELS and isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
             if got:
                 out[side] = got
     return out or None
@@ -98,18 +110,32 @@ def _floats(frame: pl.DataFrame, name: str) -> np.ndarray:
     return np.asarray(column.to_numpy(), dtype=np.float64)
 
 
-def _classification_input(klass, gene: list, alt_aa: list, protein_position: np.ndarray, frame: pl.DataFrame,
-                          hgvsp: list, self_ids: list, scores: np.ndarray) -> dict:
+def _classification_input(
+    klass,
+    gene: list,
+    alt_aa: list,
+    protein_position: np.ndarray,
+    frame: pl.DataFrame,
+    hgvsp: list,
+    self_ids: list,
+    scores: np.ndarray,
+) -> dict:
     """The classification input (INPUT_COLUMNS) as column arrays; the frame's annotation / population columns
     where it has them."""
     return {
-        "gene_symbol": gene, "consequence_class": klass, "alt_aa": alt_aa, "protein_position": protein_position,
-        "most_severe_consequence": _texts(frame, "most_severe_consequence"), "hgvsp": hgvsp,
-        "transcript_id": _texts(frame, "transcript_id"), "cdna_position": _texts(frame, "cdna_position"),
+        "gene_symbol": gene,
+        "consequence_class": klass,
+        "alt_aa": alt_aa,
+        "protein_position": protein_position,
+        "most_severe_consequence": _texts(frame, "most_severe_consequence"),
+        "hgvsp": hgvsp,
+        "transcript_id": _texts(frame, "transcript_id"),
+        "cdna_position": _texts(frame, "cdna_position"),
         "chrom": [None if c is None else str(c) for c in _texts(frame, "chrom")],
         "pos": np.nan_to_num(_floats(frame, "pos"), nan=0.0).astype(np.int64),
         **{c: _floats(frame, c) for c in ("af", *SUPER_POPULATIONS, "gnomade_af")},
-        "pathogenicity_score": scores, "self_clinvar_id": self_ids,
+        "pathogenicity_score": scores,
+        "self_clinvar_id": self_ids,
     }
 
 
@@ -139,9 +165,14 @@ def input_from_summary(summary: pl.DataFrame, bundle) -> dict:
     self_ids = [get(f"{c}:{p}:{r}:{a}") for c, p, r, a in keys]
     return _classification_input(
         np.asarray(_so_class(_texts(summary, "most_severe_consequence")), dtype=object),
-        _texts(summary, "gene_symbol"), _new_residue(_texts(summary, "amino_acids")),
-        _first_int(_texts(summary, "protein_position")), summary, _texts(summary, "hgvsp"), self_ids,
-        _floats(summary, "pathogenicity_score"))
+        _texts(summary, "gene_symbol"),
+        _new_residue(_texts(summary, "amino_acids")),
+        _first_int(_texts(summary, "protein_position")),
+        summary,
+        _texts(summary, "hgvsp"),
+        self_ids,
+        _floats(summary, "pathogenicity_score"),
+    )
 
 
 def input_from_hgvs(rows: pl.DataFrame, scores: np.ndarray | None = None) -> dict:
@@ -157,8 +188,9 @@ def input_from_hgvs(rows: pl.DataFrame, scores: np.ndarray | None = None) -> dic
     empty = pl.DataFrame({"_": [None] * n})
     score = np.full(n, np.nan) if scores is None else np.asarray(scores, dtype=np.float64)
     pos = np.nan_to_num(np.asarray(block.protein_position, dtype=np.float64), nan=0.0).astype(np.int64)
-    return _classification_input(block.consequence_class, list(block.gene_symbol), list(block.alt_aa), pos, empty,
-                                 hgvsp, ids, score)
+    return _classification_input(
+        block.consequence_class, list(block.gene_symbol), list(block.alt_aa), pos, empty, hgvsp, ids, score
+    )
 
 
 def _number(value) -> float:
@@ -188,22 +220,31 @@ def _inputs(cols: dict, ref: AcmgReference, config: AcmgConfig) -> criteria.Inpu
                     else:
                         settings[k][rows] = _number(v)
     return criteria.Inputs(
-        n=n, gene=gene, gene_idx=ref.gene_ids(gene),
+        n=n,
+        gene=gene,
+        gene_idx=ref.gene_ids(gene),
         klass=np.asarray([k or "other" for k in cols["consequence_class"]], dtype=object),
         so_term=[t.split(",")[0] if t else None for t in cols["most_severe_consequence"]],
-        alt_aa=list(cols["alt_aa"]), protein_position=np.asarray(cols["protein_position"], dtype=np.int64),
-        hgvsp=list(cols["hgvsp"]), transcript=list(cols["transcript_id"]),
-        cdna_position=_first_int(cols["cdna_position"]), chrom=list(cols["chrom"]),
-        pos=np.asarray(cols["pos"], dtype=np.int64), af_1000g=np.asarray(cols["af"], dtype=np.float64),
+        alt_aa=list(cols["alt_aa"]),
+        protein_position=np.asarray(cols["protein_position"], dtype=np.int64),
+        hgvsp=list(cols["hgvsp"]),
+        transcript=list(cols["transcript_id"]),
+        cdna_position=_first_int(cols["cdna_position"]),
+        chrom=list(cols["chrom"]),
+        pos=np.asarray(cols["pos"], dtype=np.int64),
+        af_1000g=np.asarray(cols["af"], dtype=np.float64),
         af_super=np.column_stack([np.asarray(cols[c], dtype=np.float64) for c in SUPER_POPULATIONS]),
         af_gnomade=np.asarray(cols["gnomade_af"], dtype=np.float64),
         score=np.asarray(cols["pathogenicity_score"], dtype=np.float64),
-        self_ids=list(cols["self_clinvar_id"]), settings=settings, disabled=disabled,
+        self_ids=list(cols["self_clinvar_id"]),
+        settings=settings,
+        disabled=disabled,
     )
 
 
-def evaluate_criteria(frame: dict, ref: AcmgReference, config: AcmgConfig,
-                      thresholds: dict | None, model: str = "model") -> list[criteria.Met]:
+def evaluate_criteria(
+    frame: dict, ref: AcmgReference, config: AcmgConfig, thresholds: dict | None, model: str = "model"
+) -> list[criteria.Met]:
     """Every evaluated criterion over the input frame, in the order they are reported."""
     inp = _inputs(frame, ref, config)
     ctx = criteria.Context(inp, ref)
@@ -214,8 +255,20 @@ def evaluate_criteria(frame: dict, ref: AcmgReference, config: AcmgConfig,
     ba1, bs1, pm2 = criteria.frequency(ctx)
     pp2, bp1 = criteria.gene_spectrum(ctx)
     pp3, bp4 = criteria.in_silico(ctx, thresholds, model, applied)
-    mets = [pvs1, criteria.ps1(ctx), criteria.pm4(ctx, applied), criteria.pm5(ctx), pm2, pp2, pp3,
-            ba1, bs1, bp1, bp4, criteria.bp7(ctx)]
+    mets = [
+        pvs1,
+        criteria.ps1(ctx),
+        criteria.pm4(ctx, applied),
+        criteria.pm5(ctx),
+        pm2,
+        pp2,
+        pp3,
+        ba1,
+        bs1,
+        bp1,
+        bp4,
+        criteria.bp7(ctx),
+    ]
     for met in mets:
         off = inp.disabled[met.code]
         if off.any():
@@ -226,8 +279,14 @@ def evaluate_criteria(frame: dict, ref: AcmgReference, config: AcmgConfig,
     return mets
 
 
-def classify(frame: dict, bundle, thresholds: dict | None, model: str = "model",
-             config: AcmgConfig | None = None, reference: AcmgReference | None = None) -> pl.DataFrame:
+def classify(
+    frame: dict,
+    bundle,
+    thresholds: dict | None,
+    model: str = "model",
+    config: AcmgConfig | None = None,
+    reference: AcmgReference | None = None,
+) -> pl.DataFrame:
     """The classification input (INPUT_COLUMNS as arrays, from `input_from_*`) -> OUTPUT_SCHEMA columns, one
     row per input row, same order."""
     config = config or load_config()
@@ -252,9 +311,13 @@ def classify(frame: dict, bundle, thresholds: dict | None, model: str = "model",
         for i, reason in met.not_evaluated.items():
             missing[i].append(f"{met.code}: {reason}")
     values = {
-        "acmg_class": cls.tolist(), "acmg_points": np.where(ba1, 0, total).tolist(),
-        "acmg_criteria": [", ".join(c) for c in codes], "acmg_evidence": lines, "acmg_not_evaluated": missing,
-        "acmg_richards_class": richards.tolist(), "acmg_rules_agree": (richards == cls).tolist(),
+        "acmg_class": cls.tolist(),
+        "acmg_points": np.where(ba1, 0, total).tolist(),
+        "acmg_criteria": [", ".join(c) for c in codes],
+        "acmg_evidence": lines,
+        "acmg_not_evaluated": missing,
+        "acmg_richards_class": richards.tolist(),
+        "acmg_rules_agree": (richards == cls).tolist(),
     }
     # Series one by one (a dict with a schema costs ~3x more to build for a request's few rows)
     return pl.DataFrame([pl.Series(name, values[name], dtype=dtype) for name, dtype in OUTPUT_SCHEMA.items()])
@@ -275,8 +338,13 @@ def classify_summary(summary: pl.DataFrame, bundle, model=None, config: AcmgConf
 def provenance_record(config: AcmgConfig | None = None, model=None) -> dict:
     """What the classification of a report depended on: the version, the configuration and its sha256."""
     config = config or load_config()
-    return {"version": VERSION, "config_source": config.source, "config_sha256": config.sha256,
-            "evidence_thresholds": evidence_thresholds(model), "not_evaluated": dict(criteria.NOT_EVALUATED)}
+    return {
+        "version": VERSION,
+        "config_source": config.source,
+        "config_sha256": config.sha256,
+        "evidence_thresholds": evidence_thresholds(model),
+        "not_evaluated": dict(criteria.NOT_EVALUATED),
+    }
 
 
 def annotation_columns(annotations: pl.DataFrame, bundle, model=None, config: AcmgConfig | None = None) -> pl.DataFrame:
@@ -286,10 +354,12 @@ def annotation_columns(annotations: pl.DataFrame, bundle, model=None, config: Ac
     from hcml.genomics.annotate import summarise
 
     if annotations.height == 0:
-        return annotations.with_columns(pl.lit(None, dtype=pl.Utf8).alias("ACMG_class"),
-                                        pl.lit(None, dtype=pl.Int64).alias("ACMG_points"),
-                                        pl.lit(None, dtype=pl.Utf8).alias("ACMG_criteria"),
-                                        pl.lit(None, dtype=pl.Utf8).alias("ACMG_evidence"))
+        return annotations.with_columns(
+            pl.lit(None, dtype=pl.Utf8).alias("ACMG_class"),
+            pl.lit(None, dtype=pl.Int64).alias("ACMG_points"),
+            pl.lit(None, dtype=pl.Utf8).alias("ACMG_criteria"),
+            pl.lit(None, dtype=pl.Utf8).alias("ACMG_evidence"),
+        )
     summary = summarise(annotations)
     if model is not None:
         from hcml.ml.proteins import bundle_proteins
@@ -298,6 +368,10 @@ def annotation_columns(annotations: pl.DataFrame, bundle, model=None, config: Ac
         summary = summary.hstack([pl.Series("pathogenicity_score", scores, dtype=pl.Float64)])
     classified = classify_summary(summary, bundle, model, config)
     per_row = classified.select(
-        "row", pl.col("acmg_class").alias("ACMG_class"), pl.col("acmg_points").alias("ACMG_points"),
-        pl.col("acmg_criteria").alias("ACMG_criteria"), pl.col("acmg_evidence").list.join(" & ").alias("ACMG_evidence"))
+        "row",
+        pl.col("acmg_class").alias("ACMG_class"),
+        pl.col("acmg_points").alias("ACMG_points"),
+        pl.col("acmg_criteria").alias("ACMG_criteria"),
+        pl.col("acmg_evidence").list.join(" & ").alias("ACMG_evidence"),
+    )
     return annotations.join(per_row, on="row", how="left", maintain_order="left")

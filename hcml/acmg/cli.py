@@ -14,10 +14,19 @@ def acmg() -> None:
 
 
 @acmg.command("evaluate")
-@click.option("--bundle", "bundle_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Reference bundle (default: HCML_BUNDLE_DIR or var/bundle).")
-@click.option("--split", default="test", show_default=True, type=click.Choice(["test", "validation", "train"]),
-              help="Which genes of the model's gene split to classify (test: held out from every model).")
+@click.option(
+    "--bundle",
+    "bundle_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Reference bundle (default: HCML_BUNDLE_DIR or var/bundle).",
+)
+@click.option(
+    "--split",
+    default="test",
+    show_default=True,
+    type=click.Choice(["test", "validation", "train"]),
+    help="Which genes of the model's gene split to classify (test: held out from every model).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 def evaluate_cmd(bundle_dir: Path | None, split: str, as_json: bool) -> None:
     """Classify ClinVar 2016 variants of held-out genes (>= 1 review star, no conflict), each with its own
@@ -48,7 +57,9 @@ def format_result(r: dict) -> str:
         f"{'class':<16}{'n':>7}{'concord.':>10}{'VUS':>8}{'flips':>7}",
     ]
     for c in r["per_consequence_class"]:
-        lines.append(f"{c['consequence_class']:<16}{c['n']:>7}{c['concordance']:>10.1%}{c['vus_share']:>8.1%}{c['dangerous_flips']:>7}")
+        lines.append(
+            f"{c['consequence_class']:<16}{c['n']:>7}{c['concordance']:>10.1%}{c['vus_share']:>8.1%}{c['dangerous_flips']:>7}"
+        )
     lines.append("criteria used: " + ", ".join(f"{k} {v}" for k, v in r["criteria_used"].items()))
     if not r["evidence_thresholds"]:
         lines.append("PP3/BP4 not evaluated: the champion model has no evidence_thresholds")
@@ -61,5 +72,15 @@ def config_cmd() -> None:
     from hcml.acmg.config import load_config
 
     cfg = load_config()
-    click.echo(json.dumps({"source": cfg.source, "sha256": cfg.sha256, "defaults": cfg.defaults.__dict__,
-                           "genes": {g: s.__dict__ for g, s in cfg.genes.items()}}, indent=1, default=list))
+    click.echo(
+        json.dumps(
+            {
+                "source": cfg.source,
+                "sha256": cfg.sha256,
+                "defaults": cfg.defaults.__dict__,
+                "genes": {g: s.__dict__ for g, s in cfg.genes.items()},
+            },
+            indent=1,
+            default=list,
+        )
+    )

@@ -20,12 +20,15 @@ POINTS = {SUPPORTING: 1, MODERATE: 2, STRONG: 4, VERY_STRONG: 8, STAND_ALONE: 0}
 
 def _matrix(strengths: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(criteria x rows) strengths and which rows of it are benign criteria (codes starting with B)."""
-    return (np.vstack([np.asarray(v, dtype=np.int64) for v in strengths.values()]),
-            np.array([code.startswith("B") for code in strengths]))
+    return (
+        np.vstack([np.asarray(v, dtype=np.int64) for v in strengths.values()]),
+        np.array([code.startswith("B") for code in strengths]),
+    )
 
 
-_POINT_TABLE = np.array([0, POINTS[SUPPORTING], POINTS[MODERATE], POINTS[STRONG], POINTS[VERY_STRONG],
-                         POINTS[STAND_ALONE]], np.int64)
+_POINT_TABLE = np.array(
+    [0, POINTS[SUPPORTING], POINTS[MODERATE], POINTS[STRONG], POINTS[VERY_STRONG], POINTS[STAND_ALONE]], np.int64
+)
 
 
 def points(strengths: dict[str, np.ndarray]) -> np.ndarray:
@@ -35,8 +38,11 @@ def points(strengths: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def points_class(total: np.ndarray, stand_alone_benign: np.ndarray) -> np.ndarray:
-    cls = np.select([total >= 10, total >= 6, total >= 0, total >= -6], [PATHOGENIC, LIKELY_PATHOGENIC, UNCERTAIN,
-                                                                        LIKELY_BENIGN], BENIGN)
+    cls = np.select(
+        [total >= 10, total >= 6, total >= 0, total >= -6],
+        [PATHOGENIC, LIKELY_PATHOGENIC, UNCERTAIN, LIKELY_BENIGN],
+        BENIGN,
+    )
     return np.where(stand_alone_benign, BENIGN, cls).astype(object)
 
 

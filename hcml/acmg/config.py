@@ -84,7 +84,9 @@ def _settings(base: Settings, values: object, where: str) -> Settings:
             raise AcmgConfigError(f"{where}.{key}: unknown setting (known: {', '.join(sorted(_KEYS))})")
         if key == "disabled":
             if not isinstance(value, list) or any(c not in EVALUATED for c in value):
-                raise AcmgConfigError(f"{where}.disabled: a list of criteria among {', '.join(EVALUATED)}, got {value!r}")
+                raise AcmgConfigError(
+                    f"{where}.disabled: a list of criteria among {', '.join(EVALUATED)}, got {value!r}"
+                )
             changes[key] = tuple(value)
         elif key == "pvs1_without_exons":
             if value not in ("VeryStrong", "Strong", "Moderate", "Supporting"):

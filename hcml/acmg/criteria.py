@@ -16,10 +16,22 @@ import numpy as np
 from hcml.acmg.reference import AcmgReference, change_keys, gather, residue_keys
 
 SUPPORTING, MODERATE, STRONG, VERY_STRONG, STAND_ALONE = 1, 2, 3, 4, 5
-STRENGTH_NAME = {SUPPORTING: "Supporting", MODERATE: "Moderate", STRONG: "Strong", VERY_STRONG: "VeryStrong",
-                 STAND_ALONE: "StandAlone"}
-DEFAULT_STRENGTH = {"PVS": VERY_STRONG, "PS": STRONG, "PM": MODERATE, "PP": SUPPORTING,
-                    "BA": STAND_ALONE, "BS": STRONG, "BP": SUPPORTING}
+STRENGTH_NAME = {
+    SUPPORTING: "Supporting",
+    MODERATE: "Moderate",
+    STRONG: "Strong",
+    VERY_STRONG: "VeryStrong",
+    STAND_ALONE: "StandAlone",
+}
+DEFAULT_STRENGTH = {
+    "PVS": VERY_STRONG,
+    "PS": STRONG,
+    "PM": MODERATE,
+    "PP": SUPPORTING,
+    "BA": STAND_ALONE,
+    "BS": STRONG,
+    "BP": SUPPORTING,
+}
 
 # Criteria no data of the platform can support, each with the reason (listed on every variant).
 NOT_EVALUATED = {
@@ -131,10 +143,12 @@ class Context:
         self.residue = np.where(missense, residue_keys(inp.gene_idx, inp.protein_position), -1)
         self.change = np.where(missense, change_keys(self.residue, inp.alt_aa), -1)
         self_missense_plp = self_plp & self_mis
-        self.change_plp = (gather(ref.change_plp, ref.change_index.find(self.change))
-                           - (self_missense_plp & (self.self_change == self.change) & (self.change >= 0)))
-        self.residue_plp = (gather(ref.residue_plp_missense, ref.residue_index.find(self.residue))
-                            - (self_missense_plp & (self.self_residue == self.residue) & (self.residue >= 0)))
+        self.change_plp = gather(ref.change_plp, ref.change_index.find(self.change)) - (
+            self_missense_plp & (self.self_change == self.change) & (self.change >= 0)
+        )
+        self.residue_plp = gather(ref.residue_plp_missense, ref.residue_index.find(self.residue)) - (
+            self_missense_plp & (self.self_residue == self.residue) & (self.residue >= 0)
+        )
 
 
 def _rows(mask: np.ndarray):
@@ -170,25 +184,36 @@ def pvs1(ctx: Context) -> Met:
     nmd_escape = structure & (inp.cdna_position > junction - 50)
     removed = np.where(length > 0, (length - inp.protein_position + 1) / np.maximum(length, 1), 0.0)
     strength = np.select(
-        [~(null & mechanism),
-         truncating & structure & ~nmd_escape,
-         truncating & nmd_escape & (removed > s["pvs1_nmd_min_removed"]),
-         truncating & nmd_escape,
-         truncating & ~structure,
-         truncating | (klass == "splice_site"),
-         klass == "start_lost"],
-        [0, VERY_STRONG, STRONG, MODERATE, s["pvs1_without_exons"], STRONG, SUPPORTING], 0).astype(np.int8)
+        [
+            ~(null & mechanism),
+            truncating & structure & ~nmd_escape,
+            truncating & nmd_escape & (removed > s["pvs1_nmd_min_removed"]),
+            truncating & nmd_escape,
+            truncating & ~structure,
+            truncating | (klass == "splice_site"),
+            klass == "start_lost",
+        ],
+        [0, VERY_STRONG, STRONG, MODERATE, s["pvs1_without_exons"], STRONG, SUPPORTING],
+        0,
+    ).astype(np.int8)
     met = Met("PVS1", strength)
     for i in _rows(strength > 0):
-        why = (f"LOEUF {ctx.loeuf[i]:.2f} < {s['pvs1_max_loeuf'][i]:g}" if by_loeuf[i]
-               else f"{ctx.n_plp_null[i]} other ClinVar P/LP null variants in {inp.gene[i]}")
+        why = (
+            f"LOEUF {ctx.loeuf[i]:.2f} < {s['pvs1_max_loeuf'][i]:g}"
+            if by_loeuf[i]
+            else f"{ctx.n_plp_null[i]} other ClinVar P/LP null variants in {inp.gene[i]}"
+        )
         k = klass[i]
         if truncating[i] and not structure[i]:
-            rule = (f"NMD assumed (no exon structure for this transcript: the last-exon rule not checked): "
-                    f"{STRENGTH_NAME[int(strength[i])]}")
+            rule = (
+                f"NMD assumed (no exon structure for this transcript: the last-exon rule not checked): "
+                f"{STRENGTH_NAME[int(strength[i])]}"
+            )
         elif truncating[i] and nmd_escape[i]:
-            rule = (f"PTC at c.{inp.cdna_position[i]} escapes NMD (last exon or last 50 nt of the penultimate exon, "
-                    f"junction at {junction[i]}); {removed[i]:.0%} of {length[i]} aa lost")
+            rule = (
+                f"PTC at c.{inp.cdna_position[i]} escapes NMD (last exon or last 50 nt of the penultimate exon, "
+                f"junction at {junction[i]}); {removed[i]:.0%} of {length[i]} aa lost"
+            )
         elif truncating[i]:
             rule = f"NMD predicted (PTC at cDNA {inp.cdna_position[i]} < last junction {junction[i]} - 50)"
         elif k == "splice_site":
@@ -225,10 +250,14 @@ def pm5(ctx: Context) -> Met:
     met = Met("PM5", strength)
     alt = ctx.inp.alt_aa
     for i in _rows(strength > 0):
-        ex = _example(ctx.ref.residue_examples.get(int(ctx.residue[i]), []), ctx.self_ids[i],
-                      lambda item, a=alt[i]: item[3] != a)
-        met.evidence[i] = (f"ClinVar {ex[0]} {ex[1]} {ex[2]} at residue {ctx.inp.protein_position[i]}"
-                           if ex else f"{other[i]} ClinVar P/LP at residue {ctx.inp.protein_position[i]}")
+        ex = _example(
+            ctx.ref.residue_examples.get(int(ctx.residue[i]), []), ctx.self_ids[i], lambda item, a=alt[i]: item[3] != a
+        )
+        met.evidence[i] = (
+            f"ClinVar {ex[0]} {ex[1]} {ex[2]} at residue {ctx.inp.protein_position[i]}"
+            if ex
+            else f"{other[i]} ClinVar P/LP at residue {ctx.inp.protein_position[i]}"
+        )
     return met
 
 
@@ -312,7 +341,9 @@ def pm4(ctx: Context, pvs1_met: np.ndarray) -> Met:
     met = Met("PM4", np.where(mask, MODERATE, 0).astype(np.int8))
     for i in _rows(mask):
         what = "stop-loss" if k[i] == "stop_lost" else "in-frame indel"
-        met.evidence[i] = f"{what} {ctx.inp.hgvsp[i] or ''} changes protein length (repeat regions not checked)".replace("  ", " ")
+        met.evidence[i] = (
+            f"{what} {ctx.inp.hgvsp[i] or ''} changes protein length (repeat regions not checked)".replace("  ", " ")
+        )
     return met
 
 
@@ -341,18 +372,26 @@ def gene_spectrum(ctx: Context) -> list[Met]:
     missense = inp.klass == "missense"
     labelled = ctx.n_plp_missense + ctx.n_blb_missense
     benign_share = np.where(labelled > 0, ctx.n_blb_missense / np.maximum(labelled, 1), 1.0)
-    pp2 = (missense & (ctx.mis_z >= s["pp2_min_mis_z"]) & (ctx.n_plp_missense >= s["pp2_min_clinvar_missense"])
-           & (benign_share <= s["pp2_max_benign_missense_share"]))
+    pp2 = (
+        missense
+        & (ctx.mis_z >= s["pp2_min_mis_z"])
+        & (ctx.n_plp_missense >= s["pp2_min_clinvar_missense"])
+        & (benign_share <= s["pp2_max_benign_missense_share"])
+    )
     mis_share = np.where(ctx.n_plp > 0, ctx.n_plp_missense / np.maximum(ctx.n_plp, 1), 1.0)
     bp1 = missense & (ctx.n_plp_null >= s["bp1_min_clinvar_lof"]) & (mis_share <= s["bp1_max_missense_share"])
     a = Met("PP2", np.where(pp2, SUPPORTING, 0).astype(np.int8))
     for i in _rows(pp2):
-        a.evidence[i] = (f"missense in {inp.gene[i]}: gnomAD missense z {ctx.mis_z[i]:.2f}; ClinVar missense "
-                         f"P/LP {ctx.n_plp_missense[i]}, B/LB {ctx.n_blb_missense[i]} ({benign_share[i]:.0%} benign)")
+        a.evidence[i] = (
+            f"missense in {inp.gene[i]}: gnomAD missense z {ctx.mis_z[i]:.2f}; ClinVar missense "
+            f"P/LP {ctx.n_plp_missense[i]}, B/LB {ctx.n_blb_missense[i]} ({benign_share[i]:.0%} benign)"
+        )
     b = Met("BP1", np.where(bp1, SUPPORTING, 0).astype(np.int8))
     for i in _rows(bp1):
-        b.evidence[i] = (f"missense in {inp.gene[i]}, where ClinVar P/LP are truncating: {ctx.n_plp_null[i]} null, "
-                         f"{ctx.n_plp_missense[i]} missense of {ctx.n_plp[i]} ({mis_share[i]:.0%})")
+        b.evidence[i] = (
+            f"missense in {inp.gene[i]}, where ClinVar P/LP are truncating: {ctx.n_plp_null[i]} null, "
+            f"{ctx.n_plp_missense[i]} missense of {ctx.n_plp[i]} ({mis_share[i]:.0%})"
+        )
     return [a, b]
 
 
@@ -372,8 +411,12 @@ def in_silico(ctx: Context, thresholds: dict | None, model: str, pvs1_met: np.nd
     score = np.where(np.isnan(inp.score), 0.5, inp.score)
     for met, side, cmp in ((pp3, "pathogenic", np.greater_equal), (bp4, "benign", np.less_equal)):
         cuts = thresholds.get(side, {})
-        for name, strength in (("supporting", SUPPORTING), ("moderate", MODERATE), ("strong", STRONG),
-                               ("very_strong", VERY_STRONG)):
+        for name, strength in (
+            ("supporting", SUPPORTING),
+            ("moderate", MODERATE),
+            ("strong", STRONG),
+            ("very_strong", VERY_STRONG),
+        ):
             cut = cuts.get(name)
             if cut is not None:
                 met.strength = np.where(eligible & cmp(score, float(cut)), strength, met.strength).astype(np.int8)

@@ -13,8 +13,13 @@ import polars as pl
 
 from hcml.acmg import combine
 
-TIER = {combine.PATHOGENIC: "P/LP", combine.LIKELY_PATHOGENIC: "P/LP", combine.UNCERTAIN: "VUS",
-        combine.LIKELY_BENIGN: "B/LB", combine.BENIGN: "B/LB"}
+TIER = {
+    combine.PATHOGENIC: "P/LP",
+    combine.LIKELY_PATHOGENIC: "P/LP",
+    combine.UNCERTAIN: "VUS",
+    combine.LIKELY_BENIGN: "B/LB",
+    combine.BENIGN: "B/LB",
+}
 MIN_STARS = 1
 DANGEROUS_FLIP_TARGET = 0.005
 
@@ -28,13 +33,20 @@ def evaluation_set(split: str = "test", min_stars: int = MIN_STARS) -> pl.DataFr
     cv = read_clinvar(default_sources()["clinvar"]).filter(pl.col("symbol").is_not_null())
     tokens = pl.col("clinical_significance").fill_null("").str.split(";")
     all_in = lambda terms: tokens.list.eval(pl.element().is_in(list(terms))).list.all()  # noqa: E731
-    tier = (pl.when(all_in(PATHOGENIC)).then(pl.lit("P/LP"))
-            .when(all_in(BENIGN)).then(pl.lit("B/LB"))
-            .when(all_in({"Uncertain significance"})).then(pl.lit("VUS")))
+    tier = (
+        pl.when(all_in(PATHOGENIC))
+        .then(pl.lit("P/LP"))
+        .when(all_in(BENIGN))
+        .then(pl.lit("B/LB"))
+        .when(all_in({"Uncertain significance"}))
+        .then(pl.lit("VUS"))
+    )
     cv = cv.with_columns(tier.alias("clinvar_tier"), review_stars().alias("stars")).filter(
-        pl.col("clinvar_tier").is_not_null() & (pl.col("stars") >= min_stars)
+        pl.col("clinvar_tier").is_not_null()
+        & (pl.col("stars") >= min_stars)
         & (pl.col("conflicted").cast(pl.Int8, strict=False).fill_null(0) == 0)
-        & pl.col("hgvs_c").is_not_null())
+        & pl.col("hgvs_c").is_not_null()
+    )
     genes = cv.select(pl.col("symbol").unique())
     genes = genes.with_columns(pl.col("symbol").map_elements(_split_of, return_dtype=pl.Utf8).alias("split"))
     held = genes.filter(pl.col("split") == split)["symbol"]
@@ -58,29 +70,43 @@ def evaluate(bundle, scorer=None, split: str = "test", config=None) -> dict:
     name = f"{getattr(scorer, 'model_name', 'model')} {getattr(scorer, 'model_version', '')}".strip()
     thresholds = evidence_thresholds(scorer)
     out = classify(frame, bundle, thresholds, name, config)
-    df = pl.DataFrame({
-        "gene": rows["symbol"], "hgvs_c": rows["hgvs_c"], "clinvar_tier": rows["clinvar_tier"],
-        "consequence_class": frame["consequence_class"], "acmg_class": out["acmg_class"],
-        "acmg_criteria": out["acmg_criteria"], "rules_agree": out["acmg_rules_agree"],
-    }).with_columns(pl.col("acmg_class").replace_strict(TIER).alias("acmg_tier"))
+    df = pl.DataFrame(
+        {
+            "gene": rows["symbol"],
+            "hgvs_c": rows["hgvs_c"],
+            "clinvar_tier": rows["clinvar_tier"],
+            "consequence_class": frame["consequence_class"],
+            "acmg_class": out["acmg_class"],
+            "acmg_criteria": out["acmg_criteria"],
+            "rules_agree": out["acmg_rules_agree"],
+        }
+    ).with_columns(pl.col("acmg_class").replace_strict(TIER).alias("acmg_tier"))
     return summarise(df, thresholds, name)
 
 
 def summarise(df: pl.DataFrame, thresholds: dict | None = None, model: str = "") -> dict:
     n = df.height
-    flip = (((pl.col("clinvar_tier") == "P/LP") & (pl.col("acmg_tier") == "B/LB"))
-            | ((pl.col("clinvar_tier") == "B/LB") & (pl.col("acmg_tier") == "P/LP")))
+    flip = ((pl.col("clinvar_tier") == "P/LP") & (pl.col("acmg_tier") == "B/LB")) | (
+        (pl.col("clinvar_tier") == "B/LB") & (pl.col("acmg_tier") == "P/LP")
+    )
     per_class = (
-        df.group_by("consequence_class").agg(
+        df.group_by("consequence_class")
+        .agg(
             pl.len().alias("n"),
             (pl.col("clinvar_tier") == pl.col("acmg_tier")).mean().alias("concordance"),
             flip.sum().alias("dangerous_flips"),
             (pl.col("acmg_tier") == "VUS").mean().alias("vus_share"),
-        ).sort("n", descending=True)
+        )
+        .sort("n", descending=True)
     )
     confusion = df.group_by("clinvar_tier", "acmg_tier").agg(pl.len().alias("n")).sort("clinvar_tier", "acmg_tier")
-    codes = (df.select(pl.col("acmg_criteria").str.split(", ").explode()).filter(pl.col("acmg_criteria") != "")
-             .group_by("acmg_criteria").agg(pl.len().alias("n")).sort("n", descending=True))
+    codes = (
+        df.select(pl.col("acmg_criteria").str.split(", ").explode())
+        .filter(pl.col("acmg_criteria") != "")
+        .group_by("acmg_criteria")
+        .agg(pl.len().alias("n"))
+        .sort("n", descending=True)
+    )
     flips = df.filter(flip)
     n_flips = flips.height
     decided = df.filter(pl.col("clinvar_tier") != "VUS")
@@ -93,13 +119,17 @@ def summarise(df: pl.DataFrame, thresholds: dict | None = None, model: str = "")
         "dangerous_flip_target": DANGEROUS_FLIP_TARGET,
         "within_target": (n_flips / n <= DANGEROUS_FLIP_TARGET) if n else None,
         "concordance_three_tier": float((df["clinvar_tier"] == df["acmg_tier"]).mean()) if n else None,
-        "concordance_p_lp_b_lb_only": float((decided["clinvar_tier"] == decided["acmg_tier"]).mean()) if decided.height else None,
+        "concordance_p_lp_b_lb_only": float((decided["clinvar_tier"] == decided["acmg_tier"]).mean())
+        if decided.height
+        else None,
         "vus_share": float((df["acmg_tier"] == "VUS").mean()) if n else None,
         "rules_agree_share": float(df["rules_agree"].mean()) if n else None,
         "per_consequence_class": per_class.to_dicts(),
         "confusion": confusion.to_dicts(),
         "criteria_used": dict(codes.iter_rows()),
-        "flip_examples": flips.head(20).select("gene", "hgvs_c", "clinvar_tier", "acmg_class", "acmg_criteria").to_dicts(),
+        "flip_examples": flips.head(20)
+        .select("gene", "hgvs_c", "clinvar_tier", "acmg_class", "acmg_criteria")
+        .to_dicts(),
         "model": model,
         "evidence_thresholds": thresholds,
     }

@@ -41,7 +41,9 @@ def constraint_path():
 
 
 def review_stars() -> pl.Expr:
-    return pl.col("review_status").fill_null("").str.to_lowercase().replace_strict(STARS, default=0, return_dtype=pl.Int8)
+    return (
+        pl.col("review_status").fill_null("").str.to_lowercase().replace_strict(STARS, default=0, return_dtype=pl.Int8)
+    )
 
 
 class KeyIndex:
@@ -102,7 +104,8 @@ def change_keys(residue: np.ndarray, alt_aa: list) -> np.ndarray:
 def _constraint(genes: dict[str, int], n: int) -> tuple[np.ndarray, np.ndarray, str]:
     path = constraint_path()
     df = pl.read_csv(path, separator="\t", infer_schema=False, null_values=["NA", ""]).select(
-        pl.col("gene"), pl.col("oe_lof_upper").cast(pl.Float64), pl.col("mis_z").cast(pl.Float64))
+        pl.col("gene"), pl.col("oe_lof_upper").cast(pl.Float64), pl.col("mis_z").cast(pl.Float64)
+    )
     # a symbol on several canonical rows: the most constrained one
     df = df.group_by("gene").agg(pl.col("oe_lof_upper").min(), pl.col("mis_z").max())
     loeuf, mis_z = np.full(n, np.nan), np.full(n, np.nan)
@@ -118,7 +121,10 @@ def _transcripts(bundle) -> dict[str, tuple[int, int]]:
     ex = bundle.exons.join(tx, on="transcript_id", how="inner").sort("transcript_id", "exon_number")
     per = ex.group_by("transcript_id").agg(
         ((pl.col("end") - pl.col("start") + 1).sum() - (pl.col("end") - pl.col("start") + 1).last()).alias("junction"),
-        (pl.min_horizontal("end", "cds_end") - pl.max_horizontal("start", "cds_start") + 1).clip(0, None).sum().alias("cds_len"),
+        (pl.min_horizontal("end", "cds_end") - pl.max_horizontal("start", "cds_start") + 1)
+        .clip(0, None)
+        .sum()
+        .alias("cds_len"),
     )
     return {t: (int(j), int(c) // 3 - 1) for t, j, c in per.iter_rows()}  # less the stop codon
 
@@ -139,8 +145,9 @@ def _clinvar_records(bundle) -> pl.DataFrame:
     import hcml.ml.hgvs_text as hgvs_text
 
     code = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (features, hgvs_text))).hexdigest()
-    key = (f"acmg_clinvar_{CACHE_VERSION}_{str(bundle.manifest.get('bundle_sha256', 'unknown'))[:16]}"
-           f"_{code[:12]}.parquet")
+    key = (
+        f"acmg_clinvar_{CACHE_VERSION}_{str(bundle.manifest.get('bundle_sha256', 'unknown'))[:16]}_{code[:12]}.parquet"
+    )
     places = [data_dir() / "cache"]
     for place in places:
         f = place / key
@@ -170,21 +177,32 @@ def _read_clinvar_records(bundle) -> pl.DataFrame:
     if "conflicted" not in cv.columns:
         cv = cv.with_columns(pl.lit("0").alias("conflicted"))
     cv = cv.with_columns(
-        label_expr().alias("label"), review_stars().alias("stars"),
-        pl.col("measureset_id").cast(pl.Utf8).alias("clinvar_id") if "measureset_id" in cv.columns
+        label_expr().alias("label"),
+        review_stars().alias("stars"),
+        pl.col("measureset_id").cast(pl.Utf8).alias("clinvar_id")
+        if "measureset_id" in cv.columns
         else pl.int_range(pl.len()).cast(pl.Utf8).alias("clinvar_id"),
     ).filter(pl.col("symbol").is_not_null())
     block = hgvs_block(cv.select("hgvs_c", "hgvs_p", "symbol"))
     pos = np.asarray(block.protein_position, dtype=np.float64)
-    return pl.DataFrame({
-        "clinvar_id": cv["clinvar_id"], "gene": cv["symbol"], "label": cv["label"], "stars": cv["stars"],
-        "hgvs_p": cv["hgvs_p"].str.replace(r"^[^:]*:", ""), "hgvs_c": cv["hgvs_c"],
-        "significance": cv["clinical_significance"].str.replace_all(";", "/"),
-        "consequence_class": pl.Series(block.consequence_class.tolist(), dtype=pl.Utf8),
-        "alt_aa": pl.Series(list(block.alt_aa), dtype=pl.Utf8),
-        "protein_position": pl.Series(np.nan_to_num(pos, nan=0.0).astype(np.int64)),
-        "chrom": cv["chrom"], "pos": cv["pos"], "ref": cv["ref"], "alt": cv["alt"],
-    })
+    return pl.DataFrame(
+        {
+            "clinvar_id": cv["clinvar_id"],
+            "gene": cv["symbol"],
+            "label": cv["label"],
+            "stars": cv["stars"],
+            "hgvs_p": cv["hgvs_p"].str.replace(r"^[^:]*:", ""),
+            "hgvs_c": cv["hgvs_c"],
+            "significance": cv["clinical_significance"].str.replace_all(";", "/"),
+            "consequence_class": pl.Series(block.consequence_class.tolist(), dtype=pl.Utf8),
+            "alt_aa": pl.Series(list(block.alt_aa), dtype=pl.Utf8),
+            "protein_position": pl.Series(np.nan_to_num(pos, nan=0.0).astype(np.int64)),
+            "chrom": cv["chrom"],
+            "pos": cv["pos"],
+            "ref": cv["ref"],
+            "alt": cv["alt"],
+        }
+    )
 
 
 def build_reference(bundle, min_stars: int = 1) -> AcmgReference:
@@ -197,15 +215,19 @@ def build_reference(bundle, min_stars: int = 1) -> AcmgReference:
     gidx = rec["gene"].replace_strict(genes, return_dtype=pl.Int64).to_numpy()
     residue = residue_keys(gidx, rec["protein_position"].fill_null(0).to_numpy())
     change = change_keys(residue, rec["alt_aa"].to_list())
-    rec = rec.with_columns(pl.Series("gene_idx", gidx), pl.Series("residue_key", residue),
-                           pl.Series("change_key", change))
+    rec = rec.with_columns(
+        pl.Series("gene_idx", gidx), pl.Series("residue_key", residue), pl.Series("change_key", change)
+    )
     # evidence: labelled records of enough review stars (the label already excludes conflicted records)
     rec = rec.filter(pl.col("label").is_not_null())
     evid = rec.filter(pl.col("stars") >= min_stars)
     # one record per variant (gene + c. change): every ClinVar id of a variant names that one record, so a
     # variant submitted under several ids is still never its own evidence
-    same = pl.when(pl.col("hgvs_c").is_not_null()).then(pl.col("clinvar_id").first().over("gene", "hgvs_c")) \
+    same = (
+        pl.when(pl.col("hgvs_c").is_not_null())
+        .then(pl.col("clinvar_id").first().over("gene", "hgvs_c"))
         .otherwise(pl.col("clinvar_id"))
+    )
     evid = evid.with_columns(same.alias("rep_id"))
     aliases = evid.select("clinvar_id", "rep_id")
     evid = evid.filter(pl.col("clinvar_id") == pl.col("rep_id")).drop("rep_id")
@@ -224,7 +246,9 @@ def build_reference(bundle, min_stars: int = 1) -> AcmgReference:
     mis = evid.filter(plp & (pl.col("consequence_class") == "missense") & (pl.col("residue_key") >= 0))
     res = mis.group_by("residue_key").agg(pl.len().alias("n")).sort("residue_key")
     chg = mis.group_by("change_key").agg(pl.len().alias("n")).sort("change_key")
-    ex = mis.select("change_key", "residue_key", "clinvar_id", pl.coalesce("hgvs_p", "hgvs_c"), "significance", "alt_aa")
+    ex = mis.select(
+        "change_key", "residue_key", "clinvar_id", pl.coalesce("hgvs_p", "hgvs_c"), "significance", "alt_aa"
+    )
     change_examples: dict = {}
     residue_examples: dict = {}
     for ck, rk, cid, hp, sig, alt in ex.iter_rows():  # once per bundle, at build time
@@ -233,18 +257,37 @@ def build_reference(bundle, min_stars: int = 1) -> AcmgReference:
     alleles = rec.select(pl.concat_str("chrom", "pos", "ref", "alt", separator=":"), "clinvar_id").drop_nulls()
     allele_ids = dict(alleles.unique(subset="chrom", keep="first").iter_rows())
     kv = bundle.known_variants
-    span = {c: (int(lo), int(hi)) for c, lo, hi in
-            kv.group_by("chrom").agg(pl.col("pos").min().alias("lo"), pl.col("pos").max().alias("hi")).iter_rows()} if kv.height else {}
+    span = (
+        {
+            c: (int(lo), int(hi))
+            for c, lo, hi in kv.group_by("chrom")
+            .agg(pl.col("pos").min().alias("lo"), pl.col("pos").max().alias("hi"))
+            .iter_rows()
+        }
+        if kv.height
+        else {}
+    )
     evid = evid.with_columns(pl.col("stars").cast(pl.Int64))
     return AcmgReference(
-        genes=genes, loeuf=loeuf, mis_z=mis_z, gene_counts=gene_counts,
-        residue_index=KeyIndex(res["residue_key"].to_numpy()), residue_plp_missense=res["n"].to_numpy().astype(np.int64),
-        change_index=KeyIndex(chg["change_key"].to_numpy()), change_plp=chg["n"].to_numpy().astype(np.int64),
-        change_examples=change_examples, residue_examples=residue_examples, allele_ids=allele_ids,
-        records=evid, record_arrays={c: evid[c].to_numpy() for c in
-                                     ("gene_idx", "label", "consequence_class", "residue_key", "change_key")},
+        genes=genes,
+        loeuf=loeuf,
+        mis_z=mis_z,
+        gene_counts=gene_counts,
+        residue_index=KeyIndex(res["residue_key"].to_numpy()),
+        residue_plp_missense=res["n"].to_numpy().astype(np.int64),
+        change_index=KeyIndex(chg["change_key"].to_numpy()),
+        change_plp=chg["n"].to_numpy().astype(np.int64),
+        change_examples=change_examples,
+        residue_examples=residue_examples,
+        allele_ids=allele_ids,
+        records=evid,
+        record_arrays={
+            c: evid[c].to_numpy() for c in ("gene_idx", "label", "consequence_class", "residue_key", "change_key")
+        },
         record_index=_alias_index(evid, aliases),
-        transcripts=_transcripts(bundle), population_span=span, constraint_source=source,
+        transcripts=_transcripts(bundle),
+        population_span=span,
+        constraint_source=source,
     )
 
 

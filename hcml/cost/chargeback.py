@@ -146,8 +146,10 @@ def summarise_costs(priced: pl.DataFrame, by: str = "department") -> pl.DataFram
 
 def with_trend(current: pl.DataFrame, previous: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     """Join the previous period's cost per group: `previous_cost`, `change`, `change_pct` (null from 0)."""
-    prev = previous.group_by(keys).agg(previous_cost=pl.col("cost").sum()) if previous.height else (
-        pl.DataFrame(schema={**{k: pl.Utf8() for k in keys}, "previous_cost": pl.Float64()})
+    prev = (
+        previous.group_by(keys).agg(previous_cost=pl.col("cost").sum())
+        if previous.height
+        else (pl.DataFrame(schema={**{k: pl.Utf8() for k in keys}, "previous_cost": pl.Float64()}))
     )
     joined = current.join(prev, on=keys, how="full", coalesce=True)
     return (
@@ -218,8 +220,13 @@ def budget_status(departments: pl.DataFrame, budgets: Budgets) -> pl.DataFrame:
         )
     return pl.DataFrame(
         rows,
-        schema={"department": pl.Utf8(), "spend": pl.Float64(), "budget": pl.Float64(),
-                "used_pct": pl.Float64(), "over": pl.Boolean()},
+        schema={
+            "department": pl.Utf8(),
+            "spend": pl.Float64(),
+            "budget": pl.Float64(),
+            "used_pct": pl.Float64(),
+            "over": pl.Boolean(),
+        },
         orient="row",
     )
 
@@ -250,7 +257,13 @@ def _chart_png(current: pl.DataFrame, departments: pl.DataFrame, month: str, cur
     names = departments["department"].to_list()
     positions = range(len(names))
     width = 0.4
-    left.bar([p - width / 2 for p in positions], departments["previous_cost"].to_list(), width, label="previous month", color="#b0b7c3")
+    left.bar(
+        [p - width / 2 for p in positions],
+        departments["previous_cost"].to_list(),
+        width,
+        label="previous month",
+        color="#b0b7c3",
+    )
     left.bar([p + width / 2 for p in positions], departments["cost"].to_list(), width, label=month, color="#2f6db5")
     left.set_xticks(list(positions), names, rotation=20, ha="right")
     left.set_ylabel(currency)

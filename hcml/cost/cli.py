@@ -49,8 +49,14 @@ def costs() -> None:
 
 @costs.command("report")
 @click.option("--month", metavar="YYYY-MM", help="Month to report (UTC). Default: the current month.")
-@click.option("--by", "by", type=click.Choice(list(cb.GROUPINGS)), default="department", show_default=True,
-              help="Group the costs by this attribution.")
+@click.option(
+    "--by",
+    "by",
+    type=click.Choice(list(cb.GROUPINGS)),
+    default="department",
+    show_default=True,
+    help="Group the costs by this attribution.",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--top", type=int, default=0, help="Show only the N most expensive rows (0: all).")
 def report(month: str | None, by: str, fmt: str, top: int) -> None:
@@ -84,8 +90,20 @@ def report(month: str | None, by: str, fmt: str, top: int) -> None:
         click.echo(table.write_csv(), nl=False)
         return
     if fmt == "json":
-        click.echo(json.dumps({"month": month, "by": by, "currency": rate_card.currency, "total": total,
-                               "rate_card": rate_card.describe(), "rows": table.to_dicts()}, indent=2, default=str))
+        click.echo(
+            json.dumps(
+                {
+                    "month": month,
+                    "by": by,
+                    "currency": rate_card.currency,
+                    "total": total,
+                    "rate_card": rate_card.describe(),
+                    "rows": table.to_dicts(),
+                },
+                indent=2,
+                default=str,
+            )
+        )
         return
     click.echo(
         f"Chargeback {month} by {by} - {current.height} materializations in "
@@ -94,11 +112,26 @@ def report(month: str | None, by: str, fmt: str, top: int) -> None:
         f"rate card {rate_card.name}, instance {home}"
     )
     shown = table.select(
-        *keys, "cost", "previous_cost", "change_pct", "cost_per_analysis", "analyses", "runs", "cpu_hours",
-        "memory_gib_hours", "gib_written", *(["budget", "used_pct", "over"] if by == "department" else []),
+        *keys,
+        "cost",
+        "previous_cost",
+        "change_pct",
+        "cost_per_analysis",
+        "analyses",
+        "runs",
+        "cpu_hours",
+        "memory_gib_hours",
+        "gib_written",
+        *(["budget", "used_pct", "over"] if by == "department" else []),
     )
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, float_precision=6, tbl_hide_dataframe_shape=True,
-                   tbl_hide_column_data_types=True):
+    with pl.Config(
+        tbl_rows=-1,
+        tbl_cols=-1,
+        tbl_width_chars=200,
+        float_precision=6,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+    ):
         click.echo(str(shown))
     if by == "department":
         status = cb.budget_status(table.select("department", "cost"), budgets)

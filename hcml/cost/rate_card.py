@@ -73,7 +73,9 @@ class RateCard:
             "cpu_cost": pl.col("cpu_seconds") / 3600 * self.vcpu_hour,
             "memory_cost": pl.col("peak_memory_bytes") / GIB * pl.col("wall_seconds") / 3600 * self.memory_gib_hour,
             "gpu_cost": pl.col("gpu_seconds") / 3600 * self.gpu_hour,
-            "storage_cost": (pl.col("bytes_written") + pl.col("stored_bytes")) / GIB * self.storage_gb_month
+            "storage_cost": (pl.col("bytes_written") + pl.col("stored_bytes"))
+            / GIB
+            * self.storage_gb_month
             * self.storage_months,
             "io_cost": (pl.col("bytes_read") + pl.col("bytes_written") + pl.col("stored_bytes")) / GIB * self.io_per_gb,
         }

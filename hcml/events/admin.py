@@ -24,8 +24,9 @@ def broker_count(admin: AdminClient, timeout: float = 15.0) -> int:
     return len(admin.list_topics(timeout=timeout).brokers)
 
 
-def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None, replication_factor: int | None = None,
-                  timeout: float = 30.0) -> dict[str, str]:
+def ensure_topics(
+    bootstrap: str, specs: list[TopicSpec] | None = None, replication_factor: int | None = None, timeout: float = 30.0
+) -> dict[str, str]:
     """Create the platform's topics if missing; answers {topic: "created" | "exists" | "grown"}.
 
     The replication factor is each spec's (3 in production) capped at the number of brokers, unless
@@ -54,8 +55,11 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None, replicat
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise
                 outcome[name] = "exists"
-    grow = [NewPartitions(s.name, s.partitions) for s in specs
-            if s.name in metadata and len(metadata[s.name].partitions) < s.partitions]
+    grow = [
+        NewPartitions(s.name, s.partitions)
+        for s in specs
+        if s.name in metadata and len(metadata[s.name].partitions) < s.partitions
+    ]
     if grow:
         for name, future in admin.create_partitions(grow, operation_timeout=timeout).items():
             future.result(timeout)
@@ -72,7 +76,9 @@ def _wait_for_leaders(admin: AdminClient, bootstrap: str, names: list[str], time
     while True:
         topics = admin.list_topics(timeout=timeout).topics
         ready = all(
-            name in topics and topics[name].error is None and topics[name].partitions
+            name in topics
+            and topics[name].error is None
+            and topics[name].partitions
             and all(p.leader >= 0 for p in topics[name].partitions.values())
             for name in names
         )
@@ -96,6 +102,8 @@ def describe_topics(bootstrap: str, timeout: float = 15.0) -> dict[str, dict]:
     for name in TOPICS:
         if name in topics:
             parts = topics[name].partitions
-            out[name] = {"partitions": len(parts),
-                         "replication_factor": len(next(iter(parts.values())).replicas) if parts else 0}
+            out[name] = {
+                "partitions": len(parts),
+                "replication_factor": len(next(iter(parts.values())).replicas) if parts else 0,
+            }
     return out

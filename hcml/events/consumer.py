@@ -22,16 +22,19 @@ from hcml.events.topics import GROUP_CLI_TAIL as GROUP_PROBE
 
 def consumer_config(bootstrap: str, group: str, **overrides: Any) -> dict[str, Any]:
     """The consumers' settings on top of `client_config` (bootstrap + security from the environment)."""
-    return client_config(bootstrap, **{
-        "group.id": group,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "auto.offset.reset": "earliest",
-        "enable.partition.eof": True,
-        "isolation.level": "read_committed",
-        "client.id": group,
-        **overrides,
-    })
+    return client_config(
+        bootstrap,
+        **{
+            "group.id": group,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+            "client.id": group,
+            **overrides,
+        },
+    )
 
 
 def parse_cursor(cursor: str | None) -> dict[int, int]:
@@ -66,8 +69,15 @@ def _to_record(msg: Any) -> Record:
     )
 
 
-def read_batch(bootstrap: str, topic: str, group: str, offsets: dict[int, int], max_records: int = 500,
-               max_seconds: float = 10.0, **config: Any) -> Batch:
+def read_batch(
+    bootstrap: str,
+    topic: str,
+    group: str,
+    offsets: dict[int, int],
+    max_records: int = 500,
+    max_seconds: float = 10.0,
+    **config: Any,
+) -> Batch:
     """Read up to `max_records` from `offsets` within `max_seconds`; the consumer is always closed."""
     # Short fetch waits: a tick that finds nothing new answers in tens of ms, not the default 0.5 s.
     conf, watch = watched(consumer_config(bootstrap, group, **{"fetch.wait.max.ms": 10, **config}))
@@ -93,7 +103,9 @@ def read_batch(bootstrap: str, topic: str, group: str, offsets: dict[int, int], 
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            for msg in consumer.consume(num_messages=min(100, max_records - len(batch.records)), timeout=min(left, 0.05)):
+            for msg in consumer.consume(
+                num_messages=min(100, max_records - len(batch.records)), timeout=min(left, 0.05)
+            ):
                 err = msg.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
@@ -153,8 +165,14 @@ def commit_positions(bootstrap: str, topic: str, group: str, offsets: dict[int, 
         consumer.close()
 
 
-def tail(bootstrap: str, topic: str, group: str, from_beginning: bool = True, idle_seconds: float = 5.0,
-         max_records: int | None = None) -> Iterator[Record]:
+def tail(
+    bootstrap: str,
+    topic: str,
+    group: str,
+    from_beginning: bool = True,
+    idle_seconds: float = 5.0,
+    max_records: int | None = None,
+) -> Iterator[Record]:
     """Yield records of every partition of a topic until idle for `idle_seconds`.
 
     Partitions are `assign`ed (no group membership, nothing committed), so several tails side by side each

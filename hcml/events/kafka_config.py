@@ -68,8 +68,9 @@ def _secret(name: str, file_variable: str) -> str | None:
         try:
             value = Path(file_name).read_text(encoding="utf-8")
         except OSError as exc:
-            raise KafkaConfigError(f"{file_variable}: cannot read {file_name!r} "
-                                   f"({exc.strerror or type(exc).__name__})") from None
+            raise KafkaConfigError(
+                f"{file_variable}: cannot read {file_name!r} ({exc.strerror or type(exc).__name__})"
+            ) from None
         value = value.strip("\r\n")
         if not value:
             raise KafkaConfigError(f"{file_variable}: {file_name!r} is empty")
@@ -97,8 +98,9 @@ def security_config() -> dict[str, Any]:
     if sasl:
         mechanism = (_env(MECHANISM) or "").upper()
         if not mechanism:
-            raise KafkaConfigError(f"{MECHANISM} must be set when {PROTOCOL} is {protocol} "
-                                   f"(one of {', '.join(MECHANISMS)})")
+            raise KafkaConfigError(
+                f"{MECHANISM} must be set when {PROTOCOL} is {protocol} (one of {', '.join(MECHANISMS)})"
+            )
         if mechanism not in MECHANISMS:
             raise KafkaConfigError(f"{MECHANISM}: {mechanism!r} is not one of {', '.join(MECHANISMS)}")
         username = _secret(USERNAME, USERNAME_FILE)
@@ -111,16 +113,19 @@ def security_config() -> dict[str, Any]:
     else:
         stray = [name for name in SASL_VARIABLES if os.environ.get(name)]
         if stray:
-            raise KafkaConfigError(f"{stray[0]} is set but {PROTOCOL} is {protocol}: SASL needs "
-                                   f"SASL_PLAINTEXT or SASL_SSL (refusing to connect without the credentials)")
+            raise KafkaConfigError(
+                f"{stray[0]} is set but {PROTOCOL} is {protocol}: SASL needs "
+                f"SASL_PLAINTEXT or SASL_SSL (refusing to connect without the credentials)"
+            )
 
     if ssl:
         ca = _readable_file(CA_LOCATION)
         certificate, key = _readable_file(CERTIFICATE_LOCATION), _readable_file(KEY_LOCATION)
         if bool(certificate) != bool(key):
             missing = KEY_LOCATION if certificate else CERTIFICATE_LOCATION
-            raise KafkaConfigError(f"{missing} must be set too: mutual TLS needs both "
-                                   f"{CERTIFICATE_LOCATION} and {KEY_LOCATION}")
+            raise KafkaConfigError(
+                f"{missing} must be set too: mutual TLS needs both {CERTIFICATE_LOCATION} and {KEY_LOCATION}"
+            )
         if ca:
             config["ssl.ca.location"] = ca
         if certificate:
@@ -149,8 +154,11 @@ def client_config(bootstrap: str, **client_specific: Any) -> dict[str, Any]:
 
 def describe(config: dict[str, Any]) -> dict[str, Any]:
     """`config` safe to log or show: secret values replaced by `***`."""
-    return {k: ("***" if ("password" in k or k.endswith(".pem") or "secret" in k) and v else v)
-            for k, v in config.items() if not callable(v) and not isinstance(v, logging.Logger)}
+    return {
+        k: ("***" if ("password" in k or k.endswith(".pem") or "secret" in k) and v else v)
+        for k, v in config.items()
+        if not callable(v) and not isinstance(v, logging.Logger)
+    }
 
 
 class AuthWatch:
@@ -167,8 +175,13 @@ class AuthWatch:
     def __call__(self, err: Any) -> None:
         from confluent_kafka import KafkaError
 
-        refused = err.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED,
-                                 KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED)
+        refused = err.code() in (
+            KafkaError._AUTHENTICATION,
+            KafkaError._SSL,
+            KafkaError.SASL_AUTHENTICATION_FAILED,
+            KafkaError.TOPIC_AUTHORIZATION_FAILED,
+            KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+        )
         # the broker refusing our client certificate reaches librdkafka as a TLS alert on a failed receive
         refused = refused or (err.code() == KafkaError._TRANSPORT and "SSL routines" in (err.str() or ""))
         if refused:
@@ -200,8 +213,9 @@ class AuthWatch:
                     pass
             if self.error is None:
                 raise
-            raise KafkaAuthenticationError(f"Kafka refused the client{f' ({during})' if during else ''}: "
-                                           f"{self.error}") from exc
+            raise KafkaAuthenticationError(
+                f"Kafka refused the client{f' ({during})' if during else ''}: {self.error}"
+            ) from exc
 
 
 def watched(config: dict[str, Any]) -> tuple[dict[str, Any], AuthWatch]:

@@ -22,8 +22,21 @@ from hcml.events.producer import dead_letter_invalid
 from hcml.events.topics import GROUP_LABELS_SENSOR, LABELS
 
 # the shipped ClinVar table's columns that the ML label rule reads, plus who curated it
-TSV_COLUMNS = ["chrom", "pos", "ref", "alt", "symbol", "clinical_significance", "review_status", "hgvs_c",
-               "hgvs_p", "conflicted", "curated_by", "curated_at", "label_id"]
+TSV_COLUMNS = [
+    "chrom",
+    "pos",
+    "ref",
+    "alt",
+    "symbol",
+    "clinical_significance",
+    "review_status",
+    "hgvs_c",
+    "hgvs_p",
+    "conflicted",
+    "curated_by",
+    "curated_at",
+    "label_id",
+]
 
 
 def labels_tsv(labels: list[CuratedLabel]) -> bytes:
@@ -46,19 +59,29 @@ def labels_from_tsv(path: Path, curated_by: str) -> list[CuratedLabel]:
     out = []
     with opener(path, "rt") as fh:
         for n, row in enumerate(csv.DictReader(fh, delimiter="\t"), start=2):
+
             def val(key: str) -> str | None:
                 v = row.get(key)
                 return None if v in (None, "", "-") else v
 
             try:
-                out.append(CuratedLabel(
-                    label_id=val("label_id") or f"{path.name.split('.')[0]}-{n}"[:128].replace(" ", "_"),
-                    chrom=val("chrom"), pos=int(val("pos")) if val("pos") else None, ref=val("ref"), alt=val("alt"),
-                    symbol=val("symbol") or "", hgvs_c=val("hgvs_c"), hgvs_p=val("hgvs_p"),
-                    clinical_significance=val("clinical_significance") or "",
-                    review_status=val("review_status"), conflicted=(val("conflicted") or "0") == "1",
-                    curated_by=val("curated_by") or curated_by, curated_at=val("curated_at") or now,
-                ))
+                out.append(
+                    CuratedLabel(
+                        label_id=val("label_id") or f"{path.name.split('.')[0]}-{n}"[:128].replace(" ", "_"),
+                        chrom=val("chrom"),
+                        pos=int(val("pos")) if val("pos") else None,
+                        ref=val("ref"),
+                        alt=val("alt"),
+                        symbol=val("symbol") or "",
+                        hgvs_c=val("hgvs_c"),
+                        hgvs_p=val("hgvs_p"),
+                        clinical_significance=val("clinical_significance") or "",
+                        review_status=val("review_status"),
+                        conflicted=(val("conflicted") or "0") == "1",
+                        curated_by=val("curated_by") or curated_by,
+                        curated_at=val("curated_at") or now,
+                    )
+                )
             except ValueError as exc:
                 raise InvalidMessage(f"{path} line {n}: {exc}") from exc
     return out
@@ -79,8 +102,16 @@ def _label_or_reason(record: Record) -> CuratedLabel | str:
         return exc.reason
 
 
-def poll_labels(bootstrap: str, offsets: dict[int, int], out_dir: Path, *, max_records: int = 5000,
-                max_seconds: float = 10.0, group: str = GROUP_LABELS_SENSOR, topic: str = LABELS) -> LabelPoll:
+def poll_labels(
+    bootstrap: str,
+    offsets: dict[int, int],
+    out_dir: Path,
+    *,
+    max_records: int = 5000,
+    max_seconds: float = 10.0,
+    group: str = GROUP_LABELS_SENSOR,
+    topic: str = LABELS,
+) -> LabelPoll:
     batch = read_batch(bootstrap, topic, group, offsets, max_records=max_records, max_seconds=max_seconds)
     poll = LabelPoll(offsets=dict(offsets))
     if not batch.records:

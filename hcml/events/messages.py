@@ -72,7 +72,8 @@ class Submission(BaseModel):
     input_kind: Literal["vcf", "variants", "sequence"]
     processing: Literal["batch", "realtime"] = Field(
         default="batch",
-        description="batch: queued for a Dagster run; realtime: already interpreted in-process (audit copy)")
+        description="batch: queued for a Dagster run; realtime: already interpreted in-process (audit copy)",
+    )
     sample: str | None = Field(default=None, max_length=128, description="VCF sample column to report on")
     payload: str | None = Field(default=None, description="the input itself, when small")
     payload_uri: str | None = Field(default=None, description="where the input is stored, when large")
@@ -142,8 +143,15 @@ class CuratedLabel(BaseModel):
 
 
 def label_event(label: CuratedLabel, source: str = SOURCE_CLI, trace: dict[str, str] | None = None) -> CloudEvent:
-    return _event(LABEL_TYPE, LABEL_SCHEMA, source, label.label_id, label.model_dump(mode="json"),
-                  f"{label.label_id}:label", trace)
+    return _event(
+        LABEL_TYPE,
+        LABEL_SCHEMA,
+        source,
+        label.label_id,
+        label.model_dump(mode="json"),
+        f"{label.label_id}:label",
+        trace,
+    )
 
 
 def parse_label(event: CloudEvent) -> CuratedLabel:
@@ -204,8 +212,15 @@ def make_submission(
     )
 
 
-def _event(event_type: str, schema: str, source: str, subject: str, data: dict, event_id: str | None,
-           trace: dict[str, str] | None) -> CloudEvent:
+def _event(
+    event_type: str,
+    schema: str,
+    source: str,
+    subject: str,
+    data: dict,
+    event_id: str | None,
+    trace: dict[str, str] | None,
+) -> CloudEvent:
     attributes: dict[str, Any] = {
         "type": event_type,
         "source": source,
@@ -226,18 +241,29 @@ def _event(event_type: str, schema: str, source: str, subject: str, data: dict, 
     return CloudEvent(attributes, data)
 
 
-def submission_event(submission: Submission, source: str = SOURCE_CLI, trace: dict[str, str] | None = None) -> CloudEvent:
+def submission_event(
+    submission: Submission, source: str = SOURCE_CLI, trace: dict[str, str] | None = None
+) -> CloudEvent:
     """The CloudEvent for a submission; the current OpenTelemetry span's `traceparent` is carried."""
-    return _event(SUBMISSION_TYPE, SUBMISSION_SCHEMA, source, submission.submission_id,
-                  submission.model_dump(mode="json"), None, trace)
+    return _event(
+        SUBMISSION_TYPE,
+        SUBMISSION_SCHEMA,
+        source,
+        submission.submission_id,
+        submission.model_dump(mode="json"),
+        None,
+        trace,
+    )
 
 
-def result_event(result: Result, source: str, event_id: str | None = None,
-                 trace: dict[str, str] | None = None) -> CloudEvent:
+def result_event(
+    result: Result, source: str, event_id: str | None = None, trace: dict[str, str] | None = None
+) -> CloudEvent:
     """The CloudEvent for a result. Pass a deterministic `event_id` (e.g. `<run id>:result`) so that a
     re-published result is recognisable as the same event by consumers."""
-    return _event(RESULT_TYPE, RESULT_SCHEMA, source, result.submission_id, result.model_dump(mode="json"),
-                  event_id, trace)
+    return _event(
+        RESULT_TYPE, RESULT_SCHEMA, source, result.submission_id, result.model_dump(mode="json"), event_id, trace
+    )
 
 
 def to_kafka(event: CloudEvent) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
@@ -247,8 +273,10 @@ def to_kafka(event: CloudEvent) -> tuple[bytes | None, bytes, list[tuple[str, by
     key = message.key.encode("utf-8") if isinstance(message.key, str) else message.key
     size = len(message.value) + sum(len(k) + len(v) for k, v in headers) + len(key or b"")
     if size > MAX_MESSAGE_BYTES:
-        raise InvalidMessage(f"event of {size} bytes is over the {MAX_MESSAGE_BYTES}-byte Kafka limit; "
-                             "store the payload and send its URI")
+        raise InvalidMessage(
+            f"event of {size} bytes is over the {MAX_MESSAGE_BYTES}-byte Kafka limit; "
+            "store the payload and send its URI"
+        )
     return key, message.value, headers
 
 

@@ -38,16 +38,19 @@ def bootstrap_from_env() -> str | None:
 
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
     """The producer's settings on top of `client_config` (bootstrap + security from the environment)."""
-    return client_config(bootstrap, **{
-        "enable.idempotence": True,  # no duplicates or reordering from the producer's own retries
-        "acks": "all",
-        "message.max.bytes": MAX_MESSAGE_BYTES,
-        "linger.ms": 2,
-        "compression.type": "lz4",
-        "delivery.timeout.ms": 60_000,  # after this a message is reported failed (DeliveryError)
-        "client.id": "hcml-producer",
-        **overrides,
-    })
+    return client_config(
+        bootstrap,
+        **{
+            "enable.idempotence": True,  # no duplicates or reordering from the producer's own retries
+            "acks": "all",
+            "message.max.bytes": MAX_MESSAGE_BYTES,
+            "linger.ms": 2,
+            "compression.type": "lz4",
+            "delivery.timeout.ms": 60_000,  # after this a message is reported failed (DeliveryError)
+            "client.id": "hcml-producer",
+            **overrides,
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,9 @@ class EventProducer:
                 undelivered = expected - sum(1 for err, _, _ in reports if err is None)
                 self._producer.purge()  # nothing queued may go out later under another login
                 self._producer.flush(0)
-                raise AuthenticationFailed(f"{undelivered} message(s) not delivered: "
-                                           f"Kafka refused the producer: {self._auth.error}")
+                raise AuthenticationFailed(
+                    f"{undelivered} message(s) not delivered: Kafka refused the producer: {self._auth.error}"
+                )
             if not remaining or time.monotonic() >= deadline:
                 break
         if remaining or len(reports) < expected:
@@ -129,8 +133,14 @@ class EventProducer:
             n += 1
         return self._settle(reports, n, timeout)
 
-    def send_raw(self, topic: str, key: bytes | None, value: bytes | None,
-                 headers: list[tuple[str, bytes]], timeout: float = 60.0) -> Delivered:
+    def send_raw(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]],
+        timeout: float = 60.0,
+    ) -> Delivered:
         """Produce bytes as they are (dead-letter copies of a message); waits for the acknowledgement."""
         reports: list = []
         self._produce(topic, key, value, headers, reports)
@@ -166,8 +176,9 @@ def dead_letter(producer: EventProducer, record: Record, reason: str, consumer_g
 T = TypeVar("T")
 
 
-def dead_letter_invalid(bootstrap: str, records: Iterable[Record], classify: Callable[[Record], T | str],
-                        consumer_group: str) -> tuple[list[tuple[Record, T]], list[tuple[Record, str]]]:
+def dead_letter_invalid(
+    bootstrap: str, records: Iterable[Record], classify: Callable[[Record], T | str], consumer_group: str
+) -> tuple[list[tuple[Record, T]], list[tuple[Record, str]]]:
     """Classify each record; those answered with a reason (str) are dead-lettered (each delivery confirmed,
     so the caller may advance its cursor past them). Returns (kept, dead_lettered), both in record order."""
     kept: list[tuple[Record, T]] = []

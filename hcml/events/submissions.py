@@ -62,16 +62,25 @@ def classify(record: Record, store: Any) -> Accepted | str | None:
         if submission.processing == "realtime":
             return None
         if submission.input_kind not in BATCH_INPUT_KINDS:
-            raise InvalidMessage(f"data.input_kind: {submission.input_kind!r} is not run in batch "
-                                 f"(batch reads {', '.join(BATCH_INPUT_KINDS)}); submit it to the realtime API")
+            raise InvalidMessage(
+                f"data.input_kind: {submission.input_kind!r} is not run in batch "
+                f"(batch reads {', '.join(BATCH_INPUT_KINDS)}); submit it to the realtime API"
+            )
         return Accepted(record, event, submission, _store_payload(submission, store))
     except InvalidMessage as exc:
         return exc.reason
 
 
-def poll_submissions(bootstrap: str, offsets: dict[int, int], *, max_records: int = 200,
-                     max_seconds: float = 10.0, store: Any | None = None,
-                     group: str = GROUP_SUBMISSIONS_SENSOR, topic: str = RAW) -> Poll:
+def poll_submissions(
+    bootstrap: str,
+    offsets: dict[int, int],
+    *,
+    max_records: int = 200,
+    max_seconds: float = 10.0,
+    store: Any | None = None,
+    group: str = GROUP_SUBMISSIONS_SENSOR,
+    topic: str = RAW,
+) -> Poll:
     if store is None:
         from hcml.storage import open_store
 

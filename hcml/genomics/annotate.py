@@ -29,11 +29,45 @@ _TERM_BIT = {t: 1 << i for i, t in enumerate(TERMS)}
 _B = _TERM_BIT
 
 OUTPUT_COLUMNS = [
-    "row", "chrom", "pos", "ref", "alt", "Uploaded_variation", "Location", "Allele", "Gene", "Feature",
-    "Feature_type", "Consequence", "IMPACT", "cDNA_position", "CDS_position", "Protein_position",
-    "Amino_acids", "Codons", "Existing_variation", "EXON", "INTRON", "HGVSc", "HGVSp", "HGVSg", "DISTANCE",
-    "STRAND", "FLAGS", "SYMBOL", "BIOTYPE", "CANONICAL", "AF", "AFR_AF", "AMR_AF", "EAS_AF", "EUR_AF",
-    "SAS_AF", "gnomADe_AF", "CLIN_SIG", "most_severe_consequence",
+    "row",
+    "chrom",
+    "pos",
+    "ref",
+    "alt",
+    "Uploaded_variation",
+    "Location",
+    "Allele",
+    "Gene",
+    "Feature",
+    "Feature_type",
+    "Consequence",
+    "IMPACT",
+    "cDNA_position",
+    "CDS_position",
+    "Protein_position",
+    "Amino_acids",
+    "Codons",
+    "Existing_variation",
+    "EXON",
+    "INTRON",
+    "HGVSc",
+    "HGVSp",
+    "HGVSg",
+    "DISTANCE",
+    "STRAND",
+    "FLAGS",
+    "SYMBOL",
+    "BIOTYPE",
+    "CANONICAL",
+    "AF",
+    "AFR_AF",
+    "AMR_AF",
+    "EAS_AF",
+    "EUR_AF",
+    "SAS_AF",
+    "gnomADe_AF",
+    "CLIN_SIG",
+    "most_severe_consequence",
 ]
 FREQ_COLUMNS = ["AF", "AFR_AF", "AMR_AF", "EAS_AF", "EUR_AF", "SAS_AF", "gnomADe_AF"]
 
@@ -45,8 +79,9 @@ for _i, _b in enumerate(b"ACGT"):
 _AA_TABLES = np.zeros((max(CODON_TABLES) + 1, 65), np.uint8)
 for _code, _table in CODON_TABLES.items():
     for _codon, _aa in _table.items():
-        _AA_TABLES[_code, _BASE_CODE[ord(_codon[0])] * 16 + _BASE_CODE[ord(_codon[1])] * 4
-                   + _BASE_CODE[ord(_codon[2])]] = ord(_aa)
+        _AA_TABLES[
+            _code, _BASE_CODE[ord(_codon[0])] * 16 + _BASE_CODE[ord(_codon[1])] * 4 + _BASE_CODE[ord(_codon[2])]
+        ] = ord(_aa)
 _AA_TABLES[:, 64] = ord("X")
 _COMP = np.arange(256, dtype=np.uint8)
 for _a, _c in zip(b"ACGTN", b"TGCAN"):
@@ -65,7 +100,10 @@ _THREE_S = pl.Series("three", _THREE_LIST, dtype=pl.Utf8)
 # every codon (index 16*b0 + 4*b1 + b2 over ACGT) with its base `phase` upper case, the rest lower case
 _CODON_CASE_LIST = [
     "".join(c.upper() if j == ph else c.lower() for j, c in enumerate(a + b + c_))
-    for a in "ACGT" for b in "ACGT" for c_ in "ACGT" for ph in range(3)
+    for a in "ACGT"
+    for b in "ACGT"
+    for c_ in "ACGT"
+    for ph in range(3)
 ]
 _CODON_CASE = pl.Series("codons", _CODON_CASE_LIST, dtype=pl.Utf8)
 
@@ -150,28 +188,33 @@ def vep_alleles(variants: pl.DataFrame) -> pl.DataFrame:
     pairs = variants.lazy().filter(ref.str.len_bytes() != alt.str.len_bytes()).select("ref", "alt").unique().collect()
     if pairs.height:
         cuts = [allele_trim(r, a) for r, a in zip(pairs["ref"].to_list(), pairs["alt"].to_list())]
-        pairs = pairs.with_columns(_head=pl.Series([c[0] for c in cuts], dtype=pl.Int64),
-                                   _tail=pl.Series([c[1] for c in cuts], dtype=pl.Int64))
+        pairs = pairs.with_columns(
+            _head=pl.Series([c[0] for c in cuts], dtype=pl.Int64), _tail=pl.Series([c[1] for c in cuts], dtype=pl.Int64)
+        )
         v = variants.join(pairs, on=["ref", "alt"], how="left", maintain_order="left", nulls_equal=False)
         v = v.with_columns(pl.col("_head").fill_null(0), pl.col("_tail").fill_null(0))
     else:
         v = variants.with_columns(_head=pl.lit(0, pl.Int64), _tail=pl.lit(0, pl.Int64))
     head, tail = pl.col("_head"), pl.col("_tail")
-    return v.with_columns(
-        vstart=pl.col("pos") + head,
-        _r=ref.str.slice(head, ref.str.len_bytes() - head - tail),
-        _a=alt.str.slice(head, alt.str.len_bytes() - head - tail),
-    ).with_columns(
-        vend=pl.col("vstart") + pl.col("_r").str.len_bytes().cast(pl.Int64) - 1,
-        vref=pl.when(pl.col("_r") == "").then(pl.lit("-")).otherwise(pl.col("_r")),
-        valt=pl.when(pl.col("_a") == "").then(pl.lit("-")).otherwise(pl.col("_a")),
-    ).drop("_r", "_a", "_head", "_tail")
+    return (
+        v.with_columns(
+            vstart=pl.col("pos") + head,
+            _r=ref.str.slice(head, ref.str.len_bytes() - head - tail),
+            _a=alt.str.slice(head, alt.str.len_bytes() - head - tail),
+        )
+        .with_columns(
+            vend=pl.col("vstart") + pl.col("_r").str.len_bytes().cast(pl.Int64) - 1,
+            vref=pl.when(pl.col("_r") == "").then(pl.lit("-")).otherwise(pl.col("_r")),
+            valt=pl.when(pl.col("_a") == "").then(pl.lit("-")).otherwise(pl.col("_a")),
+        )
+        .drop("_r", "_a", "_head", "_tail")
+    )
 
 
 def _vep_allele(pos: int, ref: str, alt: str) -> tuple[int, int, str, str]:
     """`vep_alleles` of one variant (the small-input path): (vstart, vend, vref, valt)."""
     head, tail = allele_trim(ref, alt)
-    r, a = ref[head: len(ref) - tail], alt[head: len(alt) - tail]
+    r, a = ref[head : len(ref) - tail], alt[head : len(alt) - tail]
     vstart = pos + head
     return vstart, vstart + len(r) - 1, r or "-", a or "-"
 
@@ -280,10 +323,15 @@ def _fmt_range(x: np.ndarray, xo: np.ndarray, y: np.ndarray, yo: np.ndarray, ok:
     text = _num_text(np.where(one, a, 0))
     if len(k):  # ranges: one concatenation (none for the usual single-position rows)
         f = pl.DataFrame({"a": _num_text(a[k]), "b": _num_text(b[k]), "xo": xo[k], "yo": yo[k]})
-        pairs = f.select(pl.concat_str([
-            pl.when(pl.col("xo")).then(pl.col("a")).otherwise(pl.lit("?")),
-            pl.when(pl.col("yo")).then(pl.col("b")).otherwise(pl.lit("?")),
-        ], separator="-")).to_series()
+        pairs = f.select(
+            pl.concat_str(
+                [
+                    pl.when(pl.col("xo")).then(pl.col("a")).otherwise(pl.lit("?")),
+                    pl.when(pl.col("yo")).then(pl.col("b")).otherwise(pl.lit("?")),
+                ],
+                separator="-",
+            )
+        ).to_series()
         text = text.scatter(k, pairs)
     return _null_text(len(ok)).scatter(sel, text)
 
@@ -311,8 +359,14 @@ def _rank_text_list(lo: np.ndarray, hi: np.ndarray, n: np.ndarray, ok: np.ndarra
     return out
 
 
-def _rank_text(lo: np.ndarray, hi: np.ndarray, n: np.ndarray, ok: np.ndarray,
-               first: np.ndarray | None = None, table: pl.Series | None = None) -> pl.Series:
+def _rank_text(
+    lo: np.ndarray,
+    hi: np.ndarray,
+    n: np.ndarray,
+    ok: np.ndarray,
+    first: np.ndarray | None = None,
+    table: pl.Series | None = None,
+) -> pl.Series:
     """EXON / INTRON text over arrays: 'n/total' or 'a-b/total' (null when none overlapped). With `table`
     (the text 'r/total' of rank r of each transcript at position first + r - 1, see `_rank_tables`),
     single ranks are gathered from it and only ranges are concatenated."""
@@ -323,11 +377,15 @@ def _rank_text(lo: np.ndarray, hi: np.ndarray, n: np.ndarray, ok: np.ndarray,
     build = np.ones(len(sel), bool) if table is None else (lo != hi) | (lo < 1) | (lo > n)
     k = np.flatnonzero(build)
     if len(k):  # built text (with a table: ranges and out-of-table ranks only, usually none)
-        f = pl.DataFrame({"lo": _num_text(lo[k]), "hi": _num_text(hi[k]), "range": lo[k] != hi[k],
-                          "n": _num_text(n[k])})
-        text = f.select(pl.concat_str([
-            pl.col("lo"), pl.when(pl.col("range")).then(pl.lit("-") + pl.col("hi")), pl.lit("/"), pl.col("n")],
-            ignore_nulls=True)).to_series()
+        f = pl.DataFrame(
+            {"lo": _num_text(lo[k]), "hi": _num_text(hi[k]), "range": lo[k] != hi[k], "n": _num_text(n[k])}
+        )
+        text = f.select(
+            pl.concat_str(
+                [pl.col("lo"), pl.when(pl.col("range")).then(pl.lit("-") + pl.col("hi")), pl.lit("/"), pl.col("n")],
+                ignore_nulls=True,
+            )
+        ).to_series()
     if table is not None:
         gathered = table.gather(np.where(build, 0, first[sel] + lo - 1))
         text = gathered.scatter(k, text) if len(k) else gathered
@@ -356,8 +414,9 @@ def _canonical_text(idx: TranscriptIndex) -> pl.Series:
     return text
 
 
-def _coord_parts(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray,
-                 padded: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def _coord_parts(
+    idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray, padded: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """HGVS coordinates (c. or n.) of cDNA positions (+ intronic offsets) as numbers: `star` (3' UTR
     '*N'), `num` (the position, negative in the 5' UTR), `off`. VEP numbers substitutions inside the CDS
     of a cds_start_NF transcript like CDS_position (with the N padding), and everything else from the
@@ -366,8 +425,9 @@ def _coord_parts(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: 
     return {"star": star, "num": _num_text(num), "off": offset, "off_text": _num_text(offset)}
 
 
-def _coord_numbers(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray,
-                   padded: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _coord_numbers(
+    idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, padded: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """`star` and `num` of `_coord_parts` as numbers."""
     coding = idx.coding[t]
     pad = idx.start_phase[t] if padded is None else np.where(padded, idx.start_phase[t], 0)
@@ -379,8 +439,9 @@ def _coord_numbers(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray,
     return star, num
 
 
-def _coord_strs(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray,
-                padded: np.ndarray | None = None) -> list[str]:
+def _coord_strs(
+    idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray, padded: np.ndarray | None = None
+) -> list[str]:
     """`_coord_text` row by row (the small-input path): the texts `_coord_expr` concatenates, as a list."""
     star, num = _coord_numbers(idx, t, cdna, padded)
     out = []
@@ -393,14 +454,15 @@ def _coord_strs(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: n
 def _coord_expr(star: str = "star", num: str = "num", off: str = "off", off_text: str = "off_text") -> list[pl.Expr]:
     """Pieces of the coordinate text of `_coord_parts` columns, for one `concat_str(..., ignore_nulls=True)`."""
     return [
-        pl.when(pl.col(star)).then(pl.lit("*")), pl.col(num),
-        pl.when(pl.col(off) > 0).then(pl.lit("+") + pl.col(off_text))
-        .when(pl.col(off) < 0).then(pl.col(off_text)),
+        pl.when(pl.col(star)).then(pl.lit("*")),
+        pl.col(num),
+        pl.when(pl.col(off) > 0).then(pl.lit("+") + pl.col(off_text)).when(pl.col(off) < 0).then(pl.col(off_text)),
     ]
 
 
-def _coord_text(idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray,
-                padded: np.ndarray | None = None) -> pl.Series:
+def _coord_text(
+    idx: TranscriptIndex, t: np.ndarray, cdna: np.ndarray, offset: np.ndarray, padded: np.ndarray | None = None
+) -> pl.Series:
     """HGVS coordinate text (c. or n.) for cDNA positions (+ intronic offsets), vectorised."""
     df = pl.DataFrame(_coord_parts(idx, t, cdna, offset, padded))
     return df.select(pl.concat_str(_coord_expr(), ignore_nulls=True).alias("coord")).to_series()
@@ -415,8 +477,7 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     if "row" not in variants.columns:
         variants = variants.with_row_index("row")
     if "variant_id" not in variants.columns:
-        variants = variants.with_columns(
-            variant_id=pl.format("{}_{}_{}/{}", "chrom", "pos", "ref", "alt"))
+        variants = variants.with_columns(variant_id=pl.format("{}_{}_{}/{}", "chrom", "pos", "ref", "alt"))
     if "sv_class" in variants.columns:  # symbolic structural alleles: hcml.genomics.structural
         from hcml.genomics.structural import annotate_mixed
 
@@ -425,8 +486,10 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
         sv = _SmallVariants.of(variants, bundle)
         if sv.n <= CHUNK_VARIANTS:
             return _annotate_chunk(sv, bundle, idx)
-        return pl.concat([_annotate_chunk(sv.slice(s0, CHUNK_VARIANTS), bundle, idx)
-                          for s0 in range(0, sv.n, CHUNK_VARIANTS)], rechunk=False)
+        return pl.concat(
+            [_annotate_chunk(sv.slice(s0, CHUNK_VARIANTS), bundle, idx) for s0 in range(0, sv.n, CHUNK_VARIANTS)],
+            rechunk=False,
+        )
     names = {c: bundle.contig_name(c) or c for c in variants["chrom"].unique().to_list()}
     if any(k != v_ for k, v_ in names.items()):  # 'chr21' -> the bundle's '21'
         variants = variants.with_columns(pl.col("chrom").replace(names))
@@ -435,8 +498,13 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
         return _annotate_chunk(variants, bundle, idx)
     # rows of a variant never depend on other variants: annotate in chunks so that the per-pair
     # intermediates (about 1 KB per output row) are bounded by the chunk, not the whole frame
-    return pl.concat([_annotate_chunk(variants.slice(s0, CHUNK_VARIANTS), bundle, idx)
-                      for s0 in range(0, variants.height, CHUNK_VARIANTS)], rechunk=False)
+    return pl.concat(
+        [
+            _annotate_chunk(variants.slice(s0, CHUNK_VARIANTS), bundle, idx)
+            for s0 in range(0, variants.height, CHUNK_VARIANTS)
+        ],
+        rechunk=False,
+    )
 
 
 class _SmallVariants:
@@ -462,7 +530,7 @@ class _SmallVariants:
         return cls(cols, {c: variants.get_column(c).dtype for c in cls.COLUMNS})
 
     def slice(self, start: int, length: int) -> _SmallVariants:
-        return _SmallVariants({c: x[start: start + length] for c, x in self.cols.items()}, self.schema)
+        return _SmallVariants({c: x[start : start + length] for c, x in self.cols.items()}, self.schema)
 
 
 def with_intergenic_rows(out: pl.DataFrame, vi: np.ndarray, n_var: int) -> tuple[pl.DataFrame, int]:
@@ -473,8 +541,14 @@ def with_intergenic_rows(out: pl.DataFrame, vi: np.ndarray, n_var: int) -> tuple
     miss = np.flatnonzero(~covered)
     inter_rank = SEVERITY_RANK["intergenic_variant"]
     if len(miss):
-        ig = pl.DataFrame({"_vi": miss.astype(np.int64), "Consequence": ["intergenic_variant"] * len(miss),
-                           "IMPACT": ["MODIFIER"] * len(miss), "_rank": np.full(len(miss), inter_rank, np.int64)})
+        ig = pl.DataFrame(
+            {
+                "_vi": miss.astype(np.int64),
+                "Consequence": ["intergenic_variant"] * len(miss),
+                "IMPACT": ["MODIFIER"] * len(miss),
+                "_rank": np.full(len(miss), inter_rank, np.int64),
+            }
+        )
         out = pl.concat([out, ig], how="diagonal_relaxed").sort("_vi", maintain_order=True)
     return out, inter_rank
 
@@ -544,15 +618,32 @@ def _annotate_chunk(variants: pl.DataFrame | _SmallVariants, bundle, idx: Transc
         if small:
             pre = idx.hgvs_prefix
             coords = _coord_strs(idx, tk, anchor, off, padded=p["c5_ok"][k])
-            fields.put("HGVSc", k, [f"{pre[t_]}{c}{chr(r_)}>{chr(a_)}"
-                                    for t_, c, r_, a_ in zip(tk.tolist(), coords, r.tolist(), a.tolist())])
+            fields.put(
+                "HGVSc",
+                k,
+                [
+                    f"{pre[t_]}{c}{chr(r_)}>{chr(a_)}"
+                    for t_, c, r_, a_ in zip(tk.tolist(), coords, r.tolist(), a.tolist())
+                ],
+            )
         else:
-            df = pl.DataFrame({"prefix": idx.hgvs_prefix_series.gather(tk),
-                               **_coord_parts(idx, tk, anchor, off, padded=p["c5_ok"][k]),
-                               "r": _LETTERS.gather(r), "a": _LETTERS.gather(a)})
-            fields.put("HGVSc", k, df.select(pl.concat_str(
-                [pl.col("prefix"), *_coord_expr(), pl.col("r"), pl.lit(">"), pl.col("a")],
-                ignore_nulls=True)).to_series())
+            df = pl.DataFrame(
+                {
+                    "prefix": idx.hgvs_prefix_series.gather(tk),
+                    **_coord_parts(idx, tk, anchor, off, padded=p["c5_ok"][k]),
+                    "r": _LETTERS.gather(r),
+                    "a": _LETTERS.gather(a),
+                }
+            )
+            fields.put(
+                "HGVSc",
+                k,
+                df.select(
+                    pl.concat_str(
+                        [pl.col("prefix"), *_coord_expr(), pl.col("r"), pl.lit(">"), pl.col("a")], ignore_nulls=True
+                    )
+                ).to_series(),
+            )
 
     # everything else inside a transcript: indels / MNVs. HGVSc vectorised over pairs (one 3' shift per
     # variant and strand), codon / protein effects per pair where they touch a CDS.
@@ -581,19 +672,37 @@ def _annotate_chunk(variants: pl.DataFrame | _SmallVariants, bundle, idx: Transc
     distance = np.where(p["upstream"] | p["downstream"], p["distance"], -1)
     if small:
         positions = {
-            "cDNA_position": _fmt_range_list(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"],
-                                             p["exon_any"] | (p["c5_ok"] & p["c3_ok"])),
+            "cDNA_position": _fmt_range_list(
+                p["c5"], p["c5_ok"], p["c3"], p["c3_ok"], p["exon_any"] | (p["c5_ok"] & p["c3_ok"])
+            ),
             "CDS_position": _fmt_range_list(cds5, cds5_ok, cds3, cds3_ok, in_cds),
             "Protein_position": _fmt_range_list(pr5, cds5_ok, pr3, cds3_ok, in_cds),
             "EXON": _rank_text_list(e_lo, e_hi, n_ex, p["exon_any"]),
             "INTRON": _rank_text_list(i_lo, i_hi, n_ex - 1, p["intron_any"]),
         }
-        return _small_frame(sv, bundle, idx, vi, t, [csq_u[i] for i in inv.tolist()],
-                            [imp_u[i] for i in inv.tolist()], top_rank, positions, fields.finish(), distance,
-                            chrom, vs, ve, is_snv, shifts)
+        return _small_frame(
+            sv,
+            bundle,
+            idx,
+            vi,
+            t,
+            [csq_u[i] for i in inv.tolist()],
+            [imp_u[i] for i in inv.tolist()],
+            top_rank,
+            positions,
+            fields.finish(),
+            distance,
+            chrom,
+            vs,
+            ve,
+            is_snv,
+            shifts,
+        )
     exon_tab, intron_tab = _rank_tables(idx)
     positions = {
-        "cDNA_position": _fmt_range(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"], p["exon_any"] | (p["c5_ok"] & p["c3_ok"])),
+        "cDNA_position": _fmt_range(
+            p["c5"], p["c5_ok"], p["c3"], p["c3_ok"], p["exon_any"] | (p["c5_ok"] & p["c3_ok"])
+        ),
         "CDS_position": _fmt_range(cds5, cds5_ok, cds3, cds3_ok, in_cds),
         "Protein_position": _fmt_range(pr5, cds5_ok, pr3, cds3_ok, in_cds),
         "EXON": _rank_text(e_lo, e_hi, n_ex, p["exon_any"], idx.ex_lo[t], exon_tab),
@@ -601,19 +710,25 @@ def _annotate_chunk(variants: pl.DataFrame | _SmallVariants, bundle, idx: Transc
     }
 
     S = lambda a: pl.Series(a.tolist() if isinstance(a, np.ndarray) else a, dtype=pl.Utf8)  # noqa: E731
-    out = pl.DataFrame({
-        "_vi": vi.astype(np.int64),
-        "Gene": tx["gene_id"].gather(t), "Feature": tx["transcript_id"].gather(t),
-        "Consequence": S(csq_u).gather(inv), "IMPACT": S(imp_u).gather(inv),
-        "_rank": top_rank,
-        **positions,
-        **fields.finish(),
-
-        "DISTANCE": pl.Series(distance).replace(-1, None).cast(pl.Int64),
-        "STRAND": idx.strand[t].astype(np.int8), "FLAGS": tx["flags"].gather(t),
-        "SYMBOL": tx["gene_symbol"].gather(t), "BIOTYPE": tx["biotype"].gather(t),
-        "CANONICAL": _canonical_text(idx).gather(t),
-    }, strict=False).with_columns(Feature_type=pl.lit("Transcript"))
+    out = pl.DataFrame(
+        {
+            "_vi": vi.astype(np.int64),
+            "Gene": tx["gene_id"].gather(t),
+            "Feature": tx["transcript_id"].gather(t),
+            "Consequence": S(csq_u).gather(inv),
+            "IMPACT": S(imp_u).gather(inv),
+            "_rank": top_rank,
+            **positions,
+            **fields.finish(),
+            "DISTANCE": pl.Series(distance).replace(-1, None).cast(pl.Int64),
+            "STRAND": idx.strand[t].astype(np.int8),
+            "FLAGS": tx["flags"].gather(t),
+            "SYMBOL": tx["gene_symbol"].gather(t),
+            "BIOTYPE": tx["biotype"].gather(t),
+            "CANONICAL": _canonical_text(idx).gather(t),
+        },
+        strict=False,
+    ).with_columns(Feature_type=pl.lit("Transcript"))
     out, inter_rank = with_intergenic_rows(out, vi, n_var)
     # most severe consequence per variant
     best = np.full(n_var, inter_rank, np.int64)
@@ -621,8 +736,10 @@ def _annotate_chunk(variants: pl.DataFrame | _SmallVariants, bundle, idx: Transc
     term_names = np.array(TERMS + ["intergenic_variant"], object)
     # per-variant columns, gathered onto the rows
     vv = v.with_columns(
-        Location=pl.when(pl.col("vstart") == pl.col("vend")).then(pl.format(_LOCATION_1, "chrom", "vstart"))
-        .when(pl.col("vstart") > pl.col("vend")).then(pl.format(_LOCATION_2, "chrom", "vend", "vstart"))
+        Location=pl.when(pl.col("vstart") == pl.col("vend"))
+        .then(pl.format(_LOCATION_1, "chrom", "vstart"))
+        .when(pl.col("vstart") > pl.col("vend"))
+        .then(pl.format(_LOCATION_2, "chrom", "vend", "vstart"))
         .otherwise(pl.format(_LOCATION_2, "chrom", "vstart", "vend")),
         Allele=pl.col("valt"),
         HGVSg=_hgvs_g(bundle, v, chrom, vs, ve, vref_a, valt_a, is_snv, shifts),
@@ -647,9 +764,24 @@ def _annotate_chunk(variants: pl.DataFrame | _SmallVariants, bundle, idx: Transc
 _LOCATION_1, _LOCATION_2, _HGVSG_SNV = "{}:{}", "{}:{}-{}", "{}:g.{}{}>{}"
 
 
-def _small_frame(sv: _SmallVariants, bundle, idx: TranscriptIndex, vi, t, csq: list, imp: list, top_rank,
-                 positions: dict[str, list], fields: dict[str, list], distance, chrom, vs, ve, is_snv,
-                 shifts) -> pl.DataFrame:
+def _small_frame(
+    sv: _SmallVariants,
+    bundle,
+    idx: TranscriptIndex,
+    vi,
+    t,
+    csq: list,
+    imp: list,
+    top_rank,
+    positions: dict[str, list],
+    fields: dict[str, list],
+    distance,
+    chrom,
+    vs,
+    ve,
+    is_snv,
+    shifts,
+) -> pl.DataFrame:
     """The end of `_annotate_chunk` for the small-input path: the same output frame (columns, dtypes, row
     order: each variant's rows in order, an intergenic row where it has none) built from Python lists in
     one DataFrame construction."""
@@ -663,14 +795,23 @@ def _small_frame(sv: _SmallVariants, bundle, idx: TranscriptIndex, vi, t, csq: l
     c = sv.cols
     vstart, vend, vref, valt = sv.vstart, sv.vend, sv.vref, sv.valt
     per_var: dict[str, list] = {
-        "row": c["row"], "chrom": c["chrom"], "pos": c["pos"], "ref": c["ref"], "alt": c["alt"],
+        "row": c["row"],
+        "chrom": c["chrom"],
+        "pos": c["pos"],
+        "ref": c["ref"],
+        "alt": c["alt"],
         "Uploaded_variation": c["variant_id"],
-        "Location": [_LOCATION_1.format(ch, s0) if s0 == e0 else _LOCATION_2.format(ch, min(s0, e0), max(s0, e0))
-                     for ch, s0, e0 in zip(c["chrom"], vstart, vend)],
+        "Location": [
+            _LOCATION_1.format(ch, s0) if s0 == e0 else _LOCATION_2.format(ch, min(s0, e0), max(s0, e0))
+            for ch, s0, e0 in zip(c["chrom"], vstart, vend)
+        ],
         "Allele": valt,
-        "HGVSg": [_HGVSG_SNV.format(c["chrom"][i], vstart[i], vref[i], valt[i]) if snv
-                  else H.hgvs_genomic(bundle, chrom[i], int(vs[i]), int(ve[i]), vref[i], valt[i], shifts.get((i, 1)))
-                  for i, snv in enumerate(is_snv.tolist())],
+        "HGVSg": [
+            _HGVSG_SNV.format(c["chrom"][i], vstart[i], vref[i], valt[i])
+            if snv
+            else H.hgvs_genomic(bundle, chrom[i], int(vs[i]), int(ve[i]), vref[i], valt[i], shifts.get((i, 1)))
+            for i, snv in enumerate(is_snv.tolist())
+        ],
         "most_severe_consequence": [term_names[b] for b in best.tolist()],
     }
     kidx = known_index(bundle, variant_lookup(bundle))
@@ -681,11 +822,18 @@ def _small_frame(sv: _SmallVariants, bundle, idx: TranscriptIndex, vi, t, csq: l
     tl = t.tolist()
     txt = _tx_text(idx)
     per_pair: dict[str, list] = {
-        "Gene": [txt["gene_id"][i] for i in tl], "Feature": [txt["transcript_id"][i] for i in tl],
-        "Feature_type": ["Transcript"] * n, "Consequence": csq, "IMPACT": imp, **positions, **fields,
+        "Gene": [txt["gene_id"][i] for i in tl],
+        "Feature": [txt["transcript_id"][i] for i in tl],
+        "Feature_type": ["Transcript"] * n,
+        "Consequence": csq,
+        "IMPACT": imp,
+        **positions,
+        **fields,
         "DISTANCE": [None if d == -1 else d for d in distance.tolist()],
-        "STRAND": idx.strand[t].astype(np.int8).tolist(), "FLAGS": [txt["flags"][i] for i in tl],
-        "SYMBOL": [txt["gene_symbol"][i] for i in tl], "BIOTYPE": [txt["biotype"][i] for i in tl],
+        "STRAND": idx.strand[t].astype(np.int8).tolist(),
+        "FLAGS": [txt["flags"][i] for i in tl],
+        "SYMBOL": [txt["gene_symbol"][i] for i in tl],
+        "BIOTYPE": [txt["biotype"][i] for i in tl],
         "CANONICAL": [txt["CANONICAL"][i] for i in tl],
     }
     row_vi = vi.tolist()
@@ -724,11 +872,22 @@ def _small_schema(sv: _SmallVariants, idx: TranscriptIndex, kidx) -> dict[str, p
     if cached is not None and cached[1] is kidx and cached[0] == key:
         return cached[2]
     tx, known = idx.tx.schema, kidx.values.schema
-    source = {"row": sv.schema["row"], "chrom": sv.schema["chrom"], "pos": sv.schema["pos"],
-              "ref": sv.schema["ref"], "alt": sv.schema["alt"], "Uploaded_variation": sv.schema["variant_id"],
-              "Gene": tx["gene_id"], "Feature": tx["transcript_id"], "FLAGS": tx["flags"],
-              "SYMBOL": tx["gene_symbol"], "BIOTYPE": tx["biotype"], "DISTANCE": pl.Int64, "STRAND": pl.Int8,
-              **known}
+    source = {
+        "row": sv.schema["row"],
+        "chrom": sv.schema["chrom"],
+        "pos": sv.schema["pos"],
+        "ref": sv.schema["ref"],
+        "alt": sv.schema["alt"],
+        "Uploaded_variation": sv.schema["variant_id"],
+        "Gene": tx["gene_id"],
+        "Feature": tx["transcript_id"],
+        "FLAGS": tx["flags"],
+        "SYMBOL": tx["gene_symbol"],
+        "BIOTYPE": tx["biotype"],
+        "DISTANCE": pl.Int64,
+        "STRAND": pl.Int8,
+        **known,
+    }
     schema = {name: source.get(name, pl.Utf8) for name in OUTPUT_COLUMNS}
     idx.__dict__["_small_schema"] = (key, kidx, schema)
     return schema
@@ -747,12 +906,15 @@ def _tx_text(idx: TranscriptIndex) -> dict[str, list]:
 def _hgvs_g(bundle, v: pl.DataFrame, chrom, vs, ve, vref_a, valt_a, is_snv, shifts) -> pl.Series:
     """HGVSg: substitutions vectorised, indels (3'-shifted) per variant, reusing the forward-strand shifts
     already made for HGVSc."""
-    out = v.select(pl.when(pl.Series(is_snv)).then(pl.format(_HGVSG_SNV, "chrom", "vstart", "vref", "valt"))
-                   .alias("HGVSg")).to_series()
+    out = v.select(
+        pl.when(pl.Series(is_snv)).then(pl.format(_HGVSG_SNV, "chrom", "vstart", "vref", "valt")).alias("HGVSg")
+    ).to_series()
     k = np.flatnonzero(~is_snv)
     if len(k):
-        vals = [H.hgvs_genomic(bundle, chrom[i], int(vs[i]), int(ve[i]), vref_a[i], valt_a[i], shifts.get((i, 1)))
-                for i in k.tolist()]
+        vals = [
+            H.hgvs_genomic(bundle, chrom[i], int(vs[i]), int(ve[i]), vref_a[i], valt_a[i], shifts.get((i, 1)))
+            for i in k.tolist()
+        ]
         out = out.scatter(k, pl.Series(vals, dtype=pl.Utf8))
     return out
 
@@ -783,18 +945,26 @@ def _exon_scan(idx: TranscriptIndex, jj, t, vs, ve, ins, fwd, within) -> dict[st
     ss_start = has_next & _overlap(vs, ve, i_s, i_s + 1)
     ss_end = has_next & _overlap(vs, ve, i_e - 1, i_e)
     return {
-        "ex_any": ov, "ex_lo": np.where(ov, ex_rank, 10**9), "ex_hi": np.where(ov, ex_rank, 0),
-        "intr_any": io, "intr_lo": np.where(io, rank, 10**9), "intr_hi": np.where(io, rank, 0),
+        "ex_any": ov,
+        "ex_lo": np.where(ov, ex_rank, 10**9),
+        "ex_hi": np.where(ov, ex_rank, 0),
+        "intr_any": io,
+        "intr_lo": np.where(io, rank, 10**9),
+        "intr_hi": np.where(io, rank, 0),
         "donor": np.where(fwd, ss_start, ss_end),
         "acceptor": np.where(fwd, ss_end, ss_start),
         "intronic": has_next & (_overlap(vs, ve, i_s + 2, i_e - 2) | (ins & ((vs == i_s + 2) | (ve == i_e - 2)))),
-        "region": has_next & (
-            _overlap(vs, ve, i_s + 2, i_s + 7) | _overlap(vs, ve, i_e - 7, i_e - 2)
-            | _overlap(vs, ve, i_s - 3, i_s - 1) | _overlap(vs, ve, i_e + 1, i_e + 3)
+        "region": has_next
+        & (
+            _overlap(vs, ve, i_s + 2, i_s + 7)
+            | _overlap(vs, ve, i_e - 7, i_e - 2)
+            | _overlap(vs, ve, i_s - 3, i_s - 1)
+            | _overlap(vs, ve, i_e + 1, i_e + 3)
             | (ins & ((vs == i_s) | (ve == i_e) | (vs == i_s + 2) | (ve == i_e - 2)))
         ),
         "fifth": has_next & np.where(fwd, _overlap(vs, ve, i_s + 4, i_s + 4), _overlap(vs, ve, i_e - 4, i_e - 4)),
-        "donor_region": has_next & np.where(fwd, _overlap(vs, ve, i_s + 2, i_s + 5), _overlap(vs, ve, i_e - 5, i_e - 2)),
+        "donor_region": has_next
+        & np.where(fwd, _overlap(vs, ve, i_s + 2, i_s + 5), _overlap(vs, ve, i_e - 5, i_e - 2)),
         "ppt": has_next & np.where(fwd, _overlap(vs, ve, i_e - 16, i_e - 2), _overlap(vs, ve, i_s + 2, i_s + 16)),
     }
 
@@ -841,7 +1011,9 @@ def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all, is_del_all=
     # exons overlapped: candidates = exon containing/left of ghi and the two before (d = 0, 1, 2)
     j = np.searchsorted(idx.ex_key, t * TranscriptIndex._SHIFT + np.maximum(vs, ve), "right") - 1
     if n <= _STACK_PAIRS:  # a few pairs: the three candidates scanned at once as 3n rows, reduced over d
-        s3 = _exon_scan(idx, np.concatenate([j, j - 1, j - 2]), *(np.concatenate([a, a, a]) for a in (t, vs, ve, ins, fwd, within)))
+        s3 = _exon_scan(
+            idx, np.concatenate([j, j - 1, j - 2]), *(np.concatenate([a, a, a]) for a in (t, vs, ve, ins, fwd, within))
+        )
         scan = {k: getattr(a.reshape(3, n), _SCAN_REDUCE.get(k, "any"))(axis=0) for k, a in s3.items()}
     else:  # many: one candidate at a time, accumulated (a third of the temporaries' memory)
         scan = {}
@@ -864,7 +1036,9 @@ def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all, is_del_all=
     # covered cDNA range (for CDS membership)
     cov_lo = np.where(c5_ok, c5, np.where(m5["intronic"] & in_span5, m5["next_cdna"], 1))
     cov_hi = np.where(c3_ok, c3, np.where(m3["intronic"] & in_span3, m3["prev_cdna"], idx.cdna_len[t]))
-    within_cds = coding & within & (cov_lo <= cov_hi) & (cov_hi >= idx.cdna_cds_start[t]) & (cov_lo <= idx.cdna_cds_end[t])
+    within_cds = (
+        coding & within & (cov_lo <= cov_hi) & (cov_hi >= idx.cdna_cds_start[t]) & (cov_lo <= idx.cdna_cds_end[t])
+    )
     # an insertion is in the CDS only when both flanking bases are
     within_cds &= ~ins | (c5_ok & c3_ok & (cov_lo >= idx.cdna_cds_start[t]) & (cov_hi <= idx.cdna_cds_end[t]))
 
@@ -897,12 +1071,24 @@ def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all, is_del_all=
         bits = np.where(ablation, _B["transcript_ablation"], bits)
         within_cds = within_cds & ~ablation
     return {
-        "within": within, "upstream": upstream, "downstream": downstream, "distance": distance,
-        "c5": c5, "c3": c3, "c5_ok": c5_ok, "c3_ok": c3_ok,
-        "anchor5": m5["anchor_cdna"], "offset5": m5["offset"],
-        "exon_any": ex_any & within, "exon_lo": ex_rank_lo, "exon_hi": ex_rank_hi,
-        "intron_any": intr_any & within, "intron_lo": intr_lo, "intron_hi": intr_hi,
-        "within_cds": within_cds, "bits": bits,
+        "within": within,
+        "upstream": upstream,
+        "downstream": downstream,
+        "distance": distance,
+        "c5": c5,
+        "c3": c3,
+        "c5_ok": c5_ok,
+        "c3_ok": c3_ok,
+        "anchor5": m5["anchor_cdna"],
+        "offset5": m5["offset"],
+        "exon_any": ex_any & within,
+        "exon_lo": ex_rank_lo,
+        "exon_hi": ex_rank_hi,
+        "intron_any": intr_any & within,
+        "intron_lo": intr_lo,
+        "intron_hi": intr_hi,
+        "within_cds": within_cds,
+        "bits": bits,
     }
 
 
@@ -969,11 +1155,24 @@ def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, alt_bytes, fields: _Cols, 
     rci, rbad = codon_case(ref_codon)
     aci, abad = codon_case(alt_codon)
     if small:
-        codons, amino, hgvsp = _snv_texts_small(idx, tk, rci, aci, rbad | abad, ra, aa, prot, same, complete,
-                                                unknown, start_lost)
+        codons, amino, hgvsp = _snv_texts_small(
+            idx, tk, rci, aci, rbad | abad, ra, aa, prot, same, complete, unknown, start_lost
+        )
     else:
-        codons, amino, hgvsp = _snv_texts(idx, tk, _CODON_CASE.gather(rci), _CODON_CASE.gather(aci), rbad | abad,
-                                          ra, aa, prot, same, complete, unknown, start_lost)
+        codons, amino, hgvsp = _snv_texts(
+            idx,
+            tk,
+            _CODON_CASE.gather(rci),
+            _CODON_CASE.gather(aci),
+            rbad | abad,
+            ra,
+            aa,
+            prot,
+            same,
+            complete,
+            unknown,
+            start_lost,
+        )
     # codons containing N (cds_start_NF padding): written base by base
     for i in np.flatnonzero(complete & (rbad | abad)):
         fields.set("Codons", int(k[i]), ref_l[i].tobytes().decode() + "/" + alt_l[i].tobytes().decode())
@@ -983,7 +1182,7 @@ def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, alt_bytes, fields: _Cols, 
     # stop lost: extension to the next stop in the 3' UTR (few rows: per row)
     for i in np.flatnonzero(stop_lost):
         tt = int(tk[i])
-        seq = bytearray((idx.coding_sequence(tt)[int(codon_start[i]):] + idx.utr3_sequence(tt)).encode())
+        seq = bytearray((idx.coding_sequence(tt)[int(codon_start[i]) :] + idx.utr3_sequence(tt)).encode())
         seq[int(phase[i])] = int(alt_b[i])
         pep = H.translate_to_stop(seq.decode(), code=int(idx.code[tt]))
         ext = f"Ter{pep.index('*')}" if "*" in pep else "Ter?"
@@ -992,25 +1191,51 @@ def _snv_coding(idx, t, vi, p, cds_pos, cds_len, sel, alt_bytes, fields: _Cols, 
 
 def _snv_texts(idx, tk, rc, ac, nbad, ra, aa, prot, same, complete, unknown, start_lost):
     """Codons, Amino_acids and HGVSp texts of substitutions in a CDS (vectorised)."""
-    df = pl.DataFrame({
-        "rc": rc, "ac": ac, "nbad": nbad,
-        "ra": _LETTERS.gather(ra), "aa": _LETTERS.gather(aa),
-        "r3": _THREE_S.gather(ra), "a3": _THREE_S.gather(aa), "prot": prot,
-        "same": same, "complete": complete, "unknown": unknown, "start_lost": start_lost,
-        "pref": idx.protein_prefix_series.gather(tk),
-    })
+    df = pl.DataFrame(
+        {
+            "rc": rc,
+            "ac": ac,
+            "nbad": nbad,
+            "ra": _LETTERS.gather(ra),
+            "aa": _LETTERS.gather(aa),
+            "r3": _THREE_S.gather(ra),
+            "a3": _THREE_S.gather(aa),
+            "prot": prot,
+            "same": same,
+            "complete": complete,
+            "unknown": unknown,
+            "start_lost": start_lost,
+            "pref": idx.protein_prefix_series.gather(tk),
+        }
+    )
     prot_s = pl.col("prot").cast(pl.Utf8)
     # each text is one concat_str whose optional pieces are null (skipped), not a when/then over whole texts
     cols = df.select(
         codons=pl.when(pl.col("complete") & ~pl.col("nbad")).then(
-            pl.concat_str([pl.col("rc"), pl.col("ac")], separator="/")),
-        amino=pl.when(pl.col("complete")).then(pl.concat_str(
-            [pl.col("ra"), pl.when(~pl.col("same")).then(pl.col("aa"))], separator="/", ignore_nulls=True)),
-        hgvsp=pl.when(~pl.col("unknown")).then(pl.concat_str([
-            pl.col("pref"), pl.lit("p."),
-            pl.when(pl.col("start_lost") & ~pl.col("same")).then(pl.lit("Met1?"))
-            .otherwise(pl.concat_str([pl.col("r3"), prot_s, pl.when(pl.col("same")).then(pl.lit(H.SYNONYMOUS_ESCAPED))
-                                      .otherwise(pl.col("a3"))]))])),
+            pl.concat_str([pl.col("rc"), pl.col("ac")], separator="/")
+        ),
+        amino=pl.when(pl.col("complete")).then(
+            pl.concat_str([pl.col("ra"), pl.when(~pl.col("same")).then(pl.col("aa"))], separator="/", ignore_nulls=True)
+        ),
+        hgvsp=pl.when(~pl.col("unknown")).then(
+            pl.concat_str(
+                [
+                    pl.col("pref"),
+                    pl.lit("p."),
+                    pl.when(pl.col("start_lost") & ~pl.col("same"))
+                    .then(pl.lit("Met1?"))
+                    .otherwise(
+                        pl.concat_str(
+                            [
+                                pl.col("r3"),
+                                prot_s,
+                                pl.when(pl.col("same")).then(pl.lit(H.SYNONYMOUS_ESCAPED)).otherwise(pl.col("a3")),
+                            ]
+                        )
+                    ),
+                ]
+            )
+        ),
     )
     return cols["codons"], cols["amino"], cols["hgvsp"]
 
@@ -1020,8 +1245,18 @@ def _snv_texts_small(idx, tk, rci, aci, nbad, ra, aa, prot, same, complete, unkn
     case, three, pref = _CODON_CASE_LIST, _THREE_LIST, idx.protein_prefix
     codons, amino, hgvsp = [], [], []
     for t_, rc, ac, bad, r_, a_, pr, sm, comp, unk, sl in zip(
-            tk.tolist(), rci.tolist(), aci.tolist(), nbad.tolist(), ra.tolist(), aa.tolist(), prot.tolist(),
-            same.tolist(), complete.tolist(), unknown.tolist(), start_lost.tolist()):
+        tk.tolist(),
+        rci.tolist(),
+        aci.tolist(),
+        nbad.tolist(),
+        ra.tolist(),
+        aa.tolist(),
+        prot.tolist(),
+        same.tolist(),
+        complete.tolist(),
+        unknown.tolist(),
+        start_lost.tolist(),
+    ):
         codons.append(f"{case[rc]}/{case[ac]}" if comp and not bad else None)
         amino.append((chr(r_) if sm else f"{chr(r_)}/{chr(a_)}") if comp else None)
         if unk:
@@ -1060,7 +1295,7 @@ def _codon_change(cds: str, cds_start: int, cds_end: int, seq_t: str, with_alt_c
     tl_start, tl_end = (cds_start + 2) // 3, (cds_end + 2) // 3
     codon_s, codon_e = tl_start * 3 - 2, tl_end * 3
     ref_codon = cds[codon_s - 1 : codon_e] if codon_e >= codon_s else ""
-    alt_codon = cds[codon_s - 1 : cds_start - 1] + seq_t + cds[max(cds_end, cds_start - 1): codon_e]
+    alt_codon = cds[codon_s - 1 : cds_start - 1] + seq_t + cds[max(cds_end, cds_start - 1) : codon_e]
     alt_cds = cds[: cds_start - 1] + seq_t + cds[cds_end:] if with_alt_cds else None
     return ref_codon, alt_codon, alt_cds, tl_start, tl_end, cds_start - codon_s
 
@@ -1089,9 +1324,18 @@ def _indel_pairs(idx, ks, vi, t, chrom, vs, ve, vref, valt, p, fields, cds5_ok, 
     tl = _tx_lists(idx)
     vk = vi[ks]
     places = _shifted_cds_places(idx, vk, t[ks], chrom, vs, ve, vref, valt, shifts)
-    rows = zip(ks.tolist(), vk.tolist(), t[ks].tolist(), p["c5"][ks].tolist(), p["c3"][ks].tolist(),
-               (p["c5_ok"][ks] & p["c3_ok"][ks]).tolist(), cds5_ok[ks].tolist(), cds3_ok[ks].tolist(),
-               p["hgvsc_ok"][ks].tolist(), places)
+    rows = zip(
+        ks.tolist(),
+        vk.tolist(),
+        t[ks].tolist(),
+        p["c5"][ks].tolist(),
+        p["c3"][ks].tolist(),
+        (p["c5_ok"][ks] & p["c3_ok"][ks]).tolist(),
+        cds5_ok[ks].tolist(),
+        cds3_ok[ks].tolist(),
+        p["hgvsc_ok"][ks].tolist(),
+        places,
+    )
     out = [
         _indel_pair(idx, tl, k, t_, vref[v_], valt[v_], c5, c3, cdna_ok, d5, d3, h_ok, placed, fields)
         for k, v_, t_, c5, c3, cdna_ok, d5, d3, h_ok, placed in rows
@@ -1142,8 +1386,9 @@ def _shifted_cds_places(idx, vk, tk, chrom, vs, ve, vref, valt, shifts) -> list:
     return out
 
 
-def _start_codon_edit(idx, t: int, cds_start_cdna: int, c_lo: int, c_hi: int, seq_t: str,
-                      length_change: bool) -> tuple[bool, bool, bool]:
+def _start_codon_edit(
+    idx, t: int, cds_start_cdna: int, c_lo: int, c_hi: int, seq_t: str, length_change: bool
+) -> tuple[bool, bool, bool]:
     """VEP's start-codon predicates (ensembl-variation Utils/VariationEffect.pm) for an allele at cDNA
     c_lo..c_hi (insertion: c_lo = c_hi + 1, both ends exonic) of a transcript that is not cds_start_NF:
     (_overlaps_start_codon, _ins_del_start_altered, _inv_start_altered). The edit is made on the 5' UTR
@@ -1156,7 +1401,7 @@ def _start_codon_edit(idx, t: int, cds_start_cdna: int, c_lo: int, c_hi: int, se
     utr = idx.cdna_sequence(t)[: cds_start_cdna - 1]
     edited = (utr + cds)[: c_lo - 1] + seq_t + (utr + cds)[c_hi:]
     altered = length_change and (len(edited) < len(cds) or not edited.endswith(cds))
-    broken = bool(utr) and edited[len(utr): len(utr) + 3] != "ATG"
+    broken = bool(utr) and edited[len(utr) : len(utr) + 3] != "ATG"
     return True, altered, broken
 
 
@@ -1186,7 +1431,8 @@ def _indel_pair(idx, tl, k, t, vref, valt, c5, c3, cdna_ok, cds5_ok, cds3_ok, hg
     if cdna_ok and not tl.start_nf[t]:
         c_lo, c_hi = (c5, c3) if not ins else (c3, c5)  # insertion: start = end + 1
         overlaps_start, start_altered, start_broken = _start_codon_edit(
-            idx, t, cds_start_cdna, c_lo, c_hi, seq_t, length_change)
+            idx, t, cds_start_cdna, c_lo, c_hi, seq_t, length_change
+        )
     start_retained = length_change and overlaps_start and not start_altered
     if not (cds5_ok and cds3_ok):
         # partly outside the CDS (intron / UTR): no codons, so no in-frame or peptide test; VEP's
@@ -1216,28 +1462,48 @@ def _indel_pair(idx, tl, k, t, vref, valt, c5, c3, cdna_ok, cds5_ok, cds3_ok, hg
     ref_codon, alt_codon, _, tl_start, tl_end, lead = _codon_change(cds, cds_start, cds_end, seq_t, False)
 
     def case(c: str, n_changed: int) -> str:
-        return c[:lead].lower() + c[lead:lead + n_changed].upper() + c[lead + n_changed:].lower()
+        return c[:lead].lower() + c[lead : lead + n_changed].upper() + c[lead + n_changed :].lower()
 
-    fields.set("Codons", k, f"{case(ref_codon, vf_nt_len) if ref_codon else '-'}/{case(alt_codon, len(seq_t)) if alt_codon else '-'}")
+    fields.set(
+        "Codons",
+        k,
+        f"{case(ref_codon, vf_nt_len) if ref_codon else '-'}/{case(alt_codon, len(seq_t)) if alt_codon else '-'}",
+    )
     rp, ap = _pep(ref_codon, code), _pep(alt_codon, code)
     fields.set("Amino_acids", k, (rp or "-") if rp == ap else f"{rp or '-'}/{ap or '-'}")
 
     inframe_del = not frameshift and _inframe_deletion(ref_codon, alt_codon)
     # VEP's inframe_insertion without its start_lost test (start_lost asks it while being decided)
-    inframe_ins = (not frameshift and len(alt_codon) > len(ref_codon) and not (start_retained and ap.endswith(rp))
-                   and (ap.startswith(rp) or ap.endswith(rp)))
+    inframe_ins = (
+        not frameshift
+        and len(alt_codon) > len(ref_codon)
+        and not (start_retained and ap.endswith(rp))
+        and (ap.startswith(rp) or ap.endswith(rp))
+    )
     start_lost = overlaps_start and (
-        (start_altered and not (inframe_ins or inframe_del)) or start_broken
-        or (bool(rp) and tl_start == 1 and not (ap.endswith(rp) or ap.startswith(rp))))
+        (start_altered and not (inframe_ins or inframe_del))
+        or start_broken
+        or (bool(rp) and tl_start == 1 and not (ap.endswith(rp) or ap.startswith(rp)))
+    )
     inframe_ins = inframe_ins and not start_lost
-    stop_retained = ("*" in rp and "*" in ap and rp.index("*") == len(rp) - 1 and ap.endswith("*") and not frameshift) or before_stop
+    stop_retained = (
+        "*" in rp and "*" in ap and rp.index("*") == len(rp) - 1 and ap.endswith("*") and not frameshift
+    ) or before_stop
     stop_lost = "*" in rp and "*" not in ap
     stop_gained = "*" in ap and "*" not in rp
-    missense = (not frameshift and not start_lost and not stop_lost and not stop_gained and rp != ap and len(rp) == len(ap))
+    missense = (
+        not frameshift and not start_lost and not stop_lost and not stop_gained and rp != ap and len(rp) == len(ap)
+    )
     synonymous = rp == ap and not stop_retained and "X" not in rp and bool(rp)
     protein_altering = (
-        bool(rp or ap) and len(rp) != len(ap) and not rp.startswith("*") and not ap.startswith("*")
-        and not (ap.startswith(rp) or ap.endswith(rp)) and not inframe_del and not start_lost and not frameshift
+        bool(rp or ap)
+        and len(rp) != len(ap)
+        and not rp.startswith("*")
+        and not ap.startswith("*")
+        and not (ap.startswith(rp) or ap.endswith(rp))
+        and not inframe_del
+        and not start_lost
+        and not frameshift
     )
     if frameshift:
         bits |= _B["frameshift_variant"]
@@ -1299,7 +1565,11 @@ def _indel_hgvsc(idx, vi, t, sel, chrom, vs, ve, vref, valt, fields, shifts, hgv
         elif r == "-":  # insertion between e0 and s0
             n = len(a)
             five, three = (e0, s0) if d == 1 else (s0, e0)
-            lo_seq = H._seq(idx.bundle, chrom[v_], e0 - n + 1, e0) if d == 1 else H._seq(idx.bundle, chrom[v_], s0, s0 + n - 1)
+            lo_seq = (
+                H._seq(idx.bundle, chrom[v_], e0 - n + 1, e0)
+                if d == 1
+                else H._seq(idx.bundle, chrom[v_], s0, s0 + n - 1)
+            )
             if lo_seq == a:
                 first, last, suffix = five - (n - 1) * d, five, "dup"
             else:
@@ -1335,17 +1605,43 @@ def _indel_hgvsc(idx, vi, t, sel, chrom, vs, ve, vref, valt, fields, shifts, hgv
     good = inside & ok1 & (ok2 | ~two)
     if small:
         pre = idx.hgvs_prefix
-        fields.put("HGVSc", k, [
-            (f"{pre[t_]}{a}_{b}{kv[i][3]}" if tw else f"{pre[t_]}{a}{kv[i][3]}") if g else None
-            for t_, a, b, tw, g, i in zip(tk.tolist(), c1, c2, two.tolist(), good.tolist(), ki.tolist())])
+        fields.put(
+            "HGVSc",
+            k,
+            [
+                (f"{pre[t_]}{a}_{b}{kv[i][3]}" if tw else f"{pre[t_]}{a}{kv[i][3]}") if g else None
+                for t_, a, b, tw, g, i in zip(tk.tolist(), c1, c2, two.tolist(), good.tolist(), ki.tolist())
+            ],
+        )
         hgvsc_ok[k] = good
         return
-    df = pl.DataFrame({"prefix": idx.hgvs_prefix_series.gather(tk), **c1, **c2, "two": two, "good": good,
-                       "suffix": pl.Series([r[3] for r in kv], dtype=pl.Utf8).gather(ki)})
-    text = df.select(pl.when(pl.col("good")).then(pl.concat_str([
-        pl.col("prefix"), *_coord_expr("star1", "num1", "off1", "off_text1"),
-        pl.when(pl.col("two")).then(pl.concat_str([pl.lit("_"), *_coord_expr("star2", "num2", "off2", "off_text2")], ignore_nulls=True)),
-        pl.col("suffix")], ignore_nulls=True))).to_series()
+    df = pl.DataFrame(
+        {
+            "prefix": idx.hgvs_prefix_series.gather(tk),
+            **c1,
+            **c2,
+            "two": two,
+            "good": good,
+            "suffix": pl.Series([r[3] for r in kv], dtype=pl.Utf8).gather(ki),
+        }
+    )
+    text = df.select(
+        pl.when(pl.col("good")).then(
+            pl.concat_str(
+                [
+                    pl.col("prefix"),
+                    *_coord_expr("star1", "num1", "off1", "off_text1"),
+                    pl.when(pl.col("two")).then(
+                        pl.concat_str(
+                            [pl.lit("_"), *_coord_expr("star2", "num2", "off2", "off_text2")], ignore_nulls=True
+                        )
+                    ),
+                    pl.col("suffix"),
+                ],
+                ignore_nulls=True,
+            )
+        )
+    ).to_series()
     fields.put("HGVSc", k, text)
     hgvsc_ok[k] = good
 
@@ -1367,11 +1663,11 @@ def _hgvsp_indel(idx, t, placed, frameshift) -> str | None:
     def alt_protein() -> str:
         """Reference residues before the change + the edited sequence translated to its first stop,
         reading a window first and the rest of the transcript only when no stop occurs in it."""
-        edited = cds[head: cds_start - 1] + seq_t
+        edited = cds[head : cds_start - 1] + seq_t
         utr3 = idx.utr3_sequence(t)
         window = 300
         if max(len(cds) - cds_end, 0) + len(utr3) > window:
-            part = cds[cds_end: cds_end + window]
+            part = cds[cds_end : cds_end + window]
             if len(part) < window:
                 part += utr3[: window - len(part)]
             tail = _translate_to_stop_cached(edited + part, code)
@@ -1396,13 +1692,17 @@ def _hgvsp_indel(idx, t, placed, frameshift) -> str | None:
         return None
     if rp == "*" and not ap:  # the stop codon deleted: the protein runs on
         alt_prot = alt_protein()
-        tail = alt_prot[start - 1:]
+        tail = alt_prot[start - 1 :]
         ext = f"Ter{tail.index('*')}" if "*" in tail else "Ter?"
         return f"{prefix}p.Ter{start}delext{ext}"
     if not ap:
         # deletion: 3' rule on the protein
         n = len(rp)
-        while start - 1 + n < len(ref_prot) and ref_prot[start - 1] == ref_prot[start - 1 + n] and ref_prot[start - 1 + n] != "*":
+        while (
+            start - 1 + n < len(ref_prot)
+            and ref_prot[start - 1] == ref_prot[start - 1 + n]
+            and ref_prot[start - 1 + n] != "*"
+        ):
             rp = rp[1:] + ref_prot[start - 1 + n]
             start += 1
         if n == 1:
@@ -1415,7 +1715,7 @@ def _hgvsp_indel(idx, t, placed, frameshift) -> str | None:
             ap = ap[1:] + ref_prot[start - 1]
             start += 1
         before = ref_prot[: start - 1]
-        if n <= len(before) and before[len(before) - n:] == ap:
+        if n <= len(before) and before[len(before) - n :] == ap:
             if n == 1:
                 return f"{prefix}p.{a3(ap)}{start - 1}dup"
             return f"{prefix}p.{a3(ap[0])}{start - n}_{a3(ap[-1])}{start - 1}dup"
@@ -1436,10 +1736,19 @@ def _known_table(bundle) -> pl.DataFrame:
     if k is None:
         kv = bundle.known_variants
         cols = ["variant_name", "CLIN_SIG"] + [c for c in FREQ_COLUMNS if c in kv.columns]
-        k = kv.select(pl.col("chrom"), pl.col("pos").alias("vstart"), pl.col("ref").alias("vref"),
-                      pl.col("alt").alias("valt"), *cols).group_by("chrom", "vstart", "vref", "valt").agg(
-            pl.col("variant_name").unique().sort().str.join(",").alias("Existing_variation"),
-            *[pl.col(c).drop_nulls().first() for c in cols if c != "variant_name"],
+        k = (
+            kv.select(
+                pl.col("chrom"),
+                pl.col("pos").alias("vstart"),
+                pl.col("ref").alias("vref"),
+                pl.col("alt").alias("valt"),
+                *cols,
+            )
+            .group_by("chrom", "vstart", "vref", "valt")
+            .agg(
+                pl.col("variant_name").unique().sort().str.join(",").alias("Existing_variation"),
+                *[pl.col(c).drop_nulls().first() for c in cols if c != "variant_name"],
+            )
         )
         bundle.__dict__["_known_by_allele"] = k
     return k
@@ -1476,8 +1785,12 @@ def variant_lookup(bundle) -> pl.DataFrame:
             k = pl.read_parquet(f)
         else:
             key = ["chrom", "vstart", "vref", "valt"]
-            k = (_known_table(bundle).join(_clinvar_table(bundle), on=key, how="full", coalesce=True)
-                 .with_columns(CLIN_SIG=pl.coalesce("CLIN_SIG", "clinvar_sig")).drop("clinvar_sig"))
+            k = (
+                _known_table(bundle)
+                .join(_clinvar_table(bundle), on=key, how="full", coalesce=True)
+                .with_columns(CLIN_SIG=pl.coalesce("CLIN_SIG", "clinvar_sig"))
+                .drop("clinvar_sig")
+            )
         bundle.__dict__["_variant_lookup"] = k
     return k
 
@@ -1493,13 +1806,32 @@ def _join_known(vv: pl.DataFrame, bundle) -> pl.DataFrame:
 # ------------------------------------------------------------------------------------------ summarise
 # summarise's output columns and the annotation column each one is (`_canon`: CANONICAL == "YES")
 SUMMARY_FROM: list[tuple[str, str]] = [
-    ("row", "row"), ("variant_id", "Uploaded_variation"), ("chrom", "chrom"), ("pos", "pos"), ("ref", "ref"),
-    ("alt", "alt"), ("most_severe_consequence", "most_severe_consequence"), ("impact", "IMPACT"),
-    ("gene_id", "Gene"), ("gene_symbol", "SYMBOL"), ("transcript_id", "Feature"), ("biotype", "BIOTYPE"),
-    ("canonical", "_canon"), ("hgvsc", "HGVSc"), ("hgvsp", "HGVSp"), ("hgvsg", "HGVSg"),
-    ("cdna_position", "cDNA_position"), ("cds_position", "CDS_position"), ("protein_position", "Protein_position"),
-    ("amino_acids", "Amino_acids"), ("codons", "Codons"), ("exon", "EXON"), ("intron", "INTRON"),
-    ("existing_variation", "Existing_variation"), *[(c.lower(), c) for c in FREQ_COLUMNS], ("clin_sig", "CLIN_SIG"),
+    ("row", "row"),
+    ("variant_id", "Uploaded_variation"),
+    ("chrom", "chrom"),
+    ("pos", "pos"),
+    ("ref", "ref"),
+    ("alt", "alt"),
+    ("most_severe_consequence", "most_severe_consequence"),
+    ("impact", "IMPACT"),
+    ("gene_id", "Gene"),
+    ("gene_symbol", "SYMBOL"),
+    ("transcript_id", "Feature"),
+    ("biotype", "BIOTYPE"),
+    ("canonical", "_canon"),
+    ("hgvsc", "HGVSc"),
+    ("hgvsp", "HGVSp"),
+    ("hgvsg", "HGVSg"),
+    ("cdna_position", "cDNA_position"),
+    ("cds_position", "CDS_position"),
+    ("protein_position", "Protein_position"),
+    ("amino_acids", "Amino_acids"),
+    ("codons", "Codons"),
+    ("exon", "EXON"),
+    ("intron", "INTRON"),
+    ("existing_variation", "Existing_variation"),
+    *[(c.lower(), c) for c in FREQ_COLUMNS],
+    ("clin_sig", "CLIN_SIG"),
 ]
 
 
@@ -1530,8 +1862,9 @@ def _summarise_small(annotations: pl.DataFrame) -> pl.DataFrame:
     """`summarise` row by row (the small-input path, hcml.small_inputs): each variant's annotation row
     that sorts first on the same keys (row; first SO term's rank; canonical, protein-coding first;
     Feature; nulls last), in row order: those rows taken (a slice for one) and their columns renamed."""
-    rows, csqs, canon, biotype, feature = (annotations.get_column(c).to_list()
-                                           for c in ("row", "Consequence", "CANONICAL", "BIOTYPE", "Feature"))
+    rows, csqs, canon, biotype, feature = (
+        annotations.get_column(c).to_list() for c in ("row", "Consequence", "CANONICAL", "BIOTYPE", "Feature")
+    )
     default = len(TERMS)
     best: dict = {}
     for i, (row, csq, can, bt, feat) in enumerate(zip(rows, csqs, canon, biotype, feature)):
@@ -1545,5 +1878,11 @@ def _summarise_small(annotations: pl.DataFrame) -> pl.DataFrame:
         first = annotations.slice(picked[0], 1)
     else:
         first = annotations[picked] if picked else annotations.clear()
-    return pl.DataFrame([pl.Series(name, [canon[i] == "YES" for i in picked], dtype=pl.Boolean) if src == "_canon"
-                         else first.get_column(src).alias(name) for name, src in SUMMARY_FROM])
+    return pl.DataFrame(
+        [
+            pl.Series(name, [canon[i] == "YES" for i in picked], dtype=pl.Boolean)
+            if src == "_canon"
+            else first.get_column(src).alias(name)
+            for name, src in SUMMARY_FROM
+        ]
+    )

@@ -21,21 +21,49 @@ def _say(message: str) -> None:
 
 @click.command("annotate")
 @click.argument("input_path", metavar="[INPUT]", required=False)
-@click.option("--bundle", "bundle_dir", type=click.Path(path_type=Path), default=None,
-              help="Reference bundle directory (default: $HCML_BUNDLE_DIR or <data dir>/bundle).")
+@click.option(
+    "--bundle",
+    "bundle_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Reference bundle directory (default: $HCML_BUNDLE_DIR or <data dir>/bundle).",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="vep", show_default=True, help="Output format.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Output file (default: stdout).")
-@click.option("--rejects", "rejects_path", type=click.Path(path_type=Path), default=None,
-              help="Write rejected records as TSV (line, field, reason, text) here.")
-@click.option("--variants", "variants", default=None,
-              help='Comma-separated variant strings instead of INPUT: "21-25891796-C-T,ENST00000346798.7:c.2149G>A".')
-@click.option("--sequence", "sequence_path", type=click.Path(path_type=Path), default=None,
-              help="A raw DNA sequence file (plain or FASTA) to place in the reference and call variants from.")
-@click.option("--kind", type=click.Choice(["auto", "vcf", "variants", "sequence"]), default="auto", show_default=True,
-              help="How to read INPUT.")
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write rejected records as TSV (line, field, reason, text) here.",
+)
+@click.option(
+    "--variants",
+    "variants",
+    default=None,
+    help='Comma-separated variant strings instead of INPUT: "21-25891796-C-T,ENST00000346798.7:c.2149G>A".',
+)
+@click.option(
+    "--sequence",
+    "sequence_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A raw DNA sequence file (plain or FASTA) to place in the reference and call variants from.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["auto", "vcf", "variants", "sequence"]),
+    default="auto",
+    show_default=True,
+    help="How to read INPUT.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress or summary on stderr.")
-@click.option("--acmg", is_flag=True, help="Add the ACMG/AMP class, points, criteria and evidence of each variant "
-              "(extra fields ACMG_*; PP3/BP4 from the serving model's evidence thresholds, docs/acmg.md).")
+@click.option(
+    "--acmg",
+    is_flag=True,
+    help="Add the ACMG/AMP class, points, criteria and evidence of each variant "
+    "(extra fields ACMG_*; PP3/BP4 from the serving model's evidence thresholds, docs/acmg.md).",
+)
 def annotate(input_path, bundle_dir, fmt, output, rejects_path, variants, sequence_path, kind, quiet, acmg) -> None:
     """Annotate INPUT (a VCF, plain or bgzipped, a variant list or a sequence file; '-' for stdin) offline
     against a reference bundle, as Ensembl VEP would.
@@ -74,8 +102,19 @@ def load_bundle(bundle_dir: Path | None):
         raise InputError(f"cannot load the reference bundle at {path}: {exc}") from exc
 
 
-def run(input_path, bundle_dir, fmt, output, rejects_path, variants, sequence_path, kind="auto", quiet=False,
-        chunk_records: int | None = None, acmg: bool = False) -> dict:
+def run(
+    input_path,
+    bundle_dir,
+    fmt,
+    output,
+    rejects_path,
+    variants,
+    sequence_path,
+    kind="auto",
+    quiet=False,
+    chunk_records: int | None = None,
+    acmg: bool = False,
+) -> dict:
     """Read, annotate and write a chunk of records at a time (VCF inputs; other inputs are one chunk), so
     memory follows the chunk, not the input. Returns the counts: records in, annotated, rejected."""
     from hcml.genomics.errors import InputError
@@ -113,8 +152,10 @@ def run(input_path, bundle_dir, fmt, output, rejects_path, variants, sequence_pa
         if rejects_fh is not None:
             rejects_fh.close()
     if not quiet:
-        _say(f"{counts['in']} in = {counts['annotated']} annotated + {counts['rejected']} rejected "
-             f"({time.perf_counter() - t0:.2f}s)")
+        _say(
+            f"{counts['in']} in = {counts['annotated']} annotated + {counts['rejected']} rejected "
+            f"({time.perf_counter() - t0:.2f}s)"
+        )
         if counts["rejected"] and rejects_path is None:
             for line, field, reason in shown[:5]:
                 where = f"line {line}" if line is not None else "input"

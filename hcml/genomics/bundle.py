@@ -154,15 +154,29 @@ def _feature_columns(path: Path, kind: str, df: pl.DataFrame) -> pl.DataFrame:
         if bad.height:
             raise BundleError(f"{path}:{bad['line'][0]}: {col} '{bad[col][0][:40]}' is not an integer")
         df = df.with_columns(as_int.alias(col))
-    return df.with_columns(pl.col("chrom").replace_strict(
-        {c: normalise_contig(c) for c in df["chrom"].unique().to_list()}, return_dtype=pl.Utf8))
+    return df.with_columns(
+        pl.col("chrom").replace_strict(
+            {c: normalise_contig(c) for c in df["chrom"].unique().to_list()}, return_dtype=pl.Utf8
+        )
+    )
 
 
 # ------------------------------------------------------------------------------------------ GTF parsing
 _ATTRS = [
-    "gene_id", "gene_version", "gene_name", "gene_biotype", "transcript_id", "transcript_version",
-    "transcript_name", "transcript_biotype", "transcript_source", "transcript_support_level",
-    "exon_number", "ccds_id", "protein_id", "protein_version",
+    "gene_id",
+    "gene_version",
+    "gene_name",
+    "gene_biotype",
+    "transcript_id",
+    "transcript_version",
+    "transcript_name",
+    "transcript_biotype",
+    "transcript_source",
+    "transcript_support_level",
+    "exon_number",
+    "ccds_id",
+    "protein_id",
+    "protein_version",
 ]
 
 
@@ -182,18 +196,27 @@ def _read_gtf(gtf: Path) -> tuple[pl.DataFrame, list[dict]]:
         df = df.filter(pl.col("feature").is_in(_GTF_FEATURES))
         on_tx = pl.col("feature") == "transcript"
         every_row = {"transcript_id", "protein_id", "protein_version", "source"}
-        return df.with_columns(
-            [pl.col("attributes").str.extract(rf'(?:^|; ){a} "([^"]*)"', 1).alias(a) if a in every_row
-             else pl.when(on_tx).then(pl.col("attributes").str.extract(rf'(?:^|; ){a} "([^"]*)"', 1)).alias(a)
-             for a in _ATTRS + extra]
-            + [
-                pl.col("attributes").str.extract_all(r'tag "[^"]*"').list.eval(
-                    pl.element().str.slice(5).str.strip_chars('"')).alias("tags"),
-            ]
-        ).with_columns(
-            transcript_biotype=pl.coalesce("transcript_biotype", "transcript_type", "biotype", "source"),
-            gene_biotype=pl.coalesce("gene_biotype", "gene_type"),
-        ).drop(extra, "attributes")
+        return (
+            df.with_columns(
+                [
+                    pl.col("attributes").str.extract(rf'(?:^|; ){a} "([^"]*)"', 1).alias(a)
+                    if a in every_row
+                    else pl.when(on_tx).then(pl.col("attributes").str.extract(rf'(?:^|; ){a} "([^"]*)"', 1)).alias(a)
+                    for a in _ATTRS + extra
+                ]
+                + [
+                    pl.col("attributes")
+                    .str.extract_all(r'tag "[^"]*"')
+                    .list.eval(pl.element().str.slice(5).str.strip_chars('"'))
+                    .alias("tags"),
+                ]
+            )
+            .with_columns(
+                transcript_biotype=pl.coalesce("transcript_biotype", "transcript_type", "biotype", "source"),
+                gene_biotype=pl.coalesce("gene_biotype", "gene_type"),
+            )
+            .drop(extra, "attributes")
+        )
 
     df = _read_feature_lines(gtf, "GTF", extract)
     # some GTFs list several transcripts on one exon/CDS row ("ENST1,ENST1_1"): the row belongs to each
@@ -201,10 +224,13 @@ def _read_gtf(gtf: Path) -> tuple[pl.DataFrame, list[dict]]:
     has_row = df.filter(pl.col("feature") == "transcript")["transcript_id"].implode()
     orphans = (
         df.filter(pl.col("feature").is_in(["exon", "CDS", "stop_codon"]) & ~pl.col("transcript_id").is_in(has_row))
-        .group_by("transcript_id", maintain_order=True).agg(pl.col("line").first())
+        .group_by("transcript_id", maintain_order=True)
+        .agg(pl.col("line").first())
     )
-    skipped = [{"transcript_id": tid, "line": line, "reason": "exon / CDS rows but no transcript row"}
-               for tid, line in orphans.iter_rows()]
+    skipped = [
+        {"transcript_id": tid, "line": line, "reason": "exon / CDS rows but no transcript row"}
+        for tid, line in orphans.iter_rows()
+    ]
     return df, skipped
 
 
@@ -222,13 +248,45 @@ def _is_gff3(path: Path) -> bool:
 
 # GFF3 attributes read, under every name the common producers use (Ensembl, GENCODE, RefSeq/NCBI); which
 # one wins follows Ensembl VEP's GFF reader (AnnotationSource/File/GFF.pm and BaseGXF.pm)
-_GFF3_KEYS = ["ID", "Name", "id", "name", "Parent", "parent", "transcript_id", "gene_id", "gene_name", "gene",
-              "biotype", "transcript_type", "gene_type", "gene_biotype", "ncrna_class", "gbkey", "description",
-              "version", "ccdsid", "protein_id", "tag", "transcript_support_level", "tsl", "Dbxref", "dbxref"]
+_GFF3_KEYS = [
+    "ID",
+    "Name",
+    "id",
+    "name",
+    "Parent",
+    "parent",
+    "transcript_id",
+    "gene_id",
+    "gene_name",
+    "gene",
+    "biotype",
+    "transcript_type",
+    "gene_type",
+    "gene_biotype",
+    "ncrna_class",
+    "gbkey",
+    "description",
+    "version",
+    "ccdsid",
+    "protein_id",
+    "tag",
+    "transcript_support_level",
+    "tsl",
+    "Dbxref",
+    "dbxref",
+]
 _GFF3_PARTS = {"exon": "exon", "cds": "CDS", "stop_codon": "stop_codon"}  # VEP: lc(type); other children ignored
 # GFF3 spec: these characters are percent-encoded inside column 9 (',' only inside multi-value attributes)
-_GFF3_ESCAPES = [("09", "\t"), ("0A", "\n"), ("0D", "\r"), ("3B", ";"), ("3D", "="), ("26", "&"), ("2C", ","),
-                 ("25", "%")]
+_GFF3_ESCAPES = [
+    ("09", "\t"),
+    ("0A", "\n"),
+    ("0D", "\r"),
+    ("3B", ";"),
+    ("3D", "="),
+    ("26", "&"),
+    ("2C", ","),
+    ("25", "%"),
+]
 
 
 def _unescape(expr: pl.Expr) -> pl.Expr:
@@ -249,7 +307,8 @@ def _gff3_biotype() -> pl.Expr:
     kind = pl.col("feature").str.to_lowercase()
     segment = kind.str.extract(r"^([a-z]+)_gene_segment$", 1)
     return pl.coalesce(
-        "biotype", "transcript_type",
+        "biotype",
+        "transcript_type",
         pl.when(kind == "mrna").then(pl.lit("protein_coding")),
         pl.when(kind == "ncrna").then(pl.col("ncrna_class")),
         pl.when(segment.is_not_null()).then(pl.lit("IG_") + segment.str.to_uppercase() + pl.lit("_gene")),
@@ -278,15 +337,31 @@ def _read_gff3(path: Path) -> tuple[pl.DataFrame, list[dict]]:
     def extract(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """A chunk as (exon / CDS / stop_codon rows with the few columns they need, the other rows that have
         an ID with every attribute read): rows of neither kind (UTRs, biological_region, ...) link nothing."""
-        df = df.with_columns(part=pl.col("feature").str.to_lowercase().replace_strict(_GFF3_PARTS, default=None),
-                             rid=_unescape(pl.coalesce(attr("ID"), attr("Name"), attr("id"), attr("name"))))
+        df = df.with_columns(
+            part=pl.col("feature").str.to_lowercase().replace_strict(_GFF3_PARTS, default=None),
+            rid=_unescape(pl.coalesce(attr("ID"), attr("Name"), attr("id"), attr("name"))),
+        )
         parts = df.filter(pl.col("part").is_not_null()).select(
-            *_COLUMNS[:-1], "line", "part", "rid", protein_id=_unescape(attr("protein_id")),
-            parents=pl.coalesce(attr_list("Parent"), attr_list("parent")))
-        records = df.filter(pl.col("part").is_null() & pl.col("rid").is_not_null()).with_columns(
-            [_unescape(attr(k)).alias(k) for k in _GFF3_KEYS if k not in ("Parent", "parent", "tag", "Dbxref", "dbxref")]
-            + [attr_list(k).alias(k) for k in ("Parent", "parent", "tag", "Dbxref", "dbxref")]
-        ).drop("attributes").with_columns(parents=pl.coalesce("Parent", "parent"))
+            *_COLUMNS[:-1],
+            "line",
+            "part",
+            "rid",
+            protein_id=_unescape(attr("protein_id")),
+            parents=pl.coalesce(attr_list("Parent"), attr_list("parent")),
+        )
+        records = (
+            df.filter(pl.col("part").is_null() & pl.col("rid").is_not_null())
+            .with_columns(
+                [
+                    _unescape(attr(k)).alias(k)
+                    for k in _GFF3_KEYS
+                    if k not in ("Parent", "parent", "tag", "Dbxref", "dbxref")
+                ]
+                + [attr_list(k).alias(k) for k in ("Parent", "parent", "tag", "Dbxref", "dbxref")]
+            )
+            .drop("attributes")
+            .with_columns(parents=pl.coalesce("Parent", "parent"))
+        )
         return parts, records
 
     parts, df = _read_feature_lines(path, "GFF3", extract)
@@ -294,29 +369,59 @@ def _read_gff3(path: Path) -> tuple[pl.DataFrame, list[dict]]:
     skipped: list[dict] = []
     known_ids = pl.concat([df["rid"], parts["rid"]]).drop_nulls().implode()
     orphans = parts.filter(pl.col("parent_id").is_null() | ~pl.col("parent_id").is_in(known_ids))
-    for line, feature, pid in orphans.select("line", "feature", "parent_id").unique("parent_id", keep="first").iter_rows():
-        why = f"{feature} rows name Parent '{pid}', which no feature has as ID" if pid else f"{feature} row without a Parent"
+    for line, feature, pid in (
+        orphans.select("line", "feature", "parent_id").unique("parent_id", keep="first").iter_rows()
+    ):
+        why = (
+            f"{feature} rows name Parent '{pid}', which no feature has as ID"
+            if pid
+            else f"{feature} row without a Parent"
+        )
         skipped.append({"transcript_id": pid, "line": line, "reason": why})
     tx_rid = parts["parent_id"].drop_nulls().unique().implode()
     genes = (
-        df.filter(pl.col("rid").is_not_null()).unique("rid", keep="first", maintain_order=True)
-        .select(gene_rid="rid", g_gene_id="gene_id", g_name=pl.coalesce("Name", "name"), g_version="version",
-                g_biotype=pl.coalesce("biotype", "gene_type", "gene_biotype"), g_description="description")
+        df.filter(pl.col("rid").is_not_null())
+        .unique("rid", keep="first", maintain_order=True)
+        .select(
+            gene_rid="rid",
+            g_gene_id="gene_id",
+            g_name=pl.coalesce("Name", "name"),
+            g_version="version",
+            g_biotype=pl.coalesce("biotype", "gene_type", "gene_biotype"),
+            g_description="description",
+        )
     )
     tx = (
         df.filter(pl.col("part").is_null() & pl.col("rid").is_in(tx_rid))
         .with_columns(gene_rid=pl.col("parents").list.first())
         .join(genes, on="gene_rid", how="left", maintain_order="left")
-        .with_columns(gene_dbxref=pl.col("Dbxref").fill_null(pl.col("dbxref")).list.eval(
-            pl.element().str.extract(r"^GeneID:(.+)$", 1)).list.drop_nulls().list.first())
+        .with_columns(
+            gene_dbxref=pl.col("Dbxref")
+            .fill_null(pl.col("dbxref"))
+            .list.eval(pl.element().str.extract(r"^GeneID:(.+)$", 1))
+            .list.drop_nulls()
+            .list.first()
+        )
         .select(
-            "line", "chrom", "source", pl.lit("transcript").alias("feature"), "start", "end", "score", "strand",
-            "frame", "rid",
+            "line",
+            "chrom",
+            "source",
+            pl.lit("transcript").alias("feature"),
+            "start",
+            "end",
+            "score",
+            "strand",
+            "frame",
+            "rid",
             transcript_id=_strip_prefix(pl.coalesce("transcript_id", "rid")),
             gene_id=pl.coalesce("gene_id", "gene_dbxref", "g_gene_id", _strip_prefix(pl.col("gene_rid"))),
-            gene_version="g_version", gene_name=pl.coalesce("gene_name", "gene", "g_name"),
-            gene_biotype="g_biotype", transcript_version="version", transcript_name=pl.col("Name"),
-            transcript_biotype=_gff3_biotype(), transcript_source="source",
+            gene_version="g_version",
+            gene_name=pl.coalesce("gene_name", "gene", "g_name"),
+            gene_biotype="g_biotype",
+            transcript_version="version",
+            transcript_name=pl.col("Name"),
+            transcript_biotype=_gff3_biotype(),
+            transcript_source="source",
             transcript_support_level=pl.coalesce("transcript_support_level", "tsl"),
             ccds_id=pl.col("ccdsid").str.replace(r"\.\d+$", ""),
             tags=pl.col("tag").fill_null(pl.lit([], dtype=pl.List(pl.Utf8))),
@@ -325,24 +430,40 @@ def _read_gff3(path: Path) -> tuple[pl.DataFrame, list[dict]]:
     # siblings of transcripts (children of their genes) with no exon / CDS rows at all: VEP skips them
     # silently (`return unless $tr_record->{_children}`); they are listed here, not lost
     gene_rid = df.filter(pl.col("rid").is_in(tx_rid))["parents"].list.first().drop_nulls().unique().implode()
-    childless = df.filter(pl.col("part").is_null() & ~pl.col("rid").is_in(tx_rid)
-                          & pl.col("parents").list.first().is_in(gene_rid))
+    childless = df.filter(
+        pl.col("part").is_null() & ~pl.col("rid").is_in(tx_rid) & pl.col("parents").list.first().is_in(gene_rid)
+    )
     for tid, line in childless.select(_strip_prefix(pl.coalesce("transcript_id", "rid")), "line").iter_rows():
         skipped.append({"transcript_id": tid, "line": line, "reason": "no exon rows"})
     dup = tx.filter(pl.col("transcript_id").is_duplicated())
     if dup.height:
         lines = ", ".join(str(x) for x in dup["line"].head(4))
-        raise BundleError(f"{path}: transcript '{dup['transcript_id'][0]}' is defined more than once (lines {lines}): "
-                          "GFF3 IDs must be unique")
+        raise BundleError(
+            f"{path}: transcript '{dup['transcript_id'][0]}' is defined more than once (lines {lines}): "
+            "GFF3 IDs must be unique"
+        )
     no_biotype = tx.filter(pl.col("transcript_biotype").is_null())
     for tid, line in no_biotype.select("transcript_id", "line").iter_rows():
-        skipped.append({"transcript_id": tid, "line": line, "reason": "no biotype (no biotype / transcript_type "
-                        "attribute, and none follows from its type)"})
+        skipped.append(
+            {
+                "transcript_id": tid,
+                "line": line,
+                "reason": "no biotype (no biotype / transcript_type attribute, and none follows from its type)",
+            }
+        )
     tx = tx.filter(pl.col("transcript_biotype").is_not_null())
-    children = (
-        parts.join(tx.select(parent_id="rid", tid="transcript_id"), on="parent_id", how="inner")
-        .select("line", "chrom", "source", pl.col("part").alias("feature"), "start", "end", "score", "strand",
-                "frame", "protein_id", transcript_id="tid")
+    children = parts.join(tx.select(parent_id="rid", tid="transcript_id"), on="parent_id", how="inner").select(
+        "line",
+        "chrom",
+        "source",
+        pl.col("part").alias("feature"),
+        "start",
+        "end",
+        "score",
+        "strand",
+        "frame",
+        "protein_id",
+        transcript_id="tid",
     )  # the transcript's attributes stay on its transcript row: the gene model reads them there
     out = pl.concat([tx.drop("rid"), children], how="diagonal_relaxed")
     for a in _ATTRS:
@@ -360,18 +481,27 @@ def _derive_nf_flags(tr: pl.DataFrame, cds: pl.DataFrame, segs: pl.DataFrame, se
     the CDS (after the phase) is not whole codons or does not end with a stop. Sequence checks are skipped
     where the CDS has an N. Vectorised over every transcript: the bases are read from the compiled sequence
     (`segs` + `seq`, as the bundle stores them) at the genomic places of CDS offsets."""
-    c = (cds.join(tr.select("transcript_id", "chrom", "strand"), on="transcript_id", how="inner")
-         .with_columns(along=pl.when(pl.col("strand") == 1).then(pl.col("start")).otherwise(-pl.col("start")))
-         .sort("transcript_id", "along")
-         .with_columns(length=pl.col("end") - pl.col("start") + 1))
+    c = (
+        cds.join(tr.select("transcript_id", "chrom", "strand"), on="transcript_id", how="inner")
+        .with_columns(along=pl.when(pl.col("strand") == 1).then(pl.col("start")).otherwise(-pl.col("start")))
+        .sort("transcript_id", "along")
+        .with_columns(length=pl.col("end") - pl.col("start") + 1)
+    )
     if c.height == 0:
         return tr.with_columns(flags=pl.lit(None, pl.Utf8))
-    c = c.with_columns(goff=pl.col("length").cum_sum() - pl.col("length"),
-                       n_bases=c["length"].to_numpy() - _covered(c["chrom"].to_numpy(), c["start"].to_numpy(),
-                                                                  c["end"].to_numpy(), segs))
+    c = c.with_columns(
+        goff=pl.col("length").cum_sum() - pl.col("length"),
+        n_bases=c["length"].to_numpy()
+        - _covered(c["chrom"].to_numpy(), c["start"].to_numpy(), c["end"].to_numpy(), segs),
+    )
     per = c.group_by("transcript_id", maintain_order=True).agg(
-        chrom=pl.col("chrom").first(), strand=pl.col("strand").first(), phase=pl.col("phase").first().fill_null(0),
-        base=pl.col("goff").first(), total=pl.col("length").sum(), n_bases=pl.col("n_bases").sum())
+        chrom=pl.col("chrom").first(),
+        strand=pl.col("strand").first(),
+        phase=pl.col("phase").first().fill_null(0),
+        base=pl.col("goff").first(),
+        total=pl.col("length").sum(),
+        n_bases=pl.col("n_bases").sum(),
+    )
     goff, g_start, g_end, g_strand = (c[x].to_numpy() for x in ("goff", "start", "end", "strand"))
     g_chrom = c["chrom"].to_numpy()
     phase = per["phase"].to_numpy().astype(np.int64)
@@ -402,10 +532,19 @@ def _derive_nf_flags(tr: pl.DataFrame, cds: pl.DataFrame, segs: pl.DataFrame, se
     start_nf = (phase != 0) | (known & ~spells(codon(np.zeros(len(phase), np.int64)), {"ATG"}))
     end_nf = (length % 3 != 0) | (known & ~(spells(codon(whole - 3), _STOPS) & (whole >= 3)))
     flags = pl.DataFrame({"transcript_id": per["transcript_id"], "start_nf": start_nf, "end_nf": end_nf}).select(
-        "transcript_id", flags=pl.concat_list(pl.when("start_nf").then(pl.lit("cds_start_NF")),
-                                              pl.when("end_nf").then(pl.lit("cds_end_NF"))).list.drop_nulls().list.join(","))
-    return tr.drop("flags").join(flags, on="transcript_id", how="left", maintain_order="left").with_columns(
-        flags=pl.when(pl.col("flags") == "").then(None).otherwise(pl.col("flags"))).select(tr.columns)
+        "transcript_id",
+        flags=pl.concat_list(
+            pl.when("start_nf").then(pl.lit("cds_start_NF")), pl.when("end_nf").then(pl.lit("cds_end_NF"))
+        )
+        .list.drop_nulls()
+        .list.join(","),
+    )
+    return (
+        tr.drop("flags")
+        .join(flags, on="transcript_id", how="left", maintain_order="left")
+        .with_columns(flags=pl.when(pl.col("flags") == "").then(None).otherwise(pl.col("flags")))
+        .select(tr.columns)
+    )
 
 
 _COMPLEMENT = np.arange(256, dtype=np.uint8)
@@ -439,8 +578,11 @@ def _covered(chrom: np.ndarray, start: np.ndarray, end: np.ndarray, segs: pl.Dat
 
         def upto(x):  # real bases at positions <= x
             i = np.searchsorted(s, x, "right") - 1
-            return np.where(i >= 0, before[np.maximum(i, 0)] + np.clip(x - s[np.maximum(i, 0)] + 1, 0,
-                                                                         (e - s + 1)[np.maximum(i, 0)]), 0)
+            return np.where(
+                i >= 0,
+                before[np.maximum(i, 0)] + np.clip(x - s[np.maximum(i, 0)] + 1, 0, (e - s + 1)[np.maximum(i, 0)]),
+                0,
+            )
 
         out[sel] = upto(end[sel]) - upto(start[sel] - 1)
     return out
@@ -460,15 +602,22 @@ def _canonical(tr: pl.DataFrame) -> pl.Series:
     ).with_columns(
         tier=pl.when(pl.col("mane_select").fill_null(False) if "mane_select" in tr.columns else pl.lit(False))
         .then(-1)
-        .when(pl.col("has_tl") & pl.col("is_ccds")).then(0)
-        .when(pl.col("has_tl") & pl.col("is_merged")).then(1)
-        .when(pl.col("has_tl")).then(2).otherwise(3),
+        .when(pl.col("has_tl") & pl.col("is_ccds"))
+        .then(0)
+        .when(pl.col("has_tl") & pl.col("is_merged"))
+        .then(1)
+        .when(pl.col("has_tl"))
+        .then(2)
+        .otherwise(3),
         tl_len=pl.when(pl.col("has_tl")).then(pl.col("cds_length")).otherwise(0),
     )
     best = (
-        ranked.sort(["gene_id", "tier", "tl_len", "cdna_length", "transcript_id"],
-                    descending=[False, False, True, True, False])
-        .group_by("gene_id", maintain_order=True).first().select("transcript_id")
+        ranked.sort(
+            ["gene_id", "tier", "tl_len", "cdna_length", "transcript_id"], descending=[False, False, True, True, False]
+        )
+        .group_by("gene_id", maintain_order=True)
+        .first()
+        .select("transcript_id")
     )
     return tr["transcript_id"].is_in(best["transcript_id"].implode()).alias("canonical")
 
@@ -481,9 +630,11 @@ def _without_exons(g: pl.DataFrame) -> pl.DataFrame:
     lonely = g.filter((pl.col("feature") == "transcript") & ~pl.col("transcript_id").is_in(has_exon))
     with_cds = g.filter(pl.col("feature") == "CDS")["transcript_id"].unique().implode()
     return lonely.select(
-        "transcript_id", "line",
+        "transcript_id",
+        "line",
         reason=pl.when(pl.col("transcript_id").is_in(with_cds))
-        .then(pl.lit("CDS rows but no exon rows")).otherwise(pl.lit("no exon rows")),
+        .then(pl.lit("CDS rows but no exon rows"))
+        .otherwise(pl.lit("no exon rows")),
     )
 
 
@@ -496,9 +647,13 @@ def _exon_order(exons: pl.DataFrame) -> pl.Series:
 
 # Ensembl / GENCODE transcript tags kept as boolean columns (GENCODE "tag" vocabulary; MANE: the
 # NCBI/EMBL-EBI MANE project's Select and Plus Clinical sets)
-_TAG_COLUMNS = {"ensembl_canonical": "Ensembl_canonical", "mane_select": "MANE_Select",
-                "mane_plus_clinical": "MANE_Plus_Clinical", "mrna_start_nf": "mRNA_start_NF",
-                "mrna_end_nf": "mRNA_end_NF"}
+_TAG_COLUMNS = {
+    "ensembl_canonical": "Ensembl_canonical",
+    "mane_select": "MANE_Select",
+    "mane_plus_clinical": "MANE_Plus_Clinical",
+    "mrna_start_nf": "mRNA_start_NF",
+    "mrna_end_nf": "mRNA_end_NF",
+}
 
 
 def _merge_cds(cds: pl.DataFrame) -> pl.DataFrame:
@@ -506,18 +661,24 @@ def _merge_cds(cds: pl.DataFrame) -> pl.DataFrame:
     (transcript_id, start, end, phase). The phase is the CDS row's frame: on the + strand the first one given
     along the run, on the - strand the last (the phase belongs to the 5' row, the higher one)."""
     phase = pl.when((pl.col("feature") == "CDS") & (pl.col("frame") != ".")).then(
-        pl.col("frame").cast(pl.Int8, strict=False))
+        pl.col("frame").cast(pl.Int8, strict=False)
+    )
     return (
         cds.select("transcript_id", "start", "end", "strand", phase=phase)
         .sort("transcript_id", "start", maintain_order=True)
         .with_columns(reach=pl.col("end").cum_max().shift(1).over("transcript_id"))
         .with_columns(run=(pl.col("reach").is_null() | (pl.col("start") > pl.col("reach") + 1)).cum_sum())
         .group_by("transcript_id", "run", maintain_order=True)
-        .agg(start=pl.col("start").min(), end=pl.col("end").max(),
-             phase=pl.when(pl.col("strand").first() == "-").then(pl.col("phase").drop_nulls().last())
-             .otherwise(pl.col("phase").drop_nulls().first()))
-        .select("transcript_id", pl.col("start").cast(pl.Int64), pl.col("end").cast(pl.Int64),
-                pl.col("phase").cast(pl.Int8))
+        .agg(
+            start=pl.col("start").min(),
+            end=pl.col("end").max(),
+            phase=pl.when(pl.col("strand").first() == "-")
+            .then(pl.col("phase").drop_nulls().last())
+            .otherwise(pl.col("phase").drop_nulls().first()),
+        )
+        .select(
+            "transcript_id", pl.col("start").cast(pl.Int64), pl.col("end").cast(pl.Int64), pl.col("phase").cast(pl.Int8)
+        )
     )
 
 
@@ -536,30 +697,52 @@ def _gene_models(gtf: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, l
         .select("transcript_id", "start", "end", strand="tx_strand")
     )
     exons = exons.with_columns(_exon_order(exons))
-    cds = g.filter(pl.col("feature").is_in(["CDS", "stop_codon"])
-                   & pl.col("transcript_id").is_in(tx_rows["transcript_id"].implode()))
+    cds = g.filter(
+        pl.col("feature").is_in(["CDS", "stop_codon"])
+        & pl.col("transcript_id").is_in(tx_rows["transcript_id"].implode())
+    )
     # fold stop codons into the CDS intervals (Ensembl GTF CDS rows exclude the stop codon)
     cds_tab = _merge_cds(cds)
     cds_span = cds_tab.group_by("transcript_id").agg(
-        cds_start=pl.col("start").min(), cds_end=pl.col("end").max(),
-        cds_length=(pl.col("end") - pl.col("start") + 1).sum())
-    exon_len = exons.group_by("transcript_id").agg(cdna_length=(pl.col("end") - pl.col("start") + 1).sum(),
-                                                   n_exons=pl.len())
-    prot = g.filter(pl.col("feature") == "CDS").group_by("transcript_id").agg(
-        protein_id=pl.col("protein_id").first(), protein_version=pl.col("protein_version").first())
-    sec = g.filter(pl.col("feature") == "Selenocysteine").group_by("transcript_id").agg(
-        selenocysteine=pl.col("start").unique().sort())
-    tags = g.filter(pl.col("feature").is_in(["transcript", "exon", "CDS"])).group_by("transcript_id").agg(
-        tags=pl.col("tags").list.explode(keep_nulls=False, empty_as_null=False).unique())
+        cds_start=pl.col("start").min(),
+        cds_end=pl.col("end").max(),
+        cds_length=(pl.col("end") - pl.col("start") + 1).sum(),
+    )
+    exon_len = exons.group_by("transcript_id").agg(
+        cdna_length=(pl.col("end") - pl.col("start") + 1).sum(), n_exons=pl.len()
+    )
+    prot = (
+        g.filter(pl.col("feature") == "CDS")
+        .group_by("transcript_id")
+        .agg(protein_id=pl.col("protein_id").first(), protein_version=pl.col("protein_version").first())
+    )
+    sec = (
+        g.filter(pl.col("feature") == "Selenocysteine")
+        .group_by("transcript_id")
+        .agg(selenocysteine=pl.col("start").unique().sort())
+    )
+    tags = (
+        g.filter(pl.col("feature").is_in(["transcript", "exon", "CDS"]))
+        .group_by("transcript_id")
+        .agg(tags=pl.col("tags").list.explode(keep_nulls=False, empty_as_null=False).unique())
+    )
     tr = (
         tx_rows.select(
-            "transcript_id", pl.col("transcript_version").cast(pl.Int32), "gene_id",
-            pl.col("gene_version").cast(pl.Int32), pl.col("gene_name").alias("gene_symbol"),
-            pl.col("transcript_biotype").alias("biotype"), "gene_biotype", "transcript_name",
+            "transcript_id",
+            pl.col("transcript_version").cast(pl.Int32),
+            "gene_id",
+            pl.col("gene_version").cast(pl.Int32),
+            pl.col("gene_name").alias("gene_symbol"),
+            pl.col("transcript_biotype").alias("biotype"),
+            "gene_biotype",
+            "transcript_name",
             pl.col("transcript_source").alias("source"),
             # "1", "1 (assigned to previous version 5)", "NA": the level is the leading digit (Ensembl GTF)
             pl.col("transcript_support_level").str.extract(r"^\s*([1-5])\b", 1).cast(pl.Int8).alias("tsl"),
-            "chrom", "start", "end", pl.when(pl.col("strand") == "-").then(-1).otherwise(1).cast(pl.Int8).alias("strand"),
+            "chrom",
+            "start",
+            "end",
+            pl.when(pl.col("strand") == "-").then(-1).otherwise(1).cast(pl.Int8).alias("strand"),
             pl.col("ccds_id").alias("ccds"),
         )
         .join(cds_span, on="transcript_id", how="left")
@@ -572,11 +755,14 @@ def _gene_models(gtf: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, l
             flags=pl.concat_list(
                 pl.when(pl.col("tags").list.contains("cds_start_NF")).then(pl.lit("cds_start_NF")),
                 pl.when(pl.col("tags").list.contains("cds_end_NF")).then(pl.lit("cds_end_NF")),
-            ).list.drop_nulls().list.join(","),
+            )
+            .list.drop_nulls()
+            .list.join(","),
             basic=pl.col("tags").list.contains("basic"),
             **{col: pl.col("tags").list.contains(tag).fill_null(False) for col, tag in _TAG_COLUMNS.items()},
             codon_table=pl.col("chrom").replace_strict(
-                {c: codon_table_of_contig(c) for c in tx_rows["chrom"].unique().to_list()}, return_dtype=pl.Int8),
+                {c: codon_table_of_contig(c) for c in tx_rows["chrom"].unique().to_list()}, return_dtype=pl.Int8
+            ),
         )
         .with_columns(flags=pl.when(pl.col("flags") == "").then(None).otherwise(pl.col("flags")))
         .drop("tags")
@@ -651,22 +837,47 @@ def _compile_known_variants(path: Path) -> pl.DataFrame:
     need = {"chrom", "variation_name", "start", "end", "allele_string"}
     if not need <= set(df.columns):
         raise BundleError(f"{path}: not a known-variants table (missing columns {sorted(need - set(df.columns))})")
-    freq_cols = {"AF": "AF", **{p: f"{p}_AF" for p in POPULATIONS_1KG}, "gnomADe": "gnomADe_AF",
-                 **{f"gnomADe_{p}": f"gnomADe_{p}_AF" for p in GNOMADE_POPS}}
+    freq_cols = {
+        "AF": "AF",
+        **{p: f"{p}_AF" for p in POPULATIONS_1KG},
+        "gnomADe": "gnomADe_AF",
+        **{f"gnomADe_{p}": f"gnomADe_{p}_AF" for p in GNOMADE_POPS},
+    }
     freq_cols = {k: v for k, v in freq_cols.items() if k in df.columns}
-    base = df.with_row_index("kv").with_columns(
-        chrom=pl.col("chrom").map_elements(normalise_contig, return_dtype=pl.Utf8),
-        pos=pl.col("start").cast(pl.Int64), end=pl.col("end").cast(pl.Int64),
-        alleles=pl.col("allele_string").str.split("/"),
-    ).with_columns(ref=pl.col("alleles").list.first(), alt=pl.col("alleles").list.slice(1))
-    rows = base.select("kv", "chrom", "pos", "end", "ref", "alt", pl.col("variation_name").alias("variant_name"),
-                       pl.col("clin_sig").alias("CLIN_SIG") if "clin_sig" in df.columns else pl.lit(None, pl.Utf8).alias("CLIN_SIG"),
-                       ).explode("alt").filter(pl.col("alt").is_not_null())
+    base = (
+        df.with_row_index("kv")
+        .with_columns(
+            chrom=pl.col("chrom").map_elements(normalise_contig, return_dtype=pl.Utf8),
+            pos=pl.col("start").cast(pl.Int64),
+            end=pl.col("end").cast(pl.Int64),
+            alleles=pl.col("allele_string").str.split("/"),
+        )
+        .with_columns(ref=pl.col("alleles").list.first(), alt=pl.col("alleles").list.slice(1))
+    )
+    rows = (
+        base.select(
+            "kv",
+            "chrom",
+            "pos",
+            "end",
+            "ref",
+            "alt",
+            pl.col("variation_name").alias("variant_name"),
+            pl.col("clin_sig").alias("CLIN_SIG")
+            if "clin_sig" in df.columns
+            else pl.lit(None, pl.Utf8).alias("CLIN_SIG"),
+        )
+        .explode("alt")
+        .filter(pl.col("alt").is_not_null())
+    )
     for src, dst in freq_cols.items():
         f = (
-            base.select("kv", pl.col(src).str.split(",").alias("f")).explode("f").drop_nulls("f")
+            base.select("kv", pl.col(src).str.split(",").alias("f"))
+            .explode("f")
+            .drop_nulls("f")
             .with_columns(pl.col("f").str.split_exact(":", 1).struct.rename_fields(["alt", "v"]))
-            .unnest("f").select("kv", "alt", pl.col("v").cast(pl.Float64, strict=False).alias(dst))
+            .unnest("f")
+            .select("kv", "alt", pl.col("v").cast(pl.Float64, strict=False).alias(dst))
             .unique(["kv", "alt"])
         )
         rows = rows.join(f, on=["kv", "alt"], how="left")
@@ -684,7 +895,9 @@ def _compile_clinvar(path: Path) -> pl.DataFrame:
         .select(
             pl.col("chrom_grch38").map_elements(normalise_contig, return_dtype=pl.Utf8).alias("chrom"),
             pl.col("pos_grch38").cast(pl.Int64, strict=False).alias("pos"),
-            "ref", "alt", "clinical_significance",
+            "ref",
+            "alt",
+            "clinical_significance",
             *[pl.col(c) for c in keep if c in df.columns],
         )
         .drop_nulls("pos")
@@ -693,8 +906,14 @@ def _compile_clinvar(path: Path) -> pl.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------------ build
-def build_bundle(gtf: Path, fasta: Path, out: Path, known_variants: Path | None = None,
-                 clinvar: Path | None = None, contigs: str = "all") -> Path:
+def build_bundle(
+    gtf: Path,
+    fasta: Path,
+    out: Path,
+    known_variants: Path | None = None,
+    clinvar: Path | None = None,
+    contigs: str = "all",
+) -> Path:
     """Compile the sources into `out` (created; existing bundle files are replaced). Returns `out`.
     `contigs`: 'all', or 'primary' to leave out unplaced / alt contigs and the transcripts on them (their
     count per contig goes to the manifest)."""
@@ -748,8 +967,18 @@ def build_bundle(gtf: Path, fasta: Path, out: Path, known_variants: Path | None 
     for name in (CODING_FILE, CODING_TABLE):
         (out / name).unlink(missing_ok=True)
     write_coding_sequences(ReferenceBundle.load_tables(out, contig_lengths, tr, exons, cds, segs), out)
-    files = ["transcripts.parquet", "exons.parquet", "cds.parquet", "sequence_segments.parquet", "sequence.bin",
-             "known_variants.parquet", "clinvar.parquet", LOOKUP_FILE, CODING_FILE, CODING_TABLE]
+    files = [
+        "transcripts.parquet",
+        "exons.parquet",
+        "cds.parquet",
+        "sequence_segments.parquet",
+        "sequence.bin",
+        "known_variants.parquet",
+        "clinvar.parquet",
+        LOOKUP_FILE,
+        CODING_FILE,
+        CODING_TABLE,
+    ]
     bundle_hash = hashlib.sha256()
     for f in files:
         bundle_hash.update(f.encode() + b"\0" + _sha256(out / f).encode() + b"\n")
@@ -763,16 +992,22 @@ def build_bundle(gtf: Path, fasta: Path, out: Path, known_variants: Path | None 
         "format": BUNDLE_FORMAT,
         "sources": {
             k: {"path": str(Path(p).resolve()), "sha256": _sha256(Path(p)), "version": _guess_version(k, Path(p))}
-            for k, p in sources.items() if p is not None
+            for k, p in sources.items()
+            if p is not None
         },
         "built_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "hcml_version": hcml_version,
         "bundle_sha256": bundle_hash.hexdigest(),
         "contigs": contig_lengths,
-        "counts": {"transcripts": tr.height, "genes": tr["gene_id"].n_unique(), "exons": exons.height,
-                   "known_variants": kv.height, "clinvar": cv.height,
-                   "sequence_bases": int((segs["end"] - segs["start"] + 1).sum() or 0),
-                   "skipped_transcripts": len(skipped)},
+        "counts": {
+            "transcripts": tr.height,
+            "genes": tr["gene_id"].n_unique(),
+            "exons": exons.height,
+            "known_variants": kv.height,
+            "clinvar": cv.height,
+            "sequence_bases": int((segs["end"] - segs["start"] + 1).sum() or 0),
+            "skipped_transcripts": len(skipped),
+        },
         "skipped_transcripts": skipped,
         "transcripts_on_contigs_left_out": left_out,
         "files": files,
@@ -782,8 +1017,16 @@ def build_bundle(gtf: Path, fasta: Path, out: Path, known_variants: Path | None 
 
 
 def _empty_known() -> pl.DataFrame:
-    cols = {"chrom": pl.Utf8, "pos": pl.Int64, "end": pl.Int64, "ref": pl.Utf8, "alt": pl.Utf8,
-            "variant_name": pl.Utf8, "CLIN_SIG": pl.Utf8, "AF": pl.Float64}
+    cols = {
+        "chrom": pl.Utf8,
+        "pos": pl.Int64,
+        "end": pl.Int64,
+        "ref": pl.Utf8,
+        "alt": pl.Utf8,
+        "variant_name": pl.Utf8,
+        "CLIN_SIG": pl.Utf8,
+        "AF": pl.Float64,
+    }
     cols.update({f"{p}_AF": pl.Float64 for p in POPULATIONS_1KG})
     cols["gnomADe_AF"] = pl.Float64
     cols.update({f"gnomADe_{p}_AF": pl.Float64 for p in GNOMADE_POPS})
@@ -791,9 +1034,19 @@ def _empty_known() -> pl.DataFrame:
 
 
 def _empty_clinvar() -> pl.DataFrame:
-    return pl.DataFrame(schema={"chrom": pl.Utf8, "pos": pl.Int64, "ref": pl.Utf8, "alt": pl.Utf8,
-                                "clinical_significance": pl.Utf8, "review_status": pl.Utf8, "hgvs_c": pl.Utf8,
-                                "hgvs_p": pl.Utf8, "symbol": pl.Utf8})
+    return pl.DataFrame(
+        schema={
+            "chrom": pl.Utf8,
+            "pos": pl.Int64,
+            "ref": pl.Utf8,
+            "alt": pl.Utf8,
+            "clinical_significance": pl.Utf8,
+            "review_status": pl.Utf8,
+            "hgvs_c": pl.Utf8,
+            "hgvs_p": pl.Utf8,
+            "symbol": pl.Utf8,
+        }
+    )
 
 
 # ------------------------------------------------------------------------------------------------- load
@@ -815,17 +1068,31 @@ class ReferenceBundle:
         path = Path(path)
         mf = path / "manifest.json"
         if not mf.is_file():
-            raise BundleError(f"{path}: not a reference bundle (no manifest.json); build one with `hcml reference build`")
+            raise BundleError(
+                f"{path}: not a reference bundle (no manifest.json); build one with `hcml reference build`"
+            )
         manifest = json.loads(mf.read_text())
-        b = cls.load_tables(path, {k: int(v) for k, v in manifest["contigs"].items()},
-                            pl.read_parquet(path / "transcripts.parquet"), pl.read_parquet(path / "exons.parquet"),
-                            pl.read_parquet(path / "cds.parquet"), pl.read_parquet(path / "sequence_segments.parquet"))
+        b = cls.load_tables(
+            path,
+            {k: int(v) for k, v in manifest["contigs"].items()},
+            pl.read_parquet(path / "transcripts.parquet"),
+            pl.read_parquet(path / "exons.parquet"),
+            pl.read_parquet(path / "cds.parquet"),
+            pl.read_parquet(path / "sequence_segments.parquet"),
+        )
         b.manifest = manifest
         return b
 
     @classmethod
-    def load_tables(cls, path: Path, contigs: dict[str, int], transcripts: pl.DataFrame, exons: pl.DataFrame,
-                    cds: pl.DataFrame, segs: pl.DataFrame) -> "ReferenceBundle":
+    def load_tables(
+        cls,
+        path: Path,
+        contigs: dict[str, int],
+        transcripts: pl.DataFrame,
+        exons: pl.DataFrame,
+        cds: pl.DataFrame,
+        segs: pl.DataFrame,
+    ) -> "ReferenceBundle":
         """A bundle over tables in memory and the sequence.bin in `path` (what `load` reads; the build uses it
         before the manifest exists)."""
         seg_map = {}
@@ -834,8 +1101,16 @@ class ReferenceBundle:
             seg_map[chrom] = (grp["start"].to_numpy(), grp["end"].to_numpy(), grp["offset"].to_numpy())
         seq_file = path / "sequence.bin"
         seq = np.memmap(seq_file, dtype=np.uint8, mode="r") if seq_file.stat().st_size else np.zeros(0, np.uint8)
-        return cls(path=path, manifest={}, contigs=contigs, transcripts=transcripts, exons=exons, cds=cds,
-                   _segments=seg_map, _seq=seq)
+        return cls(
+            path=path,
+            manifest={},
+            contigs=contigs,
+            transcripts=transcripts,
+            exons=exons,
+            cds=cds,
+            _segments=seg_map,
+            _seq=seq,
+        )
 
     @cached_property
     def known_variants(self) -> pl.DataFrame:

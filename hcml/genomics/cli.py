@@ -21,16 +21,33 @@ def reference() -> None:
 
 
 @reference.command("build")
-@click.option("--gtf", type=click.Path(path_type=Path), default=None,
-              help="Gene models: Ensembl GTF, or GFF3 (by .gff3/.gff name or header). Default: data/reference.")
+@click.option(
+    "--gtf",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Gene models: Ensembl GTF, or GFF3 (by .gff3/.gff name or header). Default: data/reference.",
+)
 @click.option("--fasta", type=click.Path(path_type=Path), default=None, help="bgzipped+indexed or plain FASTA.")
 @click.option("--known-variants", type=click.Path(path_type=Path), default=None, help="VEP-cache known variants TSV.")
 @click.option("--clinvar", type=click.Path(path_type=Path), default=None, help="ClinVar TSV with GRCh38 columns.")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Output directory (default: $HCML_BUNDLE_DIR).")
-@click.option("--contigs", type=click.Choice(["all", "primary"]), default="all", show_default=True,
-              help="'primary': only chromosomes 1-22, X, Y, MT (chr-prefixed or not); unplaced / alt contigs left out.")
-def build(gtf: Path | None, fasta: Path | None, known_variants: Path | None, clinvar: Path | None,
-          out: Path | None, contigs: str) -> None:
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=None, help="Output directory (default: $HCML_BUNDLE_DIR)."
+)
+@click.option(
+    "--contigs",
+    type=click.Choice(["all", "primary"]),
+    default="all",
+    show_default=True,
+    help="'primary': only chromosomes 1-22, X, Y, MT (chr-prefixed or not); unplaced / alt contigs left out.",
+)
+def build(
+    gtf: Path | None,
+    fasta: Path | None,
+    known_variants: Path | None,
+    clinvar: Path | None,
+    out: Path | None,
+    contigs: str,
+) -> None:
     """Compile the sources into a bundle directory (Parquet tables + sequence + manifest.json).
 
     With no options, builds from the real files shipped in data/ into $HCML_BUNDLE_DIR. When --gtf or
@@ -52,8 +69,7 @@ def build(gtf: Path | None, fasta: Path | None, known_variants: Path | None, cli
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", BundleWarning)
-            path = build_bundle(gtf, fasta, out, known_variants=known_variants, clinvar=clinvar,
-                                    contigs=contigs)
+            path = build_bundle(gtf, fasta, out, known_variants=known_variants, clinvar=clinvar, contigs=contigs)
     except BundleError as exc:
         _fail(str(exc))
     for w in caught:
@@ -62,15 +78,25 @@ def build(gtf: Path | None, fasta: Path | None, known_variants: Path | None, cli
 
     b = ReferenceBundle.load(path)
     c = b.manifest["counts"]
-    click.echo(f"bundle written to {path} in {time.perf_counter() - t0:.1f}s: {c['genes']} genes, {c['transcripts']} "
-               f"transcripts, {c['exons']} exons, {c['sequence_bases']:,} bases, {c['known_variants']:,} known "
-               f"variants, {c['clinvar']:,} ClinVar records; sha256 {b.manifest['bundle_sha256'][:12]}")
+    click.echo(
+        f"bundle written to {path} in {time.perf_counter() - t0:.1f}s: {c['genes']} genes, {c['transcripts']} "
+        f"transcripts, {c['exons']} exons, {c['sequence_bases']:,} bases, {c['known_variants']:,} known "
+        f"variants, {c['clinvar']:,} ClinVar records; sha256 {b.manifest['bundle_sha256'][:12]}"
+    )
 
 
 @click.command("compare-vep")
-@click.option("--vcf", type=click.Path(path_type=Path), default=None, help="Input VCF (default: data/truth/saturation.vcf.gz).")
+@click.option(
+    "--vcf", type=click.Path(path_type=Path), default=None, help="Input VCF (default: data/truth/saturation.vcf.gz)."
+)
 @click.option("--vep", type=click.Path(path_type=Path), default=None, help="Ensembl VEP --tab output for the same VCF.")
-@click.option("--bundle", "bundle_path", type=click.Path(path_type=Path), default=None, help="Bundle directory (default: $HCML_BUNDLE_DIR, built if absent).")
+@click.option(
+    "--bundle",
+    "bundle_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Bundle directory (default: $HCML_BUNDLE_DIR, built if absent).",
+)
 @click.option("--show", type=int, default=0, help="Print up to N disagreeing rows per field.")
 def compare_vep(vcf: Path | None, vep: Path | None, bundle_path: Path | None, show: int) -> None:
     """Annotate VCF and print per-field agreement with Ensembl VEP's output on the transcripts both have."""

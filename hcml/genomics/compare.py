@@ -10,9 +10,29 @@ from pathlib import Path
 
 import polars as pl
 
-FIELDS = ["Consequence", "IMPACT", "cDNA_position", "CDS_position", "Protein_position", "Amino_acids", "Codons",
-          "EXON", "INTRON", "HGVSc", "HGVSp", "HGVSg", "DISTANCE", "STRAND", "CANONICAL", "FLAGS", "SYMBOL",
-          "BIOTYPE", "Gene", "Allele", "Location"]
+FIELDS = [
+    "Consequence",
+    "IMPACT",
+    "cDNA_position",
+    "CDS_position",
+    "Protein_position",
+    "Amino_acids",
+    "Codons",
+    "EXON",
+    "INTRON",
+    "HGVSc",
+    "HGVSp",
+    "HGVSg",
+    "DISTANCE",
+    "STRAND",
+    "CANONICAL",
+    "FLAGS",
+    "SYMBOL",
+    "BIOTYPE",
+    "Gene",
+    "Allele",
+    "Location",
+]
 KEY = ["Uploaded_variation", "Feature"]
 
 
@@ -24,8 +44,9 @@ def read_vep_tab(path: Path) -> pl.DataFrame:
     if not lines or not lines[0].lstrip("#").startswith("Uploaded_variation"):
         raise ValueError(f"{path}: not a VEP --tab file (no 'Uploaded_variation' header)")
     lines[0] = lines[0].lstrip("#")
-    return pl.read_csv(io.StringIO("".join(lines)), separator="\t", infer_schema=False, null_values=["-"],
-                       quote_char=None)
+    return pl.read_csv(
+        io.StringIO("".join(lines)), separator="\t", infer_schema=False, null_values=["-"], quote_char=None
+    )
 
 
 @dataclass
@@ -53,8 +74,9 @@ def _as_text(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns([pl.col(c).cast(pl.Utf8).replace("-", None) for c in df.columns])
 
 
-def compare_annotations(ours: pl.DataFrame, vep: pl.DataFrame, n_variants: int | None = None,
-                        fields: list[str] = FIELDS) -> Comparison:
+def compare_annotations(
+    ours: pl.DataFrame, vep: pl.DataFrame, n_variants: int | None = None, fields: list[str] = FIELDS
+) -> Comparison:
     ours = _as_text(ours.filter(pl.col("Feature").is_not_null()).select(KEY + [f for f in fields if f in ours.columns]))
     vep = _as_text(vep.filter(pl.col("Feature").is_not_null()).select(KEY + [f for f in fields if f in vep.columns]))
     shared = set(ours["Feature"].unique().to_list()) & set(vep["Feature"].unique().to_list())
@@ -75,8 +97,14 @@ def compare_annotations(ours: pl.DataFrame, vep: pl.DataFrame, n_variants: int |
     return Comparison(
         n_variants=n_variants if n_variants is not None else vep["Uploaded_variation"].n_unique(),
         vep_variants=vep["Uploaded_variation"].n_unique(),
-        shared_transcripts=len(shared), vep_rows=vep_s.height, our_rows=ours_s.height, matched_rows=joined.height,
-        missing_rows=missing, extra_rows=extra, field_agreement=agreement, disagreements=dis,
+        shared_transcripts=len(shared),
+        vep_rows=vep_s.height,
+        our_rows=ours_s.height,
+        matched_rows=joined.height,
+        missing_rows=missing,
+        extra_rows=extra,
+        field_agreement=agreement,
+        disagreements=dis,
     )
 
 

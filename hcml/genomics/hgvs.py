@@ -25,8 +25,16 @@ def _aa3(seq: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------- shifting
-def shift_indel(bundle, chrom: str, start: int, end: int, ref: str, alt: str, direction: int = 1,
-                limit: tuple[int, int] | None = None) -> tuple[int, int, str, str]:
+def shift_indel(
+    bundle,
+    chrom: str,
+    start: int,
+    end: int,
+    ref: str,
+    alt: str,
+    direction: int = 1,
+    limit: tuple[int, int] | None = None,
+) -> tuple[int, int, str, str]:
     """Roll a VEP-style deletion (alt '-') or insertion (ref '-') along the genome's forward strand
     (direction=1: to higher coordinates, -1: to lower) while the sequence allows; returns the shifted
     (start, end, ref, alt) with forward-strand alleles. Insertions have start = end + 1. `limit` bounds
@@ -76,8 +84,9 @@ def _seq(bundle, chrom: str, a: int, b: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ HGVSg
-def hgvs_genomic(bundle, chrom: str, start: int, end: int, ref: str, alt: str,
-                 shifted: tuple[int, int, str, str] | None = None) -> str:
+def hgvs_genomic(
+    bundle, chrom: str, start: int, end: int, ref: str, alt: str, shifted: tuple[int, int, str, str] | None = None
+) -> str:
     """`21:g.25585636T>C`, `21:g.25880551del`, `21:g.25698752dup`, `21:g.25585661_25585662insA`.
     `shifted`: the variant's forward-strand `shift_indel` when the caller already has it."""
     if ref != "-" and alt != "-" and len(ref) == 1 and len(alt) == 1:
@@ -105,8 +114,9 @@ def hgvs_genomic(bundle, chrom: str, start: int, end: int, ref: str, alt: str,
 
 
 # ---------------------------------------------------------------------------------------------- HGVSp
-def hgvs_protein_change(ref_prot: str, alt_prot: str, first_changed_hint: int | None = None,
-                        frameshift: bool = False) -> str | None:
+def hgvs_protein_change(
+    ref_prot: str, alt_prot: str, first_changed_hint: int | None = None, frameshift: bool = False
+) -> str | None:
     """p. description (without prefix) of the change from ref_prot to alt_prot, both translated from the
     start codon; alt_prot is translated through the 3' UTR (for frameshifts / stop loss) and both end at
     their first stop ('*' kept). Returns None when no change can be described."""
@@ -167,7 +177,7 @@ def hgvs_protein_change(ref_prot: str, alt_prot: str, first_changed_hint: int | 
     if not r_chg:  # insertion between i and i+1 (1-based: i, i+1)
         before = ref_prot[:i]
         n_ins = len(a_chg)
-        if i - n_ins >= 0 and before[len(before) - n_ins:] == a_chg:
+        if i - n_ins >= 0 and before[len(before) - n_ins :] == a_chg:
             if n_ins == 1:
                 return f"p.{_aa3(a_chg)}{i}dup"
             return f"p.{_aa3(a_chg[0])}{i - n_ins + 1}_{_aa3(a_chg[-1])}{i}dup"
@@ -182,6 +192,3 @@ def hgvs_protein_change(ref_prot: str, alt_prot: str, first_changed_hint: int | 
 
 def synonymous(aa: str, protein_pos: int) -> str:
     return f"p.{_aa3(aa)}{protein_pos}{SYNONYMOUS_ESCAPED}"
-
-
-

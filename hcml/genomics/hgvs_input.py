@@ -43,7 +43,9 @@ def hgvs_c_to_vcf(text: str, bundle) -> tuple[str, int, str, str]:
             held = have["transcript_version"][0]
             which = f"it has version {held}" if held is not None else f"its gene model gives no version: write {tx}"
             raise Problem("hgvs", f"transcript {tx}.{ver} is not in the reference bundle ({which})") from None
-        raise Problem("hgvs", f"unknown transcript '{tx}{'.' + ver if ver else ''}': not in the reference bundle") from None
+        raise Problem(
+            "hgvs", f"unknown transcript '{tx}{'.' + ver if ver else ''}': not in the reference bundle"
+        ) from None
     tid = idx.ids[t]
     kind = m["kind"]
     try:

@@ -86,9 +86,15 @@ def _finish_vectorised(cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle, n
     return ParsedInput(rows.drop("cand"), all_rejects, n_input, **extra), rows
 
 
-def finish_rows(cands: list[tuple], pre_rejects: list[tuple], bundle, n_input: int, rows_frame: bool = False,
-                cand_dtype: pl.DataType = pl.UInt32,
-                **extra) -> tuple[ParsedInput, pl.DataFrame | None, list[tuple]] | None:
+def finish_rows(
+    cands: list[tuple],
+    pre_rejects: list[tuple],
+    bundle,
+    n_input: int,
+    rows_frame: bool = False,
+    cand_dtype: pl.DataType = pl.UInt32,
+    **extra,
+) -> tuple[ParsedInput, pl.DataFrame | None, list[tuple]] | None:
     """Row-by-row twin of `finish` for a few candidates (hcml.small_inputs): `cands` as CANDIDATE_SCHEMA
     tuples, the reader's own rejects as REJECT_SCHEMA tuples (text already cut). The same ParsedInput (and,
     with `rows_frame`, the same `rows`; `cand` keeps the candidates' dtype) and the accepted rows as tuples
@@ -109,7 +115,9 @@ def finish_rows(cands: list[tuple], pre_rejects: list[tuple], bundle, n_input: i
         schema = {**VARIANT_SCHEMA, "cand": cand_dtype if variants else pl.UInt32}
         rows = pl.DataFrame(variants, schema=schema, orient="row")
         return ParsedInput(rows.drop("cand"), reject_frame, n_input, **extra), rows, variants
-    frame = pl.DataFrame([r[:-1] for r in variants], schema=VARIANT_SCHEMA, orient="row") if variants else empty_variants()
+    frame = (
+        pl.DataFrame([r[:-1] for r in variants], schema=VARIANT_SCHEMA, orient="row") if variants else empty_variants()
+    )
     return ParsedInput(frame, reject_frame, n_input, **extra), None, variants
 
 

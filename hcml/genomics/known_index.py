@@ -48,9 +48,15 @@ class KnownIndex:
         var = np.repeat(np.arange(n), counts)
         cand = self.order[np.repeat(lo, counts) + np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)]
         c, v = pl.Series(cand), pl.Series(var)
-        same = ((self.keys["chrom"].gather(c) == chrom.gather(v))
+        same = (
+            (
+                (self.keys["chrom"].gather(c) == chrom.gather(v))
                 & (self.keys["vref"].gather(c) == vref.gather(v))
-                & (self.keys["valt"].gather(c) == valt.gather(v))).fill_null(False).to_numpy()
+                & (self.keys["valt"].gather(c) == valt.gather(v))
+            )
+            .fill_null(False)
+            .to_numpy()
+        )
         out[var[same]] = cand[same]
         return out
 

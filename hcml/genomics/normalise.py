@@ -36,8 +36,10 @@ POS_INVALID = "POS {} is not a position (must be an integer >= 1)"
 POS_PAST_END = "position {}:{}-{} is past the end of contig {} (length {})"
 REF_NO_SEQUENCE = "REF '{}' at {}:{} cannot be checked: the reference bundle has no sequence there (N)"
 REF_MISMATCH = "REF '{}' does not match the reference genome '{}' at {}:{}"
-ALLELE_TOO_LONG = ("variant {} has an allele of {} bases after normalisation, over HCML_MAX_ALLELE_LENGTH ({}): "
-                   "queue it with POST /v1/submissions (the batch pipeline's own limit applies there)")
+ALLELE_TOO_LONG = (
+    "variant {} has an allele of {} bases after normalisation, over HCML_MAX_ALLELE_LENGTH ({}): "
+    "queue it with POST /v1/submissions (the batch pipeline's own limit applies there)"
+)
 REF_BASES = "ACGTN"  # what a REF may hold (the vectorised form: ^[ACGTN]+$)
 ALT_BASES = "ACGT"  # what an ALT may hold (^[ACGT]+$)
 
@@ -63,7 +65,9 @@ def _split_long_alleles(variants: pl.DataFrame, limit: int) -> tuple[pl.DataFram
         return variants, over
     over = over.with_columns(
         pl.when(pl.col("norm_alt").str.len_bytes() > pl.col("norm_ref").str.len_bytes())
-        .then(pl.lit("ALT")).otherwise(pl.lit("REF")).alias("field"),
+        .then(pl.lit("ALT"))
+        .otherwise(pl.lit("REF"))
+        .alias("field"),
         pl.format(ALLELE_TOO_LONG, pl.col("variant_id"), longest, pl.lit(limit)).alias("reason"),
     )
     return variants.filter(longest <= limit), over
@@ -72,6 +76,7 @@ def _split_long_alleles(variants: pl.DataFrame, limit: int) -> tuple[pl.DataFram
 def known_contigs(bundle) -> str:
     """The bundle's contigs as an unknown-contig reason lists them (the first ten, sorted)."""
     return ", ".join(sorted(bundle.contigs)[:10])
+
 
 CANDIDATE_SCHEMA: dict[str, pl.DataType] = {
     "cand": pl.UInt32,  # candidate index (input order), used to re-attach genotypes
@@ -266,7 +271,9 @@ def normalise(frame: pl.DataFrame, windows: dict[str, GenomeWindow]) -> pl.DataF
         alt_part = pl.when(pl.col("alt").str.len_bytes() > 0).then(rotated).otherwise(pl.lit(""))
         after = pl.col("first_base")
         g = g.with_columns(
-            pl.when(pl.col("pure")).then(pl.col("new_pos") - 1 + after.cast(pl.Int64)).otherwise(pl.col("pos"))
+            pl.when(pl.col("pure"))
+            .then(pl.col("new_pos") - 1 + after.cast(pl.Int64))
+            .otherwise(pl.col("pos"))
             .alias("norm_pos"),
             pl.when(pl.col("pure"))
             .then(pl.when(after).then(ref_part + pl.col("anchor")).otherwise(pl.col("anchor") + ref_part))
@@ -281,7 +288,9 @@ def normalise(frame: pl.DataFrame, windows: dict[str, GenomeWindow]) -> pl.DataF
     fixed = pl.concat(parts)
     # `_i` is the row number: scatter the normalised alleles in place (what `update(on="_i")` does, no join)
     at = fixed["_i"].to_numpy()
-    frame = frame.with_columns(frame[c].scatter(at, fixed[c].cast(frame.schema[c])) for c in ("norm_pos", "norm_ref", "norm_alt"))
+    frame = frame.with_columns(
+        frame[c].scatter(at, fixed[c].cast(frame.schema[c])) for c in ("norm_pos", "norm_ref", "norm_alt")
+    )
     return frame.drop("_i")
 
 
@@ -332,8 +341,24 @@ def vep_default_ids(frame: pl.DataFrame, record: str = "cand") -> pl.Series:
     # a structural record (a symbolic ALT): `{chr}_{POS + 1}_{ALTs joined by '/'}` (VEP's SV allele string)
     return g.select(
         pl.when(pl.col("_sv"))
-        .then(pl.concat_str([pl.col("chrom_in"), pl.lit("_"), (pl.col("pos") + 1).cast(pl.Utf8), pl.lit("_"), pl.col("_a")]))
-        .otherwise(pl.concat_str([pl.col("chrom_in"), pl.lit("_"), pl.col("_s").cast(pl.Utf8), pl.lit("_"), pl.col("_r"), pl.lit("/"), pl.col("_a")]))
+        .then(
+            pl.concat_str(
+                [pl.col("chrom_in"), pl.lit("_"), (pl.col("pos") + 1).cast(pl.Utf8), pl.lit("_"), pl.col("_a")]
+            )
+        )
+        .otherwise(
+            pl.concat_str(
+                [
+                    pl.col("chrom_in"),
+                    pl.lit("_"),
+                    pl.col("_s").cast(pl.Utf8),
+                    pl.lit("_"),
+                    pl.col("_r"),
+                    pl.lit("/"),
+                    pl.col("_a"),
+                ]
+            )
+        )
     ).to_series()
 
 
@@ -406,7 +431,9 @@ def check_and_normalise(cands: pl.DataFrame, bundle) -> tuple[pl.DataFrame, pl.D
         pl.col("alt").str.to_uppercase(),
         pl.col("chrom_in").replace_strict(names, default=None, return_dtype=pl.Utf8).alias("chrom"),
     )
-    with_sv = bool(frame["alt"].str.contains("<", literal=True).any()) and bool(frame["alt"].str.contains(SYMBOLIC_ALT).any())
+    with_sv = bool(frame["alt"].str.contains("<", literal=True).any()) and bool(
+        frame["alt"].str.contains(SYMBOLIC_ALT).any()
+    )
     if with_sv:  # symbolic structural alleles: their END, SVLEN and type (hcml.genomics.structural)
         frame = structural_fields(frame)
     end = pl.col("pos") + pl.col("ref").str.len_bytes() - 1
@@ -432,7 +459,10 @@ def check_and_normalise(cands: pl.DataFrame, bundle) -> tuple[pl.DataFrame, pl.D
                 .otherwise(
                     pl.format(
                         REF_MISMATCH,
-                        pl.col("ref").str.slice(0, SNIP), pl.col("_g").str.slice(0, SNIP), pl.col("chrom"), pl.col("pos"),
+                        pl.col("ref").str.slice(0, SNIP),
+                        pl.col("_g").str.slice(0, SNIP),
+                        pl.col("chrom"),
+                        pl.col("pos"),
                     )
                 )
                 .alias("reason"),
@@ -442,7 +472,8 @@ def check_and_normalise(cands: pl.DataFrame, bundle) -> tuple[pl.DataFrame, pl.D
         if with_sv:  # symbolic alleles are kept as given (VEP neither trims nor shifts them)
             is_sv = pl.col("sv_class").is_not_null()
             kept = good.filter(is_sv).with_columns(
-                pl.col("pos").alias("norm_pos"), pl.col("ref").alias("norm_ref"), pl.col("alt").alias("norm_alt"))
+                pl.col("pos").alias("norm_pos"), pl.col("ref").alias("norm_ref"), pl.col("alt").alias("norm_alt")
+            )
             seq = good.filter(~is_sv)
             good = pl.concat([normalise(seq, windows), kept], how="diagonal_relaxed") if seq.height else kept
         else:
@@ -482,8 +513,9 @@ def _is_symbolic(alt: str) -> bool:
     )
 
 
-def _check_row(ref: str, alt: str, chrom_in: str, chrom: str | None, pos: int, length: int | None,
-               known: str) -> tuple[str, str] | None:
+def _check_row(
+    ref: str, alt: str, chrom_in: str, chrom: str | None, pos: int, length: int | None, known: str
+) -> tuple[str, str] | None:
     """(field, reason) of the first failing check of `_check_exprs` (uppercased ASCII alleles), or None."""
     if ref == "":
         return "REF", REF_EMPTY
@@ -588,8 +620,13 @@ def check_and_normalise_rows(cands: list[tuple], bundle) -> tuple[list[tuple], l
     lo: dict[str, int] = {}  # per contig: the smallest position of a candidate passing the checks
     for cand, line, variant_id, chrom_in, pos, ref, alt, text in cands:
         if (
-            cand is None or chrom_in is None or pos is None or ref is None or alt is None
-            or not -_INT64_SAFE < pos < _INT64_SAFE or not (ref.isascii() and alt.isascii())
+            cand is None
+            or chrom_in is None
+            or pos is None
+            or ref is None
+            or alt is None
+            or not -_INT64_SAFE < pos < _INT64_SAFE
+            or not (ref.isascii() and alt.isascii())
             or re.match(SYMBOLIC_ALT, alt)  # structural alleles: read by the vectorised form only
         ):
             return None

@@ -27,12 +27,52 @@ import polars as pl
 
 # VEP --tab column order: the fixed columns, then the extra fields in the order VEP prints them
 VEP_TAB_COLUMNS = [
-    "Uploaded_variation", "Location", "Allele", "Gene", "Feature", "Feature_type", "Consequence",
-    "cDNA_position", "CDS_position", "Protein_position", "Amino_acids", "Codons", "Existing_variation",
-    "IMPACT", "DISTANCE", "STRAND", "FLAGS", "VARIANT_CLASS", "SYMBOL", "BIOTYPE", "CANONICAL", "CCDS", "ENSP",
-    "EXON", "INTRON", "HGVSc", "HGVSp", "HGVSg", "SIFT", "PolyPhen", "DOMAINS",
-    "AF", "AFR_AF", "AMR_AF", "EAS_AF", "EUR_AF", "SAS_AF", "gnomADe_AF", "CLIN_SIG", "OverlapBP", "OverlapPC",
-    "pathogenicity_score", "ACMG_class", "ACMG_points", "ACMG_criteria", "ACMG_evidence",
+    "Uploaded_variation",
+    "Location",
+    "Allele",
+    "Gene",
+    "Feature",
+    "Feature_type",
+    "Consequence",
+    "cDNA_position",
+    "CDS_position",
+    "Protein_position",
+    "Amino_acids",
+    "Codons",
+    "Existing_variation",
+    "IMPACT",
+    "DISTANCE",
+    "STRAND",
+    "FLAGS",
+    "VARIANT_CLASS",
+    "SYMBOL",
+    "BIOTYPE",
+    "CANONICAL",
+    "CCDS",
+    "ENSP",
+    "EXON",
+    "INTRON",
+    "HGVSc",
+    "HGVSp",
+    "HGVSg",
+    "SIFT",
+    "PolyPhen",
+    "DOMAINS",
+    "AF",
+    "AFR_AF",
+    "AMR_AF",
+    "EAS_AF",
+    "EUR_AF",
+    "SAS_AF",
+    "gnomADe_AF",
+    "CLIN_SIG",
+    "OverlapBP",
+    "OverlapPC",
+    "pathogenicity_score",
+    "ACMG_class",
+    "ACMG_points",
+    "ACMG_criteria",
+    "ACMG_evidence",
 ]
 # structural-variant fields (hcml.genomics.structural): in the output only when the annotations have them
 SV_FIELDS = ["OverlapBP", "OverlapPC"]
@@ -41,10 +81,37 @@ ACMG_FIELDS = ["ACMG_class", "ACMG_points", "ACMG_criteria", "ACMG_evidence"]
 REQUIRED_COLUMNS = VEP_TAB_COLUMNS[:7]
 # CSQ sub-fields, VEP's default order for the ones we produce
 CSQ_FIELDS = [
-    "Allele", "Consequence", "IMPACT", "SYMBOL", "Gene", "Feature_type", "Feature", "BIOTYPE", "EXON", "INTRON",
-    "HGVSc", "HGVSp", "cDNA_position", "CDS_position", "Protein_position", "Amino_acids", "Codons",
-    "Existing_variation", "DISTANCE", "STRAND", "FLAGS", "CANONICAL", "HGVSg",
-    "AF", "AFR_AF", "AMR_AF", "EAS_AF", "EUR_AF", "SAS_AF", "gnomADe_AF", "CLIN_SIG",
+    "Allele",
+    "Consequence",
+    "IMPACT",
+    "SYMBOL",
+    "Gene",
+    "Feature_type",
+    "Feature",
+    "BIOTYPE",
+    "EXON",
+    "INTRON",
+    "HGVSc",
+    "HGVSp",
+    "cDNA_position",
+    "CDS_position",
+    "Protein_position",
+    "Amino_acids",
+    "Codons",
+    "Existing_variation",
+    "DISTANCE",
+    "STRAND",
+    "FLAGS",
+    "CANONICAL",
+    "HGVSg",
+    "AF",
+    "AFR_AF",
+    "AMR_AF",
+    "EAS_AF",
+    "EUR_AF",
+    "SAS_AF",
+    "gnomADe_AF",
+    "CLIN_SIG",
 ]
 COLUMN_DESCRIPTIONS = {
     "Uploaded_variation": "Identifier of uploaded variant",
@@ -93,8 +160,15 @@ COLUMN_DESCRIPTIONS = {
     "ACMG_criteria": "ACMG/AMP criteria met, with their strength (hcml extension)",
     "ACMG_evidence": "One line per met criterion naming its evidence, joined by ' & ' (hcml extension)",
 }
-FREQ_KEYS = {"AF": "af", "AFR_AF": "afr", "AMR_AF": "amr", "EAS_AF": "eas", "EUR_AF": "eur", "SAS_AF": "sas",
-             "gnomADe_AF": "gnomade"}
+FREQ_KEYS = {
+    "AF": "af",
+    "AFR_AF": "afr",
+    "AMR_AF": "amr",
+    "EAS_AF": "eas",
+    "EUR_AF": "eur",
+    "SAS_AF": "sas",
+    "gnomADe_AF": "gnomade",
+}
 
 
 @dataclass
@@ -179,7 +253,10 @@ def vep_tab_frame(annotations: pl.DataFrame) -> pl.DataFrame:
     _check(annotations)
     cols = [c for c in VEP_TAB_COLUMNS if c in annotations.columns]
     return annotations.select(
-        [pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) if annotations.schema[c] == pl.Utf8 else pl.col(c) for c in cols]
+        [
+            pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) if annotations.schema[c] == pl.Utf8 else pl.col(c)
+            for c in cols
+        ]
     )
 
 
@@ -328,9 +405,12 @@ def _vcf_lines(parsed, fields: list[str], csq: pl.DataFrame) -> tuple[list[str],
         split = pl.col("text").str.splitn("\t", 9)
         distinct = distinct.with_columns(split.alias("_f"))
         info = (
-            pl.col("_f").struct.field("field_7")
+            pl.col("_f")
+            .struct.field("field_7")
             # re-annotation: an existing CSQ is replaced, not duplicated
-            .str.replace_all(r"(^|;)CSQ=[^;]*", "").str.strip_chars(";").replace("", ".")
+            .str.replace_all(r"(^|;)CSQ=[^;]*", "")
+            .str.strip_chars(";")
+            .replace("", ".")
         )
         new_info = (
             pl.when(info.is_in([".", ""]))
@@ -360,8 +440,13 @@ def _vcf_lines(parsed, fields: list[str], csq: pl.DataFrame) -> tuple[list[str],
     body = variants.join(csq, on="row", how="left", maintain_order="left")
     lines = body.select(
         pl.concat_str(
-            "chrom", pl.col("pos").cast(pl.Utf8), pl.col("variant_id").str.replace_all(r"[\s;]", "_"),
-            "ref", "alt", pl.lit("."), pl.lit("."),
+            "chrom",
+            pl.col("pos").cast(pl.Utf8),
+            pl.col("variant_id").str.replace_all(r"[\s;]", "_"),
+            "ref",
+            "alt",
+            pl.lit("."),
+            pl.lit("."),
             pl.when(pl.col("csq").is_null()).then(pl.lit(".")).otherwise(pl.lit("CSQ=") + pl.col("csq")),
             separator="\t",
         )
@@ -421,7 +506,9 @@ def json_records(annotations: pl.DataFrame, parsed=None, assembly: str = "GRCh38
         for r in group:
             terms = (r["Consequence"] or "").split(",")
             if r.get("Feature") is None:
-                intergenic.append({"variant_allele": r["Allele"], "consequence_terms": terms, "impact": r.get("IMPACT")})
+                intergenic.append(
+                    {"variant_allele": r["Allele"], "consequence_terms": terms, "impact": r.get("IMPACT")}
+                )
                 continue
             tc = {
                 "variant_allele": r["Allele"],
@@ -463,9 +550,12 @@ def json_records(annotations: pl.DataFrame, parsed=None, assembly: str = "GRCh38
                     co["clin_sig"] = [s.strip() for s in first["CLIN_SIG"].replace("&", ",").split(",") if s.strip()]
                 rec.setdefault("colocated_variants", []).append(co)
         if first.get("ACMG_class") is not None:
-            rec["acmg"] = {"class": first["ACMG_class"], "points": first.get("ACMG_points"),
-                           "criteria": first.get("ACMG_criteria"),
-                           "evidence": (first.get("ACMG_evidence") or "").split(" & ") if first.get("ACMG_evidence") else []}
+            rec["acmg"] = {
+                "class": first["ACMG_class"],
+                "points": first.get("ACMG_points"),
+                "criteria": first.get("ACMG_criteria"),
+                "evidence": (first.get("ACMG_evidence") or "").split(" & ") if first.get("ACMG_evidence") else [],
+            }
         out.append({k: v for k, v in rec.items() if v is not None})
     return out
 
@@ -527,7 +617,9 @@ def _write_parquet_batches(batches, out: str | Path) -> None:
                 # for every free-text column costs a third of the write time and prunes nothing
                 stats = [c for c in ("row", "chrom", "pos", "Gene", "Feature", "SYMBOL") if c in batch.columns]
                 writer = pq.ParquetWriter(
-                    str(out), batch.head(0).to_arrow(compat_level=compat).schema, compression="zstd",
+                    str(out),
+                    batch.head(0).to_arrow(compat_level=compat).schema,
+                    compression="zstd",
                     write_statistics=stats,
                 )
             writer.write_table(batch.cast(schema).to_arrow(compat_level=compat))

@@ -136,7 +136,9 @@ def clean_sequence(text: str) -> tuple[str, str | None]:
             f"sequence has a character other than A, C, G, T, N at position {bad.start() + 1}: {bad.group()!r}"
         )
     if len(seq) < MIN_LENGTH:
-        raise InputError(f"sequence is too short to place in the reference ({len(seq)} bases, need at least {MIN_LENGTH})")
+        raise InputError(
+            f"sequence is too short to place in the reference ({len(seq)} bases, need at least {MIN_LENGTH})"
+        )
     return seq, name
 
 
@@ -158,8 +160,10 @@ def candidate_tuples(rows: list[tuple], bad: list[dict]) -> tuple[list[tuple], l
     from hcml.genomics.errors import TEXT_LIMIT
     from hcml.genomics.normalise import vep_default_id_rows
 
-    cands = [(c, line, vep_default_id_rows(chrom, pos, ref, [alt])[0], chrom, pos, ref, alt, t)
-             for c, line, _, chrom, pos, ref, alt, t in rows]
+    cands = [
+        (c, line, vep_default_id_rows(chrom, pos, ref, [alt])[0], chrom, pos, ref, alt, t)
+        for c, line, _, chrom, pos, ref, alt, t in rows
+    ]
     rejects = [(b["line"], b["variant_id"], b["field"], b["reason"], b["text"][:TEXT_LIMIT]) for b in bad]
     return cands, rejects, len(cands) + len(rejects)
 
@@ -221,9 +225,13 @@ def sequence_rows(text: str, bundle, name: str | None = None) -> tuple[list[tupl
         if b > a:  # read bases (1-based, as submitted) that align nowhere: reported, not called
             lo, hi = (a + 1, b) if strand == 1 else (len(seq) - b + 1, len(seq) - a)
             bad.append(
-                {"line": None, "variant_id": None, "field": "sequence",
-                 "reason": f"read bases {lo}-{hi} do not align to the reference (clipped end); not called",
-                 "text": f"{b - a} unaligned bases"}
+                {
+                    "line": None,
+                    "variant_id": None,
+                    "field": "sequence",
+                    "reason": f"read bases {lo}-{hi} do not align to the reference (clipped end); not called",
+                    "text": f"{b - a} unaligned bases",
+                }
             )
     if q - clip_start < MIN_LENGTH:
         raise InputError(

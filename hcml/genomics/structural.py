@@ -55,12 +55,23 @@ def max_sv_size() -> int:
 # ------------------------------------------------------------------------------------------- reading
 _MOBILE_ELEMENTS = ("ALU", "HERV", "LINE1", "SVA")
 _SO_TERMS = {
-    "INS": "insertion", "INS_ME": "mobile_element_insertion", "INS_ALU": "Alu_insertion",
-    "INS_HERV": "HERV_insertion", "INS_LINE1": "LINE1_insertion", "INS_SVA": "SVA_insertion",
-    "DEL": "deletion", "DEL_ME": "mobile_element_deletion", "DEL_ALU": "Alu_deletion",
-    "DEL_HERV": "HERV_deletion", "DEL_LINE1": "LINE1_deletion", "DEL_SVA": "SVA_deletion",
-    "TDUP": "tandem_duplication", "DUP": "duplication", "CNV": "copy_number_variation",
-    "INV": "inversion", "BND": "chromosome_breakpoint",
+    "INS": "insertion",
+    "INS_ME": "mobile_element_insertion",
+    "INS_ALU": "Alu_insertion",
+    "INS_HERV": "HERV_insertion",
+    "INS_LINE1": "LINE1_insertion",
+    "INS_SVA": "SVA_insertion",
+    "DEL": "deletion",
+    "DEL_ME": "mobile_element_deletion",
+    "DEL_ALU": "Alu_deletion",
+    "DEL_HERV": "HERV_deletion",
+    "DEL_LINE1": "LINE1_deletion",
+    "DEL_SVA": "SVA_deletion",
+    "TDUP": "tandem_duplication",
+    "DUP": "duplication",
+    "CNV": "copy_number_variation",
+    "INV": "inversion",
+    "BND": "chromosome_breakpoint",
 }
 BREAKPOINT = "chromosome_breakpoint"
 
@@ -81,7 +92,9 @@ def so_class(sv_type: str) -> str | None:
     elif re.search(r"CNV", sv_type, re.IGNORECASE):
         abbrev = "CNV"
     elif re.search(r"CN=?[0-9]", sv_type, re.IGNORECASE):
-        abbrev = "DEL" if re.fullmatch(r"<?CN=?0>?", sv_type) else "DUP" if re.fullmatch(r"<?CN=?2>?", sv_type) else "CNV"
+        abbrev = (
+            "DEL" if re.fullmatch(r"<?CN=?0>?", sv_type) else "DUP" if re.fullmatch(r"<?CN=?2>?", sv_type) else "CNV"
+        )
     elif re.search(r"[\[\]]", sv_type):
         abbrev = "BND"
     elif re.search(r"^<|>$", sv_type):
@@ -97,7 +110,9 @@ def _info_value(info: pl.Expr, key: str) -> pl.Expr:
     return pl.when(value != "").then(value)
 
 
-SV_REASON_TYPE = "symbolic ALT '{}': VEP has no SO term for type '{}' (DEL, DUP, INS, INV, CNV and their subtypes are annotated)"
+SV_REASON_TYPE = (
+    "symbolic ALT '{}': VEP has no SO term for type '{}' (DEL, DUP, INS, INV, CNV and their subtypes are annotated)"
+)
 SV_REASON_BREAKEND = "symbolic ALT '{}' is a breakend (type '{}'): not supported"
 SV_REASON_END = "INFO END '{}' is not an integer"
 SV_REASON_SVLEN = "INFO SVLEN '{}' is not an integer"
@@ -117,11 +132,13 @@ def structural_fields(frame: pl.DataFrame) -> pl.DataFrame:
     frame = frame.with_columns(
         _end_raw=_info_value(info, "END"),
         _svlen_raw=_info_value(info, "SVLEN").str.split(",").list.first(),
-        _type=pl.when(is_sv).then(pl.coalesce(
-            _info_value(info, "SVTYPE"),
-            fields.list.get(4, null_on_oob=True).str.replace_all(",", "/", literal=True),
-            pl.col("alt"),
-        )),
+        _type=pl.when(is_sv).then(
+            pl.coalesce(
+                _info_value(info, "SVTYPE"),
+                fields.list.get(4, null_on_oob=True).str.replace_all(",", "/", literal=True),
+                pl.col("alt"),
+            )
+        ),
     )
     types = frame["_type"].drop_nulls().unique().to_list()
     classes = {t: so_class(t) for t in types}
@@ -136,14 +153,23 @@ def structural_fields(frame: pl.DataFrame) -> pl.DataFrame:
     checks = [
         (pl.col("sv_class").is_null(), "ALT", pl.format(SV_REASON_TYPE, alt, pl.col("_type"))),
         (pl.col("sv_class") == BREAKPOINT, "ALT", pl.format(SV_REASON_BREAKEND, alt, pl.col("_type"))),
-        (pl.col("_end_raw").is_not_null() & pl.col("_end_int").is_null(), "INFO",
-         pl.format(SV_REASON_END, pl.col("_end_raw").str.slice(0, 40))),
-        (pl.col("_end_raw").is_null() & pl.col("_svlen_raw").is_not_null() & pl.col("_svlen_int").is_null(), "INFO",
-         pl.format(SV_REASON_SVLEN, pl.col("_svlen_raw").str.slice(0, 40))),
+        (
+            pl.col("_end_raw").is_not_null() & pl.col("_end_int").is_null(),
+            "INFO",
+            pl.format(SV_REASON_END, pl.col("_end_raw").str.slice(0, 40)),
+        ),
+        (
+            pl.col("_end_raw").is_null() & pl.col("_svlen_raw").is_not_null() & pl.col("_svlen_int").is_null(),
+            "INFO",
+            pl.format(SV_REASON_SVLEN, pl.col("_svlen_raw").str.slice(0, 40)),
+        ),
         (pl.col("_end_raw").is_null() & pl.col("_svlen_raw").is_null(), "INFO", pl.format(SV_REASON_EXTENT, alt)),
         (end < pl.col("pos"), "INFO", pl.format(SV_REASON_BEFORE, end, pl.col("pos"))),
-        (pl.col("sv_class").str.contains("(?i)del") & (start >= end), "INFO",
-         pl.format(SV_REASON_DELETION, end, start)),
+        (
+            pl.col("sv_class").str.contains("(?i)del") & (start >= end),
+            "INFO",
+            pl.format(SV_REASON_DELETION, end, start),
+        ),
         (end - start + 1 > max_sv_size(), "INFO", pl.format(SV_REASON_SIZE, end - start + 1, pl.lit(max_sv_size()))),
     ]
     field = pl.lit(None, dtype=pl.Utf8)
@@ -152,12 +178,17 @@ def structural_fields(frame: pl.DataFrame) -> pl.DataFrame:
         cond = is_sv & cond.fill_null(False)
         field = pl.when(cond).then(pl.lit(name)).otherwise(field)
         reason = pl.when(cond).then(why).otherwise(reason)
-    return frame.with_columns(
-        field.alias("_sv_field"), reason.alias("_sv_reason"),
-        pl.when(is_sv).then(end).alias("sv_end"),
-    ).with_columns(
-        pl.when(is_sv).then(pl.col("sv_class")).alias("sv_class"),
-    ).drop("_end_raw", "_svlen_raw", "_type", "_end_int", "_svlen_int")
+    return (
+        frame.with_columns(
+            field.alias("_sv_field"),
+            reason.alias("_sv_reason"),
+            pl.when(is_sv).then(end).alias("sv_end"),
+        )
+        .with_columns(
+            pl.when(is_sv).then(pl.col("sv_class")).alias("sv_class"),
+        )
+        .drop("_end_raw", "_svlen_raw", "_type", "_end_int", "_svlen_int")
+    )
 
 
 # ----------------------------------------------------------------------------------------- annotating
@@ -169,8 +200,11 @@ def annotate_mixed(variants: pl.DataFrame, bundle, annotate_sequence) -> pl.Data
     sv = variants.filter(is_sv)
     parts = []
     if seq.height or not sv.height:
-        parts.append(annotate_sequence(seq, bundle).with_columns(
-            *(pl.lit(None, dtype=t).alias(c) for c, t in OVERLAP_COLUMNS.items())))
+        parts.append(
+            annotate_sequence(seq, bundle).with_columns(
+                *(pl.lit(None, dtype=t).alias(c) for c, t in OVERLAP_COLUMNS.items())
+            )
+        )
     if sv.height:
         parts.append(annotate_structural(sv, bundle))
     out = pl.concat(parts, how="vertical_relaxed") if len(parts) > 1 else parts[0]
@@ -187,8 +221,12 @@ def _classes(sv_class: np.ndarray) -> dict[str, np.ndarray]:
     gain = duplication | tandem | has(r"gain", re.I)
     loss = has(r"loss", re.I)
     flags = {
-        "deletion": has(r"deletion", re.I) | loss, "insertion": gain | has(r"insertion", re.I), "gain": gain,
-        "loss": loss, "decrease_length": has(r"deletion"), "increase_length": has(r"insertion|duplication"),
+        "deletion": has(r"deletion", re.I) | loss,
+        "insertion": gain | has(r"insertion", re.I),
+        "gain": gain,
+        "loss": loss,
+        "decrease_length": has(r"deletion"),
+        "increase_length": has(r"insertion|duplication"),
     }
     return {k: a[inv] for k, a in flags.items()}
 
@@ -213,13 +251,26 @@ def _rank_range(idx: TranscriptIndex, t: np.ndarray, lo: np.ndarray, hi: np.ndar
     fwd = idx.strand[t] == 1
     n_ex = idx.n_exons[t]
     intron_rank = lambda k: np.where(fwd, k - first_lo + 1, n_ex - (k - first_lo) - 1)  # noqa: E731
-    return (np.minimum(ra, rb), np.maximum(ra, rb), ex_ok,
-            np.minimum(intron_rank(ia), intron_rank(ib)), np.maximum(intron_rank(ia), intron_rank(ib)), in_ok)
+    return (
+        np.minimum(ra, rb),
+        np.maximum(ra, rb),
+        ex_ok,
+        np.minimum(intron_rank(ia), intron_rank(ib)),
+        np.maximum(intron_rank(ia), intron_rank(ib)),
+        in_ok,
+    )
 
 
-_SV_LOCATION_TERMS = ("intron_variant", "5_prime_UTR_variant", "3_prime_UTR_variant",
-                      "non_coding_transcript_exon_variant", "non_coding_transcript_variant",
-                      "NMD_transcript_variant", "upstream_gene_variant", "downstream_gene_variant")
+_SV_LOCATION_TERMS = (
+    "intron_variant",
+    "5_prime_UTR_variant",
+    "3_prime_UTR_variant",
+    "non_coding_transcript_exon_variant",
+    "non_coding_transcript_variant",
+    "NMD_transcript_variant",
+    "upstream_gene_variant",
+    "downstream_gene_variant",
+)
 
 
 def annotate_structural(variants: pl.DataFrame, bundle) -> pl.DataFrame:
@@ -229,7 +280,8 @@ def annotate_structural(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     idx = TranscriptIndex.of(bundle)
     names = {c: bundle.contig_name(c) or c for c in variants["chrom"].unique().to_list()}
     v = variants.with_columns(pl.col("chrom").replace(names)).select(
-        "row", "variant_id", "chrom", "pos", "ref", "alt", "sv_class", "sv_end")
+        "row", "variant_id", "chrom", "pos", "ref", "alt", "sv_class", "sv_end"
+    )
     n_var = v.height
     chrom = v["chrom"].to_numpy().astype(str)
     vs = v["pos"].to_numpy().astype(np.int64) + 1
@@ -277,10 +329,16 @@ def annotate_structural(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     B = A._B
     location = sum(B[x] for x in _SV_LOCATION_TERMS)
     bits = p["bits"] & location
-    for mask, term in ((frameshift, "frameshift_variant"), (inframe_deletion, "inframe_deletion"),
-                       (stop_lost, "stop_lost"), (start_lost, "start_lost"),
-                       (start_retained, "start_retained_variant"), (cds_variant, "coding_sequence_variant"),
-                       (elongation, "feature_elongation"), (truncation, "feature_truncation")):
+    for mask, term in (
+        (frameshift, "frameshift_variant"),
+        (inframe_deletion, "inframe_deletion"),
+        (stop_lost, "stop_lost"),
+        (start_lost, "start_lost"),
+        (start_retained, "start_retained_variant"),
+        (cds_variant, "coding_sequence_variant"),
+        (elongation, "feature_elongation"),
+        (truncation, "feature_truncation"),
+    ):
         bits = bits | np.where(mask, B[term], 0)
     tier1 = np.where(ablation, B["transcript_ablation"], 0) | np.where(amplification, B["transcript_amplification"], 0)
     bits = np.where(tier1 != 0, tier1, bits)
@@ -305,26 +363,35 @@ def annotate_structural(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     pc_text = np.char.mod("%.2f", pct[has_bp]) if has_bp.any() else np.array([], str)
 
     tx = idx.tx
-    out = pl.DataFrame({
-        "_vi": vi.astype(np.int64),
-        "Gene": tx["gene_id"].gather(t), "Feature": tx["transcript_id"].gather(t),
-        "Feature_type": pl.repeat("Transcript", len(t), dtype=pl.Utf8, eager=True),
-        "Consequence": S([",".join(x) for x in terms_of]).gather(inv),
-        "IMPACT": S([IMPACT_OF[x[0]] for x in terms_of]).gather(inv),
-        "_rank": top_rank,
-        "cDNA_position": A._fmt_range(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"], p["exon_any"]),
-        "CDS_position": A._fmt_range(cds5, cds5_ok, cds3, cds3_ok, coding),
-        "Protein_position": A._fmt_range((cds5 - 1) // 3 + 1, cds5_ok, (cds3 - 1) // 3 + 1, cds3_ok, coding),
-        "EXON": A._rank_text(ex_lo, ex_hi, n_ex, within & p["exon_any"] & ex_ok),
-        "INTRON": A._rank_text(in_lo, in_hi, n_ex - 1, within & p["intron_any"] & in_ok),
-        "DISTANCE": pl.Series(np.where(p["upstream"] | p["downstream"], p["distance"], -1)).replace(-1, None).cast(pl.Int64),
-        "STRAND": idx.strand[t].astype(np.int8), "FLAGS": tx["flags"].gather(t),
-        "SYMBOL": tx["gene_symbol"].gather(t), "BIOTYPE": tx["biotype"].gather(t),
-        "CANONICAL": A._canonical_text(idx).gather(t),
-        "OverlapBP": pl.Series(np.where(has_bp, overlap_bp, -1)).replace(-1, None).cast(pl.Int64),
-        "OverlapPC": pl.repeat(None, len(t), dtype=pl.Utf8, eager=True).scatter(
-            np.flatnonzero(has_bp), S(pc_text.tolist())),
-    }, strict=False)
+    out = pl.DataFrame(
+        {
+            "_vi": vi.astype(np.int64),
+            "Gene": tx["gene_id"].gather(t),
+            "Feature": tx["transcript_id"].gather(t),
+            "Feature_type": pl.repeat("Transcript", len(t), dtype=pl.Utf8, eager=True),
+            "Consequence": S([",".join(x) for x in terms_of]).gather(inv),
+            "IMPACT": S([IMPACT_OF[x[0]] for x in terms_of]).gather(inv),
+            "_rank": top_rank,
+            "cDNA_position": A._fmt_range(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"], p["exon_any"]),
+            "CDS_position": A._fmt_range(cds5, cds5_ok, cds3, cds3_ok, coding),
+            "Protein_position": A._fmt_range((cds5 - 1) // 3 + 1, cds5_ok, (cds3 - 1) // 3 + 1, cds3_ok, coding),
+            "EXON": A._rank_text(ex_lo, ex_hi, n_ex, within & p["exon_any"] & ex_ok),
+            "INTRON": A._rank_text(in_lo, in_hi, n_ex - 1, within & p["intron_any"] & in_ok),
+            "DISTANCE": pl.Series(np.where(p["upstream"] | p["downstream"], p["distance"], -1))
+            .replace(-1, None)
+            .cast(pl.Int64),
+            "STRAND": idx.strand[t].astype(np.int8),
+            "FLAGS": tx["flags"].gather(t),
+            "SYMBOL": tx["gene_symbol"].gather(t),
+            "BIOTYPE": tx["biotype"].gather(t),
+            "CANONICAL": A._canonical_text(idx).gather(t),
+            "OverlapBP": pl.Series(np.where(has_bp, overlap_bp, -1)).replace(-1, None).cast(pl.Int64),
+            "OverlapPC": pl.repeat(None, len(t), dtype=pl.Utf8, eager=True).scatter(
+                np.flatnonzero(has_bp), S(pc_text.tolist())
+            ),
+        },
+        strict=False,
+    )
     out, inter_rank = A.with_intergenic_rows(out, vi, n_var)
     best = np.full(n_var, inter_rank, np.int64)
     np.minimum.at(best, vi, top_rank)
@@ -332,14 +399,22 @@ def annotate_structural(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     per_variant = v.with_columns(
         Uploaded_variation=pl.col("variant_id"),
         # VEP's format_coords of start..end (an insertion, end = start - 1, prints end-start)
-        Location=pl.when(start == pl.col("sv_end")).then(pl.format("{}:{}", "chrom", start))
-        .when(start > pl.col("sv_end")).then(pl.format("{}:{}-{}", "chrom", "sv_end", start))
+        Location=pl.when(start == pl.col("sv_end"))
+        .then(pl.format("{}:{}", "chrom", start))
+        .when(start > pl.col("sv_end"))
+        .then(pl.format("{}:{}-{}", "chrom", "sv_end", start))
         .otherwise(pl.format("{}:{}-{}", "chrom", start, "sv_end")),
         Allele=pl.col("sv_class"),
         most_severe_consequence=pl.Series([TERMS[b] for b in best.tolist()], dtype=pl.Utf8),
     )
     out = pl.concat([out, per_variant[out["_vi"].to_numpy()]], how="horizontal")
-    schema = {**{c: pl.Utf8 for c in A.OUTPUT_COLUMNS}, "row": v.schema["row"], "pos": pl.Int64,
-              "DISTANCE": pl.Int64, "STRAND": pl.Int8, **{c: pl.Float64 for c in A.FREQ_COLUMNS}, **OVERLAP_COLUMNS}
-    return out.select(
-        (pl.col(c) if c in out.columns else pl.lit(None)).cast(dt).alias(c) for c, dt in schema.items())
+    schema = {
+        **{c: pl.Utf8 for c in A.OUTPUT_COLUMNS},
+        "row": v.schema["row"],
+        "pos": pl.Int64,
+        "DISTANCE": pl.Int64,
+        "STRAND": pl.Int8,
+        **{c: pl.Float64 for c in A.FREQ_COLUMNS},
+        **OVERLAP_COLUMNS,
+    }
+    return out.select((pl.col(c) if c in out.columns else pl.lit(None)).cast(dt).alias(c) for c, dt in schema.items())

@@ -50,10 +50,32 @@ def codon_table_of_contig(chrom: str) -> int:
     """The genetic code of a contig: vertebrate mitochondrial on MT (Ensembl core sets the seq region
     attribute `codon_table` = 2 on MT only), standard elsewhere. Takes bundle names ('MT', not 'chrM')."""
     return MITOCHONDRIAL_CODE if chrom == "MT" else STANDARD_CODE
+
+
 THREE_LETTER = {
-    "A": "Ala", "R": "Arg", "N": "Asn", "D": "Asp", "C": "Cys", "Q": "Gln", "E": "Glu", "G": "Gly", "H": "His",
-    "I": "Ile", "L": "Leu", "K": "Lys", "M": "Met", "F": "Phe", "P": "Pro", "S": "Ser", "T": "Thr", "W": "Trp",
-    "Y": "Tyr", "V": "Val", "*": "Ter", "X": "Xaa", "U": "Sec",
+    "A": "Ala",
+    "R": "Arg",
+    "N": "Asn",
+    "D": "Asp",
+    "C": "Cys",
+    "Q": "Gln",
+    "E": "Glu",
+    "G": "Gly",
+    "H": "His",
+    "I": "Ile",
+    "L": "Leu",
+    "K": "Lys",
+    "M": "Met",
+    "F": "Phe",
+    "P": "Pro",
+    "S": "Ser",
+    "T": "Thr",
+    "W": "Trp",
+    "Y": "Tyr",
+    "V": "Val",
+    "*": "Ter",
+    "X": "Xaa",
+    "U": "Sec",
 }
 
 
@@ -141,7 +163,9 @@ class TranscriptIndex:
         self.ids = tx["transcript_id"].to_list()
         self.row_of = {t: i for i, t in enumerate(self.ids)}
         self.id_rank = np.argsort(np.argsort(np.array(self.ids, dtype=object), kind="stable"), kind="stable")
-        self.versioned = {versioned_id(t, v): i for i, (t, v) in enumerate(zip(self.ids, tx["transcript_version"].to_list()))}
+        self.versioned = {
+            versioned_id(t, v): i for i, (t, v) in enumerate(zip(self.ids, tx["transcript_version"].to_list()))
+        }
         n = tx.height
         self.t_start = tx["start"].to_numpy().astype(np.int64)
         self.t_end = tx["end"].to_numpy().astype(np.int64)
@@ -153,15 +177,15 @@ class TranscriptIndex:
         self.start_nf = flags.str.contains("cds_start_NF").to_numpy()
         self.end_nf = flags.str.contains("cds_end_NF").to_numpy()
         # genetic code per transcript (bundles built before the column existed: all standard)
-        self.code = (tx["codon_table"].fill_null(STANDARD_CODE).to_numpy().astype(np.int8) if "codon_table" in tx.columns
-                     else np.full(n, STANDARD_CODE, np.int8))
+        self.code = (
+            tx["codon_table"].fill_null(STANDARD_CODE).to_numpy().astype(np.int8)
+            if "codon_table" in tx.columns
+            else np.full(n, STANDARD_CODE, np.int8)
+        )
         self.sec_starts = tx["selenocysteine"].to_list() if "selenocysteine" in tx.columns else [None] * n
         self.has_sec = np.array([bool(x) for x in self.sec_starts], bool)
 
-        ex = (
-            bundle.exons.join(tx.select("transcript_id").with_row_index("t"), on="transcript_id")
-            .sort("t", "start")
-        )
+        ex = bundle.exons.join(tx.select("transcript_id").with_row_index("t"), on="transcript_id").sort("t", "start")
         self.ex_t = ex["t"].to_numpy().astype(np.int64)
         self.ex_start = ex["start"].to_numpy().astype(np.int64)
         self.ex_end = ex["end"].to_numpy().astype(np.int64)
@@ -202,8 +226,11 @@ class TranscriptIndex:
                 cds.join(tx.select("transcript_id", "strand").with_row_index("t"), on="transcript_id")
                 .sort("t", "start")
                 .group_by("t", maintain_order=True)
-                .agg(phase=pl.when(pl.col("strand").first() == 1).then(pl.col("phase").first())
-                     .otherwise(pl.col("phase").last()))
+                .agg(
+                    phase=pl.when(pl.col("strand").first() == 1)
+                    .then(pl.col("phase").first())
+                    .otherwise(pl.col("phase").last())
+                )
             )
             for t, ph in zip(first["t"].to_list(), first["phase"].to_list()):
                 if self.start_nf[t] and ph is not None:
@@ -217,7 +244,9 @@ class TranscriptIndex:
         self._ref_prot: dict[int, str] = {}
         self._lists: dict[int, tuple] = {}
         versions = tx["transcript_version"].to_list()
-        self.hgvs_prefix = [f"{versioned_id(tid, v)}:{'c' if c else 'n'}." for tid, v, c in zip(self.ids, versions, self.coding)]
+        self.hgvs_prefix = [
+            f"{versioned_id(tid, v)}:{'c' if c else 'n'}." for tid, v, c in zip(self.ids, versions, self.coding)
+        ]
         self.hgvs_prefix_series = pl.Series(self.hgvs_prefix, dtype=pl.Utf8)
         self.protein_prefix = [
             f"{versioned_id(pid, pv)}:" if pid else f"{versioned_id(tid, v)}:"
@@ -277,11 +306,21 @@ class TranscriptIndex:
         n_ex = self.n_exons[t]
         exon_rank = np.where(exonic, self.ex_rank[jj], 0)
         intron_rank = np.where(intronic, np.where(strand == 1, local + 1, n_ex - local - 1), 0)
-        return {"exonic": exonic, "exon": np.where(valid, jj, -1), "intronic": intronic, "cdna": cdna,
-                "anchor_cdna": anchor, "offset": offset, "exon_rank": exon_rank, "intron_rank": intron_rank,
-                "d5": np.where(intronic, d5, 0), "d3": np.where(intronic, d3, 0),
-                # cDNA of the last exonic base 5' of an intron and the first one 3' of it (transcript order)
-                "prev_cdna": np.where(intronic, anchor5, 0), "next_cdna": np.where(intronic, anchor3, 0)}
+        return {
+            "exonic": exonic,
+            "exon": np.where(valid, jj, -1),
+            "intronic": intronic,
+            "cdna": cdna,
+            "anchor_cdna": anchor,
+            "offset": offset,
+            "exon_rank": exon_rank,
+            "intron_rank": intron_rank,
+            "d5": np.where(intronic, d5, 0),
+            "d3": np.where(intronic, d3, 0),
+            # cDNA of the last exonic base 5' of an intron and the first one 3' of it (transcript order)
+            "prev_cdna": np.where(intronic, anchor5, 0),
+            "next_cdna": np.where(intronic, anchor3, 0),
+        }
 
     def cds_of_cdna(self, t: np.ndarray, cdna: np.ndarray) -> np.ndarray:
         """CDS position (1 = A of ATG, N-padding of cds_start_NF counted) of cDNA positions; may be <= 0
@@ -322,9 +361,13 @@ class TranscriptIndex:
         lists = self._lists.get(t)
         if lists is None:
             lo, hi = int(self.ex_lo[t]), int(self.ex_hi[t])
-            lists = self._lists[t] = (self.ex_start[lo:hi].tolist(), self.ex_end[lo:hi].tolist(),
-                                      self.ex_cdna_gs[lo:hi].tolist(), self.ex_cdna_ge[lo:hi].tolist(),
-                                      int(self.strand[t]))
+            lists = self._lists[t] = (
+                self.ex_start[lo:hi].tolist(),
+                self.ex_end[lo:hi].tolist(),
+                self.ex_cdna_gs[lo:hi].tolist(),
+                self.ex_cdna_ge[lo:hi].tolist(),
+                int(self.strand[t]),
+            )
         starts, ends, cgs, cge, strand = lists
         j = bisect_right(starts, pos) - 1
         if j < 0:
@@ -402,8 +445,10 @@ class TranscriptIndex:
         seq = self._cdna_seq.get(t)
         if seq is None:
             chrom = self.tx["chrom"][t]
-            parts = [self.bundle.fetch(chrom, int(self.ex_start[i]), int(self.ex_end[i]))
-                     for i in range(self.ex_lo[t], self.ex_hi[t])]
+            parts = [
+                self.bundle.fetch(chrom, int(self.ex_start[i]), int(self.ex_end[i]))
+                for i in range(self.ex_lo[t], self.ex_hi[t])
+            ]
             seq = "".join(parts)
             seq = self._cdna_seq[t] = seq if self.strand[t] == 1 else revcomp(seq)
         return seq
@@ -412,7 +457,7 @@ class TranscriptIndex:
         """cDNA after the CDS (3' UTR), '' for non-coding transcripts (cached)."""
         seq = self._utr3_seq.get(t)
         if seq is None:
-            seq = self._utr3_seq[t] = self.cdna_sequence(t)[int(self.cdna_cds_end[t]):] if self.coding[t] else ""
+            seq = self._utr3_seq[t] = self.cdna_sequence(t)[int(self.cdna_cds_end[t]) :] if self.coding[t] else ""
         return seq
 
     def selenocysteine_positions(self, t: int) -> list[int]:
@@ -449,7 +494,7 @@ class TranscriptIndex:
             return ""
         if t not in self._cds_seq and self.stored_cds is not None:
             seq, off, length = self.stored_cds
-            self._cds_seq[t] = seq[off[t]: off[t] + length[t]].tobytes().decode("ascii")
+            self._cds_seq[t] = seq[off[t] : off[t] + length[t]].tobytes().decode("ascii")
         if t not in self._cds_seq:
             cdna = self.cdna_sequence(t)
             self._cds_seq[t] = "N" * int(self.start_phase[t]) + cdna[self.cdna_cds_start[t] - 1 : self.cdna_cds_end[t]]
@@ -488,8 +533,10 @@ def write_coding_sequences(bundle, out) -> None:
             pos += len(seq)
             idx._cds_seq.clear()
             idx._cdna_seq.clear()
-    pl.DataFrame({"transcript_id": ids, "offset": offsets, "length": lengths},
-                 schema={"transcript_id": pl.Utf8, "offset": pl.Int64, "length": pl.Int64}).write_parquet(out / CODING_TABLE)
+    pl.DataFrame(
+        {"transcript_id": ids, "offset": offsets, "length": lengths},
+        schema={"transcript_id": pl.Utf8, "offset": pl.Int64, "length": pl.Int64},
+    ).write_parquet(out / CODING_TABLE)
 
 
 def _stored_coding_sequences(bundle, tx: pl.DataFrame, coding: np.ndarray):

@@ -16,7 +16,9 @@ from hcml.genomics.errors import MAX_POSITION, rejects_frame
 from hcml.genomics.normalise import ALLELE_TOO_LONG, CANDIDATE_SCHEMA, known_contigs, max_allele_length
 
 # chrom-pos-ref-alt with '-', ':' or whitespace separators (gnomAD, UCSC-ish, VCF-ish)
-_SIMPLE = re.compile(r"^(?P<chrom>[A-Za-z0-9_.]+)[-:\s]+(?P<pos>\d+)[-:\s]+(?P<ref>[A-Za-z]+|-)[-:\s>/]+(?P<alt>[A-Za-z]+|-)$")
+_SIMPLE = re.compile(
+    r"^(?P<chrom>[A-Za-z0-9_.]+)[-:\s]+(?P<pos>\d+)[-:\s]+(?P<ref>[A-Za-z]+|-)[-:\s>/]+(?P<alt>[A-Za-z]+|-)$"
+)
 # HGVS g.: substitution, del, ins, delins, dup (with optional given sequences)
 _HGVS_G = re.compile(
     r"^(?P<chrom>[A-Za-z0-9_.]+):g\.(?P<start>\d+)(?:_(?P<end>\d+))?"
@@ -77,12 +79,15 @@ def edit_to_vcf(bundle, chrom: str, edit: Edit) -> tuple[int, str, str]:
     if edit.kind in ("del", "dup"):  # normalised: the anchor base + the span; refused before fetching it
         longest, limit = edit.end - edit.start + 2, max_allele_length()
         if longest > limit:
-            raise Problem("ALT" if edit.kind == "dup" else "REF",
-                          ALLELE_TOO_LONG.format(f"{chrom}:g.{edit.start}_{edit.end}{edit.kind}", longest, limit))
+            raise Problem(
+                "ALT" if edit.kind == "dup" else "REF",
+                ALLELE_TOO_LONG.format(f"{chrom}:g.{edit.start}_{edit.end}{edit.kind}", longest, limit),
+            )
     span = fetch(bundle, chrom, edit.start, edit.end)
     if edit.ref_given and edit.ref_given != span:
         raise Problem(
-            "REF", f"the string states '{edit.ref_given[:50]}' but the reference genome has '{span[:50]}' at {chrom}:{edit.start}-{edit.end}"
+            "REF",
+            f"the string states '{edit.ref_given[:50]}' but the reference genome has '{span[:50]}' at {chrom}:{edit.start}-{edit.end}",
         )
     if edit.kind == "sub":
         return edit.start, span, edit.alt
@@ -125,7 +130,10 @@ def one_candidate(text: str, bundle) -> tuple[str, int, str, str]:
         pos, ref, alt = edit_to_vcf(bundle, chrom, parse_g(m))
         return chrom, pos, ref, alt
     if ":g." in s:
-        raise Problem("hgvs", f"malformed HGVS g. notation '{s[:80]}' (expected e.g. 21:g.25891796C>T, 21:g.100_102del, 21:g.100_101insTT, 21:g.100dup, 21:g.100_101delinsGA)")
+        raise Problem(
+            "hgvs",
+            f"malformed HGVS g. notation '{s[:80]}' (expected e.g. 21:g.25891796C>T, 21:g.100_102del, 21:g.100_101insTT, 21:g.100dup, 21:g.100_101delinsGA)",
+        )
     m = _SIMPLE.match(s)
     if m:
         ref = "" if m["ref"] == "-" else m["ref"].upper()
@@ -133,8 +141,11 @@ def one_candidate(text: str, bundle) -> tuple[str, int, str, str]:
         pos = int(m["pos"])
         if pos > MAX_POSITION:  # would not fit the frames' 64-bit positions: say so here, not as a crash
             longest = max(bundle.contigs.values(), default=0)
-            raise Problem("POS", f"position {m['pos'][:30]} is past the end of every contig of the reference "
-                                 f"bundle (the longest is {longest} bp)")
+            raise Problem(
+                "POS",
+                f"position {m['pos'][:30]} is past the end of every contig of the reference "
+                f"bundle (the longest is {longest} bp)",
+            )
         if not ref or not alt:  # Ensembl-style '-' allele: add the anchor base before
             chrom = resolve_contig(bundle, m["chrom"])
             anchor = fetch(bundle, chrom, pos - 1, pos - 1)
@@ -155,10 +166,21 @@ def candidate_rows(items: list[str], bundle) -> tuple[list[dict], list[dict]]:
         try:
             chrom_in, pos, ref, alt = one_candidate(text, bundle)
         except Problem as p:
-            bad.append({"line": i + 1, "variant_id": text.strip()[:200], "field": p.field, "reason": p.reason, "text": text})
+            bad.append(
+                {"line": i + 1, "variant_id": text.strip()[:200], "field": p.field, "reason": p.reason, "text": text}
+            )
             continue
         rows.append(
-            {"cand": i, "line": i + 1, "variant_id": text.strip(), "chrom_in": chrom_in, "pos": pos, "ref": ref, "alt": alt, "text": text}
+            {
+                "cand": i,
+                "line": i + 1,
+                "variant_id": text.strip(),
+                "chrom_in": chrom_in,
+                "pos": pos,
+                "ref": ref,
+                "alt": alt,
+                "text": text,
+            }
         )
     return rows, bad
 

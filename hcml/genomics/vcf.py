@@ -44,7 +44,11 @@ def _looks_like_path(text: str) -> bool:
     """A one-line string is a path if it exists or looks like one; otherwise it is the input itself."""
     if "\n" in text or "\t" in text:
         return False
-    return Path(text).exists() or "/" in text or text.lower().endswith((".vcf", ".gz", ".bgz", ".txt", ".fa", ".fasta", ".tsv"))
+    return (
+        Path(text).exists()
+        or "/" in text
+        or text.lower().endswith((".vcf", ".gz", ".bgz", ".txt", ".fa", ".fasta", ".tsv"))
+    )
 
 
 def read_bytes(source: str | Path | bytes) -> bytes:
@@ -149,7 +153,9 @@ def parse_vcf(data: bytes) -> VcfRecords:
     )
     body = body.with_columns(reason.alias("reason"), field.alias("field"))
     bad = body.filter(pl.col("reason").is_not_null())
-    rejects = as_rejects(bad.with_columns(pl.lit(None, dtype=pl.Utf8).alias("variant_id"))) if bad.height else empty_rejects()
+    rejects = (
+        as_rejects(bad.with_columns(pl.lit(None, dtype=pl.Utf8).alias("variant_id"))) if bad.height else empty_rejects()
+    )
     good = body.filter(pl.col("reason").is_null()).drop("reason", "field", "_ncol", "_pos")
 
     # one row per ALT allele; only multi-allelic records pay for the explode
@@ -181,8 +187,17 @@ def parse_vcf(data: bytes) -> VcfRecords:
     else:
         alleles = alleles.with_columns(pl.col("_id").alias("variant_id"))
     candidates = alleles.select(
-        pl.col("cand").cast(pl.UInt32), "line", "variant_id", "chrom_in", "pos", "ref", "alt", "text",
-        "rec", "allele", "n_alt",
+        pl.col("cand").cast(pl.UInt32),
+        "line",
+        "variant_id",
+        "chrom_in",
+        "pos",
+        "ref",
+        "alt",
+        "text",
+        "rec",
+        "allele",
+        "n_alt",
     )
     gt = None
     if samples:
@@ -226,7 +241,9 @@ def genotypes_long(gt: pl.DataFrame, samples: list[str], rows: pl.DataFrame) -> 
         frames.append(pl.DataFrame({"row": kept["row"], "sample": pl.repeat(name, kept.height, eager=True), "gt": col}))
     if not frames:
         return pl.DataFrame(schema={"row": pl.UInt32, "sample": pl.Utf8, "gt": pl.Utf8})
-    return pl.concat(frames).select(pl.col("row").cast(pl.UInt32), pl.col("sample").cast(pl.Utf8), pl.col("gt").cast(pl.Utf8))
+    return pl.concat(frames).select(
+        pl.col("row").cast(pl.UInt32), pl.col("sample").cast(pl.Utf8), pl.col("gt").cast(pl.Utf8)
+    )
 
 
 # ---- the row-by-row twin of `parse_vcf` + `genotypes_long` for a few records (hcml.small_inputs) ----------

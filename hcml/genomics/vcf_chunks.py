@@ -73,10 +73,12 @@ def read_chunk(chunk: VcfChunk, bundle):
         return _shift_lines(parsed, chunk.line_offset)
     parsed = read_vcf(chunk.header + b"\n".join(first), bundle)
     n_header = chunk.header.count(b"\n")
-    mapping = pl.DataFrame({
-        "line": np.arange(len(lines), dtype=np.int64) + (n_header + 1 + chunk.line_offset),
-        "_d": np.fromiter(map(first.__getitem__, lines), np.int64, len(lines)) + (n_header + 1),
-    })
+    mapping = pl.DataFrame(
+        {
+            "line": np.arange(len(lines), dtype=np.int64) + (n_header + 1 + chunk.line_offset),
+            "_d": np.fromiter(map(first.__getitem__, lines), np.int64, len(lines)) + (n_header + 1),
+        }
+    )
 
     def expand(frame: pl.DataFrame) -> pl.DataFrame:
         joined = mapping.join(frame.rename({"line": "_d"}), on="_d", how="inner", maintain_order="left_right")
@@ -85,8 +87,9 @@ def read_chunk(chunk: VcfChunk, bundle):
     variants = expand(parsed.variants).with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"))
     rejects = expand(parsed.rejects)
     records = expand(parsed.records) if parsed.records is not None else None
-    return ParsedInput(variants, rejects, variants.height + rejects.height, None, parsed.samples, parsed.header,
-                       parsed.kind, records)
+    return ParsedInput(
+        variants, rejects, variants.height + rejects.height, None, parsed.samples, parsed.header, parsed.kind, records
+    )
 
 
 def _shift_lines(parsed, lines: int):
@@ -204,7 +207,7 @@ class VcfStream:
         records = records or chunk_records()
         if self.header_end is None:
             return None
-        body = self._buffer[self.header_end:]
+        body = self._buffer[self.header_end :]
         seen_record = bool(body.strip())
         while b"<" not in body:
             body = self._read()
@@ -215,7 +218,7 @@ class VcfStream:
             self._start()  # read again from the start: the whole-input reader gets everything
             return None
         self._start()
-        header, body = self._buffer[: self.header_end], self._buffer[self.header_end:]
+        header, body = self._buffer[: self.header_end], self._buffer[self.header_end :]
         self._buffer = b""
         return self._cut(header, body, records)
 
@@ -255,7 +258,7 @@ def _nth_newline(block: bytes, start: int, n: int) -> int:
     # skip ahead by spans that hold at most the newlines still wanted, then step line by line
     pos = start
     while n > 64:
-        span = block[pos: pos + n]  # n bytes hold at most n newlines
+        span = block[pos : pos + n]  # n bytes hold at most n newlines
         k = span.count(b"\n")
         if k == 0:
             pos += len(span)

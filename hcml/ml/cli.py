@@ -10,7 +10,10 @@ import click
 
 
 def _echo_progress(row: dict[str, float]) -> None:
-    click.echo(f"  epoch {int(row['epoch']):>2}  train loss {row['train_loss']:.4f}  validation loss {row['val_loss']:.4f}", err=True)
+    click.echo(
+        f"  epoch {int(row['epoch']):>2}  train loss {row['train_loss']:.4f}  validation loss {row['val_loss']:.4f}",
+        err=True,
+    )
 
 
 def _load_version(version: str):
@@ -32,9 +35,24 @@ def model() -> None:
 
 @model.command("train")
 @click.option("--seed", default=17, show_default=True, help="Seed: same data + same seed -> same weights.")
-@click.option("--register/--no-register", default=True, show_default=True, help="Log the run and register a version in MLflow (alias `candidate`).")
-@click.option("--export", "export_dir", type=click.Path(file_okay=False, path_type=Path), help="Also write the serving form (model.npz + spec.json) here.")
-@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path), help="Where to write roc.png and calibration.png.")
+@click.option(
+    "--register/--no-register",
+    default=True,
+    show_default=True,
+    help="Log the run and register a version in MLflow (alias `candidate`).",
+)
+@click.option(
+    "--export",
+    "export_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write the serving form (model.npz + spec.json) here.",
+)
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write roc.png and calibration.png.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the evaluation summary as JSON.")
 def train_cmd(seed: int, register: bool, export_dir: Path | None, plots_dir: Path | None, as_json: bool) -> None:
     """Train on the ClinVar labels (+ any files in HCML_LABELS_DIR), evaluate on held-out genes, log to MLflow."""
@@ -45,11 +63,16 @@ def train_cmd(seed: int, register: bool, export_dir: Path | None, plots_dir: Pat
     config = TrainConfig(seed=seed)
     labels = clinvar_labels()
     training_set = build_training_set(labels)
-    click.echo(f"training set: {training_set.height} labelled variants, {training_set['symbol'].n_unique()} genes", err=True)
+    click.echo(
+        f"training set: {training_set.height} labelled variants, {training_set['symbol'].n_unique()} genes", err=True
+    )
     trained, report, plots = workflow.train_evaluate(training_set, config, plots_dir=plots_dir, progress=_echo_progress)
     summary = {k: report[k] for k in workflow.LOGGED_METRICS} | {
-        "model_kind": trained.exported.kind, "validation_log_loss": trained.validation_log_loss,
-        "evidence_thresholds": report["evidence_thresholds"], "training_set_sha256": trained.training_set_sha256}
+        "model_kind": trained.exported.kind,
+        "validation_log_loss": trained.validation_log_loss,
+        "evidence_thresholds": report["evidence_thresholds"],
+        "training_set_sha256": trained.training_set_sha256,
+    }
     if register:
         reg = workflow.register(trained, report, plots, config)
         summary |= {"model_version": reg.model_version, "run_id": reg.run_id}
@@ -67,9 +90,19 @@ def train_cmd(seed: int, register: bool, export_dir: Path | None, plots_dir: Pat
 @model.command("evaluate")
 @click.option("--version", "version", help="A registered version (default: the champion; the bundled model if none).")
 @click.option("--bundled", is_flag=True, help="Evaluate the bundled serving model instead of the registry.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: auroc, auroc_missense, auprc, ece, baseline_auroc, model_version...")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON: auroc, auroc_missense, auprc, ece, baseline_auroc, model_version...",
+)
 @click.option("--full", is_flag=True, help="Include per-class figures and both baselines in the JSON.")
-@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path), help="Write roc.png and calibration.png here.")
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write roc.png and calibration.png here.",
+)
 def evaluate_cmd(version: str | None, bundled: bool, as_json: bool, full: bool, plots_dir: Path | None) -> None:
     """Figures of the current champion on the genes held out from training."""
     from hcml.ml.data import clinvar_labels
@@ -89,11 +122,30 @@ def evaluate_cmd(version: str | None, bundled: bool, as_json: bool, full: bool, 
         save_plots(report, plots_dir)
     out = public(report)
     if not full:
-        out = {k: out[k] for k in ("model_name", "model_version", "model_kind", "auroc", "auroc_missense",
-                                   "auroc_missense_with_protein", "auroc_missense_without_protein", "auprc", "accuracy",
-                                   "brier", "ece", "ece_missense", "baseline_auroc", "baseline_rule_auroc",
-                                   "baseline_gbm_auroc", "baseline_gbm_auroc_missense", "evidence_thresholds",
-                                   "test_genes", "genes_in_both")}
+        out = {
+            k: out[k]
+            for k in (
+                "model_name",
+                "model_version",
+                "model_kind",
+                "auroc",
+                "auroc_missense",
+                "auroc_missense_with_protein",
+                "auroc_missense_without_protein",
+                "auprc",
+                "accuracy",
+                "brier",
+                "ece",
+                "ece_missense",
+                "baseline_auroc",
+                "baseline_rule_auroc",
+                "baseline_gbm_auroc",
+                "baseline_gbm_auroc_missense",
+                "evidence_thresholds",
+                "test_genes",
+                "genes_in_both",
+            )
+        }
     if as_json:
         click.echo(json.dumps(out, indent=2))
     else:
@@ -130,6 +182,8 @@ def export_cmd(version: str | None, out_dir: Path) -> None:
 
     model_ = _load_version(version) if version else registry.load_alias(registry.CHAMPION)
     if model_ is None:
-        raise click.ClickException("no champion registered: give --version or run `hcml model train` and `hcml model promote`")
+        raise click.ClickException(
+            "no champion registered: give --version or run `hcml model train` and `hcml model promote`"
+        )
     model_.save(out_dir)
     click.echo(f"exported {model_.model_name} version {model_.model_version} to {out_dir}")

@@ -28,7 +28,19 @@ SPLIT_SALT = "hcml-gene-split-v1"
 TEST_FRACTION = 0.20
 VALIDATION_FRACTION = 0.10
 
-LABEL_COLUMNS = ["chrom", "pos", "ref", "alt", "symbol", "hgvs_c", "hgvs_p", "clinical_significance", "review_status", "label", "source"]
+LABEL_COLUMNS = [
+    "chrom",
+    "pos",
+    "ref",
+    "alt",
+    "symbol",
+    "hgvs_c",
+    "hgvs_p",
+    "clinical_significance",
+    "review_status",
+    "label",
+    "source",
+]
 
 
 def labels_dir() -> Path:
@@ -109,9 +121,7 @@ def _split_of(symbol: str) -> str:
 
 def assign_splits(labels: pl.DataFrame) -> pl.DataFrame:
     genes = labels.select(pl.col("symbol").unique().sort())
-    genes = genes.with_columns(
-        pl.Series("split", [_split_of(s) for s in genes["symbol"].to_list()], dtype=pl.Utf8)
-    )
+    genes = genes.with_columns(pl.Series("split", [_split_of(s) for s in genes["symbol"].to_list()], dtype=pl.Utf8))
     return labels.join(genes, on="symbol", how="left")
 
 

@@ -78,7 +78,9 @@ def _training_features() -> list[str]:
     return list(FEATURE_NAMES)
 
 
-def evaluate(model: ExportedModel, training_set: pl.DataFrame, seed: int = 17, gbm_baseline: ExportedModel | None = None) -> dict[str, Any]:
+def evaluate(
+    model: ExportedModel, training_set: pl.DataFrame, seed: int = 17, gbm_baseline: ExportedModel | None = None
+) -> dict[str, Any]:
     """All figures on split=='test' for `model`, and the baselines fitted on split=='train'."""
     train = training_set.filter(pl.col("split") == "train")
     test = training_set.filter(pl.col("split") == "test")
@@ -106,7 +108,11 @@ def evaluate(model: ExportedModel, training_set: pl.DataFrame, seed: int = 17, g
     p_gbm = gbm_model.score_features(test)
     classes = test["consequence_class"].to_numpy()
     missense_rows = classes == "missense"
-    with_protein = ~np.isnan(test["log_protein_length"].to_numpy()) if "log_protein_length" in test.columns else np.zeros(len(y_test), bool)
+    with_protein = (
+        ~np.isnan(test["log_protein_length"].to_numpy())
+        if "log_protein_length" in test.columns
+        else np.zeros(len(y_test), bool)
+    )
     per_class = {}
     for c in sorted(set(classes.tolist())):
         m = classes == c
@@ -120,8 +126,10 @@ def evaluate(model: ExportedModel, training_set: pl.DataFrame, seed: int = 17, g
     coverage = {}
     for name, rows in (("all", np.ones(len(y_test), bool)), ("missense", missense_rows)):
         for has, mask in (("with_protein", rows & with_protein), ("without_protein", rows & ~with_protein)):
-            coverage[f"{name}_{has}"] = {"model": metrics(y_test[mask], p_model[mask]),
-                                         "gradient_boosting": metrics(y_test[mask], p_gbm[mask])}
+            coverage[f"{name}_{has}"] = {
+                "model": metrics(y_test[mask], p_model[mask]),
+                "gradient_boosting": metrics(y_test[mask], p_gbm[mask]),
+            }
     genes = test["symbol"].to_numpy()
     top = test.group_by("symbol").len().sort(["len", "symbol"], descending=[True, False]).head(TOP_GENES)
     per_gene = {g: metrics(y_test[genes == g], p_model[genes == g]) for g in top["symbol"].to_list()}
@@ -157,7 +165,14 @@ def evaluate(model: ExportedModel, training_set: pl.DataFrame, seed: int = 17, g
             "gradient_boosting": metrics(y_test, p_gbm),
         },
         "per_class": per_class,
-        "_curves": {"y": y_test, "model": p_model, "logistic_regression": p_logreg, "consequence_rule": p_rule, "gradient_boosting": p_gbm, "missense": missense_rows},
+        "_curves": {
+            "y": y_test,
+            "model": p_model,
+            "logistic_regression": p_logreg,
+            "consequence_rule": p_rule,
+            "gradient_boosting": p_gbm,
+            "missense": missense_rows,
+        },
     }
     # the issue's `baseline_auroc`: the stronger of the two baselines
     report["baseline_auroc"] = max(report["baseline_auroc"] or 0.0, report["baseline_rule_auroc"] or 0.0)
@@ -182,7 +197,10 @@ def save_plots(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     paths: dict[str, Path] = {}
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-    for ax, mask, title in ((axes[0], np.ones_like(y, dtype=bool), "all variants"), (axes[1], curves["missense"], "missense only")):
+    for ax, mask, title in (
+        (axes[0], np.ones_like(y, dtype=bool), "all variants"),
+        (axes[1], curves["missense"], "missense only"),
+    ):
         for name in ("model", "gradient_boosting", "logistic_regression", "consequence_rule"):
             if name not in curves or len(np.unique(y[mask])) < 2:
                 continue

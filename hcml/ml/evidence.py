@@ -27,8 +27,10 @@ WINDOW_SHARE = 0.05
 MIN_WINDOW = 100
 GRID = 200
 BOOTSTRAP = 200
-SOURCE = ("Pejaver et al. 2022, AJHG 109:2163 (ClinGen calibration of computational predictors, PP3/BP4); "
-          "prior 0.0441; LR+ supporting 2.406, moderate 5.790, strong 33.53")
+SOURCE = (
+    "Pejaver et al. 2022, AJHG 109:2163 (ClinGen calibration of computational predictors, PP3/BP4); "
+    "prior 0.0441; LR+ supporting 2.406, moderate 5.790, strong 33.53"
+)
 
 
 def posterior_for(lr: float, prior: float = PRIOR) -> float:
@@ -88,21 +90,28 @@ def evidence_thresholds(scores: np.ndarray, labels: np.ndarray, seed: int = 17) 
     lower = np.quantile(curves, 0.05, axis=0)
     upper = np.quantile(curves, 0.95, axis=0)
     out: dict[str, Any] = {
-        "prior": PRIOR, "source": SOURCE, "n_variants": int(len(scores)),
-        "n_pathogenic": int(labels.sum()), "window_share": WINDOW_SHARE, "bootstrap": BOOTSTRAP,
-        "pathogenic": {}, "benign": {},
+        "prior": PRIOR,
+        "source": SOURCE,
+        "n_variants": int(len(scores)),
+        "n_pathogenic": int(labels.sum()),
+        "window_share": WINDOW_SHARE,
+        "bootstrap": BOOTSTRAP,
+        "pathogenic": {},
+        "benign": {},
     }
     for level, lr in LR_LEVELS.items():
         p_target, b_target = posterior_for(lr), posterior_for(1 / lr)
         path_each = [_pathogenic_threshold(grid, c, p_target) for c in curves]
         benign_each = [_benign_threshold(grid, c, b_target) for c in curves]
         out["pathogenic"][level] = {
-            "likelihood_ratio": lr, "posterior": p_target,
+            "likelihood_ratio": lr,
+            "posterior": p_target,
             "threshold": _pathogenic_threshold(grid, lower, p_target),
             "ci95": _interval(path_each),
         }
         out["benign"][level] = {
-            "likelihood_ratio": 1 / lr, "posterior": b_target,
+            "likelihood_ratio": 1 / lr,
+            "posterior": b_target,
             "threshold": _benign_threshold(grid, upper, b_target),
             "ci95": _interval(benign_each),
         }

@@ -22,7 +22,13 @@ import numpy as np
 import polars as pl
 
 from hcml.ml import hgvs_text
-from hcml.ml.proteins import CONSTRAINT_FEATURES, PROTEIN_FEATURES, constraint_features, protein_features, refseq_proteins
+from hcml.ml.proteins import (
+    CONSTRAINT_FEATURES,
+    PROTEIN_FEATURES,
+    constraint_features,
+    protein_features,
+    refseq_proteins,
+)
 from hcml.ml.aminoacids import (
     AMINO_ACIDS,
     AROMATIC,
@@ -199,13 +205,16 @@ class FeatureBlock(NamedTuple):
                 "consequence_class": pl.Series(self.consequence_class.tolist(), dtype=pl.Utf8),
                 "ref_aa": pl.Series(self.ref_aa.tolist(), dtype=pl.Utf8),
                 "alt_aa": pl.Series(self.alt_aa.tolist(), dtype=pl.Utf8),
-                "protein_position": pl.Series(np.nan_to_num(pos).astype(np.int64)).set(
-                    pl.Series(np.isnan(pos)), None
-                ) if len(pos) else pl.Series([], dtype=pl.Int64),
+                "protein_position": pl.Series(np.nan_to_num(pos).astype(np.int64)).set(pl.Series(np.isnan(pos)), None)
+                if len(pos)
+                else pl.Series([], dtype=pl.Int64),
             }
         )
-        floats = pl.DataFrame(self.values, schema=list(FLOAT_FEATURES), orient="row") if len(pos) else pl.DataFrame(
-            schema=dict.fromkeys(FLOAT_FEATURES, pl.Float32))
+        floats = (
+            pl.DataFrame(self.values, schema=list(FLOAT_FEATURES), orient="row")
+            if len(pos)
+            else pl.DataFrame(schema=dict.fromkeys(FLOAT_FEATURES, pl.Float32))
+        )
         return head.hstack(floats)
 
 
@@ -221,15 +230,21 @@ def _residue_tables(n_names: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array(one + [None], dtype=object), np.array([_AA_INDEX.get(o, -1) for o in one] + [-1], np.int64)
 
 
-def feature_block(hgvs_c: list, hgvs_p: list, gene_symbol: list, af: list, fallback: list,
-                  sequences: Mapping[str, str] | None = None) -> FeatureBlock:
+def feature_block(
+    hgvs_c: list, hgvs_p: list, gene_symbol: list, af: list, fallback: list, sequences: Mapping[str, str] | None = None
+) -> FeatureBlock:
     """The rules: HGVS text (and the annotator's SO term where there is no HGVS) -> features, in numpy.
     `sequences`: protein accession (no version) -> sequence, for the protein features (hcml.ml.proteins)."""
     p, accessions = hgvs_text.read_columns(hgvs_c, hgvs_p)
     n = len(gene_symbol)
     so_class = np.fromiter(
-        (_CLASS_CODE[_SO_FALLBACK.get(f.split(",", 1)[0], "other")] if f is not None else _CLASS_CODE["other"]
-         for f in fallback), np.int64, n)
+        (
+            _CLASS_CODE[_SO_FALLBACK.get(f.split(",", 1)[0], "other")] if f is not None else _CLASS_CODE["other"]
+            for f in fallback
+        ),
+        np.int64,
+        n,
+    )
     c_start, c_off, c_end, c_end_off = p["c_start"], p["c_off"], p["c_end"], p["c_end_off"]
     K, P, S = hgvs_text.KIND, hgvs_text.PREFIX, hgvs_text.SIGN
     kind_c, kind_n = p["c_kind"] == K["c"], p["c_kind"] == K["n"]
@@ -245,8 +260,24 @@ def feature_block(hgvs_c: list, hgvs_p: list, gene_symbol: list, af: list, fallb
     deleted = np.where(np.isnan(p["del_seq_len"]), span, p["del_seq_len"])
     inserted = np.nan_to_num(p["ins_seq_len"], nan=0.0)
     dup = np.where(np.isnan(p["dup_seq_len"]), span, p["dup_seq_len"])
-    flag = {k: p[k] == 1.0 for k in ("has_c", "has_p", "snv", "delins", "is_del", "is_ins", "is_dup", "p_eq", "p_fs",
-                                     "p_ext", "p_indel", "p_syn", "p_rest_has_ter")}
+    flag = {
+        k: p[k] == 1.0
+        for k in (
+            "has_c",
+            "has_p",
+            "snv",
+            "delins",
+            "is_del",
+            "is_ins",
+            "is_dup",
+            "p_eq",
+            "p_fs",
+            "p_ext",
+            "p_indel",
+            "p_syn",
+            "p_rest_has_ter",
+        )
+    }
     net_length = np.select(
         [flag["snv"], flag["delins"], flag["is_del"], flag["is_dup"], flag["is_ins"]],
         [np.zeros(n), inserted - deleted, -deleted, dup, inserted],
@@ -271,8 +302,10 @@ def feature_block(hgvs_c: list, hgvs_p: list, gene_symbol: list, af: list, fallb
         (has_p & flag["p_indel"], "inframe_indel"),
         (has_p & ~np.isnan(p_alt3) & (p_alt3 != p_ref3), "missense"),
         (has_io & (intron_offset <= _SPLICE_SITE_MAX), "splice_site"),
-        (has_io & ((intron_offset <= _SPLICE_REGION_MAX) | (~donor & (intron_offset <= _ACCEPTOR_REGION_MAX))),
-         "splice_region"),
+        (
+            has_io & ((intron_offset <= _SPLICE_REGION_MAX) | (~donor & (intron_offset <= _ACCEPTOR_REGION_MAX))),
+            "splice_region",
+        ),
         (has_io, "intron"),
         (kind_n, "non_coding"),
         (kind_c & prefix_minus, "five_prime_utr"),
@@ -313,8 +346,13 @@ def feature_block(hgvs_c: list, hgvs_p: list, gene_symbol: list, af: list, fallb
     values[:, col["intron_offset_le8"]] = has_io & (intron_offset <= _SPLICE_REGION_MAX)
     values[:, col["intron_donor_side"]] = has_io & donor
     values[:, col["log_utr_distance"]] = np.log1p(np.where(prefix_minus | prefix_star, np.nan_to_num(c_start), 0.0))
-    for key, name in (("snv", "is_snv"), ("is_del", "is_deletion"), ("is_ins", "is_insertion"),
-                      ("is_dup", "is_duplication"), ("delins", "is_delins")):
+    for key, name in (
+        ("snv", "is_snv"),
+        ("is_del", "is_deletion"),
+        ("is_ins", "is_insertion"),
+        ("is_dup", "is_duplication"),
+        ("delins", "is_delins"),
+    ):
         values[:, col[name]] = flag[key]
     indel_len = np.abs(np.nan_to_num(net_length))
     values[:, col["log_indel_length"]] = np.log1p(indel_len)
@@ -327,7 +365,9 @@ def feature_block(hgvs_c: list, hgvs_p: list, gene_symbol: list, af: list, fallb
     any_ref = one_letter[np.where(has_p, np.nan_to_num(p_ref3, nan=none), none).astype(np.int64)]
     values[:, s0 : s0 + len(PROTEIN_FEATURES)] = protein_features(accessions, p["p_pos"], any_ref, alt_aa, sequences)
     values[:, s0 + len(PROTEIN_FEATURES) :] = constraint_features(gene_symbol)
-    values[:, col["log10_af"]] = np.where(af_known, np.log10(np.clip(np.nan_to_num(af_values, nan=1.0), _AF_FLOOR, 1.0)), 0.0)
+    values[:, col["log10_af"]] = np.where(
+        af_known, np.log10(np.clip(np.nan_to_num(af_values, nan=1.0), _AF_FLOOR, 1.0)), 0.0
+    )
     return FeatureBlock(list(gene_symbol), klass, ref_aa, alt_aa, protein_position, values.astype(np.float32))
 
 
@@ -346,15 +386,26 @@ def _floats(frame: pl.DataFrame, name: str) -> list:
 def hgvs_features(frame: pl.DataFrame) -> pl.DataFrame:
     """Frame with `hgvs_c`, `hgvs_p`, `gene_symbol`, `af` (nullable) and `consequence_fallback` (nullable SO
     term) -> one feature row per input row (same order); see `FeatureBlock.frame`."""
-    return feature_block(_texts(frame, "hgvs_c"), _texts(frame, "hgvs_p"), _texts(frame, "gene_symbol"),
-                         _floats(frame, "af"), _texts(frame, "consequence_fallback")).frame()
+    return feature_block(
+        _texts(frame, "hgvs_c"),
+        _texts(frame, "hgvs_p"),
+        _texts(frame, "gene_symbol"),
+        _floats(frame, "af"),
+        _texts(frame, "consequence_fallback"),
+    ).frame()
 
 
 def hgvs_block(df: pl.DataFrame, sequences: Mapping[str, str] | None = None) -> FeatureBlock:
     """ClinVar-shaped rows (`hgvs_c`, `hgvs_p`, `symbol`, optional `af`) -> features as arrays; proteins from
     `sequences` (default: the shipped RefSeq proteins, which ClinVar's NP_ accessions name)."""
-    return feature_block(_texts(df, "hgvs_c"), _texts(df, "hgvs_p"), _texts(df, "symbol"), _floats(df, "af"),
-                         [None] * df.height, refseq_proteins() if sequences is None else sequences)
+    return feature_block(
+        _texts(df, "hgvs_c"),
+        _texts(df, "hgvs_p"),
+        _texts(df, "symbol"),
+        _floats(df, "af"),
+        [None] * df.height,
+        refseq_proteins() if sequences is None else sequences,
+    )
 
 
 def features_from_hgvs(df: pl.DataFrame, sequences: Mapping[str, str] | None = None) -> pl.DataFrame:
@@ -366,9 +417,17 @@ def summary_block(summary: pl.DataFrame, sequences: Mapping[str, str] | None = N
     """A `hcml.genomics.annotate.summarise()` frame -> features as arrays (the annotator's HGVSc/HGVSp;
     gnomAD exome frequency, else the 1000 Genomes one; proteins from `sequences`, normally the bundle's own
     translations, `hcml.ml.proteins.bundle_proteins`)."""
-    af = [g if g is not None else a for g, a in zip(_floats(summary, "gnomade_af"), _floats(summary, "af"), strict=True)]
-    return feature_block(_texts(summary, "hgvsc"), _texts(summary, "hgvsp"), _texts(summary, "gene_symbol"), af,
-                         _texts(summary, "most_severe_consequence"), sequences)
+    af = [
+        g if g is not None else a for g, a in zip(_floats(summary, "gnomade_af"), _floats(summary, "af"), strict=True)
+    ]
+    return feature_block(
+        _texts(summary, "hgvsc"),
+        _texts(summary, "hgvsp"),
+        _texts(summary, "gene_symbol"),
+        af,
+        _texts(summary, "most_severe_consequence"),
+        sequences,
+    )
 
 
 def features_from_summary(summary: pl.DataFrame, sequences: Mapping[str, str] | None = None) -> pl.DataFrame:

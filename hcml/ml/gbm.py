@@ -10,11 +10,28 @@ from __future__ import annotations
 
 import numpy as np
 
-TREE_ARRAYS = ("feature", "threshold", "left", "right", "is_leaf", "value", "missing_left", "roots", "baseline", "depth")
+TREE_ARRAYS = (
+    "feature",
+    "threshold",
+    "left",
+    "right",
+    "is_leaf",
+    "value",
+    "missing_left",
+    "roots",
+    "baseline",
+    "depth",
+)
 
 
-PARAMS = {"learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 31, "min_samples_leaf": 40,
-          "l2_regularization": 1.0, "early_stopping": False}
+PARAMS = {
+    "learning_rate": 0.1,
+    "max_iter": 200,
+    "max_leaf_nodes": 31,
+    "min_samples_leaf": 40,
+    "l2_regularization": 1.0,
+    "early_stopping": False,
+}
 
 
 def fit(x: np.ndarray, y: np.ndarray, seed: int, **params):
@@ -30,8 +47,9 @@ def fit(x: np.ndarray, y: np.ndarray, seed: int, **params):
 
 def export_trees(model) -> dict[str, np.ndarray]:
     """The fitted trees as flat arrays (node indices global over all trees)."""
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("feature", "threshold", "left", "right", "is_leaf",
-                                                          "value", "missing_left")}
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("feature", "threshold", "left", "right", "is_leaf", "value", "missing_left")
+    }
     roots, depth, offset = [], 0, 0
     for (predictor,) in model._predictors:
         nodes = predictor.nodes

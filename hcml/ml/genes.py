@@ -18,7 +18,12 @@ OOF_FOLDS = 5
 MASKED_GENE_SHARE = 0.3
 
 
-COUNT_SCHEMA = {"n": pl.Float64, "n_pathogenic": pl.Float64, "n_missense": pl.Float64, "n_missense_pathogenic": pl.Float64}
+COUNT_SCHEMA = {
+    "n": pl.Float64,
+    "n_pathogenic": pl.Float64,
+    "n_missense": pl.Float64,
+    "n_missense_pathogenic": pl.Float64,
+}
 
 
 def gene_table(features: pl.DataFrame, labels: np.ndarray) -> tuple[pl.DataFrame, dict[str, float]]:
@@ -27,12 +32,16 @@ def gene_table(features: pl.DataFrame, labels: np.ndarray) -> tuple[pl.DataFrame
     prior = float(df["label"].mean()) if df.height else 0.5
     mis = df.filter(pl.col("consequence_class") == "missense")
     prior_mis = float(mis["label"].mean()) if mis.height else prior
-    table = df.group_by("gene_symbol").agg(
-        pl.len().cast(pl.Float64).alias("n"),
-        pl.col("label").sum().alias("n_pathogenic"),
-        (pl.col("consequence_class") == "missense").sum().cast(pl.Float64).alias("n_missense"),
-        pl.col("label").filter(pl.col("consequence_class") == "missense").sum().alias("n_missense_pathogenic"),
-    ).sort("gene_symbol")
+    table = (
+        df.group_by("gene_symbol")
+        .agg(
+            pl.len().cast(pl.Float64).alias("n"),
+            pl.col("label").sum().alias("n_pathogenic"),
+            (pl.col("consequence_class") == "missense").sum().cast(pl.Float64).alias("n_missense"),
+            pl.col("label").filter(pl.col("consequence_class") == "missense").sum().alias("n_missense_pathogenic"),
+        )
+        .sort("gene_symbol")
+    )
     return table, {"pathogenic": prior, "missense_pathogenic": prior_mis}
 
 
@@ -45,7 +54,10 @@ def _stats_to_features(counts: pl.DataFrame, priors: dict[str, float]) -> pl.Dat
         ((pl.col("n_pathogenic").fill_null(0.0) + SMOOTHING * priors["pathogenic"]) / (n + SMOOTHING))
         .cast(pl.Float32)
         .alias("gene_pathogenic_rate"),
-        ((pl.col("n_missense_pathogenic").fill_null(0.0) + SMOOTHING * priors["missense_pathogenic"]) / (nm + SMOOTHING))
+        (
+            (pl.col("n_missense_pathogenic").fill_null(0.0) + SMOOTHING * priors["missense_pathogenic"])
+            / (nm + SMOOTHING)
+        )
         .cast(pl.Float32)
         .alias("gene_missense_pathogenic_rate"),
     )
@@ -57,7 +69,9 @@ class GeneFeatureLookup:
     costs a dict lookup and a numpy gather instead of a polars join and hstack (~0.5 ms a call)."""
 
     def __init__(self, table: pl.DataFrame, priors: dict[str, float]) -> None:
-        stats = _stats_to_features(pl.concat([table.select(list(COUNT_SCHEMA)), table.select(list(COUNT_SCHEMA)).clear(1)]), priors)
+        stats = _stats_to_features(
+            pl.concat([table.select(list(COUNT_SCHEMA)), table.select(list(COUNT_SCHEMA)).clear(1)]), priors
+        )
         self.values = stats.select(GENE_FEATURES).to_numpy().astype(np.float32, copy=False)  # last row: unknown
         unknown = table.height
         symbols = table["gene_symbol"].to_list()

@@ -38,10 +38,36 @@ _P_ALT_MATCH = re.compile(r"([A-Z][a-z]{2}|\*)\Z").match
 
 # The fields of `read_hgvs`' tuple, in order. Every value is a number (NaN: absent) so that many rows become
 # one float64 matrix at once: flags are 0/1, text of a few known spellings a code below.
-FIELDS = ("has_c", "has_p", "c_kind", "c_prefix", "c_start", "c_off_sign", "c_off", "c_end_prefix", "c_end",
-          "c_end_off_sign", "c_end_off", "snv", "delins", "is_del", "is_ins", "is_dup", "del_seq_len",
-          "ins_seq_len", "dup_seq_len", "p_eq", "p_ref3", "p_pos", "p_fs", "p_ext", "p_indel", "p_alt3", "p_syn",
-          "p_rest_has_ter")
+FIELDS = (
+    "has_c",
+    "has_p",
+    "c_kind",
+    "c_prefix",
+    "c_start",
+    "c_off_sign",
+    "c_off",
+    "c_end_prefix",
+    "c_end",
+    "c_end_off_sign",
+    "c_end_off",
+    "snv",
+    "delins",
+    "is_del",
+    "is_ins",
+    "is_dup",
+    "del_seq_len",
+    "ins_seq_len",
+    "dup_seq_len",
+    "p_eq",
+    "p_ref3",
+    "p_pos",
+    "p_fs",
+    "p_ext",
+    "p_indel",
+    "p_alt3",
+    "p_syn",
+    "p_rest_has_ter",
+)
 KIND = {None: 0.0, "c": 1.0, "n": 2.0}
 PREFIX = {None: 0.0, "-": 1.0, "*": 2.0}
 SIGN = {None: 0.0, "+": 1.0, "-": 2.0}
@@ -113,9 +139,25 @@ def _read_c(hc: str) -> tuple:
         dup_len = _len(_DUP_SEQ_MATCH(change))
     if "ins" in change:
         ins_len = _len(_INS_SEQ_SEARCH(change))
-    return (KIND[kind], PREFIX[prefix], _int(start), SIGN[off_sign], _int(off), PREFIX[end_prefix], _int(end),
-            SIGN[end_off_sign], _int(end_off), float(_SNV_MATCH(change) is not None), delins, is_del, is_ins,
-            is_dup, del_len, ins_len, dup_len)
+    return (
+        KIND[kind],
+        PREFIX[prefix],
+        _int(start),
+        SIGN[off_sign],
+        _int(off),
+        PREFIX[end_prefix],
+        _int(end),
+        SIGN[end_off_sign],
+        _int(end_off),
+        float(_SNV_MATCH(change) is not None),
+        delins,
+        is_del,
+        is_ins,
+        is_dup,
+        del_len,
+        ins_len,
+        dup_len,
+    )
 
 
 def _read_p(hp: str) -> tuple:
@@ -131,11 +173,22 @@ def _read_p(hp: str) -> tuple:
         a = _P_ALT_MATCH(rest)
         if a is not None:
             alt3 = "Ter" if a.group(1) == "*" else a.group(1)
-    return (float(body == "="), residue_code(ref3), pos, float("fs" in rest), float("ext" in rest),
-            float(_P_INDEL_MATCH(rest) is not None), residue_code(alt3), float(rest == "="), float("Ter" in rest))
+    return (
+        float(body == "="),
+        residue_code(ref3),
+        pos,
+        float("fs" in rest),
+        float("ext" in rest),
+        float(_P_INDEL_MATCH(rest) is not None),
+        residue_code(alt3),
+        float(rest == "="),
+        float("Ter" in rest),
+    )
 
 
-def read_columns(hgvs_c: Iterable[str | None], hgvs_p: Iterable[str | None]) -> tuple[dict[str, np.ndarray], list[str | None]]:
+def read_columns(
+    hgvs_c: Iterable[str | None], hgvs_p: Iterable[str | None]
+) -> tuple[dict[str, np.ndarray], list[str | None]]:
     """Many variants: (FIELDS -> float64 columns, protein accessions)."""
     rows = [read_hgvs(c, p) for c, p in zip(hgvs_c, hgvs_p, strict=True)]
     matrix = np.array([r[0] for r in rows], dtype=np.float64).reshape(len(rows), len(FIELDS))

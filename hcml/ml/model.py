@@ -75,9 +75,14 @@ class ExportedModel:
         raw = self.info.get("evidence_calibration")
         if not isinstance(raw, dict):
             return None
-        flat = {side: {level: float(t["threshold"]) for level, t in (raw.get(side) or {}).items()
-                       if isinstance(t, dict) and t.get("threshold") is not None}
-                for side in ("pathogenic", "benign")}
+        flat = {
+            side: {
+                level: float(t["threshold"])
+                for level, t in (raw.get(side) or {}).items()
+                if isinstance(t, dict) and t.get("threshold") is not None
+            }
+            for side in ("pathogenic", "benign")
+        }
         return {side: levels for side, levels in flat.items() if levels} or None
 
     # -- scoring -------------------------------------------------------------------------------------
@@ -118,7 +123,10 @@ class ExportedModel:
         lookup = self.__dict__.get("_gene_lookup_cache")
         if lookup is None or lookup[0] is not self.gene_table or lookup[1] is not self.gene_priors:
             lookup = self.__dict__["_gene_lookup_cache"] = (
-                self.gene_table, self.gene_priors, GeneFeatureLookup(self.gene_table, self.gene_priors))
+                self.gene_table,
+                self.gene_priors,
+                GeneFeatureLookup(self.gene_table, self.gene_priors),
+            )
         return lookup[2]
 
     def matrix(self, features: pl.DataFrame) -> np.ndarray:
@@ -231,4 +239,3 @@ class ExportedModel:
             platt_missense=tuple(float(v) for v in arrays["platt_missense"]) if "platt_missense" in arrays else None,
             trees={k: arrays[f"tree_{k}"] for k in gbm.TREE_ARRAYS} if spec.get("kind") == "gbm" else None,
         )
-

@@ -46,31 +46,54 @@ def model_card(report: dict[str, Any], info: dict[str, Any] | None = None) -> st
     ]
     for name, block in report.get("per_class", {}).items():
         lines.append(_row(name, block["model"]))
-    lines += ["", "Per protein-sequence coverage (model / gradient-boosted baseline AUROC):", "",
-              "| rows | n | pathogenic share | AUROC | ECE | GBM AUROC |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "Per protein-sequence coverage (model / gradient-boosted baseline AUROC):",
+        "",
+        "| rows | n | pathogenic share | AUROC | ECE | GBM AUROC |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, block in report.get("protein_coverage", {}).items():
         lines.append(_row(name, block["model"]) + f" {_f(block['gradient_boosting'].get('auroc'))} |")
-    lines += ["", f"Baselines: gradient-boosted trees AUROC {_f(report.get('baseline_gbm_auroc'))} (missense "
-              f"{_f(report.get('baseline_gbm_auroc_missense'))}); logistic regression / consequence rule: "
-              f"{_f(report['overall']['logistic_regression'].get('auroc'))} / {_f(report.get('baseline_rule_auroc'))}.",
-              "", f"Per gene (the {len(report.get('per_gene', {}))} test genes with most variants):", "",
-              "| gene | n | pathogenic share | AUROC | ECE |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"Baselines: gradient-boosted trees AUROC {_f(report.get('baseline_gbm_auroc'))} (missense "
+        f"{_f(report.get('baseline_gbm_auroc_missense'))}); logistic regression / consequence rule: "
+        f"{_f(report['overall']['logistic_regression'].get('auroc'))} / {_f(report.get('baseline_rule_auroc'))}.",
+        "",
+        f"Per gene (the {len(report.get('per_gene', {}))} test genes with most variants):",
+        "",
+        "| gene | n | pathogenic share | AUROC | ECE |",
+        "|---|---|---|---|---|",
+    ]
     for gene, m in report.get("per_gene", {}).items():
         lines.append(_row(gene, m))
     ev = report.get("evidence_thresholds", {})
-    lines += ["", "## Evidence thresholds (missense, PP3 / BP4)", "", ev.get("source", ""), "",
-              "| direction | strength | LR | score threshold | 95 % CI |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Evidence thresholds (missense, PP3 / BP4)",
+        "",
+        ev.get("source", ""),
+        "",
+        "| direction | strength | LR | score threshold | 95 % CI |",
+        "|---|---|---|---|---|",
+    ]
     for direction in ("pathogenic", "benign"):
         for level, t in ev.get(direction, {}).items():
             ci = t.get("ci95")
-            lines.append(f"| {direction} | {level} | {t['likelihood_ratio']:.3g} | {_f(t.get('threshold'))} | "
-                         f"{'-' if ci is None else f'{ci[0]:.3f}-{ci[1]:.3f}'} |")
-    lines += ["", "## Limitations",
-              "- ClinVar 2016 is ascertained on disease genes; 75 % of its labelled missense are pathogenic.",
-              "- No conservation or structure input: the missense score says what the substitution is and where it "
-              "falls in the protein and gene, not how conserved the residue is.",
-              "- Protein coverage is biased (pathogenic rows have a sequence more often): compare the with/without rows.",
-              "- Evidence thresholds come from the test genes' missense predictions (the calibration set of this card); "
-              "a threshold a level never reaches is '-'.",
-              "- Population frequency is not a model input; read the score with the frequency the report shows."]
+            lines.append(
+                f"| {direction} | {level} | {t['likelihood_ratio']:.3g} | {_f(t.get('threshold'))} | "
+                f"{'-' if ci is None else f'{ci[0]:.3f}-{ci[1]:.3f}'} |"
+            )
+    lines += [
+        "",
+        "## Limitations",
+        "- ClinVar 2016 is ascertained on disease genes; 75 % of its labelled missense are pathogenic.",
+        "- No conservation or structure input: the missense score says what the substitution is and where it "
+        "falls in the protein and gene, not how conserved the residue is.",
+        "- Protein coverage is biased (pathogenic rows have a sequence more often): compare the with/without rows.",
+        "- Evidence thresholds come from the test genes' missense predictions (the calibration set of this card); "
+        "a threshold a level never reaches is '-'.",
+        "- Population frequency is not a model input; read the score with the frequency the report shows.",
+    ]
     return "\n".join(lines) + "\n"

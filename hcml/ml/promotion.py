@@ -52,10 +52,12 @@ def compare(candidate: ExportedModel, champion: ExportedModel | None, training_s
         return Comparison(ok, reason, candidate.model_version, None, cand, None, len(y))
     champ = _figures(champion, test, y)
     better_auroc = cand["auroc"] >= champ["auroc"] - AUROC_TOLERANCE
-    better_missense = (champ["auroc_missense"] is None
-                       or cand["auroc_missense"] >= champ["auroc_missense"] - AUROC_TOLERANCE)
-    calibrated = (cand["ece"] <= max(ECE_LIMIT, champ["ece"])
-                  and cand["ece_missense"] <= max(ECE_LIMIT, champ["ece_missense"]))
+    better_missense = (
+        champ["auroc_missense"] is None or cand["auroc_missense"] >= champ["auroc_missense"] - AUROC_TOLERANCE
+    )
+    calibrated = cand["ece"] <= max(ECE_LIMIT, champ["ece"]) and cand["ece_missense"] <= max(
+        ECE_LIMIT, champ["ece_missense"]
+    )
     ok = bool(better_auroc and better_missense and calibrated)
     reason = (
         f"candidate AUROC {cand['auroc']:.4f} vs champion {champ['auroc']:.4f}; missense "

@@ -86,8 +86,11 @@ def constraint_features(gene_symbol: Sequence[str | None]) -> np.ndarray:
     """(n, len(CONSTRAINT_FEATURES)) float64: gnomAD constraint of each row's gene, NaN for genes it lacks."""
     rows, values = constraint_table()
     missing = len(values) - 1
-    return values[np.fromiter((rows.get(g, missing) if g is not None else missing for g in gene_symbol), np.int64,
-                              len(gene_symbol))]
+    return values[
+        np.fromiter(
+            (rows.get(g, missing) if g is not None else missing for g in gene_symbol), np.int64, len(gene_symbol)
+        )
+    ]
 
 
 def bundle_proteins(bundle, summary: pl.DataFrame) -> dict[str, str]:
@@ -134,8 +137,13 @@ def _entropy(window: str) -> float:
     return float(-(counts * np.log2(counts)).sum())
 
 
-def protein_features(accessions: Sequence[str | None], positions: np.ndarray, ref_aa: Sequence[str | None],
-                     alt_aa: Sequence[str | None], sequences: Mapping[str, str] | None) -> np.ndarray:
+def protein_features(
+    accessions: Sequence[str | None],
+    positions: np.ndarray,
+    ref_aa: Sequence[str | None],
+    alt_aa: Sequence[str | None],
+    sequences: Mapping[str, str] | None,
+) -> np.ndarray:
     """(n, len(PROTEIN_FEATURES)) float64 for rows whose protein sequence is known and has the HGVS reference
     residue `ref_aa` at `positions` (1-based); NaN elsewhere. `alt_aa` (missense only) for the alt columns."""
     n = len(accessions)
@@ -152,8 +160,8 @@ def protein_features(accessions: Sequence[str | None], positions: np.ndarray, re
         if seq is None or not 1 <= p <= len(seq) or seq[p - 1] != ref:
             continue  # no sequence, or not the protein the HGVS describes
         length = len(seq)
-        window = seq[max(0, p - 1 - WINDOW): p + WINDOW]
-        near = seq[max(0, p - 1 - NEAR): p + NEAR]
+        window = seq[max(0, p - 1 - WINDOW) : p + WINDOW]
+        near = seq[max(0, p - 1 - NEAR) : p + NEAR]
         w_kd = _hydropathy(window)
         cys, disorder, kd = _protein_wide(seq)
         alt = alt_aa[i]

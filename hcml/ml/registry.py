@@ -121,7 +121,9 @@ def log_and_register(
     if dagster_run_id:
         tags["dagster.run_id"] = dagster_run_id
     with mlflow.start_run(experiment_id=exp_id, tags=tags) as run:
-        mlflow.log_params({**params, "training_set_sha256": training_set_sha256, "dagster_run_id": dagster_run_id or ""})
+        mlflow.log_params(
+            {**params, "training_set_sha256": training_set_sha256, "dagster_run_id": dagster_run_id or ""}
+        )
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
         for row in history or []:
             mlflow.log_metrics({"train_loss": row["train_loss"], "val_loss": row["val_loss"]}, step=int(row["epoch"]))
@@ -141,7 +143,9 @@ def log_and_register(
         if not _is_not_found(exc):
             raise
         client.create_registered_model(MODEL_NAME, description="P(pathogenic) for a variant; see docs/model.md")
-    mv = client.create_model_version(MODEL_NAME, source=source, run_id=run_id, tags={"training_set_sha256": training_set_sha256})
+    mv = client.create_model_version(
+        MODEL_NAME, source=source, run_id=run_id, tags={"training_set_sha256": training_set_sha256}
+    )
     client.set_registered_model_alias(MODEL_NAME, CANDIDATE, mv.version)
     return RegisteredRun(run_id=run_id, model_version=str(mv.version), model_uri=source)
 
@@ -170,7 +174,9 @@ def _rest_get(path: str, params: dict[str, str] | None = None):
     timeout = float(os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", _HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_TIMEOUT"]))
     verify = os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "false").lower() != "true"
     try:
-        return httpx.get(f"{_rest_base()}{path}", params=params, headers=headers, auth=auth, timeout=timeout, verify=verify)
+        return httpx.get(
+            f"{_rest_base()}{path}", params=params, headers=headers, auth=auth, timeout=timeout, verify=verify
+        )
     except httpx.HTTPError as exc:
         raise RegistryUnavailable(f"MLflow at {tracking_uri()} is unreachable: {exc}") from exc
 
@@ -201,14 +207,14 @@ def _sqlite_row(query: str, params: tuple) -> tuple | None:
     import sqlite3
 
     uri = tracking_uri()
-    path = Path(uri[len("sqlite:///"):])
+    path = Path(uri[len("sqlite:///") :])
     with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as con:
         return con.execute(query, params).fetchone()
 
 
 def _embedded_sqlite() -> bool:
     uri = tracking_uri()
-    return uri.startswith("sqlite:///") and Path(uri[len("sqlite:///"):]).is_file()
+    return uri.startswith("sqlite:///") and Path(uri[len("sqlite:///") :]).is_file()
 
 
 def alias_version(alias: str) -> str | None:
@@ -218,10 +224,14 @@ def alias_version(alias: str) -> str | None:
         import sqlite3
 
         with contextlib.suppress(sqlite3.Error):
-            row = _sqlite_row("SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?", (MODEL_NAME, alias))
+            row = _sqlite_row(
+                "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?", (MODEL_NAME, alias)
+            )
             return str(row[0]) if row else None
     if _rest_base():
-        answer = _rest_json("/api/2.0/mlflow/registered-models/alias", {"name": MODEL_NAME, "alias": alias}, f"alias {alias!r}")
+        answer = _rest_json(
+            "/api/2.0/mlflow/registered-models/alias", {"name": MODEL_NAME, "alias": alias}, f"alias {alias!r}"
+        )
         return str(answer["model_version"]["version"]) if answer else None
     client = _client()
     try:
@@ -229,7 +239,9 @@ def alias_version(alias: str) -> str | None:
     except Exception as exc:  # noqa: BLE001 - MlflowException / RestException
         if _is_not_found(exc):
             return None
-        raise RegistryUnavailable(f"MLflow at {tracking_uri()} did not answer for alias {alias!r}: {str(exc).splitlines()[0][:300]}") from exc
+        raise RegistryUnavailable(
+            f"MLflow at {tracking_uri()} did not answer for alias {alias!r}: {str(exc).splitlines()[0][:300]}"
+        ) from exc
 
 
 def _version_source(version: str) -> str:
@@ -237,12 +249,16 @@ def _version_source(version: str) -> str:
         import sqlite3
 
         with contextlib.suppress(sqlite3.Error):
-            row = _sqlite_row("SELECT source FROM model_versions WHERE name = ? AND version = ?", (MODEL_NAME, int(version)))
+            row = _sqlite_row(
+                "SELECT source FROM model_versions WHERE name = ? AND version = ?", (MODEL_NAME, int(version))
+            )
             if row is None:
                 raise LookupError(f"version {version} of {MODEL_NAME} not found in {tracking_uri()}")
             return row[0]
     if _rest_base():
-        answer = _rest_json("/api/2.0/mlflow/model-versions/get", {"name": MODEL_NAME, "version": str(version)}, f"version {version}")
+        answer = _rest_json(
+            "/api/2.0/mlflow/model-versions/get", {"name": MODEL_NAME, "version": str(version)}, f"version {version}"
+        )
         if answer is None:
             raise LookupError(f"version {version} of {MODEL_NAME} not found in {tracking_uri()}")
         return answer["model_version"]["source"]
@@ -260,7 +276,7 @@ def _download(source: str, target: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=target))
     base = _rest_base()
     if base and source.startswith("mlflow-artifacts:/"):
-        path = source[len("mlflow-artifacts:/"):].lstrip("/")
+        path = source[len("mlflow-artifacts:/") :].lstrip("/")
         (tmp / MODEL_ARTIFACT).mkdir()
         for name in MODEL_FILES:
             r = _rest_get(f"/api/2.0/mlflow-artifacts/artifacts/{path}/{name}")

@@ -42,7 +42,6 @@ def load_scorer(alias: str = "champion") -> ExportedModel:
     from hcml.ml import registry
 
     if os.environ.get("HCML_MLFLOW_TRACKING_URI") or registry.embedded_store().is_file():
-
         model = registry.load_alias(alias)
         if model is not None:
             log.info("scorer_loaded", source="mlflow", alias=alias, model_version=model.model_version)

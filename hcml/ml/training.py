@@ -63,9 +63,11 @@ def build_training_set(labels: pl.DataFrame) -> pl.DataFrame:
     """Labels (from data.clinvar_labels) -> one row per variant: ids, label, split, HGVS features."""
     split = assign_splits(labels)
     feats = features_from_hgvs(split)
-    return split.select("chrom", "pos", "ref", "alt", "symbol", "hgvs_c", "hgvs_p", "label", "split").hstack(
-        feats.drop("gene_symbol")
-    ).with_columns(pl.col("symbol").alias("gene_symbol"))
+    return (
+        split.select("chrom", "pos", "ref", "alt", "symbol", "hgvs_c", "hgvs_p", "label", "split")
+        .hstack(feats.drop("gene_symbol"))
+        .with_columns(pl.col("symbol").alias("gene_symbol"))
+    )
 
 
 @contextlib.contextmanager
@@ -170,19 +172,38 @@ def train_model(training_set: pl.DataFrame, config: TrainConfig | None = None, p
         raw = gbm.raw_score(trees, x_val)
         platt_a, platt_b = _fit_platt(raw, y_val)
         candidates["gbm"] = ExportedModel(
-            mean=np.zeros(len(names), np.float32), std=np.ones(len(names), np.float32), weights=[], biases=[],
-            platt_a=platt_a, platt_b=platt_b, kind="gbm", trees=trees,
+            mean=np.zeros(len(names), np.float32),
+            std=np.ones(len(names), np.float32),
+            weights=[],
+            biases=[],
+            platt_a=platt_a,
+            platt_b=platt_b,
+            kind="gbm",
+            trees=trees,
             platt_missense=_fit_platt(raw[missense_val], y_val[missense_val]),
-            info={"params": {"n_trees": len(trees["roots"]), **gbm_model.get_params()}}, **common)
+            info={"params": {"n_trees": len(trees["roots"]), **gbm_model.get_params()}},
+            **common,
+        )
     for kind, model in candidates.items():
         losses[kind] = _log_loss(y_val, model.predict_matrix(x_val))
     chosen = min(losses, key=losses.get)
     exported = candidates[chosen]
-    exported.info = {**exported.info, **info, "params": {**config.as_params(), **exported.info.get("params", {})},
-                     "kind": chosen, "validation_log_loss": losses}
-    return TrainedModel(exported=exported, network=network, history=history,
-                        training_set_sha256=frame_sha256(training_set), candidates=candidates, gbm_model=gbm_model,
-                        validation_log_loss=losses)
+    exported.info = {
+        **exported.info,
+        **info,
+        "params": {**config.as_params(), **exported.info.get("params", {})},
+        "kind": chosen,
+        "validation_log_loss": losses,
+    }
+    return TrainedModel(
+        exported=exported,
+        network=network,
+        history=history,
+        training_set_sha256=frame_sha256(training_set),
+        candidates=candidates,
+        gbm_model=gbm_model,
+        validation_log_loss=losses,
+    )
 
 
 def _train_mlp(x_train, y_train, x_val, y_val, missense_val, config: TrainConfig, common: dict, progress):

@@ -20,9 +20,21 @@ from hcml.ml.training import TrainConfig, TrainedModel, build_training_set, trai
 
 EVIDENCE_KEY = "evidence_calibration"  # spec.json info key of the PP3/BP4 thresholds (hcml.ml.evidence)
 # metrics logged to MLflow (flat; the full report is logged as JSON)
-LOGGED_METRICS = ("auroc", "auprc", "accuracy", "brier", "ece", "auroc_missense", "ece_missense", "baseline_auroc",
-                  "baseline_rule_auroc", "auroc_missense_with_protein", "auroc_missense_without_protein",
-                  "baseline_gbm_auroc", "baseline_gbm_auroc_missense")
+LOGGED_METRICS = (
+    "auroc",
+    "auprc",
+    "accuracy",
+    "brier",
+    "ece",
+    "auroc_missense",
+    "ece_missense",
+    "baseline_auroc",
+    "baseline_rule_auroc",
+    "auroc_missense_with_protein",
+    "auroc_missense_without_protein",
+    "baseline_gbm_auroc",
+    "baseline_gbm_auroc_missense",
+)
 
 
 @dataclass
@@ -56,7 +68,11 @@ def train_evaluate(
 
 
 def register(
-    trained: TrainedModel, report: dict[str, Any], plots: dict[str, Path], config: TrainConfig, dagster_run_id: str | None = None
+    trained: TrainedModel,
+    report: dict[str, Any],
+    plots: dict[str, Path],
+    config: TrainConfig,
+    dagster_run_id: str | None = None,
 ) -> registry.RegisteredRun:
     metrics = {k: report[k] for k in LOGGED_METRICS if report.get(k) is not None}
     reg = registry.log_and_register(
@@ -74,7 +90,9 @@ def register(
     return reg
 
 
-def train_and_register(config: TrainConfig | None = None, dagster_run_id: str | None = None, progress=None) -> TrainingOutcome:
+def train_and_register(
+    config: TrainConfig | None = None, dagster_run_id: str | None = None, progress=None
+) -> TrainingOutcome:
     config = config or TrainConfig()
     training_set = build_training_set(clinvar_labels())
     trained, report, plots = train_evaluate(training_set, config, progress=progress)
