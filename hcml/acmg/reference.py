@@ -135,8 +135,10 @@ CACHE_VERSION = "1"
 def _clinvar_records(bundle) -> pl.DataFrame:
     """Every ClinVar record of the bundle with its label, review stars and HGVS reading (consequence class, new
     amino acid, protein position: `hcml.ml.features.hgvs_block`, the model's reading). Reading 117k HGVS
-    strings takes seconds, so the result is kept under data_dir()/cache, keyed by the bundle's sha256 and the
-    reading code's: a service starting again on the same bundle and code only reads it."""
+    strings takes seconds (4 s of a container's 5 s cold start), so the result is kept in the bundle's own
+    cache/ (written by `hcml reference build`, so that a read-only image starts without it) or else under
+    data_dir()/cache, keyed by the bundle's sha256 and the reading code's: a service starting again on the
+    same bundle and code only reads it."""
     from hcml.config import data_dir
 
     import hashlib
@@ -148,7 +150,7 @@ def _clinvar_records(bundle) -> pl.DataFrame:
     key = (
         f"acmg_clinvar_{CACHE_VERSION}_{str(bundle.manifest.get('bundle_sha256', 'unknown'))[:16]}_{code[:12]}.parquet"
     )
-    places = [data_dir() / "cache"]
+    places = [Path(bundle.path) / "cache", data_dir() / "cache"]
     for place in places:
         f = place / key
         if f.is_file():

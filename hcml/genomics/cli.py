@@ -77,6 +77,9 @@ def build(
     from hcml.genomics.bundle import ReferenceBundle
 
     b = ReferenceBundle.load(path)
+    from hcml.acmg.reference import reference_for
+
+    reference_for(b)  # ACMG's ClinVar reading, cached in the bundle: a service on a read-only bundle starts warm
     c = b.manifest["counts"]
     click.echo(
         f"bundle written to {path} in {time.perf_counter() - t0:.1f}s: {c['genes']} genes, {c['transcripts']} "
