@@ -199,6 +199,7 @@ def test_locate_stacked_scan_equals_per_candidate_scan(bundle, variants, monkeyp
     import numpy as np
 
     import hcml.genomics.annotate as A
+    import hcml.genomics.annotate.location as L
 
     idx = A.TranscriptIndex.of(bundle)
     for frame in (variants["saturation"], synthetic_edge_variants(bundle, n=5000, seed=4)):
@@ -206,9 +207,9 @@ def test_locate_stacked_scan_equals_per_candidate_scan(bundle, variants, monkeyp
         vs, ve = v["vstart"].to_numpy().astype(np.int64), v["vend"].to_numpy().astype(np.int64)
         ins, dl = (v["vref"] == "-").to_numpy(), (v["valt"] == "-").to_numpy()
         vi, t = A._pairs(v["chrom"].to_numpy().astype(str), vs, ve, idx)
-        monkeypatch.setattr(A, "_STACK_PAIRS", 0)
+        monkeypatch.setattr(L, "_STACK_PAIRS", 0)
         one_at_a_time = A._locate(idx, vi, t, vs, ve, ins, dl)
-        monkeypatch.setattr(A, "_STACK_PAIRS", len(vi))
+        monkeypatch.setattr(L, "_STACK_PAIRS", len(vi))
         stacked = A._locate(idx, vi, t, vs, ve, ins, dl)
         assert len(vi) > 10_000 and one_at_a_time.keys() == stacked.keys()
         for k, a in one_at_a_time.items():
@@ -279,13 +280,13 @@ def test_interpret_with_the_bundled_scorer(bundle, variants):
 def test_switch_follows_the_number_of_variants(bundle, variants, monkeypatch):
     """Unforced, each step takes its twin for up to HCML_SMALL_INPUT_MAX variants (summarise counts the
     variants of its annotation rows, not the rows) and the vectorised form above."""
-    import hcml.genomics.annotate as A
+    import hcml.genomics.annotate.summary as S
     import hcml.interpret as I
 
     monkeypatch.setenv("HCML_SMALL_INPUT_MAX", "32")
     assert CHUNK_VARIANTS > 32
     taken = []
-    for mod, name in ((A, "_summarise_small"), (I, "_order_small")):
+    for mod, name in ((S, "_summarise_small"), (I, "_order_small")):
         monkeypatch.setattr(mod, name, lambda frame, _f=getattr(mod, name), _n=name: taken.append(_n) or _f(frame))
     v = variants["HG00096"]
     for n, small in ((1, True), (32, True), (33, False), (100, False)):
