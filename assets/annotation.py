@@ -125,7 +125,7 @@ def current_scorer():
 
 @dg.asset(
     partitions_def=samples_partitions,
-    deps=["champion_model"],  # lineage: the model the scores come from (assets/ml.py)
+    deps=["champion_model", "bundled_model"],  # lineage: the model the scores come from (MLflow champion, else bundled)
     group_name="clinical",
     kinds={"parquet", "pytorch"},
     owners=OWNERS,

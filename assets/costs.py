@@ -141,6 +141,7 @@ def _markdown(frame: pl.DataFrame) -> str:
 
 @dg.asset(
     partitions_def=daily_partitions,
+    deps=["rate_card"],
     kinds={"polars", "parquet"},
     code_version="1",
     check_specs=[
@@ -197,7 +198,7 @@ def analysis_costs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 
 @dg.asset(
     partitions_def=monthly_partitions,
-    deps=[analysis_costs],
+    deps=[analysis_costs, "rate_card", "department_budgets"],
     kinds={"polars", "parquet", "html"},
     code_version="1",
     check_specs=[

@@ -44,6 +44,7 @@ class TrainingConfig(dg.Config):
 
 
 @dg.asset(
+    deps=["clinvar_release", "curated_labels"],
     group_name=GROUP,
     kinds={"polars", "parquet"},
     owners=OWNERS,

@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets._common import NON_PHI_TAGS, OWNERS, measured
+from assets.sources import REFERENCE_SOURCES
 from resources import ReferenceBundleResource
 
 
@@ -17,6 +18,7 @@ def sources_checksum(manifest_sources: dict) -> str:
 
 
 @dg.asset(
+    deps=REFERENCE_SOURCES,
     group_name="reference",
     kinds={"parquet", "python"},
     owners=OWNERS,

@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from assets._common import OWNERS, PHI_TAGS, frame_metadata, measured, parquet_bytes
+from assets.sources import SAMPLE_SOURCES
 from hcml_dagster.jobs import SampleSourceConfig
 from hcml_dagster.partitions import samples_partitions
 from resources import ReferenceBundleResource, StorageResource
@@ -56,7 +57,7 @@ def select_sample(
 
 @dg.asset(
     partitions_def=samples_partitions,
-    deps=["reference_bundle"],
+    deps=["reference_bundle", *SAMPLE_SOURCES],
     group_name="clinical",
     kinds={"parquet", "polars"},
     owners=OWNERS,

@@ -14,6 +14,7 @@ import assets.ml
 import assets.reference
 import assets.reports
 import assets.samples
+import assets.sources
 from hcml_dagster.jobs import sample_report_job
 from resources import build_resources
 from sensors.landing import landing_vcf_sensor
@@ -24,6 +25,7 @@ from sensors import run_metrics  # Prometheus metrics of finished runs (issue 7)
 from dagster_k8s import k8s_job_executor  # per-step pods on Kubernetes (issue 7)
 
 ASSET_MODULES = [
+    assets.sources,  # raw inputs as observable source assets (lineage starts here)
     assets.reference,
     assets.samples,
     assets.annotation,
@@ -58,10 +60,13 @@ JOBS += [
     for job in JOBS
 ]
 
+JOBS.append(assets.sources.observe_sources_job)  # raw inputs observed (data versions); no pods needed
+
 defs = dg.Definitions(
     assets=[*dg.load_assets_from_modules(ASSET_MODULES), kafka_realtime_lineage.realtime_clinical_result],
     asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
     jobs=JOBS,
     sensors=SENSORS,
+    schedules=[assets.sources.observe_sources_schedule],
     resources={**build_resources(), "kafka": KafkaResource(), "mlflow": assets.ml.MlflowResource()},
 )

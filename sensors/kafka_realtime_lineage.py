@@ -34,6 +34,8 @@ realtime_clinical_result = dg.AssetSpec(
     owners=["team:platform"],
     tags={"hcml/phi": "pseudonymised", "hcml/path": "realtime"},
     partitions_def=realtime_submissions,
+    deps=["submissions_topic", "reference_bundle", "champion_model", "bundled_model"],
+    code_version="1",
 )
 
 

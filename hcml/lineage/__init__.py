@@ -1,0 +1,1 @@
+"""Lineage for compliance: fingerprints of raw inputs, impact search over report provenance, report diffs."""
