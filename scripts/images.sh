@@ -114,6 +114,7 @@ build_image() {  # $1 = realtime | dagster | train
     train) file=deploy/containers/Containerfile.code-location; args=(--build-arg HCML_EXTRAS=pipeline,train) ;;
     *) echo "unknown image '$what' (realtime, dagster, train)" >&2; exit 2 ;;
   esac
+  scripts/build-core.sh  # the compiled core's wheel, which the Containerfiles install (needs .venv: scripts/setup.sh)
   mkdir -p "$CACHE/pip"
   local mounts=(-v "$CACHE/pip:/root/.cache/pip")
   # the CAs this machine trusts (a TLS-inspecting egress proxy has its own), for pip during the build only:

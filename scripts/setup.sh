@@ -22,3 +22,14 @@ if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
 else
   echo "==> .venv is up to date"
 fi
+# hcml's compiled core (rust/hcml_core, module hcml_core): built from source with maturin (pinned in its
+# pyproject.toml) into a wheel under dist/hcml_core (the container images install that wheel too), then
+# installed into .venv. Rebuilt when its sources change. Needs Rust's cargo; there is no Python fallback.
+scripts/build-core.sh
+core_wheel=$(ls -t dist/hcml_core/hcml_core-*.whl | head -1)
+core_stamp=.venv/.hcml-core-installed
+if [[ ! -f "$core_stamp" || "$core_wheel" -nt "$core_stamp" ]] || ! .venv/bin/python -c "import hcml_core" 2>/dev/null; then
+  echo "==> installing the compiled core ($core_wheel) into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$core_wheel"
+  touch "$core_stamp"
+fi

@@ -10,6 +10,7 @@ frameshifts and `extTer{n}` for stop-loss extensions.
 
 from __future__ import annotations
 
+from hcml.genomics.compiled import core
 from hcml.genomics.transcript_map import THREE_LETTER, translate_to_stop  # noqa: F401  (re-exported)
 
 SYNONYMOUS_ESCAPED = "%3D"
@@ -38,48 +39,18 @@ def shift_indel(
     """Roll a VEP-style deletion (alt '-') or insertion (ref '-') along the genome's forward strand
     (direction=1: to higher coordinates, -1: to lower) while the sequence allows; returns the shifted
     (start, end, ref, alt) with forward-strand alleles. Insertions have start = end + 1. `limit` bounds
-    the positions the shifted allele may occupy (inclusive). Never rolls over 'N'."""
+    the positions the shifted allele may occupy (inclusive). Never rolls over 'N'. The rule runs compiled
+    (`hcml_core.shift_indel`) over the bundle's cached contig bases."""
     if (ref == "-") == (alt == "-"):
         return start, end, ref, alt
-    seq = alt if ref == "-" else ref
-    text, first = bundle.contig_text(chrom)
-    lo, hi = limit if limit else (first, first + len(text) - 1)
-    lo, hi = max(lo, first), min(hi, first + len(text) - 1)
-    n = len(seq)
-    if direction == 1:
-        # compare each next base with the base n positions before it (rolling the allele)
-        i = end + 1  # genomic position of the next base
-        k = 0
-        while i <= hi:
-            b = text[i - first]
-            if b != seq[k % n] or b == "N":
-                break
-            i += 1
-            k += 1
-    else:
-        i = start - 1
-        k = 0
-        while i >= lo:
-            b = text[i - first]
-            if b != seq[n - 1 - (k % n)] or b == "N":
-                break
-            i -= 1
-            k += 1
-        k = -k
-    if k:
-        r = k % n
-        seq = seq[r:] + seq[:r]
-        start += k
-        end += k
-    if ref == "-":
-        return start, end, "-", seq
-    return start, end, seq, "-"
+    bases, first = bundle.sequence_array(chrom)
+    return core.shift_indel(bases, first, start, end, ref, alt, direction, limit)
 
 
 def _seq(bundle, chrom: str, a: int, b: int) -> str:
-    text, first = bundle.contig_text(chrom)
-    if a >= first and b < first + len(text):
-        return text[a - first : b - first + 1]
+    bases, first = bundle.sequence_array(chrom)
+    if a >= first and b < first + len(bases):
+        return bases[a - first : b - first + 1].tobytes().decode("ascii")
     return bundle.fetch(chrom, a, b)
 
 

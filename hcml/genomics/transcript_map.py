@@ -29,21 +29,21 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from hcml.genomics.compiled import core
+
 _COMP = bytes.maketrans(b"ACGTNacgtn", b"TGCANtgcan")
 
-# NCBI genetic codes (gc.prt, `ncbieaa` over codons in TCAG order): 1 the standard code, 2 the vertebrate
-# mitochondrial code (TGA = Trp, AGA / AGG = stop, ATA = Met). Ensembl VEP translates with the codon table of
-# the transcript's seq region (ensembl-variation `_get_codon_table`: the `codon_table` attribute, 2 on MT).
-_NCBI_CODES = {
-    1: "FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG",
-    2: "FFLLSSSSYY**CCWWLLLLPPPPHHQQRRRRIIMMTTTTNNKKSS**VVVVAAAADDEEGGGG",
-}
+# NCBI genetic codes (1 standard, 2 vertebrate mitochondrial) are defined once, in the compiled core
+# (rust/hcml_core), which also translates; the codon dicts here serve the vectorised (numpy) lookups.
 CODON_TABLES = {
     code: {a + b + c: aa for (a, b, c), aa in zip([(x, y, z) for x in "TCAG" for y in "TCAG" for z in "TCAG"], aas)}
-    for code, aas in _NCBI_CODES.items()
+    for code, aas in core.NCBI_CODES.items()
 }
 CODON_TABLE = CODON_TABLES[1]
 STANDARD_CODE, MITOCHONDRIAL_CODE = 1, 2
+# translation with a genetic code (incomplete trailing codon dropped, codons with N -> X), and up to and
+# including the first stop codon
+translate, translate_to_stop = core.translate, core.translate_to_stop
 
 
 def codon_table_of_contig(chrom: str) -> int:
@@ -81,39 +81,6 @@ THREE_LETTER = {
 
 def revcomp(seq: str) -> str:
     return seq.encode("ascii").translate(_COMP)[::-1].decode("ascii")
-
-
-_DICODONS = {code: {a + b: t[a] + t[b] for a in t for b in t} for code, t in CODON_TABLES.items()}
-
-
-def translate(seq: str, code: int = STANDARD_CODE) -> str:
-    """Translation with NCBI genetic code `code` (1 standard, 2 vertebrate mitochondrial); incomplete
-    trailing codon dropped; codons with N -> X. Reads two codons per lookup."""
-    table = CODON_TABLES[code]
-    n = len(seq) - len(seq) % 3
-    n6 = n - n % 6
-    get = _DICODONS[code].get
-    out = [get(seq[i : i + 6]) or _codon_pair(seq[i : i + 6], table) for i in range(0, n6, 6)]
-    if n6 < n:
-        out.append(table.get(seq[n6:n], "X"))
-    return "".join(out)
-
-
-def _codon_pair(six: str, table: dict) -> str:
-    return table.get(six[:3], "X") + table.get(six[3:], "X")
-
-
-def translate_to_stop(seq: str, chunk: int = 96, code: int = STANDARD_CODE) -> str:
-    """Translate up to and including the first stop codon, reading only as far as needed."""
-    out = []
-    for i in range(0, len(seq) - len(seq) % 3, chunk):
-        p = translate(seq[i : i + chunk], code)
-        k = p.find("*")
-        if k >= 0:
-            out.append(p[: k + 1])
-            break
-        out.append(p)
-    return "".join(out)
 
 
 def versioned_id(stable_id: str, version) -> str:
