@@ -16,9 +16,9 @@ import polars as pl
 from hcml.acmg import combine, criteria
 from hcml.acmg.config import EVALUATED, AcmgConfig, load_config
 from hcml.acmg.reference import AcmgReference, reference_for
+from hcml.ml.evidence import model_thresholds
 
 VERSION = "hcml-acmg/1 (Richards 2015, ClinGen SVI, Tavtigian 2020 points)"
-_STRENGTH_LEVELS = ("supporting", "moderate", "strong", "very_strong")
 
 OUTPUT_SCHEMA = {
     "acmg_class": pl.Utf8,
@@ -35,6 +35,7 @@ INPUT_COLUMNS = {  # the keys (and types) of the input dict that `input_from_*` 
     "alt_aa": pl.Utf8,
     "protein_position": pl.Int64,
     "most_severe_consequence": pl.Utf8,
+    "consequence_terms": pl.Utf8,
     "hgvsp": pl.Utf8,
     "transcript_id": pl.Utf8,
     "cdna_position": pl.Utf8,
@@ -49,32 +50,6 @@ INPUT_COLUMNS = {  # the keys (and types) of the input dict that `input_from_*` 
 
 
 SUPER_POPULATIONS = ("afr_af", "amr_af", "eas_af", "eur_af", "sas_af")  # 1000 Genomes
-
-
-def evidence_thresholds(model) -> dict | None:
-    """The model's calibrated PP3/BP4 thresholds from its metadata (`evidence_thresholds`, Pejaver et al. 2022),
-    normalised to {"pathogenic": {level: score}, "benign": {level: score}}; None when the model has none.
-    Never invented: a model without them leaves PP3/BP4 not evaluated."""
-    raw = getattr(model, "evidence_thresholds", None)
-    if raw is None:
-        info = getattr(model, "info", None) or {}
-        raw = info.get("evidence_thresholds") if isinstance(info, dict) else None
-    if not isinstance(raw, dict):
-        return None
-    out: dict[str, dict[str, float]] = {}
-    for side in ("pathogenic", "benign"):
-        levels = raw.get(side) or {}
-        if isinstance(levels, dict):
-            # {level: score}, or hcml.ml.evidence's {level: {"threshold": score, "ci95": ...}} as stored in info
-            flat = {k: (v.get("threshold") if isinstance(v, dict) else v) for k, v in levels.items()}
-            got = {
-                k.lower(): float(v)
-                for k, v in flat.items()
-                if k.lower() in _STRENGTH_LEVELS and isinstance(v, (int, float)) and not isinstance(v, bool)
-            }
-            if got:
-                out[side] = got
-    return out or None
 
 
 _DIGITS = re.compile(r"\d+")
@@ -128,6 +103,7 @@ def _classification_input(
         "alt_aa": alt_aa,
         "protein_position": protein_position,
         "most_severe_consequence": _texts(frame, "most_severe_consequence"),
+        "consequence_terms": _texts(frame, "consequence_terms"),
         "hgvsp": hgvsp,
         "transcript_id": _texts(frame, "transcript_id"),
         "cdna_position": _texts(frame, "cdna_position"),
@@ -225,6 +201,7 @@ def _inputs(cols: dict, ref: AcmgReference, config: AcmgConfig) -> criteria.Inpu
         gene_idx=ref.gene_ids(gene),
         klass=np.asarray([k or "other" for k in cols["consequence_class"]], dtype=object),
         so_term=[t.split(",")[0] if t else None for t in cols["most_severe_consequence"]],
+        consequence_terms=list(cols["consequence_terms"]),
         alt_aa=list(cols["alt_aa"]),
         protein_position=np.asarray(cols["protein_position"], dtype=np.int64),
         hgvsp=list(cols["hgvsp"]),
@@ -325,13 +302,13 @@ def classify(
 
 def classify_summary(summary: pl.DataFrame, bundle, model=None, config: AcmgConfig | None = None) -> pl.DataFrame:
     """`summary` with the OUTPUT_SCHEMA columns appended (replaced when present): the one call the report, the
-    realtime service and the annotate command make. `model`: the scorer (for its evidence_thresholds)."""
+    realtime service and the annotate command make. `model`: the scorer (its calibrated PP3/BP4 thresholds: hcml.ml.evidence.model_thresholds)."""
     present = [c for c in OUTPUT_SCHEMA if c in summary.columns]
     base = summary.drop(present) if present else summary
     if summary.height == 0:
         return base.hstack(pl.DataFrame(schema=OUTPUT_SCHEMA))
     name = f"{getattr(model, 'model_name', 'model')} {getattr(model, 'model_version', '')}".strip()
-    result = classify(input_from_summary(summary, bundle), bundle, evidence_thresholds(model), name, config)
+    result = classify(input_from_summary(summary, bundle), bundle, model_thresholds(model), name, config)
     return base.hstack(result)
 
 
@@ -342,7 +319,7 @@ def provenance_record(config: AcmgConfig | None = None, model=None) -> dict:
         "version": VERSION,
         "config_source": config.source,
         "config_sha256": config.sha256,
-        "evidence_thresholds": evidence_thresholds(model),
+        "evidence_thresholds": model_thresholds(model),
         "not_evaluated": dict(criteria.NOT_EVALUATED),
     }
 

@@ -48,6 +48,8 @@ def evaluate_cmd(bundle_dir: Path | None, split: str, as_json: bool) -> None:
 
 
 def format_result(r: dict) -> str:
+    from hcml.acmg.criteria import NO_THRESHOLDS
+
     lines = [
         f"{r['n_variants']} ClinVar variants in {r['n_genes']} held-out genes ({r['clinvar_tiers']}); model {r['model']}",
         f"dangerous flips: {r['dangerous_flips']} ({(r['dangerous_flip_rate'] or 0):.2%}; target <= "
@@ -62,7 +64,7 @@ def format_result(r: dict) -> str:
         )
     lines.append("criteria used: " + ", ".join(f"{k} {v}" for k, v in r["criteria_used"].items()))
     if not r["evidence_thresholds"]:
-        lines.append("PP3/BP4 not evaluated: the champion model has no evidence_thresholds")
+        lines.append(f"PP3/BP4 not evaluated: {NO_THRESHOLDS}")
     return "\n".join(lines)
 
 

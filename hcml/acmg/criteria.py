@@ -79,6 +79,7 @@ class Inputs:
     gene_idx: np.ndarray
     klass: np.ndarray  # consequence class (hcml.ml.features), object array
     so_term: list  # most severe SO term, None for variants read from HGVS only
+    consequence_terms: list  # the picked consequence's SO terms ("missense_variant,splice_region_variant"), or None
     alt_aa: list
     protein_position: np.ndarray  # 0: unknown
     hgvsp: list
@@ -395,33 +396,55 @@ def gene_spectrum(ctx: Context) -> list[Met]:
     return [a, b]
 
 
+NO_THRESHOLDS = "model has no calibrated thresholds (hcml.ml.evidence.model_thresholds)"
+_LEVEL_STRENGTH = (("supporting", SUPPORTING), ("moderate", MODERATE), ("strong", STRONG), ("very_strong", VERY_STRONG))
+
+
+def _splice_status(inp: Inputs) -> tuple[np.ndarray, np.ndarray]:
+    """(known, in a splice region) from the annotator's SO terms of the variant's picked consequence: VEP's
+    splice terms (splice_region_variant, splice donor/acceptor ...); unknown for a variant read from HGVS."""
+    terms = inp.consequence_terms
+    known = np.fromiter((t is not None for t in terms), bool, inp.n)
+    splice = np.fromiter((t is not None and "splice" in t for t in terms), bool, inp.n)
+    return known, splice
+
+
 def in_silico(ctx: Context, thresholds: dict | None, model: str, pvs1_met: np.ndarray) -> list[Met]:
-    """PP3 / BP4 from the pathogenicity model at the strength of its calibrated `evidence_thresholds`
-    (Pejaver et al. 2022): the strongest threshold the score reaches; missense only (what the calibration
-    covers) and never with PVS1 (Pejaver et al.: in silico evidence is not counted for null variants)."""
+    """PP3 / BP4 from the pathogenicity model at the strength of its calibrated thresholds (Pejaver et al. 2022,
+    AJHG 109:2163; `hcml.ml.evidence`): the strongest level the score reaches. Only single amino-acid
+    substitutions (what the calibration covers), and never with PVS1 (Pejaver et al. 2022: in silico evidence
+    is not counted again for a null variant). BP4 also needs splicing not implicated (ClinGen SVI Splicing
+    Subgroup, Walker et al. 2023, AJHG 110:1046: computational evidence of no impact must cover splicing as
+    well as the protein); without a splicing predictor, the proxy BP7 uses: none of the annotator's SO terms
+    is a splice term; a variant read from HGVS (no exon structure) leaves BP4 not evaluated."""
     inp = ctx.inp
     pp3 = Met("PP3", np.zeros(inp.n, np.int8))
     bp4 = Met("BP4", np.zeros(inp.n, np.int8))
     if thresholds is None:
-        reason = "the champion model has no evidence_thresholds"
-        pp3.not_evaluated = bp4.not_evaluated = {i: reason for i in range(inp.n)}
+        pp3.not_evaluated = bp4.not_evaluated = {i: NO_THRESHOLDS for i in range(inp.n)}
         return [pp3, bp4]
-    single = np.array([a is not None for a in inp.alt_aa], bool)  # one residue for another
+    single = np.fromiter((a is not None for a in inp.alt_aa), bool, inp.n)  # one residue for another
     eligible = (inp.klass == "missense") & single & ~pvs1_met & ~np.isnan(inp.score)
     score = np.where(np.isnan(inp.score), 0.5, inp.score)
+    known, splice = _splice_status(inp)
     for met, side, cmp in ((pp3, "pathogenic", np.greater_equal), (bp4, "benign", np.less_equal)):
         cuts = thresholds.get(side, {})
-        for name, strength in (
-            ("supporting", SUPPORTING),
-            ("moderate", MODERATE),
-            ("strong", STRONG),
-            ("very_strong", VERY_STRONG),
-        ):
+        for name, strength in _LEVEL_STRENGTH:
             cut = cuts.get(name)
             if cut is not None:
                 met.strength = np.where(eligible & cmp(score, float(cut)), strength, met.strength).astype(np.int8)
+    reached = bp4.strength > 0
+    for i in _rows(reached & ~known):
+        bp4.not_evaluated[i] = (
+            "splicing impact not assessed (variant read from HGVS, no exon structure; BP4 needs no predicted "
+            "splicing impact: ClinGen SVI Splicing, Walker 2023)"
+        )
+    for i in _rows(reached & known & splice):
+        bp4.not_evaluated[i] = f"in a splice region ({inp.consequence_terms[i]}): splicing impact not predicted"
+    bp4.strength = np.where(known & ~splice, bp4.strength, 0).astype(np.int8)
+    for met, side, op in ((pp3, "pathogenic", ">="), (bp4, "benign", "<=")):
+        cuts = thresholds.get(side, {})
         for i in _rows(met.strength > 0):
-            name = STRENGTH_NAME[int(met.strength[i])].lower().replace("verystrong", "very_strong")
-            op = ">=" if side == "pathogenic" else "<="
+            name = _LEVEL_STRENGTH[int(met.strength[i]) - 1][0]
             met.evidence[i] = f"{model} score {score[i]:.3f} {op} {cuts[name]:g} ({side} {name} threshold)"
     return [pp3, bp4]

@@ -59,7 +59,8 @@ def evaluation_set(split: str = "test", min_stars: int = MIN_STARS) -> pl.DataFr
 def evaluate(bundle, scorer=None, split: str = "test", config=None) -> dict:
     """Classify the evaluation set and compare with ClinVar: dangerous flips, three-tier concordance per
     consequence class, the share left VUS, agreement of the two combining systems, criteria usage."""
-    from hcml.acmg.classify import classify, evidence_thresholds, input_from_hgvs
+    from hcml.acmg.classify import classify, input_from_hgvs
+    from hcml.ml.evidence import model_thresholds
     from hcml.ml.features import features_from_hgvs
 
     rows = evaluation_set(split)
@@ -68,7 +69,7 @@ def evaluate(bundle, scorer=None, split: str = "test", config=None) -> dict:
         scores = scorer.score_features(features_from_hgvs(rows.select("hgvs_c", "hgvs_p", "symbol")))
     frame = input_from_hgvs(rows, scores)
     name = f"{getattr(scorer, 'model_name', 'model')} {getattr(scorer, 'model_version', '')}".strip()
-    thresholds = evidence_thresholds(scorer)
+    thresholds = model_thresholds(scorer)
     out = classify(frame, bundle, thresholds, name, config)
     df = pl.DataFrame(
         {

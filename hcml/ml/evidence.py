@@ -133,3 +133,32 @@ def strength(score: float, thresholds: dict[str, Any]) -> tuple[str, str] | None
             if t is not None and reached(t):
                 return direction, level
     return None
+
+
+INFO_KEY = "evidence_thresholds"  # the model's info key (spec.json, MLflow) holding `evidence_thresholds(...)`
+LEVELS = ("supporting", "moderate", "strong", "very_strong")
+
+
+def model_thresholds(model) -> dict[str, dict[str, float]] | None:
+    """The one reader of a model's calibrated PP3/BP4 thresholds (`model.info[INFO_KEY]`, as
+    `evidence_thresholds` computes it, or flat {side: {level: score}}), normalised to
+    {"pathogenic": {level: score}, "benign": {level: score}} with the levels never reached left out; None when
+    the model carries none (PP3/BP4 are then not evaluated, never invented). hcml.acmg, the clinical report,
+    the API and `ExportedModel.score_thresholds` all read them here."""
+    info = getattr(model, "info", None)
+    raw = info.get(INFO_KEY) if isinstance(info, dict) else None
+    if not isinstance(raw, dict):
+        return None
+    out: dict[str, dict[str, float]] = {}
+    for side in ("pathogenic", "benign"):
+        levels = raw.get(side)
+        if not isinstance(levels, dict):
+            continue
+        got = {}
+        for level, value in levels.items():
+            cut = value.get("threshold") if isinstance(value, dict) else value
+            if str(level).lower() in LEVELS and isinstance(cut, (int, float)) and not isinstance(cut, bool):
+                got[str(level).lower()] = float(cut)
+        if got:
+            out[side] = got
+    return out or None

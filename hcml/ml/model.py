@@ -67,23 +67,10 @@ class ExportedModel:
     platt_missense: tuple[float, float] | None = None  # missense rows' own calibration (class_missense == 1)
 
     def score_thresholds(self) -> dict[str, dict[str, float]] | None:
-        """The PP3/BP4 score thresholds stored with the model (hcml.ml.evidence, `info["evidence_calibration"]`)
-        as {"pathogenic": {level: score}, "benign": {level: score}} (levels never reached left out); None when
-        the model has none. Stored under that key, not `evidence_thresholds`, on purpose: hcml.acmg applies a
-        model's `evidence_thresholds`, and with these BP4 flips 0.78 % of held-out P/LP missense to benign,
-        above hcml.acmg's 0.5 % bar; opting in is the ACMG side's decision."""
-        raw = self.info.get("evidence_calibration")
-        if not isinstance(raw, dict):
-            return None
-        flat = {
-            side: {
-                level: float(t["threshold"])
-                for level, t in (raw.get(side) or {}).items()
-                if isinstance(t, dict) and t.get("threshold") is not None
-            }
-            for side in ("pathogenic", "benign")
-        }
-        return {side: levels for side, levels in flat.items() if levels} or None
+        """The PP3/BP4 score thresholds stored with the model: `hcml.ml.evidence.model_thresholds`."""
+        from hcml.ml.evidence import model_thresholds
+
+        return model_thresholds(self)
 
     # -- scoring -------------------------------------------------------------------------------------
     def filled(self, x: np.ndarray) -> np.ndarray:

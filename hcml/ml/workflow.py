@@ -13,12 +13,12 @@ from hcml.config import data_dir
 from hcml.ml import registry
 from hcml.ml.data import clinvar_labels
 from hcml.ml.evaluation import evaluate, public, save_plots
+from hcml.ml.evidence import INFO_KEY
 from hcml.ml.model import ExportedModel
 from hcml.ml.model_card import model_card
 from hcml.ml.promotion import Comparison, compare
 from hcml.ml.training import TrainConfig, TrainedModel, build_training_set, train_model
 
-EVIDENCE_KEY = "evidence_calibration"  # spec.json info key of the PP3/BP4 thresholds (hcml.ml.evidence)
 # metrics logged to MLflow (flat; the full report is logged as JSON)
 LOGGED_METRICS = (
     "auroc",
@@ -59,10 +59,7 @@ def train_evaluate(
     default_dir = data_dir() / "ml" / "plots" / f"{trained.training_set_sha256[:8]}-seed{config.seed}"
     plots = save_plots(report, plots_dir or default_dir)
     trained.exported.info["evaluation"] = {k: report[k] for k in LOGGED_METRICS}
-    # stored as EVIDENCE_KEY, not `evidence_thresholds`: hcml.acmg applies a model's `evidence_thresholds`, and
-    # with these its dangerous-flip bar fails (0.78 % of held-out P/LP missense -> B/LB vs 0.5 %): opting in is
-    # the ACMG side's decision
-    trained.exported.info[EVIDENCE_KEY] = report["evidence_thresholds"]
+    trained.exported.info[INFO_KEY] = report["evidence_thresholds"]  # PP3/BP4 (hcml.ml.evidence.model_thresholds)
     report["model_card"] = model_card(report, trained.exported.info)
     return trained, report, plots
 

@@ -37,6 +37,7 @@ SUMMARY_FROM: list[tuple[str, str]] = [
     ("existing_variation", "Existing_variation"),
     *[(c.lower(), c) for c in FREQ_COLUMNS],
     ("clin_sig", "CLIN_SIG"),
+    ("consequence_terms", "Consequence"),  # the picked feature's SO terms (hcml.acmg's splice-region status)
 ]
 
 
