@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import dagster as dg
 import polars as pl
 
-from hcml_dagster.metadata import latest_materialization
+from resources.metadata import latest_materialization
 
 OWNERS = ["team:clinical-genomics"]
 PHI_TAGS = {"hcml/phi": "true", "hcml/domain": "clinical"}

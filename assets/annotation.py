@@ -5,8 +5,8 @@ import polars as pl
 
 from assets._common import OWNERS, PHI_TAGS, frame_metadata, measured
 from assets.samples import VARIANT_COLUMNS
-from hcml_dagster.partitions import samples_partitions
 from resources import ReferenceBundleResource
+from resources.partitions import samples_partitions
 
 ROWS_CHECK = "every_variant_annotated"
 CONSEQUENCE_CHECK = "every_variant_has_most_severe_consequence"

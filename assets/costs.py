@@ -2,7 +2,7 @@
 
 `analysis_costs` (daily) prices every asset materialization of the day from the Dagster instance's event
 log: the `hcml/...` usage metadata that `hcml.cost.usage.measure_usage()` recorded in the step, and the
-run's attribution tags (`hcml_dagster.tags`). `chargeback_report` (monthly) turns a month of them into
+run's attribution tags (`resources.tags`). `chargeback_report` (monthly) turns a month of them into
 tables per department and project and an HTML page; its blocking `department_budgets` check is the
 budget alert. Both read the event log directly (the source of truth), so a late materialization still
 counts in the month it happened, and the `hcml costs report` CLI shows the same figures without Dagster
@@ -10,7 +10,7 @@ runs.
 """
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -22,8 +22,8 @@ from hcml.cost import chargeback as cb
 from hcml.cost.rate_card import load_budgets, load_rate_card
 from hcml.cost.usage import measure_usage
 from hcml.storage import open_store
-from hcml_dagster import tags as hcml_tags
-from hcml_dagster.metadata import metadata_values
+from resources import tags as hcml_tags
+from resources.metadata import metadata_values
 
 COST_START_DATE = "2025-01-01"
 daily_partitions = dg.DailyPartitionsDefinition(start_date=COST_START_DATE, end_offset=1)
@@ -262,7 +262,7 @@ def cost_rollup_requests(now: datetime) -> list[tuple[str, str, str]]:
     """(asset, partition, run key) due at `now` (UTC): yesterday's `analysis_costs` once it is complete;
     the current month's `chargeback_report` once a day (so the budget alert fires within the month); the
     previous month's report once more after the month closed. Run keys make each request happen once."""
-    today = now.astimezone(timezone.utc).date()
+    today = now.astimezone(UTC).date()
     yesterday = today - timedelta(days=1)
     month_start = today.replace(day=1)
     requests = [
@@ -291,7 +291,7 @@ def _rollup_sensor(asset: dg.AssetsDefinition, name: str, description: str) -> d
         description=description,
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        for target, partition, run_key in cost_rollup_requests(datetime.now(timezone.utc)):
+        for target, partition, run_key in cost_rollup_requests(datetime.now(UTC)):
             if target != asset_name:
                 continue
             yield dg.RunRequest(

@@ -6,8 +6,8 @@ import dagster as dg
 import polars as pl
 
 from assets._common import OWNERS, PHI_TAGS, latest_metadata, measured
-from hcml_dagster.partitions import samples_partitions
 from resources import ReferenceBundleResource, StorageResource
+from resources.partitions import samples_partitions
 
 SCHEMA_CHECK = "report_schema_valid"
 CLASSIFIED_CHECK = "report_variants_classified"
@@ -36,7 +36,7 @@ def _run_started_at(context: dg.AssetExecutionContext) -> str | None:
         ts = stats.start_time
     if ts is None:
         return None
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC).isoformat(timespec="seconds")
 
 
 def _scorer_of(model_version: str | None):

@@ -5,9 +5,9 @@ import polars as pl
 
 from assets._common import OWNERS, PHI_TAGS, frame_metadata, measured, parquet_bytes
 from assets.sources import SAMPLE_SOURCES
-from hcml_dagster.jobs import SampleSourceConfig
-from hcml_dagster.partitions import samples_partitions
 from resources import ReferenceBundleResource, StorageResource
+from resources.jobs import SampleSourceConfig
+from resources.partitions import samples_partitions
 
 REF_CHECK = "ref_alleles_match_genome"
 ACCOUNTED_CHECK = "input_records_accounted"

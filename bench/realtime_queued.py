@@ -48,8 +48,8 @@ def dagster_location(bundle: Path, root: Path):
     import dagster as dg
 
     from hcml_dagster.definitions import defs
-    from hcml_dagster.jobs import sample_report_job
     from resources import ParquetIOManager, ReferenceBundleResource, StorageResource
+    from resources.jobs import sample_report_job
 
     store = StorageResource(local_root=str(root / "store"))
     resources = {**defs.resources, "storage": store, "io_manager": ParquetIOManager(storage=store),
@@ -63,7 +63,7 @@ async def one_submission(ws_url: str, token: str, instance, job, resources, boot
     import dagster as dg
     from websockets.asyncio.client import connect
 
-    from hcml_dagster import tags
+    from resources import tags
     from sensors.kafka_resource import KafkaResource
     from sensors.kafka_submissions import kafka_submissions
     from sensors.run_results import kafka_run_results
@@ -131,7 +131,6 @@ def main() -> None:
         bootstrap = start_broker(broker_dir)
         os.environ["HCML_KAFKA_BOOTSTRAP"] = bootstrap
     from hcml.events import topics
-
     from realtime.auth import mint_dev_token
     from realtime.settings import load_settings
 

@@ -17,13 +17,17 @@ COMMANDS: dict[str, str] = {
     "compare-vep": "hcml.genomics.cli:compare_vep",  # per-field agreement with Ensembl VEP output
     "acmg": "hcml.acmg.cli:acmg",  # hcml acmg evaluate|config: ACMG/AMP classification
     "model": "hcml.ml.cli:model",  # hcml model train|evaluate|export ...
-    "demo": "hcml.pipeline_cli:demo",  # the main job: materialize the whole graph on the embedded default
-    "provenance": "hcml.pipeline_cli:provenance",  # hcml provenance verify REPORT
-    "costs": "hcml.cost.cli:costs",  # cost and chargeback reports
+    "demo": "hcml_dagster.demo_cli:demo",  # the main job: materialize the whole graph on the embedded default
+    "provenance": "hcml.provenance_cli:provenance",  # hcml provenance verify REPORT
+    "costs": "hcml_dagster.cost_cli:costs",  # cost and chargeback reports
     "kafka": "hcml.events.cli:kafka",  # topics, produce a submission, tail results
     "serve": "realtime.cli:serve",  # the realtime clinical service
     "dev-token": "realtime.cli:dev_token",  # mint a token for the local development key
 }
+
+# top-level package -> the extra that installs it: a command whose module needs one that is missing (the
+# realtime image has no Dagster) is listed as unavailable rather than failing `hcml --help`
+OPTIONAL_DEPENDENCIES = {"dagster": "pipeline", "dagster_k8s": "pipeline", "mlflow": "pipeline", "torch": "train"}
 
 
 class LazyGroup(click.Group):
@@ -40,6 +44,9 @@ class LazyGroup(click.Group):
         except ModuleNotFoundError as exc:
             if exc.name and module_name.startswith(exc.name):
                 return _unavailable(name, f"module {module_name} is not installed yet")
+            if exc.name and exc.name.split(".")[0] in OPTIONAL_DEPENDENCIES:
+                extra = OPTIONAL_DEPENDENCIES[exc.name.split(".")[0]]
+                return _unavailable(name, f"it needs {exc.name} (pip install 'hcml[{extra}]')")
             raise
         return getattr(module, attr)
 

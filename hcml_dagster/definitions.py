@@ -6,6 +6,7 @@ to ASSET_MODULES or its sensor to SENSORS (one line each).
 """
 
 import dagster as dg
+from dagster_k8s import k8s_job_executor  # per-step pods on Kubernetes (issue 7)
 
 import assets.annotation
 import assets.cohort
@@ -15,14 +16,18 @@ import assets.reference
 import assets.reports
 import assets.samples
 import assets.sources
-from hcml_dagster.jobs import sample_report_job
 from resources import build_resources
-from sensors.landing import landing_vcf_sensor
-from sensors import kafka_labels, kafka_realtime_lineage, kafka_submissions, run_results  # Kafka (issue 5)
+from resources.jobs import sample_report_job
+from sensors import (  # Kafka (issue 5)
+    kafka_labels,
+    kafka_realtime_lineage,
+    kafka_submissions,
+    run_metrics,  # Prometheus metrics of finished runs (issue 7)
+    run_results,
+)
 from sensors.kafka_resource import KafkaResource
 from sensors.labels import clinvar_labels_sensor  # ML retraining (issue 4)
-from sensors import run_metrics  # Prometheus metrics of finished runs (issue 7)
-from dagster_k8s import k8s_job_executor  # per-step pods on Kubernetes (issue 7)
+from sensors.landing import landing_vcf_sensor
 
 ASSET_MODULES = [
     assets.sources,  # raw inputs as observable source assets (lineage starts here)

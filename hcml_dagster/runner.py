@@ -6,18 +6,18 @@ import datetime as _dt
 import getpass
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import dagster as dg
 
 from hcml.provenance import sha256_bytes
-from hcml_dagster import tags
-from hcml_dagster.jobs import SAMPLE_ASSET_KEYS, sample_run_config
-from hcml_dagster.metadata import latest_materialization
-from hcml_dagster.partitions import samples_partitions
-from hcml_dagster.submissions import plan_partitions
+from resources import tags
+from resources.jobs import SAMPLE_ASSET_KEYS, sample_run_config
+from resources.metadata import latest_materialization
+from resources.partitions import samples_partitions
+from resources.submissions import plan_partitions
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -210,7 +210,7 @@ def run_demo(
 
     if costs:
         step += 1
-        today = _dt.datetime.now(_dt.timezone.utc).date()
+        today = _dt.datetime.now(_dt.UTC).date()
         say(f"[{step}/{steps}] costs: {', '.join(sorted(k.to_user_string() for k in costs))} for {today}")
         for key in sorted(costs, key=lambda k: k.to_user_string()):
             name = key.to_user_string()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import re
 import threading
@@ -23,7 +22,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path as PathParam, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -31,9 +31,10 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from realtime import submissions as subs
-from realtime.audit import AuditLog, outcome_for
-from realtime.auth import AuthError, Principal, TokenVerifier, bearer_from_header, require_role, single_authorization
-from realtime.events import EventPublisher, ResultsListener
+from realtime.audit import outcome_for
+from realtime.auth import AuthError, Principal, bearer_from_header, require_role, single_authorization
+from realtime.events import ResultsListener
+from realtime.model_watcher import ModelWatcher
 from realtime.models import (
     AnnotateRequest,
     AnnotateResponse,
@@ -42,6 +43,7 @@ from realtime.models import (
     SubmissionRequest,
     SubmissionStatus,
 )
+from realtime.runtime import Runtime
 from realtime.service import (
     NothingToAnnotate,
     RequestTooLarge,
@@ -66,24 +68,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "missing, malformed, expired or untrusted token"},
     403: {"model": ErrorResponse, "description": "the token's role may not do this"},
 }
-
-
-class Runtime:
-    """Everything the routes share, created in the lifespan (never at import time)."""
-
-    def __init__(self, settings: Settings, state: ServiceState) -> None:
-        self.settings = settings
-        self.state = state
-        self.verifier = TokenVerifier(settings)
-        self.audit = AuditLog(settings.audit_log)
-        self.publisher = EventPublisher(
-            settings.kafka_bootstrap, settings.outbox_dir, settings.outbox_max_bytes, fsync=settings.outbox_fsync
-        )
-        self.registry = subs.SubmissionRegistry()
-        self.hub = subs.PushHub()
-        self.listener: ResultsListener | None = None
-        self.model_watcher: subs.ModelWatcher | None = None
-        self.started_at = time.time()
 
 
 def runtime(request: Request) -> Runtime:
@@ -125,7 +109,7 @@ def route_roles(route: Any) -> tuple[str, ...] | None:
     return None
 
 
-def authenticate_header(rt: "Runtime", header: str | None, slot: dict[str, Any]) -> Principal:
+def authenticate_header(rt: Runtime, header: str | None, slot: dict[str, Any]) -> Principal:
     principal = rt.verifier.verify(bearer_from_header(header))
     slot["principal"], slot["subject"], slot["role"] = principal, principal.subject, principal.role
     return principal
@@ -142,7 +126,7 @@ class AuditAndMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from hcml.observability import status_class, REALTIME_REQUEST_SECONDS, REALTIME_REQUESTS
+        from hcml.observability import REALTIME_REQUEST_SECONDS, REALTIME_REQUESTS, status_class
 
         start = time.perf_counter()
         slot = scope.setdefault("hcml_audit", {})
@@ -243,7 +227,7 @@ def create_app(settings: Settings | None = None, state: ServiceState | None = No
                 parse=subs.parse_result_message,
             )
             rt.listener.start()
-        rt.model_watcher = subs.ModelWatcher(warm, cfg.model_poll_seconds)
+        rt.model_watcher = ModelWatcher(warm, cfg.model_poll_seconds)
         rt.model_watcher.start()
         # Everything loaded so far (bundle indexes, lookup tables, the model, every module) lives as long as
         # the process: out of the cyclic collector's way, so that a full collection (a pause of the event
@@ -371,7 +355,7 @@ def without_details(value: Any, key: str = "") -> Any:
     return value
 
 
-def _is_admin(rt: "Runtime", request: Request) -> bool:
+def _is_admin(rt: Runtime, request: Request) -> bool:
     try:
         principal = rt.verifier.verify(bearer_from_header(single_authorization(request.scope["headers"])))
     except AuthError:

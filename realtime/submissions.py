@@ -12,15 +12,15 @@ import asyncio
 import hashlib
 import json
 import logging
-import threading
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi.responses import JSONResponse
 
+from realtime.runtime import PushHub, Runtime, SubmissionRegistry
+
 if TYPE_CHECKING:
-    from realtime.app import Runtime
     from realtime.auth import Principal
     from realtime.models import SubmissionRequest
 
@@ -42,28 +42,6 @@ def status_key(submission_id: str) -> str:
     return f"submissions/{submission_id}/status.json"
 
 
-# ----------------------------------------------------------------------------------------- registry
-class SubmissionRegistry:
-    def __init__(self) -> None:
-        self._records: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-
-    def put(self, record: dict[str, Any]) -> None:
-        with self._lock:
-            self._records[record["submission_id"]] = record
-
-    def get(self, submission_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            rec = self._records.get(submission_id)
-            return dict(rec) if rec else None
-
-    def update(self, submission_id: str, **fields: Any) -> dict[str, Any]:
-        with self._lock:
-            rec = self._records.setdefault(submission_id, {"submission_id": submission_id})
-            rec.update(fields)
-            return dict(rec)
-
-
 def persist(record: dict[str, Any]) -> None:
     from hcml.storage import open_store
 
@@ -81,7 +59,7 @@ def load_persisted(submission_id: str) -> dict[str, Any] | None:
         return None
 
 
-def lookup(rt: "Runtime", submission_id: str, principal: "Principal") -> dict[str, Any] | None:
+def lookup(rt: Runtime, submission_id: str, principal: Principal) -> dict[str, Any] | None:
     """The record, if it exists and the caller may see it (its requester, or an admin)."""
     if not _valid_id(submission_id):
         return None
@@ -91,7 +69,7 @@ def lookup(rt: "Runtime", submission_id: str, principal: "Principal") -> dict[st
     return record if visible_to(record.get("requester"), principal) else None
 
 
-def visible_to(owner: str | None, principal: "Principal") -> bool:
+def visible_to(owner: str | None, principal: Principal) -> bool:
     """Who may read a submission or a synchronous result: the subject who made it, or an admin."""
     return "admin" in principal.roles or (owner is not None and owner == principal.subject)
 
@@ -182,7 +160,7 @@ def _looks_like_vcf(text: str) -> str | None:
     return "no #CHROM header line in the first 64 KiB"
 
 
-def queue_submission(rt: "Runtime", principal: "Principal", body: "SubmissionRequest") -> dict[str, Any] | JSONResponse:
+def queue_submission(rt: Runtime, principal: Principal, body: SubmissionRequest) -> dict[str, Any] | JSONResponse:
     """Store the VCF, buffer the submission event; 503 + Retry-After when Kafka cannot take it."""
     from hcml.events import messages, topics
     from hcml.events.pseudonym import pseudonymise
@@ -258,14 +236,13 @@ def queue_submission(rt: "Runtime", principal: "Principal", body: "SubmissionReq
 
 # -------------------------------------------------------------------------------------- sync results
 async def record_realtime_result(
-    rt: "Runtime", principal: "Principal", result: dict[str, Any], payload: str | None = None
+    rt: Runtime, principal: Principal, result: dict[str, Any], payload: str | None = None
 ) -> bool:
     """Record a synchronous answer for lineage and audit before it is given, never waiting on Kafka: an
     audit copy of the submission for `genetic-data-raw` (`processing: realtime`, skipped by the batch
     sensor) and the result for `genetic-data-annotated`, both in the durable outbox (built on its writer
     thread, on disk when this returns True). False: the outbox refuses events (the caller answers 503).
     True without recording when Kafka is not configured (nothing is published then)."""
-    import asyncio
 
     from realtime.outbox import OutboxUnavailable
 
@@ -279,7 +256,7 @@ async def record_realtime_result(
 
 
 def realtime_result_events(
-    rt: "Runtime", principal: "Principal", result: dict[str, Any], payload: str | None = None
+    rt: Runtime, principal: Principal, result: dict[str, Any], payload: str | None = None
 ) -> list[Any]:
     """The builders of a synchronous answer's two events (run on the outbox writer's thread)."""
     from hcml.events import topics
@@ -344,7 +321,7 @@ def count_variants(result: dict[str, Any]) -> None:
     ANNOTATED_VARIANTS.labels("realtime").inc(result["n_variants"])
 
 
-def update_gauges(rt: "Runtime") -> None:
+def update_gauges(rt: Runtime) -> None:
     from hcml.observability import REALTIME_WEBSOCKETS
 
     REALTIME_WEBSOCKETS.set(rt.hub.connections)
@@ -388,7 +365,7 @@ def merge_result(record: dict[str, Any], result: dict[str, Any]) -> dict[str, An
     return merged
 
 
-def on_result_event(registry: SubmissionRegistry, hub: "PushHub", event: dict[str, Any]) -> None:
+def on_result_event(registry: SubmissionRegistry, hub: PushHub, event: dict[str, Any]) -> None:
     """Called on the listener thread for every result: update the record and push it."""
     sid = event["submission_id"]
     known = registry.get(sid)
@@ -405,89 +382,3 @@ def on_result_event(registry: SubmissionRegistry, hub: "PushHub", event: dict[st
     except Exception as exc:  # the worker persists too; pushing must not depend on it
         log.warning("could not persist submission status", extra={"error": type(exc).__name__})
     hub.publish(sid, {"type": "result", **public_status(record)})
-
-
-class PushHub:
-    """Submission id -> WebSocket queues; safe to publish from any thread."""
-
-    def __init__(self) -> None:
-        self._subscribers: dict[str, set[asyncio.Queue]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.connections = 0
-
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-
-    def subscribe(self, submission_id: str, queue: asyncio.Queue) -> None:
-        self._subscribers.setdefault(submission_id, set()).add(queue)
-
-    def unsubscribe_all(self, queue: asyncio.Queue) -> None:
-        for subs in self._subscribers.values():
-            subs.discard(queue)
-        for sid in [s for s, q in self._subscribers.items() if not q]:
-            del self._subscribers[sid]
-
-    def _deliver(self, submission_id: str, message: dict[str, Any]) -> None:
-        for queue in list(self._subscribers.get(submission_id, ())):
-            queue.put_nowait(message)
-
-    def publish(self, submission_id: str, message: dict[str, Any]) -> None:
-        if self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(self._deliver, submission_id, message)
-
-
-# ----------------------------------------------------------------------------------- model reloads
-class ModelWatcher:
-    """Reload the scorer when the MLflow `champion` alias points at another version."""
-
-    def __init__(self, state: Any, poll_seconds: float) -> None:
-        self.state = state
-        self.poll_seconds = poll_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.reloads = 0
-
-    def start(self) -> None:
-        import os
-
-        if not os.environ.get("HCML_MLFLOW_TRACKING_URI") or self.poll_seconds <= 0:
-            return
-        self._thread = threading.Thread(target=self._run, name="hcml-model-watcher", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=10)
-
-    def check_once(self) -> bool:
-        """Reload if the alias moved; True when the scorer was swapped."""
-        from realtime.service import load_scorer_safely
-
-        current = str(getattr(self.state.scorer, "model_version", ""))
-        latest = champion_version()
-        if latest is None or latest == current:
-            return False
-        scorer, error = load_scorer_safely()
-        if scorer is None:
-            self.state.scorer_error = error
-            return False
-        self.state.scorer, self.state.scorer_error = scorer, None  # atomic swap of one reference
-        self.reloads += 1
-        log.info("pathogenicity model reloaded", extra={"model_version": str(getattr(scorer, "model_version", ""))})
-        return True
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
-            try:
-                self.check_once()
-            except Exception as exc:
-                log.warning("champion alias check failed", extra={"error": type(exc).__name__})
-
-
-def champion_version() -> str | None:
-    """The version the registry's `champion` alias points at now (None when unknown)."""
-    from hcml.ml import registry
-
-    return registry.alias_version("champion")

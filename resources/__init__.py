@@ -5,6 +5,10 @@
 - `ParquetIOManager`: the project's IO manager over that store: polars frames as Parquet, dicts as JSON,
   one object per asset (and partition). Plain Blob, since Azurite (dev/CI) has no Data Lake endpoint.
 - `ReferenceBundleResource`: where the compiled reference bundle lives (local; it is memory-mapped).
+
+The Dagster definitions that assets and sensors share live beside them in this package (`jobs`, `partitions`,
+`tags`, `metadata`, `submissions`), so that neither imports the code location (`hcml_dagster`) that collects
+them: the layers are hcml -> resources -> assets -> sensors -> hcml_dagster, each importing only those before it.
 """
 
 import io

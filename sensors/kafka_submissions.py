@@ -15,10 +15,9 @@ import dagster as dg
 from hcml.events.consumer import dump_cursor, parse_cursor
 from hcml.events.submissions import Accepted, poll_submissions
 from hcml.observability import run_tags_from_attributes
-from hcml_dagster import tags
-from hcml_dagster.jobs import sample_partition_key, sample_report_job, sample_run_config
-from hcml_dagster.partitions import samples_partitions
-from resources import StorageResource
+from resources import StorageResource, tags
+from resources.jobs import sample_partition_key, sample_report_job, sample_run_config
+from resources.partitions import samples_partitions
 from sensors.kafka_resource import KAFKA_DISABLED, KafkaResource
 
 KAFKA_OFFSET_TAG = "hcml/kafka_offset"

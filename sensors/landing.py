@@ -26,10 +26,10 @@ import dagster as dg
 
 from hcml.config import data_dir
 from hcml.storage import StoreError, azure_configured, open_store
-from hcml_dagster import tags
-from hcml_dagster.jobs import sample_report_job, sample_run_config
-from hcml_dagster.partitions import samples_partitions
-from hcml_dagster.submissions import plan_partitions
+from resources import tags
+from resources.jobs import sample_report_job, sample_run_config
+from resources.partitions import samples_partitions
+from resources.submissions import plan_partitions
 from sensors.landing_blob import BlobChanged, blob_version, landed_blobs, landing_container, landing_prefix, read_header
 
 SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hcml.storage import AzureBlobStore, BlobInfo
 
@@ -46,7 +46,7 @@ def landed_blobs(
     settle_seconds: float,
     now: datetime | None = None,
 ) -> list[BlobInfo]:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     found = []
     for blob in store.list_blobs(container, prefix):
         base = blob.name.rsplit("/", 1)[-1]

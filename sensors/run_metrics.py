@@ -18,7 +18,7 @@ import dagster as dg
 from hcml import observability as obs
 from hcml.cost.usage import WALL_SECONDS
 from hcml.events import topics
-from hcml_dagster.metadata import metadata_values
+from resources.metadata import metadata_values
 from sensors.kafka_resource import KAFKA_DISABLED, KafkaResource
 
 JOB_NAME = "hcml-dagster"

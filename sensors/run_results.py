@@ -8,7 +8,7 @@ re-published after a failed tick is recognisable as the same event (consumers de
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -16,9 +16,9 @@ from hcml.events import topics
 from hcml.events.messages import SOURCE_DAGSTER, Result, result_event
 from hcml.events.producer import EventProducer
 from hcml.observability import TRACEPARENT_TAG, TRACESTATE_TAG
-from hcml_dagster import tags
-from hcml_dagster.jobs import sample_report_job
-from hcml_dagster.metadata import metadata_values
+from resources import tags
+from resources.jobs import sample_report_job
+from resources.metadata import metadata_values
 from sensors.kafka_resource import KAFKA_DISABLED, KafkaResource
 
 REPORT_ASSET = dg.AssetKey("clinical_report")
@@ -57,7 +57,7 @@ def result_for_run(instance: dg.DagsterInstance, run: dg.DagsterRun, status: str
         provenance=provenance,
         run_id=run.run_id,
         error=error,
-        completed_at=datetime.now(timezone.utc),
+        completed_at=datetime.now(UTC),
     )
 
 

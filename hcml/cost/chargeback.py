@@ -74,7 +74,7 @@ def usage_record(
 ) -> dict[str, Any]:
     """One row of `USAGE_SCHEMA` from a materialization's plain metadata values and its run's tags.
 
-    `tag_keys` maps attribution column -> run-tag key (`hcml_dagster.tags`).
+    `tag_keys` maps attribution column -> run-tag key (`resources.tags`).
     """
     row: dict[str, Any] = {
         "storage_id": storage_id,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
+from hcml.genomics.genomic_edits import Edit, Problem, edit_to_vcf
 from hcml.genomics.transcript_map import TranscriptIndex, parse_hgvs_position, revcomp
-from hcml.genomics.variant_strings import Edit, Problem, edit_to_vcf
 
 _POS = r"\*?-?\d+(?:[+-]\d+)?"
 _HGVS_C = re.compile(

@@ -53,7 +53,7 @@ def test_production_choices():
     limits = config["run_coordinator"]["config"]["tag_concurrency_limits"]
     assert {"key": "hcml/department", "value": {"applyLimitPerUniqueValue": True}, "limit": 4} in limits
     # the department tag is the one the run tags module defines
-    from hcml_dagster import tags
+    from resources import tags
 
     assert limits[0]["key"] == tags.DEPARTMENT
     # run pods: OpenShift restricted-v2 compatible, no fixed UID anywhere
@@ -88,7 +88,7 @@ def test_local_rendering_changes_only_launcher_logs_and_tls(tmp_path):
 
 def test_k8s_job_executor_run_config_is_valid_for_the_per_step_jobs():
     from hcml_dagster.definitions import defs
-    from hcml_dagster.jobs import sample_run_config
+    from resources.jobs import sample_run_config
 
     executor = _load(DEPLOY / "k8s_job_executor.yaml")
     sample_job = defs.resolve_job_def("sample_report_job_per_step")

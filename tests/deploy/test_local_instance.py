@@ -283,7 +283,7 @@ def test_queued_run_of_sample_report_job_finishes_with_lineage(stack, postgres):
     missing = _repository_has(stack, *SAMPLE_CHAIN)
     if missing:
         pytest.skip(f"the code location does not define {sorted(missing)} yet (issue 3)")
-    from hcml_dagster.jobs import sample_run_config
+    from resources.jobs import sample_run_config
 
     partition = f"deploy-{uuid.uuid4().hex[:8]}"
     added = stack.graphql(

@@ -18,8 +18,8 @@ from hcml.events import topics
 from hcml.events.consumer import dump_cursor, end_offsets, read_batch
 from hcml.events.messages import SOURCE_DAGSTER, from_kafka, make_submission, parse_result, submission_event
 from hcml.events.producer import EventProducer
-from hcml_dagster import tags
-from hcml_dagster.jobs import SAMPLE_ASSET_KEYS
+from resources import tags
+from resources.jobs import SAMPLE_ASSET_KEYS
 from sensors.kafka_resource import KafkaResource
 from sensors.kafka_submissions import kafka_submissions
 from sensors.run_results import kafka_run_failures, kafka_run_results
@@ -51,7 +51,7 @@ def _carried(vcf: bytes) -> set[tuple[int, str, str]]:
 def location(tmp_path_factory, bundle_dir):
     """The code location's job and resources, with a private local store and the test bundle."""
     from hcml_dagster.definitions import defs
-    from hcml_dagster.jobs import sample_report_job
+    from resources.jobs import sample_report_job
     from resources import StorageResource, resources_for
 
     root = tmp_path_factory.mktemp("e2e")

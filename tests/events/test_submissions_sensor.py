@@ -11,7 +11,7 @@ from hcml.events import topics
 from hcml.events.consumer import dump_cursor, end_offsets, parse_cursor, read_batch
 from hcml.events.messages import SOURCE_REALTIME, make_submission, submission_event
 from hcml.events.producer import DLQ_ORIGIN, DLQ_REASON, EventProducer
-from hcml_dagster import tags
+from resources import tags
 from resources import StorageResource
 from sensors.kafka_resource import KafkaResource
 from sensors.kafka_submissions import kafka_submissions

@@ -105,9 +105,9 @@ def test_dagster_sample_chain_reports_no_variants(bundle_dir, tmp_path, monkeypa
     import dagster as dg
 
     from hcml_dagster.definitions import defs
-    from hcml_dagster.jobs import SAMPLE_ASSET_KEYS, sample_run_config
-    from hcml_dagster.partitions import samples_partitions
     from resources import StorageResource, resources_for
+    from resources.jobs import SAMPLE_ASSET_KEYS, sample_run_config
+    from resources.partitions import samples_partitions
 
     monkeypatch.setenv("HCML_DATA_DIR", str(tmp_path / "var"))
     for name in ("HCML_AZURE_STORAGE_CONNECTION_STRING", "HCML_AZURE_STORAGE_ACCOUNT_URL", "HCML_MLFLOW_TRACKING_URI"):

@@ -6,9 +6,9 @@ import dagster as dg
 import pytest
 from click.testing import CliRunner
 
-from hcml.pipeline_cli import provenance as provenance_cli
-from hcml_dagster.jobs import SAMPLE_ASSET_KEYS, sample_run_config
-from hcml_dagster.partitions import samples_partitions
+from hcml.provenance_cli import provenance as provenance_cli
+from resources.jobs import SAMPLE_ASSET_KEYS, sample_run_config
+from resources.partitions import samples_partitions
 from tests.pipeline.conftest import CLINVAR_VCF, azure_resources, vcf_records
 
 

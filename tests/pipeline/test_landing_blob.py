@@ -11,8 +11,8 @@ import dagster as dg
 import pytest
 
 from hcml.storage import AzureBlobStore
-from hcml_dagster import tags
-from hcml_dagster.partitions import samples_partitions
+from resources import tags
+from resources.partitions import samples_partitions
 from sensors.landing import landing_vcf_sensor
 from sensors.landing_blob import BlobChanged, read_header
 from tests.fixtures.azurite import ACCOUNT_KEY
@@ -127,7 +127,7 @@ def test_a_landed_blob_runs_the_job_from_its_uri(landing, azurite, azure_env, bu
     from azure.storage.blob import BlobServiceClient
 
     from hcml_dagster.definitions import defs
-    from hcml_dagster.jobs import SAMPLE_ASSET_KEYS
+    from resources.jobs import SAMPLE_ASSET_KEYS
     from tests.pipeline.conftest import azure_resources
 
     client, _ = landing
@@ -160,7 +160,7 @@ def test_header_read_grows_until_the_chrom_line(landing, azurite):
     decompressed, and it plans the same partitions as the whole file."""
     import pysam
 
-    from hcml_dagster.submissions import plan_partitions
+    from resources.submissions import plan_partitions
 
     client, local = landing
     plain = two_sample_vcf()

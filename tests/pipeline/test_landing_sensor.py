@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from hcml_dagster.partitions import samples_partitions
+from resources.partitions import samples_partitions
 from sensors.landing import landing_vcf_sensor
 from tests.pipeline.conftest import CLINVAR_VCF, HG00096, two_sample_vcf
 

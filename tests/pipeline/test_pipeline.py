@@ -12,9 +12,9 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from hcml.pipeline_cli import provenance as provenance_cli
-from hcml_dagster.jobs import SAMPLE_ASSET_KEYS, sample_run_config
-from hcml_dagster.partitions import samples_partitions
+from hcml.provenance_cli import provenance as provenance_cli
+from resources.jobs import SAMPLE_ASSET_KEYS, sample_run_config
+from resources.partitions import samples_partitions
 from tests.pipeline.conftest import CLINVAR_VCF, HG00096, local_resources, vcf_records
 
 

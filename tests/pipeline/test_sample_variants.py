@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 
 from assets.samples import sample_variants
-from hcml_dagster.jobs import sample_run_config
-from hcml_dagster.partitions import samples_partitions
+from resources.jobs import sample_run_config
+from resources.partitions import samples_partitions
 from tests.pipeline.conftest import CLINVAR_VCF, HG00096, azure_resources, local_resources, vcf_records
 
 

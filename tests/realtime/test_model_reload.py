@@ -12,7 +12,7 @@ def test_champion_alias_move_reloads_the_scorer(mlflow_env, bundle_dir, monkeypa
     from hcml.ml.serving import load_bundled
 
     from realtime.service import interpret_request, load_state, warm_up
-    from realtime.submissions import ModelWatcher
+    from realtime.model_watcher import ModelWatcher
 
     monkeypatch.setenv("HCML_BUNDLE_DIR", str(bundle_dir))
     model = load_bundled()

@@ -1,14 +1,14 @@
 """`hcml costs ...`: chargeback tables for admins, read from the Dagster instance (DAGSTER_HOME).
 
-Dagster is imported only inside the commands that read the instance (the CLI is the one place of
-`hcml.cost` that touches it, through the Dagster layer's `assets.costs.read_usage`).
+Part of the Dagster layer (it reads the instance through `assets.costs.read_usage`); `hcml.cli` imports it
+lazily. Dagster itself is imported only inside `report`, so `hcml costs rate-card` works without it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -33,7 +33,7 @@ def dagster_home() -> Path:
 
 
 def _month_option(value: str | None) -> str:
-    month = value or datetime.now(timezone.utc).strftime("%Y-%m")
+    month = value or datetime.now(UTC).strftime("%Y-%m")
     try:
         cb.month_bounds(month)
     except ValueError as exc:

@@ -11,7 +11,6 @@ import re
 
 import dagster as dg
 
-
 SAMPLE_ASSET_KEYS = (
     "sample_variants",
     "variant_annotations",

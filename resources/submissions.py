@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 
-from hcml_dagster.jobs import sample_partition_key
+from resources.jobs import sample_partition_key
 
 
 def vcf_samples(data: bytes) -> list[str]:
