@@ -93,8 +93,7 @@ def vcf_landing() -> dg.ObserveResult:
     from hcml.lineage.fingerprints import listing_fingerprint
     from hcml.provenance import sha256_file
     from hcml.storage import azure_configured, open_store
-    from sensors.landing import SUFFIXES, landed_files, landing_dir
-    from sensors.landing_blob import blob_version, landing_container, landing_prefix
+    from resources.landing import SUFFIXES, blob_version, landed_files, landing_container, landing_dir, landing_prefix
 
     entries = [(f"file:{p.name}", sha256_file(p)) for p in landed_files(landing_dir(), 0)]
     container = landing_container()

@@ -8,7 +8,7 @@ only (a pointer, never the payload).
 HCML_LANDING_DIR (default `$HCML_DATA_DIR/landing`); HCML_LANDING_SETTLE_SECONDS (default 2): files
 modified more recently than this are left for the next tick (they may still be being written).
 
-Blob form (`sensors/landing_blob.py`): when HCML_LANDING_CONTAINER is set (and HCML_LANDING_PREFIX, default
+Blob form (`resources/landing.py`): when HCML_LANDING_CONTAINER is set (and HCML_LANDING_PREFIX, default
 the container's top level) and Azure storage is configured (`hcml.storage.azure_configured()`), the same
 sensor also watches the VCF blobs directly under that prefix, with the same settle time. The cursor keeps,
 per blob URI, the content MD5 the service reports (else the etag), so a blob replaced with new content runs
@@ -19,24 +19,25 @@ through `hcml.storage.read_uri`); partitions, tags and the header read for `plan
 import hashlib
 import json
 import os
-import time
-from pathlib import Path
 
 import dagster as dg
 
-from hcml.config import data_dir
 from hcml.storage import StoreError, azure_configured, open_store
 from resources import tags
 from resources.jobs import sample_report_job, sample_run_config
+from resources.landing import (
+    SUFFIXES,
+    BlobChanged,
+    blob_version,
+    landed_blobs,
+    landed_files,
+    landing_container,
+    landing_dir,
+    landing_prefix,
+    read_header,
+)
 from resources.partitions import samples_partitions
 from resources.submissions import plan_partitions
-from sensors.landing_blob import BlobChanged, blob_version, landed_blobs, landing_container, landing_prefix, read_header
-
-SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz")
-
-
-def landing_dir() -> Path:
-    return Path(os.environ.get("HCML_LANDING_DIR") or data_dir() / "landing").resolve()
 
 
 def _settle_seconds() -> float:
@@ -44,20 +45,6 @@ def _settle_seconds() -> float:
         return float(os.environ.get("HCML_LANDING_SETTLE_SECONDS", "2"))
     except ValueError:
         return 2.0
-
-
-def landed_files(directory: Path, settle_seconds: float) -> list[Path]:
-    if not directory.is_dir():
-        return []
-    now = time.time()
-    return sorted(
-        p
-        for p in directory.iterdir()
-        if p.is_file()
-        and not p.name.startswith(".")
-        and p.name.lower().endswith(SUFFIXES)
-        and now - p.stat().st_mtime >= settle_seconds
-    )
 
 
 def _run_requests(

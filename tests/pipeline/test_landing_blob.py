@@ -14,7 +14,7 @@ from hcml.storage import AzureBlobStore
 from resources import tags
 from resources.partitions import samples_partitions
 from sensors.landing import landing_vcf_sensor
-from sensors.landing_blob import BlobChanged, read_header
+from resources.landing import BlobChanged, read_header
 from tests.fixtures.azurite import ACCOUNT_KEY
 from tests.pipeline.conftest import CLINVAR_VCF, HG00096, two_sample_vcf
 

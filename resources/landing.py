@@ -1,6 +1,11 @@
-"""The Azure Blob form of the landing sensor: VCF blobs under a container/prefix, settled, with a version.
+"""Where the landing zone is and what counts as a landed VCF: a folder, and the Azure Blob form (VCF blobs
+under a container/prefix, settled, with a version).
 
-Dagster-free helpers used by `sensors/landing.py`:
+Dagster-free helpers used by the landing sensor (`sensors/landing.py`) and the `vcf_landing` source asset:
+
+- `landing_dir()` / `landed_files(directory, settle_seconds)`: HCML_LANDING_DIR (default
+  `$HCML_DATA_DIR/landing`) and the VCFs in it (hidden names skipped) last modified at least
+  `settle_seconds` ago.
 
 - `landing_container()` / `landing_prefix()`: HCML_LANDING_CONTAINER (unset: no Blob landing) and
   HCML_LANDING_PREFIX (default empty: the container's top level), read at call time.
@@ -18,12 +23,34 @@ Dagster-free helpers used by `sensors/landing.py`:
 from __future__ import annotations
 
 import os
+import time
 import zlib
 from datetime import UTC, datetime
+from pathlib import Path
 
+from hcml.config import data_dir
 from hcml.storage import AzureBlobStore, BlobInfo
 
 FIRST_READ_BYTES = 64 * 1024
+SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz")
+
+
+def landing_dir() -> Path:
+    return Path(os.environ.get("HCML_LANDING_DIR") or data_dir() / "landing").resolve()
+
+
+def landed_files(directory: Path, settle_seconds: float) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    now = time.time()
+    return sorted(
+        p
+        for p in directory.iterdir()
+        if p.is_file()
+        and not p.name.startswith(".")
+        and p.name.lower().endswith(SUFFIXES)
+        and now - p.stat().st_mtime >= settle_seconds
+    )
 
 
 class BlobChanged(Exception):
