@@ -15,7 +15,7 @@ import polars as pl
 import pysam
 import pytest
 
-from hcml.genomics import bundle as bundle_module
+from hcml.genomics.bundle import feature_lines as bundle_lines
 from hcml.genomics.annotate import annotate
 from hcml.genomics.bundle import BundleError, ReferenceBundle, build_bundle
 from hcml.genomics.transcript_map import TranscriptIndex
@@ -221,9 +221,9 @@ def test_streamed_read_equals_whole_read(tmp_path, data_root, sources, monkeypat
     """The real whole-chr21 Ensembl GFF3 (2,414 transcripts) read 1,000 lines at a time gives the same tables
     as read in one chunk: no feature, Parent link or line number is lost at a chunk boundary."""
     gff3 = data_root / "reference" / "ensembl84_chr21.gff3.gz"
-    monkeypatch.setattr(bundle_module, "FEATURE_CHUNK_LINES", 10_000_000)
+    monkeypatch.setattr(bundle_lines, "FEATURE_CHUNK_LINES", 10_000_000)
     whole = ReferenceBundle.load(build_bundle(gff3, sources["fasta"], tmp_path / "whole"))
-    monkeypatch.setattr(bundle_module, "FEATURE_CHUNK_LINES", 1000)
+    monkeypatch.setattr(bundle_lines, "FEATURE_CHUNK_LINES", 1000)
     chunked = ReferenceBundle.load(build_bundle(gff3, sources["fasta"], tmp_path / "chunked"))
     assert whole.transcripts.height > 2000
     for name in ("transcripts", "exons", "cds"):
