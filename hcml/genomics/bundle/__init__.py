@@ -19,7 +19,7 @@ ClinVar), `build` (`build_bundle`), `load` (`ReferenceBundle`).
 
 from .build import build_bundle
 from .feature_lines import FEATURE_CHUNK_LINES, BundleWarning
-from .files import BUNDLE_FORMAT, GNOMADE_POPS, POPULATIONS_1KG, BundleError, normalise_contig
+from .files import BUNDLE_FORMAT, GNOMADE_POPS, POPULATIONS_1KG, BundleError, _guess_version, normalise_contig
 from .load import ReferenceBundle
 from .sequence import PRIMARY_CONTIGS
 
@@ -34,4 +34,5 @@ __all__ = [
     "ReferenceBundle",
     "build_bundle",
     "normalise_contig",
+    "_guess_version",  # the source version the Dagster source assets report
 ]
