@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 
 from assets._common import OWNERS, PHI_TAGS, latest_metadata, measured
+from hcml.compliance.trail import report_issued
 from resources import ReferenceBundleResource, StorageResource
 from resources.partitions import samples_partitions
 
@@ -135,6 +136,7 @@ def clinical_report(
         store = storage.open()
         report_uri = store.put(f"reports/{partition}/report.json", cr.to_json_bytes(report))
         html_uri = store.put(f"reports/{partition}/report.html", cr.render_html(report).encode())
+        report_issued(partition, report, context.run.run_id)
     integrity = report["integrity"]
     metadata.update(
         {

@@ -8,7 +8,8 @@ too, on the publisher thread) and now appends them to the outbox and waits for t
 - build: the two events (make_submission / Result -> CloudEvent -> Kafka message), for reference;
 - append + wait, one request at a time, `fsync=always` and `never`: the cost the outbox adds to a request;
 - the same from `--threads` concurrent requesters (group commit: one fdatasync for the waiting ones);
-- read + acknowledge every record back (what the publisher does besides producing).
+- read + acknowledge every record back (what the publisher does besides producing);
+- the audit hash chain's share: linking one event, and a chained audit-log line against a plain one.
 End to end with the service: bench/realtime_latency.py --server-env HCML_KAFKA_BOOTSTRAP=<broker> (docs).
 """
 
@@ -54,6 +55,25 @@ def timed(label: str, n_events: int, fn) -> None:
           f"({n_events} events)")
 
 
+def chain_cost(events: list) -> None:
+    """The audit hash chain's own share: linking an event (the outbox writer does it per event) and a chained
+    audit-log line against the plain JSON line it replaced."""
+    import json
+
+    from hcml.compliance.chain import ChainHead, chain_event
+
+    flat = [e for pair in events for e in pair]
+    head = ChainHead("bench")
+    timed("audit chain: link one event (outbox writer thread)", len(flat),
+          lambda: [chain_event(head, t, k, v, list(h)) for t, k, v, h in flat])
+    line = {"ts": "2026-12-03T16:00:00.000+00:00", "request_id": "0" * 32, "subject": "clinician-7", "role": "clinician",
+            "action": "POST /v1/annotate", "outcome": "ok", "status": 200, "n_variants": 3, "duration_ms": 12.5}
+    timed("audit log line, plain json.dumps (before)", len(flat),
+          lambda: [json.dumps(line, separators=(",", ":")) for _ in flat])
+    head = ChainHead("bench-log")
+    timed("audit log line, chained (canonical JSON + sha256)", len(flat), lambda: [head.link_encoded(line) for _ in flat])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=3000)
@@ -65,6 +85,7 @@ def main() -> None:
     n = args.requests
     events = [two_events(f"{i:032x}") for i in range(n)]
     timed("build the two events of an answer", 2 * n, lambda: [two_events(f"{i:032x}") for i in range(n)])
+    chain_cost(events)
     for fsync in (True, False):
         box = Outbox(Path(tempfile.mkdtemp(prefix="hcml-bench-outbox-")), 1 << 34, fsync=fsync)
         box.open()

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "provenance": "hcml.provenance_cli:provenance",  # hcml provenance verify REPORT
     "costs": "hcml_dagster.cost_cli:costs",  # cost and chargeback reports
     "kafka": "hcml.events.cli:kafka",  # topics, produce a submission, tail results
+    "audit": "hcml.compliance.cli:audit",  # hcml audit verify: the hash-chained audit trails
     "serve": "realtime.cli:serve",  # the realtime clinical service
     "dev-token": "realtime.cli:dev_token",  # mint a token for the local development key
 }

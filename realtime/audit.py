@@ -2,6 +2,8 @@
 
 Only fixed, non-clinical fields are written: never a request body, a variant, a sequence, a VCF line or a
 patient identifier. `AuditLog.write` accepts just the keys of `FIELDS`, so a caller cannot slip one in.
+Each line is hash-chained (`stream`, `seq`, `prev`: `hcml.compliance.trail.ProcessChain`, one stream per
+process), so `hcml audit verify` finds an edited, inserted, deleted or reordered line.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from hcml.compliance.trail import ProcessChain
 
 FIELDS = (
     "ts",  # when (UTC, ISO 8601, ms)
@@ -50,6 +54,7 @@ def outcome_for(status: int) -> str:
 class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.chain = ProcessChain("realtime-audit", source=path.name)  # this process's chained stream in the log
         self._lock = threading.Lock()
         self.to_stdout = str(path) == "-"  # in a cluster: JSON lines on stdout for the log pipeline
         if self.to_stdout:
@@ -67,8 +72,8 @@ class AuditLog:
             raise ValueError(f"audit log fields not allowed: {sorted(unknown)}")
         record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds")}
         record.update({k: v for k, v in fields.items() if v is not None})
-        line = json.dumps(record, separators=(",", ":"))
-        with self._lock:
+        with self._lock:  # one lock for the link and the write: the file's order is the chain's
+            line = self.chain.encode(record).decode("utf-8")
             self._fh.write(line + "\n")
             if self.to_stdout:
                 self._fh.flush()
@@ -82,6 +87,7 @@ class AuditLog:
         return [json.loads(x) for x in lines if x.strip()]
 
     def close(self) -> None:
+        self.chain.close()
         with self._lock:
             if self.to_stdout:
                 self._fh.flush()

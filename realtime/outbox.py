@@ -19,6 +19,10 @@ whose lock is free (a previous run, a worker that died) and replays it. A replic
 (`realtime/outbox_handoff.py`: the cluster's volume goes with the pod). Delivery is at-least-once: an
 event whose acknowledgement was in flight when the process died (the `.ack` offset is written every
 CHECKPOINT_SECONDS and at shutdown) is sent again; consumers deduplicate by the CloudEvent id (`ce_id`).
+
+Audit chain: each process chains what it records into a stream of its own (`hcml.compliance.chain`): the
+writer thread adds `hcml_chain_stream/seq/prev` headers to every event in the order it writes them, so a
+resent event carries the same link, and an anchor thread writes the head to the object store.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from hcml.compliance.anchors import Anchorer, stream_id
+from hcml.compliance.chain import ChainHead, chain_event
 
 log = logging.getLogger("hcml.realtime.outbox")
 
@@ -142,6 +149,28 @@ def resync(fd: int, offset: int, end: int) -> int:
     return end
 
 
+def stored_records(root: Path) -> list[tuple[str, Record]]:
+    """Every readable record kept under an outbox root (each owner's segments, then the dead letters), with
+    where it is ("<owner>/<segment>@<byte>"): what `hcml audit verify` reads beside Kafka."""
+    out: list[tuple[str, Record]] = []
+    files = [s for d in sorted(p for p in Path(root).iterdir() if p.is_dir()) for s in _segments(d)]
+    files += [p for p in [Path(root) / "dead-letters.seg"] if p.exists()]
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            end, offset = os.fstat(fd).st_size, 0
+            while offset < end:
+                status, nxt, payload = read_frame(fd, offset, end)
+                if status == "ok" and payload is not None:
+                    out.append((f"{path.parent.name}/{path.name}@{offset}", Record.decode(payload)))
+                    offset = nxt
+                else:
+                    offset = end if status == "torn" else resync(fd, offset, end)
+        finally:
+            os.close(fd)
+    return out
+
+
 # ----------------------------------------------------------------------------------------- segments
 def _segments(directory: Path) -> list[Path]:
     """The segment files of a directory in order (other files are not the outbox's and are left alone)."""
@@ -227,6 +256,9 @@ class Outbox:
         self._degraded_logged = False
         self.directory: Path | None = None
         self._active_fd: int | None = None
+        self.chain = ChainHead(stream_id("outbox"))  # this process's audit hash chain over what it records
+        self._chain_lock = threading.Lock()
+        self._anchorer: Anchorer | None = None
 
     # ------------------------------------------------------------------------------- opening
     def open(self) -> None:
@@ -271,6 +303,7 @@ class Outbox:
         if self.records:
             log.warning("outbox: %d events (%d bytes) of a previous run to deliver", self.records, self.bytes_on_disk())
         self._roll(next_seq)  # above every segment number in the directory
+        self._anchorer = Anchorer(self.chain, self._chain_lock)
         self._writer = threading.Thread(target=self._write_loop, name="hcml-outbox-writer", daemon=True)
         self._writer.start()
 
@@ -414,17 +447,24 @@ class Outbox:
         frames: list[bytes] = []
         done: list[tuple[Future, int]] = []
         now = int(time.time() * 1000)
-        for items, future in jobs:
-            if not future.set_running_or_notify_cancel():
-                continue  # its request gave up waiting (and answered 503): nothing to record
-            try:
-                encoded = [Record(*(item() if callable(item) else item), created_ms=now).encode() for item in items]
-            except Exception as exc:  # an event that cannot be built is a bug: the request fails, loudly
-                log.error("event could not be built for the outbox (%s)", type(exc).__name__)
-                future.set_exception(exc)
-                continue
-            frames.extend(encoded)
-            done.append((future, len(encoded)))
+        chain = self.chain
+        with self._chain_lock:
+            chain_before = (chain.seq, chain.hash)
+            for items, future in jobs:
+                if not future.set_running_or_notify_cancel():
+                    continue  # its request gave up waiting (and answered 503): nothing to record
+                try:
+                    built = [item() if callable(item) else item for item in items]
+                except Exception as exc:  # an event that cannot be built is a bug: the request fails, loudly
+                    log.error("event could not be built for the outbox (%s)", type(exc).__name__)
+                    future.set_exception(exc)
+                    continue
+                encoded = [
+                    Record(topic, key, value, chain_event(chain, topic, key, value, list(headers)), now).encode()
+                    for topic, key, value, headers in built
+                ]
+                frames.extend(encoded)
+                done.append((future, len(encoded)))
         if not frames:
             return
         data = b"".join(frames)
@@ -441,6 +481,8 @@ class Outbox:
                 os.ftruncate(self._active_fd, seg.size)  # no half-written group left behind
             except OSError:
                 pass
+            with self._chain_lock:  # the group is not recorded: neither are its links
+                chain.seq, chain.hash = chain_before
             self.write_error = exc.strerror or type(exc).__name__
             self._write_error_at = time.monotonic()
             self._note_degraded()
@@ -671,6 +713,9 @@ class Outbox:
         if self._active_fd is not None:
             os.close(self._active_fd)
             self._active_fd = None
+        if self._anchorer is not None:
+            self._anchorer.close()
+            self._anchorer = None
         if self.handoff is not None and self.records:
             self._hand_over()
         for fd in self._lock_fds:
