@@ -13,16 +13,13 @@ from __future__ import annotations
 from hcml.genomics.compiled import core
 from hcml.genomics.transcript_map import THREE_LETTER, translate_to_stop  # noqa: F401  (re-exported)
 
-SYNONYMOUS_ESCAPED = "%3D"
-
-
-_AA3_TABLE = {i: THREE_LETTER.get(chr(i), "Xaa") for i in range(128)}
-
-
-def _aa3(seq: str) -> str:
-    if seq.isascii():
-        return seq.translate(_AA3_TABLE)
-    return "".join(THREE_LETTER.get(a, "Xaa") for a in seq)
+# '=' URL-escaped as VEP prints it, the three-letter codes of a peptide, and the p. description of a protein
+# change (`hgvs_protein_change(ref_prot, alt_prot, first_changed_hint=None, frameshift=False)`, None when no
+# change can be described) and of a synonymous one (`synonymous(aa, protein_pos)`): the compiled core's
+SYNONYMOUS_ESCAPED = core.SYNONYMOUS_ESCAPED
+_aa3 = core.aa3
+hgvs_protein_change = core.hgvs_protein_change
+synonymous = core.synonymous
 
 
 # ------------------------------------------------------------------------------------------- shifting
@@ -82,84 +79,3 @@ def hgvs_genomic(
 # --------------------------------------------------------------------------------------------- HGVSc
 # HGVSc is built in `hcml.genomics.annotate` (vectorised over variant x transcript pairs, one shift per
 # variant and strand); coordinates come from `TranscriptIndex`.
-
-
-# ---------------------------------------------------------------------------------------------- HGVSp
-def hgvs_protein_change(
-    ref_prot: str, alt_prot: str, first_changed_hint: int | None = None, frameshift: bool = False
-) -> str | None:
-    """p. description (without prefix) of the change from ref_prot to alt_prot, both translated from the
-    start codon; alt_prot is translated through the 3' UTR (for frameshifts / stop loss) and both end at
-    their first stop ('*' kept). Returns None when no change can be described."""
-    if not ref_prot:
-        return None
-    if ref_prot == alt_prot:
-        return None
-    if alt_prot[:1] != ref_prot[:1] and ref_prot[:1] == "M":
-        return "p.Met1?"
-    # first differing position
-    n = min(len(ref_prot), len(alt_prot))
-    i = min(first_changed_hint or 0, n)
-    while i < n and ref_prot[i] == alt_prot[i]:
-        i += 1
-    if frameshift:
-        if i >= len(ref_prot):
-            return None
-        ref_aa = ref_prot[i]
-        if i >= len(alt_prot):
-            # the alt protein is a prefix of the reference (a CDS without a stop, cds_end_NF): deletion
-            lost = ref_prot[i:]
-            if len(lost) == 1:
-                return f"p.{_aa3(lost)}{i + 1}del"
-            return f"p.{_aa3(lost[0])}{i + 1}_{_aa3(lost[-1])}{len(ref_prot)}del"
-        alt_aa = alt_prot[i]
-        stop = alt_prot.find("*", i)
-        if alt_aa == "*":
-            return f"p.{_aa3(ref_aa)}{i + 1}Ter"
-        ter = f"Ter{stop - i + 1}" if stop >= 0 else "Ter?"
-        return f"p.{_aa3(ref_aa)}{i + 1}{_aa3(alt_aa)}fs{ter}"
-    # stop lost: extension
-    if i < len(ref_prot) and ref_prot[i] == "*" and i < len(alt_prot) and alt_prot[i] != "*" and i == len(ref_prot) - 1:
-        stop = alt_prot.find("*", i)
-        ext = f"Ter{stop - i}" if stop >= 0 else "Ter?"
-        return f"p.Ter{i + 1}{_aa3(alt_prot[i])}ext{ext}"
-    if i < len(alt_prot) and alt_prot[i] == "*" and i < len(ref_prot):
-        return f"p.{_aa3(ref_prot[i])}{i + 1}Ter"
-    # trim common suffix (after the change)
-    rr, aa = ref_prot[i:], alt_prot[i:]
-    # cut both at their first stop (inclusive)
-    if "*" in aa:
-        aa = aa[: aa.index("*") + 1]
-    j = 0
-    while j < min(len(rr), len(aa)) and rr[-1 - j] == aa[-1 - j]:
-        j += 1
-    r_chg, a_chg = rr[: len(rr) - j], aa[: len(aa) - j]
-    start = i + 1
-    if not r_chg and not a_chg:
-        return None
-    if len(r_chg) == 1 and len(a_chg) == 1:
-        if a_chg == "*":
-            return f"p.{_aa3(r_chg)}{start}Ter"
-        return f"p.{_aa3(r_chg)}{start}{_aa3(a_chg)}"
-    if not a_chg:  # deletion
-        if len(r_chg) == 1:
-            return f"p.{_aa3(r_chg)}{start}del"
-        return f"p.{_aa3(r_chg[0])}{start}_{_aa3(r_chg[-1])}{start + len(r_chg) - 1}del"
-    if not r_chg:  # insertion between i and i+1 (1-based: i, i+1)
-        before = ref_prot[:i]
-        n_ins = len(a_chg)
-        if i - n_ins >= 0 and before[len(before) - n_ins :] == a_chg:
-            if n_ins == 1:
-                return f"p.{_aa3(a_chg)}{i}dup"
-            return f"p.{_aa3(a_chg[0])}{i - n_ins + 1}_{_aa3(a_chg[-1])}{i}dup"
-        if i == 0 or i >= len(ref_prot):
-            return None
-        return f"p.{_aa3(ref_prot[i - 1])}{i}_{_aa3(ref_prot[i])}{i + 1}ins{_aa3(a_chg)}"
-    # delins
-    if len(r_chg) == 1:
-        return f"p.{_aa3(r_chg)}{start}delins{_aa3(a_chg)}"
-    return f"p.{_aa3(r_chg[0])}{start}_{_aa3(r_chg[-1])}{start + len(r_chg) - 1}delins{_aa3(a_chg)}"
-
-
-def synonymous(aa: str, protein_pos: int) -> str:
-    return f"p.{_aa3(aa)}{protein_pos}{SYNONYMOUS_ESCAPED}"

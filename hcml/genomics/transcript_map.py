@@ -31,8 +31,6 @@ import polars as pl
 
 from hcml.genomics.compiled import core
 
-_COMP = bytes.maketrans(b"ACGTNacgtn", b"TGCANtgcan")
-
 # NCBI genetic codes (1 standard, 2 vertebrate mitochondrial) are defined once, in the compiled core
 # (rust/hcml_core), which also translates; the codon dicts here serve the vectorised (numpy) lookups.
 CODON_TABLES = {
@@ -52,35 +50,10 @@ def codon_table_of_contig(chrom: str) -> int:
     return MITOCHONDRIAL_CODE if chrom == "MT" else STANDARD_CODE
 
 
-THREE_LETTER = {
-    "A": "Ala",
-    "R": "Arg",
-    "N": "Asn",
-    "D": "Asp",
-    "C": "Cys",
-    "Q": "Gln",
-    "E": "Glu",
-    "G": "Gly",
-    "H": "His",
-    "I": "Ile",
-    "L": "Leu",
-    "K": "Lys",
-    "M": "Met",
-    "F": "Phe",
-    "P": "Pro",
-    "S": "Ser",
-    "T": "Thr",
-    "W": "Trp",
-    "Y": "Tyr",
-    "V": "Val",
-    "*": "Ter",
-    "X": "Xaa",
-    "U": "Sec",
-}
-
-
-def revcomp(seq: str) -> str:
-    return seq.encode("ascii").translate(_COMP)[::-1].decode("ascii")
+# HGVS three-letter amino-acid codes ('*' Ter, 'U' Sec, 'X' Xaa) and the reverse complement (ACGTN, either
+# case): defined in the compiled core
+THREE_LETTER: dict[str, str] = core.THREE_LETTER
+revcomp = core.revcomp
 
 
 def versioned_id(stable_id: str, version) -> str:

@@ -10,7 +10,7 @@ from hcml.genomics.consequences import IMPACT_OF, SEVERITY_RANK, TERMS
 from hcml.genomics.transcript_map import TranscriptIndex
 from hcml.small_inputs import use_small_path
 
-from .indels import _indel_hgvsc, _indel_pairs, _translate_to_stop_cached
+from .indels import _indel_hgvsc, _indel_pairs
 from .known import _join_known, variant_lookup
 from .location import _locate
 from .pairs import (
@@ -33,7 +33,6 @@ def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     """Annotate a variants frame (see docs/CONTRACTS.md: row, variant_id, chrom, pos, ref, alt) against
     the bundle. Returns one row per variant x feature with VEP's columns."""
     idx = TranscriptIndex.of(bundle)
-    _translate_to_stop_cached.cache_clear()  # shared across the isoforms of this call only
     if "row" not in variants.columns:
         variants = variants.with_row_index("row")
     if "variant_id" not in variants.columns:

@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 
 from hcml.genomics import hgvs as H
+from hcml.genomics.compiled import core
 from hcml.genomics.consequences import TERMS
 from hcml.genomics.transcript_map import CODON_TABLES, TranscriptIndex
 
@@ -144,27 +145,16 @@ def _overlap(a_s, a_e, b_s, b_e):
     return (a_e >= b_s) & (a_s <= b_e)
 
 
-def allele_trim(ref: str, alt: str) -> tuple[int, int]:
-    """How many bases VEP 115 removes from the start and from the end of an allele pair: its one reduction
-    rule, used by `vep_alleles` and `_vep_allele` alike.
-
-    VEP's VCF parser drops an indel's shared first base, then `Parser::post_process_vfs` sends every
-    allele pair of unequal length through `minimise_alleles`, i.e. ensembl-variation's
-    `Utils::Sequence::trim_sequences`: the shared leading bases go first (start advances), then the shared
-    trailing bases (end moves back), each only while both alleles are non-empty. Equal-length pairs (SNVs,
-    MNVs) are kept whole. The reduced variant is what VEP annotates and reports (Location, Allele,
-    consequences, HGVS), so a padded `CCAT>CCT` is the deletion of its A, like `CA>C`."""
-    if len(ref) == len(alt):
-        return 0, 0
-    n = min(len(ref), len(alt))
-    head = 0
-    while head < n and ref[head] == alt[head]:
-        head += 1
-    n -= head
-    tail = 0
-    while tail < n and ref[-1 - tail] == alt[-1 - tail]:
-        tail += 1
-    return head, tail
+# How many bases VEP 115 removes from the start and from the end of an allele pair: its one reduction
+# rule, used by `vep_alleles` and `_vep_allele` alike (compiled: `hcml_core.allele_trim`).
+#
+# VEP's VCF parser drops an indel's shared first base, then `Parser::post_process_vfs` sends every allele pair
+# of unequal length through `minimise_alleles`, i.e. ensembl-variation's `Utils::Sequence::trim_sequences`:
+# the shared leading bases go first (start advances), then the shared trailing bases (end moves back), each
+# only while both alleles are non-empty. Equal-length pairs (SNVs, MNVs) are kept whole. The reduced variant
+# is what VEP annotates and reports (Location, Allele, consequences, HGVS), so a padded `CCAT>CCT` is the
+# deletion of its A, like `CA>C`.
+allele_trim = core.allele_trim
 
 
 def vep_alleles(variants: pl.DataFrame) -> pl.DataFrame:

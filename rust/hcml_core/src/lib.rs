@@ -5,70 +5,44 @@
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use std::collections::HashMap;
 
-/// NCBI genetic codes (gc.prt, `ncbieaa` over codons in TCAG order): 1 the standard code, 2 the vertebrate
-/// mitochondrial code (TGA = Trp, AGA / AGG = stop, ATA = Met). Ensembl VEP translates with the codon table
-/// of the transcript's seq region (ensembl-variation `_get_codon_table`: the `codon_table` attribute, 2 on MT).
-const NCBI_CODES: [(u8, &[u8; 64]); 2] = [
-    (1, b"FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG"),
-    (2, b"FFLLSSSSYY**CCWWLLLLPPPPHHQQRRRRIIMMTTTTNNKKSS**VVVVAAAADDEEGGGG"),
-];
+mod coding;
+mod seq;
+
+use seq::{code_table as table_of, translate_bytes, NCBI_CODES};
 
 fn code_table(code: i64) -> PyResult<&'static [u8; 64]> {
-    NCBI_CODES
-        .iter()
-        .find(|(c, _)| i64::from(*c) == code)
-        .map(|(_, t)| *t)
+    table_of(code)
         .ok_or_else(|| PyValueError::new_err(format!("unknown genetic code {code} (known: 1, 2)")))
 }
 
-/// Index of a base in TCAG order; anything else (N, IUPAC codes, lower case) has none.
-#[inline]
-fn tcag(b: u8) -> Option<usize> {
-    match b {
-        b'T' => Some(0),
-        b'C' => Some(1),
-        b'A' => Some(2),
-        b'G' => Some(3),
-        _ => None,
-    }
-}
-
-#[inline]
-fn amino_acid(table: &[u8; 64], codon: &[u8]) -> u8 {
-    match (tcag(codon[0]), tcag(codon[1]), tcag(codon[2])) {
-        (Some(a), Some(b), Some(c)) => table[a * 16 + b * 4 + c],
-        _ => b'X',
-    }
-}
-
-/// Translate whole codons (an incomplete trailing codon is dropped; a codon with any base other than
-/// upper-case ACGT is X), stopping after the first stop codon when `to_stop`.
-fn translate_bytes(seq: &[u8], table: &[u8; 64], to_stop: bool) -> String {
-    let mut out = String::with_capacity(seq.len() / 3);
-    for codon in seq.chunks_exact(3) {
-        let aa = amino_acid(table, codon);
-        out.push(aa as char);
-        if to_stop && aa == b'*' {
-            break;
-        }
-    }
-    out
+fn ascii(x: Vec<u8>) -> String {
+    // every byte comes from ASCII inputs or the ASCII tables
+    String::from_utf8(x).unwrap_or_default()
 }
 
 /// Translation with NCBI genetic code `code`; incomplete trailing codon dropped; codons with N -> X.
 #[pyfunction]
 #[pyo3(signature = (seq, code = 1))]
 fn translate(seq: &str, code: i64) -> PyResult<String> {
-    Ok(translate_bytes(seq.as_bytes(), code_table(code)?, false))
+    Ok(ascii(translate_bytes(
+        seq.as_bytes(),
+        code_table(code)?,
+        false,
+    )))
 }
 
 /// Translation up to and including the first stop codon.
 #[pyfunction]
 #[pyo3(signature = (seq, code = 1))]
 fn translate_to_stop(seq: &str, code: i64) -> PyResult<String> {
-    Ok(translate_bytes(seq.as_bytes(), code_table(code)?, true))
+    Ok(ascii(translate_bytes(
+        seq.as_bytes(),
+        code_table(code)?,
+        true,
+    )))
 }
 
 /// Roll a VEP-style deletion (alt '-') or insertion (ref '-') along the genome's forward strand
@@ -96,10 +70,20 @@ fn shift_indel(
     }
     let text: &[u8] = match contig.as_slice(py) {
         // SAFETY: a read of bytes as bytes; the buffer is held (and not resized) for the call
-        Some(cells) => unsafe { std::slice::from_raw_parts(cells.as_ptr() as *const u8, cells.len()) },
-        None => return Err(PyValueError::new_err("contig sequence must be a C-contiguous byte buffer")),
+        Some(cells) => unsafe {
+            std::slice::from_raw_parts(cells.as_ptr() as *const u8, cells.len())
+        },
+        None => {
+            return Err(PyValueError::new_err(
+                "contig sequence must be a C-contiguous byte buffer",
+            ))
+        }
     };
-    let allele = if insertion { alt.as_bytes() } else { r#ref.as_bytes() };
+    let allele = if insertion {
+        alt.as_bytes()
+    } else {
+        r#ref.as_bytes()
+    };
     let n = allele.len() as i64;
     if n == 0 {
         return Ok((start, end, r#ref, alt));
@@ -145,11 +129,165 @@ fn shift_indel(
     }
 }
 
+/// Reverse complement (ACGTN, either case; other characters kept).
+#[pyfunction]
+fn revcomp(seq: &str) -> String {
+    ascii(seq::revcomp_bytes(seq.as_bytes()))
+}
+
+/// HGVS three-letter codes of a peptide ('*' Ter, unknown letters Xaa).
+#[pyfunction]
+fn aa3(seq: &str) -> String {
+    let mut out = String::with_capacity(seq.len() * 3);
+    seq::aa3_into(seq.as_bytes(), &mut out);
+    out
+}
+
+/// How many bases VEP 115 removes from the start and the end of an allele pair (trim_sequences).
+#[pyfunction]
+fn allele_trim(r#ref: &str, alt: &str) -> (usize, usize) {
+    coding::allele_trim(r#ref.as_bytes(), alt.as_bytes())
+}
+
+/// `p.Leu12%3D`: a synonymous protein change as VEP prints it.
+#[pyfunction]
+fn synonymous(aa: &str, protein_pos: i64) -> String {
+    coding::synonymous(aa.as_bytes(), protein_pos)
+}
+
+/// p. description (without prefix) of the change from ref_prot to alt_prot (both from the start codon,
+/// ending at their first stop); None when no change can be described.
+#[pyfunction]
+#[pyo3(signature = (ref_prot, alt_prot, first_changed_hint = None, frameshift = false))]
+fn hgvs_protein_change(
+    ref_prot: &str,
+    alt_prot: &str,
+    first_changed_hint: Option<i64>,
+    frameshift: bool,
+) -> Option<String> {
+    coding::hgvs_protein_change(
+        ref_prot.as_bytes(),
+        alt_prot.as_bytes(),
+        first_changed_hint,
+        frameshift,
+    )
+}
+
+type TxRow = (
+    i64,
+    i64,
+    bool,
+    i64,
+    i64,
+    PyBackedStr,
+    PyBackedStr,
+    PyBackedStr,
+    PyBackedStr,
+    PyBackedStr,
+);
+type PairRow = (
+    usize,
+    PyBackedStr,
+    PyBackedStr,
+    i64,
+    i64,
+    bool,
+    bool,
+    bool,
+    bool,
+    Option<(i64, i64, PyBackedStr)>,
+);
+type PairOut = (i64, Option<String>, Option<String>, bool, Option<String>);
+
+/// VEP's coding consequences, Codons, Amino_acids and HGVSp of indels / MNVs on the transcripts whose CDS
+/// they touch. `term_bits`: the caller's bit of each INDEL_TERMS term; `transcripts`: (strand,
+/// cdna_cds_start, start_nf, start_phase, genetic code, CDS, cDNA, 3' UTR, reference protein, HGVSp prefix);
+/// `pairs`: (transcript row, VEP ref, VEP alt, cDNA 5' end, cDNA 3' end, both ends exonic, 5' end in CDS,
+/// 3' end in CDS, HGVSc written, 3'-shifted form on the CDS or None). Per pair: (bits, Codons, Amino_acids,
+/// whether HGVSp is decided here, HGVSp).
+#[pyfunction]
+fn indel_pairs(
+    py: Python<'_>,
+    term_bits: Vec<i64>,
+    transcripts: Vec<TxRow>,
+    pairs: Vec<PairRow>,
+) -> PyResult<Vec<PairOut>> {
+    if term_bits.len() != coding::INDEL_TERMS.len() {
+        return Err(PyValueError::new_err(
+            "term_bits must give one bit per INDEL_TERMS term",
+        ));
+    }
+    let mut txs = Vec::with_capacity(transcripts.len());
+    for t in &transcripts {
+        txs.push(coding::Transcript {
+            strand: t.0,
+            cdna_cds_start: t.1,
+            start_nf: t.2,
+            start_phase: t.3,
+            table: code_table(t.4)?,
+            cds: t.5.as_bytes(),
+            cdna: t.6.as_bytes(),
+            utr3: t.7.as_bytes(),
+            ref_prot: t.8.as_bytes(),
+            prefix: &t.9,
+        });
+    }
+    for p in &pairs {
+        if p.0 >= txs.len() {
+            return Err(PyValueError::new_err(format!(
+                "pair names transcript row {} of {}",
+                p.0,
+                txs.len()
+            )));
+        }
+    }
+    let out = py.allow_threads(|| {
+        pairs
+            .iter()
+            .map(|p| {
+                let pair = coding::Pair {
+                    vref: p.1.as_bytes(),
+                    valt: p.2.as_bytes(),
+                    c5: p.3,
+                    c3: p.4,
+                    cdna_ok: p.5,
+                    cds5_ok: p.6,
+                    cds3_ok: p.7,
+                    hgvsc_ok: p.8,
+                    placed: p.9.as_ref().map(|(s, e, a)| (*s, *e, a.as_bytes())),
+                };
+                let r = coding::indel_pair(&txs[p.0], &pair, &term_bits);
+                let (set, hgvsp) = match r.hgvsp {
+                    Some(v) => (true, v),
+                    None => (false, None),
+                };
+                (r.bits, r.codons, r.amino_acids, set, hgvsp)
+            })
+            .collect()
+    });
+    Ok(out)
+}
+
 #[pymodule]
 fn hcml_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let codes: HashMap<u8, String> =
-        NCBI_CODES.iter().map(|(c, t)| (*c, String::from_utf8_lossy(&t[..]).into_owned())).collect();
+    let codes: HashMap<u8, String> = NCBI_CODES
+        .iter()
+        .map(|(c, t)| (*c, String::from_utf8_lossy(&t[..]).into_owned()))
+        .collect();
     m.add("NCBI_CODES", codes)?;
+    let three: HashMap<String, &str> = seq::THREE_LETTER
+        .iter()
+        .map(|(c, t)| ((*c as char).to_string(), *t))
+        .collect();
+    m.add("THREE_LETTER", three)?;
+    m.add("INDEL_TERMS", coding::INDEL_TERMS.to_vec())?;
+    m.add("SYNONYMOUS_ESCAPED", coding::SYNONYMOUS_ESCAPED)?;
+    m.add_function(wrap_pyfunction!(revcomp, m)?)?;
+    m.add_function(wrap_pyfunction!(aa3, m)?)?;
+    m.add_function(wrap_pyfunction!(allele_trim, m)?)?;
+    m.add_function(wrap_pyfunction!(synonymous, m)?)?;
+    m.add_function(wrap_pyfunction!(hgvs_protein_change, m)?)?;
+    m.add_function(wrap_pyfunction!(indel_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(translate, m)?)?;
     m.add_function(wrap_pyfunction!(translate_to_stop, m)?)?;
     m.add_function(wrap_pyfunction!(shift_indel, m)?)?;
