@@ -1,0 +1,200 @@
+"""Genotypes of a joint-called multi-sample VCF, read by htslib (cyvcf2) in chunks of records.
+
+A cohort VCF of 2,504 samples x 200,000 sites is 500 M genotypes: they are never turned into Python
+strings. cyvcf2 hands each record's genotypes over as one integer array (allele index, -1 for '.',
+-2 past the sample's ploidy); chunks of records are stacked into (alleles x samples x 2) arrays for the
+vectorised counts of `hcml.cohort.stats`. Multi-allelic records give one row per ALT (as the project's
+VCF reader and `bcftools norm -m-` do): row k counts allele k, every other called allele as reference.
+
+A broken record of a joint-called file (a line whose sample count differs from the header, a GT that is
+not allele numbers) stops the read with `InputError` naming the line and the field: the per-site
+genotype counts of a file that lost a column cannot be trusted. Site-level problems (REF against the
+genome, contig) are per-record rejects, through the same `finish` as every reader.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from hcml.genomics.errors import TEXT_LIMIT, InputError
+
+GT_TEXT = re.compile(r"^(\.|[0-9]+)([|/](\.|[0-9]+))*$")
+DEFAULT_CHUNK_RECORDS = 5000
+SITE_SCHEMA: dict[str, pl.DataType] = {
+    "cand": pl.UInt32,
+    "line": pl.Int64,
+    "variant_id": pl.Utf8,
+    "chrom_in": pl.Utf8,
+    "pos": pl.Int64,
+    "ref": pl.Utf8,
+    "alt": pl.Utf8,
+    "text": pl.Utf8,
+}
+
+
+def chunk_records() -> int:
+    """Records per chunk (HCML_COHORT_CHUNK_RECORDS, read at call time): bounds the genotype array's memory
+    (records x samples x 2 x int16: 5,000 x 2,504 -> 50 MB)."""
+    raw = os.environ.get("HCML_COHORT_CHUNK_RECORDS", "")
+    return int(raw) if raw.strip().isdigit() and int(raw) > 0 else DEFAULT_CHUNK_RECORDS
+
+
+@dataclass
+class GenotypeChunk:
+    """One chunk: a site row per ALT allele (candidate columns of `hcml.genomics.normalise`), the ALT index
+    each row counts, and the genotype alleles of every sample (rows x samples x 2, int16)."""
+
+    sites: pl.DataFrame
+    allele: np.ndarray
+    alleles: np.ndarray
+
+
+def _open_text(path: Path):
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    return gzip.open(path, "rt") if magic == b"\x1f\x8b" else open(path)
+
+
+def header_lines(path: Path) -> int:
+    """Number of lines up to and including #CHROM (htslib rewrites the header, so it is counted here)."""
+    with _open_text(path) as fh:
+        for n, line in enumerate(fh, 1):
+            if line.startswith("#CHROM"):
+                return n
+            if not line.startswith("#"):
+                break
+    raise InputError(f"{path.name}: not a VCF (no #CHROM header line)")
+
+
+def _diagnose(path: Path, line_no: int, n_samples: int) -> str:
+    """Why htslib refused line `line_no`: read only on the error path, from the raw text."""
+    with _open_text(path) as fh:
+        for n, line in enumerate(fh, 1):
+            if n == line_no:
+                break
+        else:
+            return f"line {line_no}: the record cannot be read (htslib)"
+    f = line.rstrip("\r\n").split("\t")
+    expected = 9 + n_samples
+    if len(f) != expected:
+        return (
+            f"line {line_no}: {len(f)} tab-separated columns, the #CHROM line has {expected} "
+            f"(9 + {n_samples} samples): the sample count differs from the header"
+        )
+    fmt = f[8].split(":")
+    if "GT" not in fmt:
+        return f"line {line_no}: FORMAT {f[8][:40]!r} has no GT"
+    at = fmt.index("GT")
+    for k, value in enumerate(f[9:], 1):
+        parts = value.split(":")
+        gt = parts[at] if at < len(parts) else ""
+        if not GT_TEXT.match(gt):
+            return (
+                f"line {line_no}, field GT of sample column {k} of {n_samples}: {gt[:20]!r} is not a genotype "
+                "(allele numbers or '.', separated by '/' or '|')"
+            )
+    return f"line {line_no}: the record cannot be read (htslib): {line[:TEXT_LIMIT]!r}"
+
+
+def open_vcf(path: Path, samples: list[str] | None = None):
+    from cyvcf2 import VCF
+
+    try:
+        return VCF(str(path), samples=samples)
+    except OSError as exc:
+        raise InputError(f"{path.name}: cannot open as VCF ({exc})") from exc
+
+
+def read_chunks(
+    path: str | Path, samples: list[str] | None = None, records: int | None = None
+) -> Iterator[GenotypeChunk]:
+    """Stream `path` (plain or bgzipped VCF/BCF) as `GenotypeChunk`s of about `records` records."""
+    path = Path(path)
+    n_header = header_lines(path)
+    vcf = open_vcf(path, samples)
+    n_samples = len(vcf.samples)
+    if not n_samples:
+        raise InputError(f"{path.name}: a cohort VCF needs sample columns; the #CHROM line names none")
+    records = records or chunk_records()
+    rec_no = 0
+    rows: list[tuple] = []
+    allele_idx: list[int] = []
+    arrays: list[np.ndarray] = []
+    it = iter(vcf)
+    try:
+        while True:
+            try:
+                v = next(it)
+            except StopIteration:
+                break
+            except Exception as exc:  # htslib's refusal of a record (cyvcf2 raises a bare Exception)
+                raise InputError(_diagnose(path, n_header + rec_no + 1, n_samples)) from exc
+            rec_no += 1
+            line = n_header + rec_no
+            if "GT" not in (v.FORMAT or []):
+                raise InputError(f"line {line}: FORMAT {':'.join(v.FORMAT or [])[:40]!r} has no GT")
+            a = v.genotype.array()[:, :-1]  # drop the phase column
+            g = np.full((n_samples, 2), -2, np.int16)
+            g[:, : min(2, a.shape[1])] = a[:, :2]
+            if a.shape[1] > 2 and (a[:, 2:] != -2).any():
+                raise InputError(f"line {line}, field GT: ploidy above 2 (polyploid genotypes are not counted)")
+            alts = v.ALT
+            if g.max(initial=-1) > len(alts):
+                k = int(np.argmax(g.max(axis=1) > len(alts))) + 1
+                raise InputError(
+                    f"line {line}, field GT of sample column {k} of {n_samples}: allele {int(g[k - 1].max())} "
+                    f"but the record has {len(alts)} ALT allele(s)"
+                )
+            vid = v.ID or "."
+            text = f"{v.CHROM}\t{v.POS}\t{vid}\t{v.REF}\t{','.join(alts)}"[:TEXT_LIMIT]
+            for k, alt in enumerate(alts, 1):
+                rows.append((len(rows), line, vid, v.CHROM, v.POS, v.REF, alt, text))
+                allele_idx.append(k)
+                arrays.append(g)
+            if len(arrays) >= records:
+                yield _chunk(rows, allele_idx, arrays)
+                rows, allele_idx, arrays = [], [], []
+        if arrays:
+            yield _chunk(rows, allele_idx, arrays)
+    finally:
+        vcf.close()
+
+
+def _chunk(rows: list[tuple], allele_idx: list[int], arrays: list[np.ndarray]) -> GenotypeChunk:
+    from hcml.genomics.normalise import vep_default_ids
+
+    sites = pl.DataFrame(rows, schema=SITE_SCHEMA, orient="row")
+    unnamed = sites["variant_id"] == "."
+    if unnamed.any():
+        # VEP's default name, one rule with the VCF reader (records numbered by line)
+        named = vep_default_ids(
+            sites.with_columns(pl.col("ref").str.to_uppercase(), pl.col("alt").str.to_uppercase()), record="line"
+        )
+        sites = sites.with_columns(pl.when(unnamed).then(named).otherwise(pl.col("variant_id")).alias("variant_id"))
+    return GenotypeChunk(sites, np.asarray(allele_idx, np.int16), np.stack(arrays))
+
+
+def vcf_samples(path: str | Path) -> list[str]:
+    vcf = open_vcf(Path(path))
+    try:
+        return list(vcf.samples)
+    finally:
+        vcf.close()
+
+
+def gt_text(alleles: np.ndarray, allele: np.ndarray) -> list[str | None]:
+    """One sample's GT per row, recoded to the row's ALT (k -> 1, other called alleles -> 0, '.' kept),
+    unphased text as the per-sample reader gives it after splitting; haploid calls give one allele."""
+    out: list[str | None] = []
+    for (a, b), k in zip(alleles.tolist(), allele.tolist()):
+        parts = [("." if x == -1 else ("1" if x == k else "0")) for x in (a, b) if x != -2]
+        out.append("/".join(parts) if parts else None)
+    return out
