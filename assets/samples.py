@@ -55,6 +55,36 @@ def select_sample(
     return carried, out.height - carried.height, sample
 
 
+def read_source(uri: str, data: bytes, bundle, sample: str | None):
+    """One sample of a cohort VCF (HCML_COHORT_MIN_SAMPLES sample columns or more): only its column is parsed,
+    by htslib (`hcml.cohort.genotypes.read_sample`); None for any other input (read by `read_vcf`)."""
+    import tempfile
+    from pathlib import Path
+
+    from hcml.cohort.genotypes import cohort_min_samples, read_sample, vcf_samples
+    from hcml.genomics.errors import InputError
+    from hcml.storage import StoreError, _local_path
+
+    if sample is None:
+        return None
+    try:
+        path = _local_path(uri)
+        local = path.is_file()
+    except StoreError:
+        local = False
+    with tempfile.TemporaryDirectory(prefix="hcml-cohort-") as tmp:
+        if not local:
+            path = Path(tmp) / "source.vcf"
+            path.write_bytes(data)
+        try:
+            n_samples = len(vcf_samples(path))
+        except InputError:
+            return None  # not for htslib: `read_vcf` says what is wrong with it
+        if n_samples < cohort_min_samples():
+            return None
+        return read_sample(path, bundle, sample)
+
+
 @dg.asset(
     partitions_def=samples_partitions,
     deps=["reference_bundle", *SAMPLE_SOURCES],
@@ -100,7 +130,7 @@ def sample_variants(
         bundle = reference.load()
         data = store.get(config.source_uri)
         try:
-            parsed = read_vcf(data, bundle)
+            parsed = read_source(config.source_uri, data, bundle, config.sample) or read_vcf(data, bundle)
         except InputError as exc:
             raise dg.Failure(f"cannot read {config.source_uri}: {exc}") from exc
         variants = parsed.variants.select([c for c in VARIANT_COLUMNS if c in parsed.variants.columns])

@@ -72,13 +72,17 @@ def synth_sites(bundle, n_sites: int, rng: np.random.Generator) -> pl.DataFrame:
     return pl.concat([real, extra_frame]).sort("pos", "alt")
 
 
-def write_cohort(bundle, n_sites: int, out: Path, seed: int = 17, chunk: int = 2000) -> tuple[Path, Path]:
+def write_cohort(
+    bundle, n_sites: int, out: Path, seed: int = 17, chunk: int = 2000, sizes: dict[str, int] | None = None
+) -> tuple[Path, Path]:
+    """The VCF and its panel; `sizes`: samples per super-population (default: 1000 Genomes phase 3)."""
     from pysam import BGZFile
 
     rng = np.random.default_rng(seed)
     sites = synth_sites(bundle, n_sites, rng)
-    samples = [f"SYN{i:05d}" for i in range(1, sum(POPULATIONS.values()) + 1)]
-    pop_index = np.repeat(np.arange(len(POPULATIONS)), list(POPULATIONS.values()))
+    sizes = sizes or POPULATIONS
+    samples = [f"SYN{i:05d}" for i in range(1, sum(sizes.values()) + 1)]
+    pop_index = np.repeat(np.arange(len(POPULATIONS)), [sizes.get(p, 0) for p in POPULATIONS])
     out.parent.mkdir(parents=True, exist_ok=True)
     panel = out.with_name(out.name.removesuffix(".gz").removesuffix(".vcf") + ".panel.tsv")
     pl.DataFrame({"sample": samples, "super_pop": [list(POPULATIONS)[i] for i in pop_index]}).write_csv(

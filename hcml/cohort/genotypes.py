@@ -169,6 +169,11 @@ def read_chunks(
 
 
 def _chunk(rows: list[tuple], allele_idx: list[int], arrays: list[np.ndarray]) -> GenotypeChunk:
+    return GenotypeChunk(sites_frame(rows), np.asarray(allele_idx, np.int16), np.stack(arrays))
+
+
+def sites_frame(rows: list[tuple]) -> pl.DataFrame:
+    """Candidate rows (SITE_SCHEMA tuples) as a frame, unnamed sites given VEP's default name."""
     from hcml.genomics.normalise import vep_default_ids
 
     sites = pl.DataFrame(rows, schema=SITE_SCHEMA, orient="row")
@@ -179,7 +184,7 @@ def _chunk(rows: list[tuple], allele_idx: list[int], arrays: list[np.ndarray]) -
             sites.with_columns(pl.col("ref").str.to_uppercase(), pl.col("alt").str.to_uppercase()), record="line"
         )
         sites = sites.with_columns(pl.when(unnamed).then(named).otherwise(pl.col("variant_id")).alias("variant_id"))
-    return GenotypeChunk(sites, np.asarray(allele_idx, np.int16), np.stack(arrays))
+    return sites
 
 
 def vcf_samples(path: str | Path) -> list[str]:
@@ -190,11 +195,59 @@ def vcf_samples(path: str | Path) -> list[str]:
         vcf.close()
 
 
-def gt_text(alleles: np.ndarray, allele: np.ndarray) -> list[str | None]:
-    """One sample's GT per row, recoded to the row's ALT (k -> 1, other called alleles -> 0, '.' kept),
-    unphased text as the per-sample reader gives it after splitting; haploid calls give one allele."""
-    out: list[str | None] = []
-    for (a, b), k in zip(alleles.tolist(), allele.tolist()):
-        parts = [("." if x == -1 else ("1" if x == k else "0")) for x in (a, b) if x != -2]
-        out.append("/".join(parts) if parts else None)
-    return out
+def cohort_min_samples() -> int:
+    """HCML_COHORT_MIN_SAMPLES (read at call time, default 50): from this many sample columns on, one sample's
+    variants are read through htslib with only that sample's column parsed (`read_sample`), not by reading
+    every column of every record."""
+    raw = os.environ.get("HCML_COHORT_MIN_SAMPLES", "")
+    return int(raw) if raw.strip().isdigit() else 50
+
+
+def read_sample(path: str | Path, bundle, sample: str):
+    """One sample's `ParsedInput` from a cohort VCF: every site (checked and normalised as `read_vcf` does)
+    with that sample's GT, split per ALT as `read_vcf` splits it; htslib parses only that sample's column."""
+    from hcml.genomics.errors import empty_rejects
+    from hcml.genomics.inputs import check_contig_lengths, finish
+    from hcml.genomics.vcf import split_genotype
+
+    path = Path(path)
+    if sample not in vcf_samples(path):
+        # the sample name is not repeated: it may identify a patient
+        raise InputError("the requested sample is not among the cohort VCF's sample columns")
+    sites, gts = [], []
+    n_header = header_lines(path)
+    vcf = open_vcf(path, [sample])
+    header = vcf.raw_header.splitlines()
+    rec_no = 0
+    it = iter(vcf)
+    try:
+        while True:
+            try:
+                v = next(it)
+            except StopIteration:
+                break
+            except Exception as exc:
+                raise InputError(_diagnose(path, n_header + rec_no + 1, len(vcf_samples(path)))) from exc
+            rec_no += 1
+            line = n_header + rec_no
+            if "GT" not in (v.FORMAT or []):
+                raise InputError(f"line {line}: FORMAT {':'.join(v.FORMAT or [])[:40]!r} has no GT")
+            *alleles, phased = v.genotypes[0]
+            raw = ("|" if phased else "/").join("." if a == -1 else str(a) for a in alleles if a != -2) or None
+            vid = v.ID or "."
+            text = f"{v.CHROM}\t{v.POS}\t{vid}\t{v.REF}\t{','.join(v.ALT)}"[:TEXT_LIMIT]
+            for k, alt in enumerate(v.ALT, 1):
+                sites.append((len(sites), line, vid, v.CHROM, v.POS, v.REF, alt, text))
+                gts.append(split_genotype(raw, k) if len(v.ALT) > 1 else raw)
+    finally:
+        vcf.close()
+    check_contig_lengths(header, bundle)
+    cands = sites_frame(sites)
+    parsed, rows = finish(cands, empty_rejects(), bundle, cands.height, samples=[sample], header=header, kind="vcf")
+    gt_of = pl.DataFrame({"cand": pl.Series(range(len(gts)), dtype=pl.UInt32), "gt": pl.Series(gts, dtype=pl.Utf8)})
+    parsed.genotypes = (
+        rows.select("cand", "row")
+        .join(gt_of, on="cand", how="left", maintain_order="left")
+        .select(pl.col("row").cast(pl.UInt32), pl.lit(sample).alias("sample"), pl.col("gt"))
+    )
+    return parsed

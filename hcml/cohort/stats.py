@@ -128,7 +128,7 @@ def summarise_cohort(
             from hcml.genomics.errors import InputError
 
             raise InputError(f"the panel lacks {len(unknown)} of the VCF's {len(samples)} samples")
-        populations = sorted(set(pop_of[s] for s in samples))
+        populations = sorted({pop_of[s] for s in samples})
         index = {p: i for i, p in enumerate(populations)}
         groups = np.array([index[pop_of[s]] for s in samples], np.int64)
     parts = Path(tempfile.mkdtemp(prefix="cohort-parts-", dir=out.parent))

@@ -188,3 +188,22 @@ def test_wrong_ref_is_a_reject_with_its_line(tmp_path, bundle):
     rejects = pl.read_parquet(summary.rejects_path)
     assert (summary.n_input, summary.n_sites, summary.n_rejected) == (2, 1, 1)
     assert rejects["line"].to_list() == [6] and rejects["field"].to_list() == ["REF"]
+
+
+@pytest.mark.parametrize("sample", ["HG00096", "CLINVAR"])
+def test_one_sample_from_the_cohort_equals_read_vcf(tmp_path, bundle, sample):
+    """htslib reading one sample's column gives the same variants and GTs as the project's VCF reader."""
+    from hcml.cohort.genotypes import read_sample
+    from hcml.genomics.inputs import read_vcf
+
+    vcf = tmp_path / "joint.vcf"
+    joint_vcf(vcf)
+    text = vcf.read_text().replace("\t25585733\t.\tC\tT\t", "\t25585733\t.\tC\tT,G\t")  # one multi-allelic record
+    vcf.write_text(text.replace("0|0\t0/0\n", "1|2\t./.\n", 1) if sample == "HG00096" else text)
+    mine = read_sample(vcf, bundle, sample)
+    theirs = read_vcf(vcf, bundle)
+    assert mine.variants.equals(theirs.variants) and mine.n_input == theirs.n_input
+    expected = theirs.genotypes.filter(pl.col("sample") == sample).sort("row")
+    assert mine.genotypes.sort("row").equals(expected)
+    with pytest.raises(InputError, match="not among"):
+        read_sample(vcf, bundle, "NOBODY")
