@@ -4,9 +4,8 @@ import dagster as dg
 import polars as pl
 
 from assets._common import OWNERS, frame_metadata, measured, parquet_bytes
-from resources import StorageResource
-
-DAMAGING_IMPACTS = ("HIGH", "MODERATE")
+from hcml.cohort.report import DAMAGING_IMPACTS
+from resources import ReferenceBundleResource, StorageResource
 
 
 def allele_stats(features_by_sample: dict[str, pl.DataFrame]) -> pl.DataFrame:
@@ -123,3 +122,144 @@ def _markdown(df: pl.DataFrame) -> str:
         return "(no genes)"
     head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
     return head + "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in df.iter_rows())
+
+
+class CohortVcfConfig(dg.Config):
+    """A joint-called cohort VCF (local path, file:// or azure:// URI; bgzipped or plain) and its optional
+    sample panel (tab-separated: sample, super_pop) for per-population frequencies."""
+
+    cohort_uri: str
+    panel_uri: str = ""
+
+
+def _local_file(store, uri: str, tmp: str, name: str):
+    """A local path for `uri`: the file itself when local, else a download into `tmp` (htslib reads paths)."""
+    from pathlib import Path
+
+    from hcml.storage import StoreError, _local_path
+
+    try:
+        path = _local_path(uri)
+        if path.is_file():
+            return path
+    except StoreError:
+        pass
+    path = Path(tmp) / name
+    path.write_bytes(store.get(uri))
+    return path
+
+
+@dg.asset(
+    deps=["reference_bundle"],
+    group_name="research",
+    kinds={"parquet", "polars"},
+    owners=OWNERS,
+    tags={"hcml/phi": "false", "hcml/domain": "research"},
+    code_version="1",
+    op_tags={
+        "dagster-k8s/config": {
+            "container_config": {
+                "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "6Gi"}}
+            }
+        }
+    },
+)
+def cohort_site_stats(
+    context: dg.AssetExecutionContext,
+    config: CohortVcfConfig,
+    reference: ReferenceBundleResource,
+    storage: StorageResource,
+) -> dg.Output[pl.DataFrame]:
+    """Per site of a joint-called cohort VCF: the site annotated once (picked consequence, known frequencies),
+    AC/AN/AF, hom-ref/het/hom-alt/missing counts, call rate, per-population AC/AN/AF; counted streaming.
+
+    Aggregates only (no sample identifiers or genotypes), so researchers can use it without PHI access.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from hcml.cohort.stats import read_panel, summarise_cohort
+    from hcml.genomics.errors import InputError
+
+    metadata: dict = {}
+    store = storage.open()
+    with measured(metadata), tempfile.TemporaryDirectory(prefix="hcml-cohort-") as tmp:
+        vcf = _local_file(store, config.cohort_uri, tmp, "cohort.vcf.gz")
+        panel = read_panel(_local_file(store, config.panel_uri, tmp, "panel.tsv")) if config.panel_uri else None
+        try:
+            summary = summarise_cohort(vcf, reference.load(), Path(tmp) / "sites.parquet", panel=panel)
+        except InputError as exc:
+            raise dg.Failure(f"cannot read {config.cohort_uri}: {exc}") from exc
+        stats = pl.read_parquet(summary.path)
+        rejects = pl.read_parquet(summary.rejects_path)
+        rejects_uri = store.put("cohort/site_rejects.parquet", parquet_bytes(rejects)) if rejects.height else ""
+    metadata.update(
+        frame_metadata(
+            stats,
+            cohort_uri=config.cohort_uri,
+            samples=summary.n_samples,
+            populations=", ".join(summary.populations),
+            n_input=summary.n_input,
+            n_annotated=summary.n_sites,
+            n_rejected=summary.n_rejected,
+            rejects_uri=rejects_uri,
+        )
+    )
+    return dg.Output(stats, metadata=metadata)
+
+
+@dg.asset(
+    group_name="research",
+    kinds={"html"},
+    owners=OWNERS,
+    tags={"hcml/phi": "false", "hcml/domain": "research"},
+    code_version="1",
+)
+def cohort_report(
+    context: dg.AssetExecutionContext, cohort_site_stats: pl.DataFrame, storage: StorageResource
+) -> dg.MaterializeResult:
+    """The researcher's page of the cohort (hcml.cohort.report): AF spectrum, per-population frequencies
+    against the known ones, consequence counts, top genes by rare damaging burden; the figures also shown
+    here as metadata, next to the lineage."""
+    import base64
+
+    from hcml.cohort.report import figures, render_html, svgs
+
+    populations = sorted(c.removeprefix("af_") for c in cohort_site_stats.columns if c.startswith("af_"))
+    metadata: dict = {}
+    with measured(metadata):
+        fig = figures(cohort_site_stats, populations)
+        page = render_html(fig, "Cohort report", f"{cohort_site_stats.height:,} sites")
+        uri = storage.open().put("cohort/report.html", page.encode())
+    images = {k: base64.b64encode(v.encode()).decode() for k, v in svgs(fig).items()}
+    pops = "".join(
+        f"| {p} | {v['sites']} | {v['pearson_r']} | {v['mean_abs_diff']} |\n" for p, v in fig["populations"].items()
+    )
+    metadata.update(
+        {
+            "report_uri": dg.MetadataValue.url(uri) if uri.startswith("http") else uri,
+            "sites": fig["sites"],
+            "sites_with_alt": fig["sites_seen"],
+            "allele_frequency_spectrum": dg.MetadataValue.md(
+                f"![spectrum](data:image/svg+xml;base64,{images['spectrum']})\n\n"
+                + "| bin | sites |\n|---|---|\n"
+                + "".join(f"| {k} | {v} |\n" for k, v in fig["spectrum"].items())
+            ),
+            "populations_vs_known": dg.MetadataValue.md(
+                "".join(f"![{k}](data:image/svg+xml;base64,{v})" for k, v in images.items() if k.startswith("pop"))
+                + "\n\n| population | sites | Pearson r | mean abs diff |\n|---|---|---|---|\n"
+                + pops
+            ),
+            "consequences": dg.MetadataValue.md(
+                f"![consequences](data:image/svg+xml;base64,{images['consequences']})\n\n"
+                + _markdown(
+                    pl.DataFrame(fig["consequences"], schema=["consequence", "sites", "alt_alleles"], orient="row")
+                )
+            ),
+            "top_genes_rare_damaging": dg.MetadataValue.md(
+                f"![genes](data:image/svg+xml;base64,{images['top_genes']})\n\n"
+                + _markdown(pl.DataFrame(fig["top_genes"], schema=fig["top_genes_columns"], orient="row"))
+            ),
+        }
+    )
+    return dg.MaterializeResult(metadata=metadata)

@@ -18,6 +18,8 @@ EXPECTED_PARENTS = {
     "variant_predictions": {"variant_features"},
     "clinical_report": {"variant_predictions"},
     "cohort_allele_stats": {"variant_features"},
+    "cohort_site_stats": {"reference_bundle"},
+    "cohort_report": {"cohort_site_stats"},
 }
 PER_SAMPLE = {"sample_variants", "variant_annotations", "variant_features", "variant_predictions", "clinical_report"}
 BLOCKING_CHECKS = {
