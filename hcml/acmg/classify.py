@@ -85,6 +85,12 @@ def _floats(frame: pl.DataFrame, name: str) -> np.ndarray:
     return np.asarray(column.to_numpy(), dtype=np.float64)
 
 
+def _ints(frame: pl.DataFrame, name: str) -> np.ndarray:
+    """0 for nulls and an absent column."""
+    values = _floats(frame, name)
+    return np.where(np.isnan(values), 0, values).astype(np.int64)
+
+
 def _classification_input(
     klass,
     gene: list,
@@ -108,7 +114,7 @@ def _classification_input(
         "transcript_id": _texts(frame, "transcript_id"),
         "cdna_position": _texts(frame, "cdna_position"),
         "chrom": [None if c is None else str(c) for c in _texts(frame, "chrom")],
-        "pos": np.nan_to_num(_floats(frame, "pos"), nan=0.0).astype(np.int64),
+        "pos": _ints(frame, "pos"),
         **{c: _floats(frame, c) for c in ("af", *SUPER_POPULATIONS, "gnomade_af")},
         "pathogenicity_score": scores,
         "self_clinvar_id": self_ids,
@@ -176,25 +182,46 @@ def _number(value) -> float:
     return float(value)
 
 
+class _SettingsTable:
+    """A configuration as per-gene tables, built once per configuration: row 0 the defaults, one row per gene
+    with overrides; a request's settings are one take of the rows of its genes."""
+
+    def __init__(self, config: AcmgConfig) -> None:
+        per_row = [config.defaults, *config.genes.values()]
+        self.row = {g: i + 1 for i, g in enumerate(config.genes)}
+        self.names = [k for k in config.defaults.__dict__ if k != "disabled"]
+        self.values = np.array([[_number(getattr(st, k)) for k in self.names] for st in per_row], np.float64)
+        self.disabled = np.array([[c in st.disabled for c in EVALUATED] for st in per_row], bool)
+        self.any_disabled = bool(self.disabled.any())
+
+    def rows(self, genes: list) -> np.ndarray:
+        if not self.row:
+            return np.zeros(len(genes), np.int64)
+        get = self.row.get
+        return np.fromiter((get(g, 0) for g in genes), np.int64, len(genes))
+
+
+_TABLES: dict[int, tuple[AcmgConfig, _SettingsTable]] = {}
+
+
+def _settings_table(config: AcmgConfig) -> _SettingsTable:
+    held = _TABLES.get(id(config))
+    if held is None or held[0] is not config:
+        if len(_TABLES) > 16:
+            _TABLES.clear()
+        held = _TABLES[id(config)] = (config, _SettingsTable(config))
+    return held[1]
+
+
 def _inputs(cols: dict, ref: AcmgReference, config: AcmgConfig) -> criteria.Inputs:
     gene = list(cols["gene_symbol"])
     n = len(gene)
-    defaults = config.defaults
-    settings = {k: np.full(n, _number(v), dtype=np.float64) for k, v in defaults.__dict__.items() if k != "disabled"}
-    off = np.zeros(n, bool)  # shared while nothing is disabled (only read); copied per criterion when set
-    disabled = {c: np.ones(n, bool) if c in defaults.disabled else off for c in EVALUATED}
-    if config.genes:
-        disabled = {c: v.copy() for c, v in disabled.items()}
-        gene_arr = np.asarray(gene, dtype=object)
-        for g, own in config.genes.items():  # once per overridden gene, not per row
-            rows = gene_arr == g
-            if rows.any():
-                for k, v in own.__dict__.items():
-                    if k == "disabled":
-                        for c in EVALUATED:
-                            disabled[c][rows] = c in v
-                    else:
-                        settings[k][rows] = _number(v)
+    table = _settings_table(config)
+    at = table.rows(gene)
+    values = table.values[at]
+    settings = {k: values[:, j] for j, k in enumerate(table.names)}
+    off = table.disabled[at]
+    disabled = {c: off[:, j] for j, c in enumerate(EVALUATED)}
     return criteria.Inputs(
         n=n,
         gene=gene,
@@ -210,12 +237,13 @@ def _inputs(cols: dict, ref: AcmgReference, config: AcmgConfig) -> criteria.Inpu
         chrom=list(cols["chrom"]),
         pos=np.asarray(cols["pos"], dtype=np.int64),
         af_1000g=np.asarray(cols["af"], dtype=np.float64),
-        af_super=np.column_stack([np.asarray(cols[c], dtype=np.float64) for c in SUPER_POPULATIONS]),
+        af_super=np.array([cols[c] for c in SUPER_POPULATIONS], dtype=np.float64).T.reshape(n, len(SUPER_POPULATIONS)),
         af_gnomade=np.asarray(cols["gnomade_af"], dtype=np.float64),
         score=np.asarray(cols["pathogenicity_score"], dtype=np.float64),
         self_ids=list(cols["self_clinvar_id"]),
         settings=settings,
         disabled=disabled,
+        any_disabled=table.any_disabled,
     )
 
 
@@ -226,7 +254,7 @@ def evaluate_criteria(
     inp = _inputs(frame, ref, config)
     ctx = criteria.Context(inp, ref)
     pvs1 = criteria.pvs1(ctx)
-    if inp.disabled["PVS1"].any():
+    if inp.any_disabled and inp.disabled["PVS1"].any():
         pvs1.strength = np.where(inp.disabled["PVS1"], 0, pvs1.strength).astype(np.int8)
     applied = pvs1.strength > 0
     ba1, bs1, pm2 = criteria.frequency(ctx)
@@ -246,7 +274,7 @@ def evaluate_criteria(
         bp4,
         criteria.bp7(ctx),
     ]
-    for met in mets:
+    for met in mets if inp.any_disabled else ():
         off = inp.disabled[met.code]
         if off.any():
             met.strength = np.where(off, 0, met.strength).astype(np.int8)
@@ -273,10 +301,11 @@ def classify(
         return pl.DataFrame(schema=OUTPUT_SCHEMA)
     mets = evaluate_criteria(frame, ref, config, thresholds, model)
     strengths = {m.code: m.strength for m in mets}
-    total = combine.points(strengths)
+    matrix = combine.strength_matrix(strengths)
+    total = combine.points(strengths, matrix)
     ba1 = strengths["BA1"] == criteria.STAND_ALONE
     cls = combine.points_class(total, ba1)
-    richards = combine.richards_class(strengths)
+    richards = combine.richards_class(strengths, matrix)
     codes: list[list[str]] = [[] for _ in range(n)]
     lines: list[list[str]] = [[] for _ in range(n)]
     missing: list[list[str]] = [[] for _ in range(n)]
@@ -287,23 +316,35 @@ def classify(
             lines[i].append(f"{code}: {text}")
         for i, reason in met.not_evaluated.items():
             missing[i].append(f"{met.code}: {reason}")
-    values = {
-        "acmg_class": cls.tolist(),
-        "acmg_points": np.where(ba1, 0, total).tolist(),
-        "acmg_criteria": [", ".join(c) for c in codes],
-        "acmg_evidence": lines,
-        "acmg_not_evaluated": missing,
-        "acmg_richards_class": richards.tolist(),
-        "acmg_rules_agree": (richards == cls).tolist(),
-    }
-    # Series one by one (a dict with a schema costs ~3x more to build for a request's few rows)
-    return pl.DataFrame([pl.Series(name, values[name], dtype=dtype) for name, dtype in OUTPUT_SCHEMA.items()])
+    points_out = np.where(ba1, 0, total).astype(np.int64)
+    return pl.DataFrame(
+        [
+            pl.Series("acmg_class", cls.tolist(), dtype=pl.Utf8),
+            pl.Series("acmg_points", points_out),
+            pl.Series("acmg_criteria", [", ".join(c) for c in codes], dtype=pl.Utf8),
+            _text_lists("acmg_evidence", lines),
+            _text_lists("acmg_not_evaluated", missing),
+            pl.Series("acmg_richards_class", richards.tolist(), dtype=pl.Utf8),
+            pl.Series("acmg_rules_agree", richards == cls, dtype=pl.Boolean),
+        ]
+    )
+
+
+_TEXT_LIST = OUTPUT_SCHEMA["acmg_evidence"]
+
+
+def _text_lists(name: str, values: list[list[str]]) -> pl.Series:
+    """A list[str] column; built without a dtype (half the cost for a request's few rows), cast only when every
+    list was empty (inferred as list[null])."""
+    col = pl.Series(name, values)
+    return col if col.dtype == _TEXT_LIST else col.cast(_TEXT_LIST)
 
 
 def classify_summary(summary: pl.DataFrame, bundle, model=None, config: AcmgConfig | None = None) -> pl.DataFrame:
     """`summary` with the OUTPUT_SCHEMA columns appended (replaced when present): the one call the report, the
     realtime service and the annotate command make. `model`: the scorer (its calibrated PP3/BP4 thresholds: hcml.ml.evidence.model_thresholds)."""
-    present = [c for c in OUTPUT_SCHEMA if c in summary.columns]
+    columns = set(summary.columns)
+    present = [c for c in OUTPUT_SCHEMA if c in columns]
     base = summary.drop(present) if present else summary
     if summary.height == 0:
         return base.hstack(pl.DataFrame(schema=OUTPUT_SCHEMA))

@@ -18,7 +18,7 @@ CLASSES = (PATHOGENIC, LIKELY_PATHOGENIC, UNCERTAIN, LIKELY_BENIGN, BENIGN)
 POINTS = {SUPPORTING: 1, MODERATE: 2, STRONG: 4, VERY_STRONG: 8, STAND_ALONE: 0}
 
 
-def _matrix(strengths: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def strength_matrix(strengths: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(criteria x rows) strengths and which rows of it are benign criteria (codes starting with B)."""
     return (
         np.vstack([np.asarray(v, dtype=np.int64) for v in strengths.values()]),
@@ -31,28 +31,26 @@ _POINT_TABLE = np.array(
 )
 
 
-def points(strengths: dict[str, np.ndarray]) -> np.ndarray:
+def points(strengths: dict[str, np.ndarray], matrix: tuple | None = None) -> np.ndarray:
     """Sum of signed points per row (criteria codes starting with B count negative)."""
-    mat, benign = _matrix(strengths)
+    mat, benign = matrix or strength_matrix(strengths)
     return (_POINT_TABLE[mat] * np.where(benign, -1, 1)[:, None]).sum(axis=0)
 
 
+_CLASS_FROM = np.array([-6, 0, 6, 10])  # lowest points of Likely benign, Uncertain, Likely pathogenic, Pathogenic
+_BY_RANK = np.array([BENIGN, LIKELY_BENIGN, UNCERTAIN, LIKELY_PATHOGENIC, PATHOGENIC], dtype=object)
+
+
 def points_class(total: np.ndarray, stand_alone_benign: np.ndarray) -> np.ndarray:
-    cls = np.select(
-        [total >= 10, total >= 6, total >= 0, total >= -6],
-        [PATHOGENIC, LIKELY_PATHOGENIC, UNCERTAIN, LIKELY_BENIGN],
-        BENIGN,
-    )
-    return np.where(stand_alone_benign, BENIGN, cls).astype(object)
+    """Tavtigian 2020's classes by points (the number of class floors reached); BA1 -> Benign."""
+    rank = np.searchsorted(_CLASS_FROM, total, side="right")
+    return _BY_RANK[np.where(stand_alone_benign, 0, rank)]
 
 
-def richards_class(strengths: dict[str, np.ndarray]) -> np.ndarray:
-    """Richards 2015 Table 5, each criterion counted at the strength it was applied at (a PVS1_Strong counts as
-    a Strong); both pathogenic and benign rules met -> Uncertain (contradictory evidence)."""
-    mat, benign = _matrix(strengths)
-    path, ben = mat[~benign], mat[benign]
-    pvs, ps, pm, pp = ((path == s).sum(axis=0) for s in (VERY_STRONG, STRONG, MODERATE, SUPPORTING))
-    ba, bs, bp = ((ben == s).sum(axis=0) for s in (STAND_ALONE, STRONG, SUPPORTING))
+def richards_rules(pvs, ps, pm, pp, ba, bs, bp) -> np.ndarray:
+    """Richards 2015 Table 5 on the numbers of criteria met per strength (pathogenic: very strong, strong,
+    moderate, supporting; benign: stand-alone, strong, supporting); both pathogenic and benign rules met ->
+    Uncertain (contradictory evidence)."""
     pathogenic = (
         ((pvs >= 1) & ((ps >= 1) | (pm >= 2) | ((pm == 1) & (pp == 1)) | (pp >= 2)))
         | (ps >= 2)
@@ -76,3 +74,26 @@ def richards_class(strengths: dict[str, np.ndarray]) -> np.ndarray:
     cls[pathogenic] = PATHOGENIC
     cls[contradictory] = UNCERTAIN
     return cls
+
+
+# Table 5 reads each count only up to these (pvs ==1 / >=1 -> 2 values suffice beyond 1; pp ==1, >=2, >=4 ...):
+# counts capped there give the same class, so the rules are evaluated once on every capped combination and a
+# request's classes are one look-up.
+_CAPS = (2, 2, 3, 4, 1, 2, 2)  # pvs, ps, pm, pp, ba, bs, bp
+_GRID = np.stack(np.meshgrid(*(np.arange(c + 1) for c in _CAPS), indexing="ij"), -1).reshape(-1, len(_CAPS))
+_RICHARDS_TABLE = richards_rules(*_GRID.T)
+_CAPS_COLUMN = np.array(_CAPS)[:, None]
+_BENIGN_OFFSET = 8  # strength + 8: a benign criterion's strength, apart from the pathogenic ones
+_COUNTED = np.array(
+    [VERY_STRONG, STRONG, MODERATE, SUPPORTING, *(_BENIGN_OFFSET + s for s in (STAND_ALONE, STRONG, SUPPORTING))]
+)
+_RADIX = np.cumprod((1,) + tuple(c + 1 for c in _CAPS[:0:-1]))[::-1]  # mixed-radix place of each count
+
+
+def richards_class(strengths: dict[str, np.ndarray], matrix: tuple | None = None) -> np.ndarray:
+    """Richards 2015 Table 5 (`richards_rules`), each criterion counted at the strength it was applied at (a
+    PVS1_Strong counts as a Strong)."""
+    mat, benign = matrix or strength_matrix(strengths)
+    side_strength = mat + np.where(benign, _BENIGN_OFFSET, 0)[:, None]
+    counts = (side_strength[None, :, :] == _COUNTED[:, None, None]).sum(axis=1)  # (7, rows)
+    return _RICHARDS_TABLE[_RADIX @ np.minimum(counts, _CAPS_COLUMN)]

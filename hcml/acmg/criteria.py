@@ -94,6 +94,7 @@ class Inputs:
     self_ids: list  # ClinVar id of the variant itself (never its own evidence)
     settings: dict[str, np.ndarray]  # per-row thresholds (hcml.acmg.config.Settings fields)
     disabled: dict[str, np.ndarray]  # code -> per-row "switched off for this gene"
+    any_disabled: bool = True  # False: the configuration switches nothing off (the per-criterion check skipped)
 
 
 def _fmt_af(x: float) -> str:
@@ -107,12 +108,33 @@ def _self_records(inp: Inputs, ref: AcmgReference) -> np.ndarray:
 
 
 class Context:
-    """Look-ups shared by several criteria, done once per call."""
+    """Look-ups shared by several criteria, done once per call: the gene's row of the reference's per-gene
+    tables (one take), the residue / amino-acid change counts for missense rows, less the variant's own record."""
 
     def __init__(self, inp: Inputs, ref: AcmgReference) -> None:
         self.inp, self.ref = inp, ref
+        self.self_ids = inp.self_ids
+        counts = ref.gene_count_table[inp.gene_idx]  # GENE_COUNTS columns
+        values = ref.gene_values[inp.gene_idx]
+        self.loeuf, self.mis_z = values[:, 0], values[:, 1]
+        missense = inp.klass == "missense"
+        if missense.any():
+            self.residue = np.where(missense, residue_keys(inp.gene_idx, inp.protein_position), -1)
+            self.change = np.where(missense, change_keys(self.residue, inp.alt_aa), -1)
+            self.change_plp = gather(ref.change_plp, ref.change_index.find(self.change))
+            self.residue_plp = gather(ref.residue_plp_missense, ref.residue_index.find(self.residue))
+        else:
+            self.residue = self.change = np.full(inp.n, -1, np.int64)
+            self.change_plp = self.residue_plp = np.zeros(inp.n, np.int64)
         self_at = _self_records(inp, ref)
-        rec = ref.record_arrays
+        if (self_at >= 0).any():  # the variant's own ClinVar record is taken out of every count
+            counts = counts - self._own_record(self_at, missense)
+        self.n_plp_null, self.n_plp_missense, self.n_blb_missense, self.n_plp = counts.T
+
+    def _own_record(self, self_at: np.ndarray, missense: np.ndarray) -> np.ndarray:
+        """The variant's own record in the per-gene counts (GENE_COUNTS columns); subtracts it from the residue and
+        change counts in place."""
+        inp, rec = self.inp, self.ref.record_arrays
         has_self = self_at >= 0
         at = np.maximum(self_at, 0)
 
@@ -123,37 +145,18 @@ class Context:
         same_gene = has_self & (self_col("gene_idx", -1) == inp.gene_idx)
         self_plp = same_gene & (self_col("label", 0) == 1)
         self_blb = same_gene & (self_col("label", 1) == 0)
-        self_class = np.where(same_gene, self_col("consequence_class", ""), "")
-        self_null = self_plp & np.isin(self_class, ["stop_gained", "frameshift", "splice_site", "start_lost"])
-        self_mis = self_class == "missense"
-        self.self_residue = np.where(same_gene, self_col("residue_key", -1), -1)
-        self.self_change = np.where(same_gene, self_col("change_key", -1), -1)
-        self.self_ids = inp.self_ids
-        counts = ref.gene_counts
-
-        def gene_count(name, minus):
-            return gather(counts[name], inp.gene_idx) - minus.astype(np.int64)
-
-        self.n_plp_null = gene_count("n_plp_null", self_null)
-        self.n_plp_missense = gene_count("n_plp_missense", self_plp & self_mis)
-        self.n_blb_missense = gene_count("n_blb_missense", self_blb & self_mis)
-        self.n_plp = gene_count("n_plp", self_plp)
-        self.loeuf = gather(ref.loeuf, inp.gene_idx, np.nan)
-        self.mis_z = gather(ref.mis_z, inp.gene_idx, np.nan)
-        missense = inp.klass == "missense"
-        self.residue = np.where(missense, residue_keys(inp.gene_idx, inp.protein_position), -1)
-        self.change = np.where(missense, change_keys(self.residue, inp.alt_aa), -1)
+        self_null = self_plp & self_col("null", False)
+        self_mis = same_gene & self_col("missense", False)
+        self_residue = np.where(same_gene, self_col("residue_key", -1), -1)
+        self_change = np.where(same_gene, self_col("change_key", -1), -1)
         self_missense_plp = self_plp & self_mis
-        self.change_plp = gather(ref.change_plp, ref.change_index.find(self.change)) - (
-            self_missense_plp & (self.self_change == self.change) & (self.change >= 0)
-        )
-        self.residue_plp = gather(ref.residue_plp_missense, ref.residue_index.find(self.residue)) - (
-            self_missense_plp & (self.self_residue == self.residue) & (self.residue >= 0)
-        )
+        self.change_plp = self.change_plp - (self_missense_plp & (self_change == self.change) & (self.change >= 0))
+        self.residue_plp = self.residue_plp - (self_missense_plp & (self_residue == self.residue) & (self.residue >= 0))
+        return np.column_stack([self_null, self_plp & self_mis, self_blb & self_mis, self_plp]).astype(np.int64)
 
 
-def _rows(mask: np.ndarray):
-    return np.flatnonzero(mask).tolist()
+def _rows(mask: np.ndarray) -> list[int]:
+    return mask.nonzero()[0].tolist()
 
 
 def pvs1(ctx: Context) -> Met:
@@ -171,6 +174,8 @@ def pvs1(ctx: Context) -> Met:
     klass = inp.klass
     truncating = (klass == "stop_gained") | (klass == "frameshift")
     null = truncating | (klass == "splice_site") | (klass == "start_lost")
+    if not null.any():
+        return Met("PVS1", np.zeros(inp.n, np.int8))
     by_loeuf = ctx.loeuf < s["pvs1_max_loeuf"]
     by_clinvar = ctx.n_plp_null >= s["pvs1_min_clinvar_lof"]
     mechanism = by_loeuf | by_clinvar
@@ -271,17 +276,19 @@ def _population(ctx: Context) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     covered = (inp.pos >= lo) & (inp.pos <= hi) & (inp.pos > 0)
     top = np.fmax(np.fmax(inp.af_1000g, inp.af_gnomade), _max_super(inp))
     top = np.where(np.isnan(top), 0.0, top)
-    regions = ", ".join(f"{c}:{a}-{b}" for c, (a, b) in sorted(span.items())) or "none"
-    reason = f"no population data at this position (the bundle's known variants cover {regions})"
-    return covered, top, {i: reason for i in _rows(~covered)}
+    missing = _rows(~covered)
+    if not missing:
+        return covered, top, {}
+    reason = f"no population data at this position (the bundle's known variants cover {ctx.ref.population_regions or 'none'})"
+    return covered, top, dict.fromkeys(missing, reason)
 
 
 SUPER_NAMES = ("AFR", "AMR", "EAS", "EUR", "SAS")
 
 
 def _max_super(inp: Inputs) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        return np.fmax.reduce(inp.af_super, axis=1) if inp.af_super.size else np.full(inp.n, np.nan)
+    # fmax ignores NaN (no all-NaN warning): absent super-populations leave NaN
+    return np.fmax.reduce(inp.af_super, axis=1) if inp.af_super.size else np.full(inp.n, np.nan)
 
 
 def _pop_text(inp: Inputs, i: int) -> str:
@@ -429,10 +436,11 @@ def in_silico(ctx: Context, thresholds: dict | None, model: str, pvs1_met: np.nd
     known, splice = _splice_status(inp)
     for met, side, cmp in ((pp3, "pathogenic", np.greater_equal), (bp4, "benign", np.less_equal)):
         cuts = thresholds.get(side, {})
-        for name, strength in _LEVEL_STRENGTH:
-            cut = cuts.get(name)
-            if cut is not None:
-                met.strength = np.where(eligible & cmp(score, float(cut)), strength, met.strength).astype(np.int8)
+        levels = [(float(cuts[name]), strength) for name, strength in _LEVEL_STRENGTH if cuts.get(name) is not None]
+        if levels and eligible.any():
+            cut, strength = np.array(levels).T
+            reached = cmp(score[:, None], cut[None, :]) & eligible[:, None]
+            met.strength = np.where(reached, strength, 0).max(axis=1).astype(np.int8)  # the strongest reached
     reached = bp4.strength > 0
     for i in _rows(reached & ~known):
         bp4.not_evaluated[i] = (

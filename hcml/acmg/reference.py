@@ -22,6 +22,7 @@ import polars as pl
 from hcml.config import reference_data_dir
 
 NULL_CLASSES = ("stop_gained", "frameshift", "splice_site", "start_lost")
+GENE_COUNTS = ("n_plp_null", "n_plp_missense", "n_blb_missense", "n_plp")  # ClinVar evidence records per gene
 STARS = {
     "practice guideline": 4,
     "reviewed by expert panel": 3,
@@ -70,20 +71,31 @@ class AcmgReference:
     genes: dict[str, int]  # gene symbol -> gene index (every gene of ClinVar or the constraint table)
     loeuf: np.ndarray  # by gene index (NaN: unknown)
     mis_z: np.ndarray
-    gene_counts: dict[str, np.ndarray]  # by gene index: n_plp_null, n_plp_missense, n_blb_missense, n_plp
+    gene_counts: dict[str, np.ndarray]  # by gene index: GENE_COUNTS
     residue_index: KeyIndex  # gene + protein position
     residue_plp_missense: np.ndarray
     change_index: KeyIndex  # gene + protein position + new amino acid
     change_plp: np.ndarray
     records: pl.DataFrame  # evidence records: clinvar_id, gene, consequence_class, label, residue/change keys, hgvs_p
     record_index: dict[str, int]  # clinvar_id -> row of records
-    record_arrays: dict[str, np.ndarray]  # gene_idx, label, consequence_class, residue_key, change_key of records
+    record_arrays: dict[str, np.ndarray]  # gene_idx, label, residue_key, change_key, null, missense of records
     change_examples: dict[int, list[tuple[str, str, str]]]  # change key -> (clinvar_id, p., significance) P/LP
     residue_examples: dict[int, list[tuple[str, str, str, str]]]  # residue key -> (id, p., significance, new aa)
     allele_ids: dict[str, str]  # "chrom:pos:ref:alt" (GRCh38, as ClinVar gives it) -> the ClinVar id there
     transcripts: dict[str, tuple[int, int]]  # transcript id -> (cDNA position of the last junction, protein length)
     population_span: dict[str, tuple[int, int]]  # contig -> (first, last) position of the known-variants table
     constraint_source: str
+
+    def __post_init__(self) -> None:
+        """Per-gene evidence as two row-per-gene tables, compiled once: a row's gene data is one take
+        (`gene_idx` -1, a gene the reference does not know, takes the last row: unknown constraint, no records)."""
+        n = len(self.loeuf)
+        self.gene_values = np.vstack([np.column_stack([self.loeuf, self.mis_z]), [[np.nan, np.nan]]]).reshape(n + 1, 2)
+        counts = np.zeros((n + 1, len(GENE_COUNTS)), np.int64)
+        for j, name in enumerate(GENE_COUNTS):
+            counts[:n, j] = self.gene_counts[name]
+        self.gene_count_table = counts
+        self.population_regions = ", ".join(f"{c}:{a}-{b}" for c, (a, b) in sorted(self.population_span.items()))
 
     def gene_ids(self, genes: list) -> np.ndarray:
         get = self.genes.get
@@ -241,7 +253,7 @@ def build_reference(bundle, min_stars: int = 1) -> AcmgReference:
         plp.sum().alias("n_plp"),
     )
     gene_counts = {}
-    for c in ("n_plp_null", "n_plp_missense", "n_blb_missense", "n_plp"):
+    for c in GENE_COUNTS:
         arr = np.zeros(len(symbols), np.int64)
         arr[counts["gene_idx"].to_numpy()] = counts[c].to_numpy()
         gene_counts[c] = arr
@@ -284,7 +296,9 @@ def build_reference(bundle, min_stars: int = 1) -> AcmgReference:
         allele_ids=allele_ids,
         records=evid,
         record_arrays={
-            c: evid[c].to_numpy() for c in ("gene_idx", "label", "consequence_class", "residue_key", "change_key")
+            **{c: evid[c].to_numpy() for c in ("gene_idx", "label", "residue_key", "change_key")},
+            "null": evid["consequence_class"].is_in(NULL_CLASSES).fill_null(False).to_numpy(),
+            "missense": (evid["consequence_class"] == "missense").fill_null(False).to_numpy(),
         },
         record_index=_alias_index(evid, aliases),
         transcripts=_transcripts(bundle),

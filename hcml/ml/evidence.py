@@ -149,6 +149,10 @@ def model_thresholds(model) -> dict[str, dict[str, float]] | None:
     raw = info.get(INFO_KEY) if isinstance(info, dict) else None
     if not isinstance(raw, dict):
         return None
+    return _normalised(raw)
+
+
+def _normalised(raw: dict) -> dict[str, dict[str, float]] | None:
     out: dict[str, dict[str, float]] = {}
     for side in ("pathogenic", "benign"):
         levels = raw.get(side)
