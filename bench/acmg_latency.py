@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import statistics
 import sys
 import time
@@ -61,6 +62,7 @@ def main() -> None:
     import hcml.acmg.classify as acmg_classify
     from hcml.interpret import interpret
 
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'variants':>9}{'added ms/request':>18}{'added ms/variant':>18}{'interpret ms':>14}{'without':>10}")
     for n in (1, 10, 100, 1000):
         parsed = parse_variant_strings(snvs[:n], bundle)
@@ -76,6 +78,7 @@ def main() -> None:
         finally:
             acmg_classify.classify_summary = keep
         print(f"{n:>9}{added * 1e3:>18.3f}{added * 1e3 / n:>18.4f}{whole * 1e3:>14.2f}{without * 1e3:>10.2f}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (CPU time is inflated under load)")
 
 
 if __name__ == "__main__":

@@ -105,3 +105,36 @@ def test_code_suffix_only_when_the_strength_changes():
     assert code_with_strength("PM2", SUPPORTING) == "PM2_Supporting"
     assert code_with_strength("PP3", STRONG) == "PP3_Strong"
     assert code_with_strength("BA1", STAND_ALONE) == "BA1"
+
+
+def _richards_written_down(pvs, ps, pm, pp, ba, bs, bp) -> str:
+    """Richards 2015 Table 5 transcribed once more, one row at a time (contradictory evidence -> uncertain)."""
+    pathogenic = (pvs >= 1 and (ps >= 1 or pm >= 2 or (pm == 1 and pp == 1) or pp >= 2)) or ps >= 2 or (
+        ps == 1 and (pm >= 3 or (pm == 2 and pp >= 2) or (pm == 1 and pp >= 4)))
+    likely_pathogenic = ((pvs == 1 and pm == 1) or (ps == 1 and 1 <= pm <= 2) or (ps == 1 and pp >= 2) or pm >= 3
+                         or (pm == 2 and pp >= 2) or (pm == 1 and pp >= 4))
+    benign = ba >= 1 or bs >= 2
+    likely_benign = (bs == 1 and bp == 1) or bp >= 2
+    if (pathogenic or likely_pathogenic) and (benign or likely_benign):
+        return "Uncertain significance"
+    for met, cls in ((pathogenic, "Pathogenic"), (likely_pathogenic, "Likely pathogenic"), (benign, "Benign"),
+                     (likely_benign, "Likely benign")):
+        if met:
+            return cls
+    return "Uncertain significance"
+
+
+def test_table_5_on_many_counts_per_strength():
+    """Rows with up to 6 criteria of each strength (more than any rule reads): the class for every row equals
+    the table written down here, so the per-count look-up never loses a rule."""
+    rng = np.random.default_rng(7)
+    per_strength = [(False, VERY_STRONG), (False, STRONG), (False, MODERATE), (False, SUPPORTING),
+                    (True, STAND_ALONE), (True, STRONG), (True, SUPPORTING)]
+    counts = rng.integers(0, 7, (len(per_strength), 3000)) * (rng.random((len(per_strength), 3000)) < 0.5)
+    strengths = {}
+    for k, (benign, level) in enumerate(per_strength):
+        for j in range(6):
+            strengths[f"{'B' if benign else 'P'}{k}_{j}"] = np.where(counts[k] > j, level, 0).astype(np.int8)
+    got = combine.richards_class(strengths)
+    for i in range(counts.shape[1]):
+        assert got[i] == _richards_written_down(*counts[:, i]), counts[:, i]
