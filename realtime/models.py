@@ -25,7 +25,7 @@ class AnnotateRequest(BaseModel):
     sequence: str | None = Field(None, min_length=1, description="raw DNA read from a gene region (ACGTN)")
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "AnnotateRequest":
+    def _exactly_one(self) -> AnnotateRequest:
         given = [k for k in ("variants", "vcf", "sequence") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(

@@ -94,7 +94,7 @@ class Record:
         return FRAME.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
 
     @classmethod
-    def decode(cls, payload: bytes) -> "Record":
+    def decode(cls, payload: bytes) -> Record:
         view = memoryview(payload)
         (created_ms,) = STAMP.unpack_from(view, 0)
         pos = STAMP.size
@@ -185,7 +185,7 @@ class Segment:
     acked: int = 0  # every record below this offset is acknowledged
     acked_saved: int = 0
     active: bool = False
-    sent: "OrderedDict[int, list]" = field(default_factory=OrderedDict)  # offset -> [end, acked]
+    sent: OrderedDict[int, list] = field(default_factory=OrderedDict)  # offset -> [end, acked]
     fd: int | None = None
 
     @property

@@ -31,7 +31,7 @@ class BlobHandoff:
         self.store = store  # hcml.storage.AzureBlobStore
 
     @classmethod
-    def from_environment(cls) -> "BlobHandoff | None":
+    def from_environment(cls) -> BlobHandoff | None:
         from hcml.storage import AzureBlobStore, azure_configured, open_store
 
         if not azure_configured():

@@ -24,7 +24,6 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from realtime.settings import protocol_limits
 
-
 LINGER_SECONDS = 2.0  # how long an unwanted body is drained unparsed after its refusal
 LINGER_BYTES = 1 << 20  # and at most this much of it
 

@@ -32,7 +32,6 @@ def worker_topics() -> list[str]:
 def handle(topic: str, value: bytes | None, headers: Any) -> str:
     """Apply one message to the status records; returns what was done (for counting and tests)."""
     from hcml.events import messages, topics
-
     from realtime import submissions as subs
 
     try:

@@ -285,7 +285,6 @@ def _parse_json(raw: str) -> Any:
 
 async def _handle(ws: WebSocket, rt: Any, principal: Principal, queue: Outbox, raw: str) -> None:
     from hcml.genomics.errors import InputError
-
     from realtime.service import NothingToAnnotate, RequestTooLarge, answer_inline, interpret_request, payload_text
     from realtime.submissions import (
         AUDIT_UNAVAILABLE,

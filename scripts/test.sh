@@ -9,6 +9,12 @@ scripts/install-test-services.sh
 # the container images the tests in tests/images run (layers reused when nothing changed; tests skip when
 # podman cannot run on the machine)
 if scripts/images.sh usable; then scripts/images.sh build; else echo "==> podman cannot run here: image tests will skip"; fi
+# lint, format check and type check of the package code first (config in pyproject.toml): a finding fails
+# the command before the long suite starts
+echo "==> ruff check, ruff format --check, mypy"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?

@@ -34,13 +34,15 @@ def _step_timings(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[
             continue
         if event.event_type == dg.DagsterEventType.STEP_START:
             started[event.step_key] = record.timestamp
-        elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
-            if event.step_key in started:
-                done[event.step_key] = (
-                    started[event.step_key],
-                    record.timestamp,
-                    event.event_type == dg.DagsterEventType.STEP_SUCCESS,
-                )
+        elif (
+            event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
+            and event.step_key in started
+        ):
+            done[event.step_key] = (
+                started[event.step_key],
+                record.timestamp,
+                event.event_type == dg.DagsterEventType.STEP_SUCCESS,
+            )
     return done
 
 

@@ -151,12 +151,11 @@ def _clinvar_records(bundle) -> pl.DataFrame:
     cache/ (written by `hcml reference build`, so that a read-only image starts without it) or else under
     data_dir()/cache, keyed by the bundle's sha256 and the reading code's: a service starting again on the
     same bundle and code only reads it."""
-    from hcml.config import data_dir
-
     import hashlib
 
     import hcml.ml.features as features
     import hcml.ml.hgvs_text as hgvs_text
+    from hcml.config import data_dir
 
     code = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (features, hgvs_text))).hexdigest()
     key = (

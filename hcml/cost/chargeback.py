@@ -11,7 +11,7 @@ import base64
 import html
 import io
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -78,7 +78,7 @@ def usage_record(
     """
     row: dict[str, Any] = {
         "storage_id": storage_id,
-        "timestamp": datetime.fromtimestamp(timestamp, tz=timezone.utc),
+        "timestamp": datetime.fromtimestamp(timestamp, tz=UTC),
         "run_id": run_id,
         "job_name": job_name,
         "asset_key": asset_key,
@@ -321,7 +321,7 @@ def render_html(
     generated_at: datetime | None = None,
 ) -> str:
     """A self-contained page (chart embedded as a data URI, no external resources)."""
-    generated_at = generated_at or datetime.now(timezone.utc)
+    generated_at = generated_at or datetime.now(UTC)
     total = float(current["cost"].sum()) if current.height else 0.0
     money = {"cost", "previous_cost", "change", "cost_per_analysis", "spend", "budget"}
     chart = _chart_png(current, tables["departments"], month, rate_card.currency)
@@ -368,7 +368,7 @@ def render_html(
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """'2026-11' or '2026-11-01' -> [start, end) in UTC."""
     try:
-        start = datetime.strptime(month[:7], "%Y-%m").replace(tzinfo=timezone.utc)
+        start = datetime.strptime(month[:7], "%Y-%m").replace(tzinfo=UTC)
     except ValueError as exc:
         raise ValueError(f"month must be YYYY-MM, got {month!r}") from exc
     end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
@@ -382,5 +382,5 @@ def previous_month(month: str) -> str:
 
 
 def day_bounds(day: str | date) -> tuple[datetime, datetime]:
-    start = datetime.strptime(str(day)[:10], "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    start = datetime.strptime(str(day)[:10], "%Y-%m-%d").replace(tzinfo=UTC)
     return start, start + timedelta(days=1)

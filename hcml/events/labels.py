@@ -13,7 +13,7 @@ import csv
 import io
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hcml.events.consumer import advance, commit_positions, read_batch
@@ -55,12 +55,12 @@ def labels_from_tsv(path: Path, curated_by: str) -> list[CuratedLabel]:
     import gzip
 
     opener = gzip.open if str(path).endswith(".gz") else open
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     out = []
     with opener(path, "rt") as fh:
         for n, row in enumerate(csv.DictReader(fh, delimiter="\t"), start=2):
 
-            def val(key: str) -> str | None:
+            def val(key: str, row: dict[str, str] = row) -> str | None:
                 v = row.get(key)
                 return None if v in (None, "", "-") else v
 

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from cloudevents.core.bindings import kafka as ce_kafka
@@ -208,7 +207,7 @@ def make_submission(
         payload_uri=uri,
         payload_sha256=digest,
         payload_bytes=len(data),
-        submitted_at=datetime.now(timezone.utc),
+        submitted_at=datetime.now(UTC),
     )
 
 

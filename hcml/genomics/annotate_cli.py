@@ -5,6 +5,7 @@ time (hcml.genomics.vcf_chunks), each distinct allele of a chunk annotated once.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -128,29 +129,25 @@ def run(
     bundle = load_bundle(bundle_dir)
     counts = {"in": 0, "annotated": 0, "rejected": 0}
     shown: list[tuple] = []  # the first rejects, for stderr
-    rejects_fh = open(rejects_path, "wb") if rejects_path is not None else None
-
     classify_with = _acmg_model() if acmg else None
+    with contextlib.ExitStack() as closing:
+        rejects_fh = closing.enter_context(open(rejects_path, "wb")) if rejects_path is not None else None
 
-    def annotated():
-        parsed_chunks = read_chunks(input_path, variants, sequence_path, kind, bundle, chunk_records)
-        for k, parsed in enumerate(parsed_chunks):
-            counts["in"] += parsed.n_input
-            counts["annotated"] += parsed.variants.height
-            counts["rejected"] += parsed.rejects.height
-            if len(shown) < 6 and parsed.rejects.height:
-                shown.extend(parsed.rejects.select("line", "field", "reason").head(6 - len(shown)).iter_rows())
-            if rejects_fh is not None:
-                write_rejects(parsed.rejects, rejects_fh, include_header=k == 0)
-            yield annotate_chunk(parsed, bundle, classify_with)
-            if not quiet and counts["in"] >= 10_000:
-                _say(f"  annotated {counts['in']} records ({time.perf_counter() - t0:.1f}s)")
+        def annotated():
+            parsed_chunks = read_chunks(input_path, variants, sequence_path, kind, bundle, chunk_records)
+            for k, parsed in enumerate(parsed_chunks):
+                counts["in"] += parsed.n_input
+                counts["annotated"] += parsed.variants.height
+                counts["rejected"] += parsed.rejects.height
+                if len(shown) < 6 and parsed.rejects.height:
+                    shown.extend(parsed.rejects.select("line", "field", "reason").head(6 - len(shown)).iter_rows())
+                if rejects_fh is not None:
+                    write_rejects(parsed.rejects, rejects_fh, include_header=k == 0)
+                yield annotate_chunk(parsed, bundle, classify_with)
+                if not quiet and counts["in"] >= 10_000:
+                    _say(f"  annotated {counts['in']} records ({time.perf_counter() - t0:.1f}s)")
 
-    try:
         write(fmt, annotated(), output, bundle)
-    finally:
-        if rejects_fh is not None:
-            rejects_fh.close()
     if not quiet:
         _say(
             f"{counts['in']} in = {counts['annotated']} annotated + {counts['rejected']} rejected "
@@ -172,9 +169,9 @@ def read_chunks(input_path, variants, sequence_path, kind, bundle, chunk_records
     see hcml.genomics.vcf_chunks), each read by the one VCF reader; anything else (variant strings, a
     sequence, what is not a VCF) is read whole.
     """
-    from hcml.genomics.errors import InputError
     import polars as pl
 
+    from hcml.genomics.errors import InputError
     from hcml.genomics.inputs import call_sequence, parse_variant_strings, read_input, sniff
     from hcml.genomics.vcf_chunks import VcfStream, read_chunk
 

@@ -268,7 +268,7 @@ def write_vep(annotations, out: str | Path | IO, meta: dict | None = None) -> No
     chunks = iter(as_chunks(annotations))
     first = next(chunks)
     columns = vep_tab_frame(first.distinct.head(0)).columns
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
     lines = [
         f"## ENSEMBL VARIANT EFFECT PREDICTOR format, written by hcml {_version()} (offline annotator)",
         f"## Output produced at {now}",

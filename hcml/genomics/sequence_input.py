@@ -69,7 +69,7 @@ class SeedIndex:
         self.chrom = np.concatenate(chroms)[order]
 
     @classmethod
-    def of(cls, bundle) -> "SeedIndex":
+    def of(cls, bundle) -> SeedIndex:
         idx = bundle.__dict__.get("_seed_index")
         if idx is None:
             idx = cls(bundle)

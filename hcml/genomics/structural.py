@@ -35,6 +35,9 @@ import re
 import numpy as np
 import polars as pl
 
+from hcml.genomics.annotate.location import _locate, with_intergenic_rows
+from hcml.genomics.annotate.pairs import _canonical_text, _fmt_range, _pairs, _rank_text
+from hcml.genomics.annotate.tables import _B, FREQ_COLUMNS, OUTPUT_COLUMNS, _overlap
 from hcml.genomics.consequences import IMPACT_OF, SEVERITY_RANK, TERMS
 from hcml.genomics.transcript_map import TranscriptIndex
 
@@ -275,8 +278,6 @@ _SV_LOCATION_TERMS = (
 
 def annotate_structural(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     """One row per SV x transcript within 5 kb (or one intergenic row), VEP's columns + OVERLAP_COLUMNS."""
-    from hcml.genomics import annotate as A
-
     idx = TranscriptIndex.of(bundle)
     names = {c: bundle.contig_name(c) or c for c in variants["chrom"].unique().to_list()}
     v = variants.with_columns(pl.col("chrom").replace(names)).select(
@@ -289,8 +290,8 @@ def annotate_structural(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     cls = _classes(v["sv_class"].to_numpy().astype(str))
     is_ins = vs > ve
 
-    vi, t = A._pairs(chrom, vs, ve, idx)
-    p = A._locate(idx, vi, t, vs, ve, is_ins)
+    vi, t = _pairs(chrom, vs, ve, idx)
+    p = _locate(idx, vi, t, vs, ve, is_ins)
     keep = p["within"] | p["upstream"] | p["downstream"]
     vi, t = vi[keep], t[keep]
     p = {k: a[keep] for k, a in p.items()}
@@ -304,7 +305,7 @@ def annotate_structural(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     complete_within = (s >= ts) & (e <= te)
     partial = within & ~complete_overlap & ((e > te) | (s < ts))
     crs, cre = idx.cds_g_start[t], idx.cds_g_end[t]
-    coding = within & idx.coding[t] & A._overlap(lo, hi, crs, cre) & p["exon_any"]
+    coding = within & idx.coding[t] & _overlap(lo, hi, crs, cre) & p["exon_any"]
     # wholly inside one exon (the exon starting at or before the SV start)
     j = np.searchsorted(idx.ex_key, t * TranscriptIndex._SHIFT + s, "right") - 1
     jc = np.clip(j, 0, len(idx.ex_start) - 1)
@@ -312,8 +313,8 @@ def annotate_structural(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     length = e - s + 1
     frameshift = coding & (c["deletion"] | c["loss"]) & one_exon & (length % 3 != 0)
     inframe_deletion = coding & c["deletion"] & one_exon & (s >= crs) & (e <= cre) & (length % 3 == 0)
-    stop_codon = np.where(fwd, A._overlap(cre - 2, cre, s, e), A._overlap(crs, crs + 2, s, e))
-    start_codon = np.where(fwd, A._overlap(crs, crs + 2, s, e), A._overlap(cre - 2, cre, s, e))
+    stop_codon = np.where(fwd, _overlap(cre - 2, cre, s, e), _overlap(crs, crs + 2, s, e))
+    start_codon = np.where(fwd, _overlap(crs, crs + 2, s, e), _overlap(cre - 2, cre, s, e))
     c_lo, c_hi = np.minimum(p["c5"], p["c3"]), np.maximum(p["c5"], p["c3"])
     cds1 = idx.cdna_cds_start[t]
     over_start = ~idx.start_nf[t] & p["c5_ok"] & p["c3_ok"] & (c_hi >= cds1) & (c_lo <= cds1 + 2)
@@ -326,7 +327,7 @@ def annotate_structural(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     elongation = c["increase_length"] & complete_within & (c["gain"] | c["insertion"])
     truncation = c["decrease_length"] & (partial | complete_within) & (c["loss"] | c["deletion"])
 
-    B = A._B
+    B = _B
     location = sum(B[x] for x in _SV_LOCATION_TERMS)
     bits = p["bits"] & location
     for mask, term in (
@@ -372,11 +373,11 @@ def annotate_structural(variants: pl.DataFrame, bundle) -> pl.DataFrame:
             "Consequence": S([",".join(x) for x in terms_of]).gather(inv),
             "IMPACT": S([IMPACT_OF[x[0]] for x in terms_of]).gather(inv),
             "_rank": top_rank,
-            "cDNA_position": A._fmt_range(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"], p["exon_any"]),
-            "CDS_position": A._fmt_range(cds5, cds5_ok, cds3, cds3_ok, coding),
-            "Protein_position": A._fmt_range((cds5 - 1) // 3 + 1, cds5_ok, (cds3 - 1) // 3 + 1, cds3_ok, coding),
-            "EXON": A._rank_text(ex_lo, ex_hi, n_ex, within & p["exon_any"] & ex_ok),
-            "INTRON": A._rank_text(in_lo, in_hi, n_ex - 1, within & p["intron_any"] & in_ok),
+            "cDNA_position": _fmt_range(p["c5"], p["c5_ok"], p["c3"], p["c3_ok"], p["exon_any"]),
+            "CDS_position": _fmt_range(cds5, cds5_ok, cds3, cds3_ok, coding),
+            "Protein_position": _fmt_range((cds5 - 1) // 3 + 1, cds5_ok, (cds3 - 1) // 3 + 1, cds3_ok, coding),
+            "EXON": _rank_text(ex_lo, ex_hi, n_ex, within & p["exon_any"] & ex_ok),
+            "INTRON": _rank_text(in_lo, in_hi, n_ex - 1, within & p["intron_any"] & in_ok),
             "DISTANCE": pl.Series(np.where(p["upstream"] | p["downstream"], p["distance"], -1))
             .replace(-1, None)
             .cast(pl.Int64),
@@ -384,7 +385,7 @@ def annotate_structural(variants: pl.DataFrame, bundle) -> pl.DataFrame:
             "FLAGS": tx["flags"].gather(t),
             "SYMBOL": tx["gene_symbol"].gather(t),
             "BIOTYPE": tx["biotype"].gather(t),
-            "CANONICAL": A._canonical_text(idx).gather(t),
+            "CANONICAL": _canonical_text(idx).gather(t),
             "OverlapBP": pl.Series(np.where(has_bp, overlap_bp, -1)).replace(-1, None).cast(pl.Int64),
             "OverlapPC": pl.repeat(None, len(t), dtype=pl.Utf8, eager=True).scatter(
                 np.flatnonzero(has_bp), S(pc_text.tolist())
@@ -392,7 +393,7 @@ def annotate_structural(variants: pl.DataFrame, bundle) -> pl.DataFrame:
         },
         strict=False,
     )
-    out, inter_rank = A.with_intergenic_rows(out, vi, n_var)
+    out, inter_rank = with_intergenic_rows(out, vi, n_var)
     best = np.full(n_var, inter_rank, np.int64)
     np.minimum.at(best, vi, top_rank)
     start = pl.col("pos") + 1
@@ -409,12 +410,12 @@ def annotate_structural(variants: pl.DataFrame, bundle) -> pl.DataFrame:
     )
     out = pl.concat([out, per_variant[out["_vi"].to_numpy()]], how="horizontal")
     schema = {
-        **{c: pl.Utf8 for c in A.OUTPUT_COLUMNS},
+        **{c: pl.Utf8 for c in OUTPUT_COLUMNS},
         "row": v.schema["row"],
         "pos": pl.Int64,
         "DISTANCE": pl.Int64,
         "STRAND": pl.Int8,
-        **{c: pl.Float64 for c in A.FREQ_COLUMNS},
+        **{c: pl.Float64 for c in FREQ_COLUMNS},
         **OVERLAP_COLUMNS,
     }
     return out.select((pl.col(c) if c in out.columns else pl.lit(None)).cast(dt).alias(c) for c, dt in schema.items())

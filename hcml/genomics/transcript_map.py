@@ -195,7 +195,7 @@ class TranscriptIndex:
         self.protein_prefix_series = pl.Series(self.protein_prefix, dtype=pl.Utf8)
 
     @classmethod
-    def of(cls, bundle) -> "TranscriptIndex":
+    def of(cls, bundle) -> TranscriptIndex:
         """The index of a bundle, built once and cached on the bundle object."""
         idx = bundle.__dict__.get("_transcript_index")
         if idx is None:

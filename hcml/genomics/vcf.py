@@ -81,7 +81,7 @@ def split_header(data: bytes) -> tuple[list[str], list[str], int, list[str], int
     lines = text.split("\n")
     header: list[str] = []
     chrom_line = None
-    for i, line in enumerate(lines):
+    for line in lines:
         if not line.startswith("#"):
             break
         line = line.rstrip("\r")

@@ -22,13 +22,6 @@ import numpy as np
 import polars as pl
 
 from hcml.ml import hgvs_text
-from hcml.ml.proteins import (
-    CONSTRAINT_FEATURES,
-    PROTEIN_FEATURES,
-    constraint_features,
-    protein_features,
-    refseq_proteins,
-)
 from hcml.ml.aminoacids import (
     AMINO_ACIDS,
     AROMATIC,
@@ -40,7 +33,13 @@ from hcml.ml.aminoacids import (
     THREE_TO_ONE,
     VOLUME,
 )
-
+from hcml.ml.proteins import (
+    CONSTRAINT_FEATURES,
+    PROTEIN_FEATURES,
+    constraint_features,
+    protein_features,
+    refseq_proteins,
+)
 
 # Consequence classes, most damaging first. The model one-hot encodes them; evaluation reports per class.
 CONSEQUENCE_CLASSES: tuple[str, ...] = (

@@ -11,7 +11,7 @@ intronic offsets and UTR prefixes, the protein 3-letter code, `fs`, `ext`, `del`
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

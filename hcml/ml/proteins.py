@@ -153,7 +153,9 @@ def protein_features(
     for i in range(n):
         acc, ref = accessions[i], ref_aa[i]
         pos = positions[i]
-        if acc is None or ref is None or not pos == pos:  # no accession / residue / position (NaN)
+        if (
+            acc is None or ref is None or pos != pos
+        ):  # no accession / residue / position (NaN is the one value unequal to itself)
             continue
         seq = sequences.get(acc)
         p = int(pos)

@@ -11,8 +11,9 @@ Same data + same seed -> the same model (single-threaded, deterministic torch op
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import polars as pl

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import polars as pl
 
 from hcml.config import data_dir
-
 from hcml.ml import registry
 from hcml.ml.data import clinvar_labels
 from hcml.ml.evaluation import evaluate, public, save_plots

@@ -12,7 +12,7 @@ from hcml.small_inputs import use_small_path
 
 from .indels import _indel_hgvsc, _indel_pairs
 from .known import _join_known, variant_lookup
-from .location import _locate
+from .location import _locate, with_intergenic_rows
 from .pairs import (
     _canonical_text,
     _coord_expr,
@@ -90,26 +90,6 @@ class _SmallVariants:
 
     def slice(self, start: int, length: int) -> _SmallVariants:
         return _SmallVariants({c: x[start : start + length] for c, x in self.cols.items()}, self.schema)
-
-
-def with_intergenic_rows(out: pl.DataFrame, vi: np.ndarray, n_var: int) -> tuple[pl.DataFrame, int]:
-    """`out` plus one intergenic_variant row for each variant of the chunk without any feature (rows sorted by
-    `_vi`), and the intergenic rank; shared by the SNV/indel and the structural annotators."""
-    covered = np.zeros(n_var, bool)
-    covered[vi] = True
-    miss = np.flatnonzero(~covered)
-    inter_rank = SEVERITY_RANK["intergenic_variant"]
-    if len(miss):
-        ig = pl.DataFrame(
-            {
-                "_vi": miss.astype(np.int64),
-                "Consequence": ["intergenic_variant"] * len(miss),
-                "IMPACT": ["MODIFIER"] * len(miss),
-                "_rank": np.full(len(miss), inter_rank, np.int64),
-            }
-        )
-        out = pl.concat([out, ig], how="diagonal_relaxed").sort("_vi", maintain_order=True)
-    return out, inter_rank
 
 
 def _annotate_chunk(variants: pl.DataFrame | _SmallVariants, bundle, idx: TranscriptIndex) -> pl.DataFrame:

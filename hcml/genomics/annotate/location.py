@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
+from hcml.genomics.consequences import SEVERITY_RANK
 from hcml.genomics.transcript_map import TranscriptIndex
 
 from .tables import _B, FLANK, _overlap
@@ -178,3 +180,23 @@ def _locate(idx: TranscriptIndex, vi, t, vs_all, ve_all, is_ins_all, is_del_all=
         "within_cds": within_cds,
         "bits": bits,
     }
+
+
+def with_intergenic_rows(out: pl.DataFrame, vi: np.ndarray, n_var: int) -> tuple[pl.DataFrame, int]:
+    """`out` plus one intergenic_variant row for each variant of the chunk without any feature (rows sorted by
+    `_vi`), and the intergenic rank; shared by the SNV/indel and the structural annotators."""
+    covered = np.zeros(n_var, bool)
+    covered[vi] = True
+    miss = np.flatnonzero(~covered)
+    inter_rank = SEVERITY_RANK["intergenic_variant"]
+    if len(miss):
+        ig = pl.DataFrame(
+            {
+                "_vi": miss.astype(np.int64),
+                "Consequence": ["intergenic_variant"] * len(miss),
+                "IMPACT": ["MODIFIER"] * len(miss),
+                "_rank": np.full(len(miss), inter_rank, np.int64),
+            }
+        )
+        out = pl.concat([out, ig], how="diagonal_relaxed").sort("_vi", maintain_order=True)
+    return out, inter_rank
