@@ -65,7 +65,7 @@ def kafka_events(bootstrap: str, topic_names: list[str]) -> list[Located]:
 
 
 def outbox_events(root: Path) -> list[Located]:
-    from realtime.outbox import stored_records  # the outbox's frame format has one reader
+    from hcml.events.outbox_format import stored_records  # the outbox's frame format has one reader
 
     out = []
     for where, rec in stored_records(root):

@@ -155,7 +155,7 @@ def _outbox_with_events(root: Path, n: int = 6) -> None:
 
 
 def _frames(root: Path) -> tuple[Path, list[bytes]]:
-    from realtime.outbox import FRAME
+    from hcml.events.outbox_format import FRAME
 
     (segment,) = [s for s in root.glob("*/*.seg") if s.stat().st_size]
     data, frames, pos = segment.read_bytes(), [], 0
@@ -168,7 +168,7 @@ def _frames(root: Path) -> tuple[Path, list[bytes]]:
 
 def _reframe(frame: bytes, value: bytes) -> bytes:
     """The same record with another value and a correct CRC (a forger who knows the format)."""
-    from realtime.outbox import FRAME, Record
+    from hcml.events.outbox_format import FRAME, Record
 
     record = Record.decode(frame[FRAME.size :])
     record.value = value

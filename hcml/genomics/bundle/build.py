@@ -109,7 +109,7 @@ def build_bundle(
             for k, p in sources.items()
             if p is not None
         },
-        "built_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "built_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "hcml_version": hcml_version,
         "bundle_sha256": bundle_hash.hexdigest(),
         "contigs": contig_lengths,

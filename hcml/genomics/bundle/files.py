@@ -30,7 +30,7 @@ def _open_text(path: Path):
         magic = fh.read(2)
     if magic == b"\x1f\x8b":
         return gzip.open(path, "rt")
-    return open(path, "rt")
+    return open(path)
 
 
 def _guess_version(kind: str, path: Path) -> str:

@@ -117,7 +117,7 @@ def _covered(chrom: np.ndarray, start: np.ndarray, end: np.ndarray, segs: pl.Dat
         s, e = grp["start"].to_numpy(), grp["end"].to_numpy()
         before = np.concatenate(([0], np.cumsum(e - s + 1)))  # real bases before each segment
 
-        def upto(x):  # real bases at positions <= x
+        def upto(x, s=s, e=e, before=before):  # real bases at positions <= x (this segment group)
             i = np.searchsorted(s, x, "right") - 1
             return np.where(
                 i >= 0,

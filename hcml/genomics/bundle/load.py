@@ -27,7 +27,7 @@ class ReferenceBundle:
     _seq: np.ndarray | None = field(repr=False, default=None)
 
     @classmethod
-    def load(cls, path: Path | str) -> "ReferenceBundle":
+    def load(cls, path: Path | str) -> ReferenceBundle:
         path = Path(path)
         mf = path / "manifest.json"
         if not mf.is_file():
@@ -55,7 +55,7 @@ class ReferenceBundle:
         exons: pl.DataFrame,
         cds: pl.DataFrame,
         segs: pl.DataFrame,
-    ) -> "ReferenceBundle":
+    ) -> ReferenceBundle:
         """A bundle over tables in memory and the sequence.bin in `path` (what `load` reads; the build uses it
         before the manifest exists)."""
         seg_map = {}
