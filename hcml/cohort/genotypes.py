@@ -15,6 +15,7 @@ genome, contig) are per-record rejects, through the same `finish` as every reade
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 import re
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from hcml.genomics.errors import TEXT_LIMIT, InputError
 
 GT_TEXT = re.compile(r"^(\.|[0-9]+)([|/](\.|[0-9]+))*$")
 DEFAULT_CHUNK_RECORDS = 5000
-SITE_SCHEMA: dict[str, pl.DataType] = {
+SITE_SCHEMA: dict[str, type[pl.DataType]] = {
     "cand": pl.UInt32,
     "line": pl.Int64,
     "variant_id": pl.Utf8,
@@ -77,11 +78,9 @@ def header_lines(path: Path) -> int:
 def _diagnose(path: Path, line_no: int, n_samples: int) -> str:
     """Why htslib refused line `line_no`: read only on the error path, from the raw text."""
     with _open_text(path) as fh:
-        for n, line in enumerate(fh, 1):
-            if n == line_no:
-                break
-        else:
-            return f"line {line_no}: the record cannot be read (htslib)"
+        line = next(itertools.islice(fh, line_no - 1, None), None)
+    if line is None:
+        return f"line {line_no}: the record cannot be read (htslib)"
     f = line.rstrip("\r\n").split("\t")
     expected = 9 + n_samples
     if len(f) != expected:
@@ -214,7 +213,8 @@ def read_sample(path: str | Path, bundle, sample: str):
     if sample not in vcf_samples(path):
         # the sample name is not repeated: it may identify a patient
         raise InputError("the requested sample is not among the cohort VCF's sample columns")
-    sites, gts = [], []
+    sites: list[tuple] = []
+    gts: list[str | None] = []
     n_header = header_lines(path)
     vcf = open_vcf(path, [sample])
     header = vcf.raw_header.splitlines()

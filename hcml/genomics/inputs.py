@@ -54,7 +54,9 @@ def _check_bundle(bundle) -> None:
         raise InputError("the reference bundle has no contigs")
 
 
-def finish(cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle, n_input: int, **extra) -> ParsedInput:
+def finish(
+    cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle, n_input: int, **extra
+) -> tuple[ParsedInput, pl.DataFrame]:
     """Check and normalise candidates; merge their rejects with the reader's own, in input order.
 
     A few candidates (hcml.small_inputs) take the row-by-row twin `finish_rows`, which returns the same."""
@@ -74,12 +76,14 @@ def finish(cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle, n_input: int,
             cand_dtype=cands.schema["cand"],
             **extra,
         )
-        if small is not None:
-            return small[:2]
+        if small is not None and small[1] is not None:  # the rows frame is always there with rows_frame=True
+            return small[0], small[1]
     return _finish_vectorised(cands, pre_rejects, bundle, n_input, **extra)
 
 
-def _finish_vectorised(cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle, n_input: int, **extra) -> ParsedInput:
+def _finish_vectorised(
+    cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle, n_input: int, **extra
+) -> tuple[ParsedInput, pl.DataFrame]:
     variants, rejects = check_and_normalise(cands, bundle)
     rows = number_rows(variants)
     all_rejects = pl.concat([pre_rejects, rejects]).sort("line", nulls_last=True, maintain_order=True)
