@@ -1,4 +1,4 @@
-"""Cost attribution and chargeback assets (issue 3 item 6): thin over `hcml.cost`.
+"""Cost attribution and chargeback assets: thin over `hcml.cost`.
 
 `analysis_costs` (daily) prices every asset materialization of the day from the Dagster instance's event
 log: the `hcml/...` usage metadata that `hcml.cost.usage.measure_usage()` recorded in the step, and the

@@ -5,7 +5,7 @@
 For requests of 1, 10, 100 and 1,000 real variants (SNVs of data/truth/saturation.vcf.gz, annotated and
 scored once), it times `classify_summary` alone (the whole cost the classification adds to `hcml.interpret`)
 and prints the added CPU time per request and per variant, beside `hcml.interpret` with and without it.
-Target (issue 15): < 0.2 ms per variant added.
+Target: < 0.2 ms per variant added.
 The reference tables are compiled before timing (the realtime service does it at warm-up; printed too).
 The end-to-end service figures stay those of bench/realtime_latency.py.
 """

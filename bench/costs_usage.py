@@ -1,4 +1,4 @@
-"""Cost attribution figures (issue 3 item 6): measure_usage() overhead and reading/pricing the event log.
+"""Cost attribution figures: measure_usage() overhead and reading/pricing the event log.
 
     .venv/bin/python bench/costs_usage.py [--materializations 500]
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/realtime_latency.py [--rate 200] [--seconds 15] [--panel-rate 20] [--ws 300]
 
-Figures (targets from issue 6, on the 2-core development machine), first on a server without the variant
+Figures (targets on the 2-core development machine), first on a server without the variant
 cache, every request carrying different real variants (SNVs of data/truth/saturation.vcf.gz):
 - single-variant POST /v1/annotate at a fixed arrival rate (open loop, latency counted from each request's
   scheduled send time, so a stall cannot hide queued requests): p50 < 5 ms, p99 < 20 ms at 200 req/s;

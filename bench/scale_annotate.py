@@ -1,7 +1,7 @@
 """Scale benchmark: 1,000,000 variants, VCF in -> annotate -> Parquet out; wall time and peak memory.
 
 The VCF is SYNTHETIC (bench/scale_synthetic_vcf.py): real known-variant sites of chr21:25-26 Mb drawn by
-their real allele frequencies, REF from the real genome.  Targets (issue 2): under 30 s and under 2 GB on
+their real allele frequencies, REF from the real genome.  Targets: under 30 s and under 2 GB on
 the 2-core development machine.
 
     python bench/scale_annotate.py [--n 1000000] [--bundle DIR] [--workdir var/bench]

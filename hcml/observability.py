@@ -42,7 +42,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0
 ASSET_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600)
 COST_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 50, 100)
 
-# realtime service (issue 6)
+# realtime service
 REALTIME_REQUEST_SECONDS = Histogram(
     "hcml_realtime_request_duration_seconds",
     "Time to answer a realtime API request, by route template, method and HTTP status class.",
@@ -80,7 +80,7 @@ REALTIME_OUTBOX_DEGRADED = Gauge(
     "1 while the audit trail is degraded (outbox over its byte budget or unwritable): sync answers get 503.",
 )
 
-# Kafka producers and consumers (issue 5)
+# Kafka producers and consumers
 KAFKA_MESSAGES_PRODUCED = Counter(
     "hcml_kafka_messages_produced",
     "CloudEvents produced, by topic and delivery outcome (delivered/failed).",
@@ -102,7 +102,7 @@ KAFKA_CONSUMER_LAG = Gauge(
     ["topic", "partition", "consumer_group"],
 )
 
-# Dagster pipeline (issue 3, 4)
+# Dagster pipeline
 ASSET_DURATION_SECONDS = Histogram(
     "hcml_asset_duration_seconds",
     "Wall time of one asset materialization, by asset key and outcome (success/failure).",
@@ -125,7 +125,7 @@ ANNOTATED_VARIANTS = Counter(
     ["path"],
 )
 
-# cost attribution (issue 3, item 6)
+# cost attribution
 ANALYSIS_COST = Histogram(
     "hcml_analysis_cost",
     "Cost of one analysis in the rate card's currency, by department.",
@@ -143,7 +143,7 @@ DEPARTMENT_BUDGET = Gauge(
     ["department"],
 )
 
-# model (issue 4)
+# model
 MODEL_SCORE_SECONDS = Histogram(
     "hcml_model_score_duration_seconds",
     "Time to score one batch of variants with the pathogenicity model.",

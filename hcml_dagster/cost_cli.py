@@ -43,7 +43,7 @@ def _month_option(value: str | None) -> str:
 
 @click.group("costs")
 def costs() -> None:
-    """Cost attribution and chargeback (issue 3 item 6): what each department, project, user and
+    """Cost attribution and chargeback: what each department, project, user and
     analysis used, priced with the rate card (HCML_RATE_CARD)."""
 
 

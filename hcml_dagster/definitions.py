@@ -6,7 +6,7 @@ to ASSET_MODULES or its sensor to SENSORS (one line each).
 """
 
 import dagster as dg
-from dagster_k8s import k8s_job_executor  # per-step pods on Kubernetes (issue 7)
+from dagster_k8s import k8s_job_executor  # per-step pods on Kubernetes
 
 import assets.annotation
 import assets.cohort
@@ -18,15 +18,15 @@ import assets.samples
 import assets.sources
 from resources import build_resources
 from resources.jobs import sample_report_job
-from sensors import (  # Kafka (issue 5)
+from sensors import (  # Kafka
     kafka_labels,
     kafka_realtime_lineage,
     kafka_submissions,
-    run_metrics,  # Prometheus metrics of finished runs (issue 7)
+    run_metrics,  # Prometheus metrics of finished runs
     run_results,
 )
 from sensors.kafka_resource import KafkaResource
-from sensors.labels import clinvar_labels_sensor  # ML retraining (issue 4)
+from sensors.labels import clinvar_labels_sensor  # ML retraining
 from sensors.landing import landing_vcf_sensor
 
 ASSET_MODULES = [
@@ -36,8 +36,8 @@ ASSET_MODULES = [
     assets.annotation,
     assets.reports,
     assets.cohort,
-    assets.costs,  # cost attribution and chargeback (issue 3 item 6)
-    assets.ml,  # pathogenicity model: labels -> training set -> model -> evaluation -> champion (issue 4)
+    assets.costs,  # cost attribution and chargeback
+    assets.ml,  # pathogenicity model: labels -> training set -> model -> evaluation -> champion
 ]
 
 SENSORS: list = [
@@ -52,8 +52,8 @@ SENSORS: list = [
     *assets.costs.COST_SENSORS,  # daily analysis_costs + monthly chargeback_report and budget alert
 ]
 
-JOBS = [sample_report_job, assets.ml.ml_training_job]  # ml_training_job: retrain + gated promotion (issue 4)
-# issue 7: the same jobs with one Kubernetes pod per step, each with its asset's `dagster-k8s/config`
+JOBS = [sample_report_job, assets.ml.ml_training_job]  # ml_training_job: retrain + gated promotion
+# the same jobs with one Kubernetes pod per step, each with its asset's `dagster-k8s/config`
 # resources; launchable where the instance runs the K8sRunLauncher (deploy/dagster/k8s_job_executor.yaml)
 JOBS += [
     dg.define_asset_job(

@@ -6,6 +6,7 @@ too. Each runs the pinned tool of this environment over the folders pyproject.to
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,17 @@ def test_ruff_format():
 def test_mypy():
     done = _run("mypy")  # files, plugins and per-module settings from [tool.mypy]
     assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-2000:]
+
+
+ISSUE_NUMBER = re.compile(r"\bissues? #?\d+|\(#\d+\)", re.IGNORECASE)
+
+
+def test_no_comment_cites_an_issue_number():
+    """The code says why in its own words: an issue number means nothing to a reader without the tracker."""
+    found = []
+    for folder in ("hcml", "realtime", "resources", "assets", "sensors", "hcml_dagster", "bench"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                if ISSUE_NUMBER.search(line):
+                    found.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
+    assert not found, "\n".join(found)

@@ -1,4 +1,4 @@
-"""Measure what one pipeline step uses, so that its cost can be attributed (issue 3 item 6).
+"""Measure what one pipeline step uses, so that its cost can be attributed.
 
 `measure_usage()` wraps a block of work and records, for the current process and the child
 processes it waits for:

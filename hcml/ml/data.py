@@ -1,6 +1,6 @@
 """ClinVar labels and the gene-disjoint training set.
 
-Label rule (issue 4): Pathogenic / Likely pathogenic = 1, Benign / Likely benign = 0. A record whose
+Label rule: Pathogenic / Likely pathogenic = 1, Benign / Likely benign = 0. A record whose
 assertions mix the two sides, or include "Uncertain significance", or that ClinVar flags as conflicted,
 is excluded; non-clinical tags ("risk factor", "drug response", "other"...) are ignored. Duplicates (the
 same GRCh37 allele, or the same HGVS c. on the same gene) are collapsed; alleles whose duplicates disagree

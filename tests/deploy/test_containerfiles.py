@@ -138,7 +138,7 @@ def test_realtime_cmd_is_the_serve_command_the_knative_service_runs():
     assert sub.params["port"] == exposed(path) == 8080 and sub.params["host"] == "0.0.0.0"
     service_file = REPO_ROOT / "realtime" / "deploy" / "knative-service.yaml"
     if not service_file.exists():
-        pytest.skip("realtime/deploy/knative-service.yaml not written yet (issue 6)")
+        pytest.skip("realtime/deploy/knative-service.yaml not written yet")
     service = yaml.safe_load(service_file.read_text())
     container = service["spec"]["template"]["spec"]["containers"][0]
     assert container["ports"][0]["containerPort"] == exposed(path)

@@ -282,7 +282,7 @@ def _repository_has(stack: DagsterStack, *names: str) -> set[str]:
 def test_queued_run_of_sample_report_job_finishes_with_lineage(stack, postgres):
     missing = _repository_has(stack, *SAMPLE_CHAIN)
     if missing:
-        pytest.skip(f"the code location does not define {sorted(missing)} yet (issue 3)")
+        pytest.skip(f"the code location does not define {sorted(missing)} yet")
     from resources.jobs import sample_run_config
 
     partition = f"deploy-{uuid.uuid4().hex[:8]}"
@@ -324,10 +324,10 @@ def test_kafka_sensor_turns_a_submission_into_a_traced_run(stack, monkeypatch):
         {"sel": stack.repository_selector()})["sensorsOrError"]
     names = {s["name"]: s["sensorState"]["status"] for s in sensors.get("results", [])}
     if "kafka_submissions" not in names:
-        pytest.skip("sensors/kafka_submissions.py is not in the code location's Definitions yet (issue 5)")
+        pytest.skip("sensors/kafka_submissions.py is not in the code location's Definitions yet")
     missing = _repository_has(stack, *SAMPLE_CHAIN)
     if missing:
-        pytest.skip(f"the code location does not define {sorted(missing)} yet (issue 3)")
+        pytest.skip(f"the code location does not define {sorted(missing)} yet")
     assert names["kafka_submissions"] == "RUNNING"  # default status: production needs no manual start
 
     from hcml import observability as obs

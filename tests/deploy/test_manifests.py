@@ -145,7 +145,7 @@ def test_kafka_topics_match_the_code():
 
     declared = _of_kind("KafkaTopic", "kafka.strimzi.io")
     if not declared:
-        pytest.skip("no KafkaTopic manifests yet (deploy/kafka/, issue 5)")
+        pytest.skip("no KafkaTopic manifests yet (deploy/kafka/)")
     by_name = {d.get("spec", {}).get("topicName", d["metadata"]["name"]): d for d in declared}
     assert set(by_name) == set(topics.TOPICS)
     for name, spec in topics.TOPICS.items():
@@ -159,7 +159,7 @@ def test_keda_kafka_triggers_use_the_code_consumer_groups():
     group_topics = getattr(topics, "GROUP_TOPICS", {g: (t,) for g, t in topics.CONSUMER_GROUPS.items()})
     triggers = [t for so in _of_kind("ScaledObject", "keda.sh") for t in so["spec"]["triggers"] if t["type"] == "kafka"]
     if not triggers:
-        pytest.skip("no KEDA Kafka triggers yet (issue 6)")
+        pytest.skip("no KEDA Kafka triggers yet")
     for trigger in triggers:
         meta = trigger["metadata"]
         assert meta["consumerGroup"] in group_topics, meta["consumerGroup"]
@@ -197,7 +197,7 @@ def test_kafka_bootstrap_addresses_name_the_strimzi_cluster():
     # Strimzi names the bootstrap Service `<cluster>-kafka-bootstrap`; anything else resolves to nothing
     clusters = _strimzi_clusters()
     if not clusters:
-        pytest.skip("no Strimzi cluster declared yet (deploy/kafka/, issue 5)")
+        pytest.skip("no Strimzi cluster declared yet (deploy/kafka/)")
     for file, value in _env_values("HCML_KAFKA_BOOTSTRAP"):
         for server in value.split(","):
             host = server.rsplit(":", 1)[0]
