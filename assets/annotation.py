@@ -1,5 +1,7 @@
 """Annotations (VEP-compatible consequences per transcript), per-variant features and model predictions."""
 
+import re
+
 import dagster as dg
 import polars as pl
 
@@ -12,59 +14,119 @@ ROWS_CHECK = "every_variant_annotated"
 CONSEQUENCE_CHECK = "every_variant_has_most_severe_consequence"
 
 
-@dg.asset(
-    partitions_def=samples_partitions,
-    group_name="clinical",
-    kinds={"parquet", "polars"},
-    owners=OWNERS,
-    tags=PHI_TAGS,
-    code_version="1",
-    # on Kubernetes (k8s_job_executor step pods): annotation is CPU-bound (docs/deployment.md)
-    op_tags={
-        "dagster-k8s/config": {
-            "container_config": {
-                "resources": {"requests": {"cpu": "2", "memory": "2Gi"}, "limits": {"cpu": "4", "memory": "4Gi"}}
-            }
+# on Kubernetes (k8s_job_executor step pods): annotation is CPU-bound (docs/deployment.md); one pod per chromosome
+ANNOTATE_K8S_TAGS = {
+    "dagster-k8s/config": {
+        "container_config": {
+            "resources": {"requests": {"cpu": "2", "memory": "2Gi"}, "limits": {"cpu": "4", "memory": "4Gi"}}
         }
-    },
-    check_specs=[
-        dg.AssetCheckSpec(
-            ROWS_CHECK,
-            asset="variant_annotations",
-            blocking=True,
-            description="Each input variant has annotation rows and no annotation row is orphaned.",
-        ),
-        dg.AssetCheckSpec(
-            CONSEQUENCE_CHECK,
-            asset="variant_annotations",
-            blocking=True,
-            description="Every variant has a most severe consequence (an SO term).",
-        ),
-    ],
-)
-def variant_annotations(
-    context: dg.AssetExecutionContext, sample_variants: pl.DataFrame, reference: ReferenceBundleResource
-):
-    """One row per variant x overlapping feature, Ensembl VEP's columns and SO consequence terms."""
+    }
+}
+ANNOTATION_CHECKS = [
+    dg.AssetCheckSpec(
+        ROWS_CHECK,
+        asset="variant_annotations",
+        blocking=True,
+        description="Each input variant has annotation rows and no annotation row is orphaned.",
+    ),
+    dg.AssetCheckSpec(
+        CONSEQUENCE_CHECK,
+        asset="variant_annotations",
+        blocking=True,
+        description="Every variant has a most severe consequence (an SO term).",
+    ),
+]
+_UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_]")
+
+
+def chromosome_key(chrom: str) -> str:
+    """A Dagster mapping key for a contig name ('21' -> 'chr21', 'HLA-A*01' -> 'chrHLA_A_01')."""
+    return "chr" + _UNSAFE_KEY.sub("_", chrom.removeprefix("chr"))
+
+
+def by_chromosome(variants: pl.DataFrame) -> list[tuple[str, pl.DataFrame]]:
+    """The variants split per contig (input order kept inside each); an empty input gives one empty part."""
+    variants = variants.select([c for c in VARIANT_COLUMNS if c in variants.columns])
+    if not variants.height:
+        return [("none", variants)]
+    parts = variants.partition_by("chrom", maintain_order=True, as_dict=True)
+    return [(chromosome_key(str(key[0])), part) for key, part in parts.items()]
+
+
+def join_chromosomes(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """Per-chromosome annotations as one frame in the single pass's order: variants by row, each variant's
+    feature rows in the order its chromosome's step gave them."""
+    return pl.concat(parts, how="vertical").sort("row", maintain_order=True)
+
+
+@dg.op(out=dg.DynamicOut(pl.DataFrame), tags={"hcml/domain": "clinical"})
+def variants_by_chromosome(context: dg.OpExecutionContext, sample_variants: pl.DataFrame):
+    """One output per contig of the sample: the unit of parallel annotation (a pod each on Kubernetes)."""
+    for key, part in by_chromosome(sample_variants):
+        yield dg.DynamicOutput(part, mapping_key=key, metadata={"variants": part.height})
+
+
+@dg.op(tags=ANNOTATE_K8S_TAGS)
+def annotate_chromosome(
+    context: dg.OpExecutionContext, variants: pl.DataFrame, reference: ReferenceBundleResource
+) -> pl.DataFrame:
+    """One contig's variants annotated (hcml.genomics.annotate); its CPU and memory in the output metadata."""
     from hcml.genomics.annotate import annotate
 
     metadata: dict = {}
     with measured(metadata):
-        bundle = reference.load()
+        annotations = annotate(variants, reference.load())
+    context.add_output_metadata({**metadata, "variants": variants.height, "rows": annotations.height})
+    return annotations
+
+
+def _step_usage(context: dg.OpExecutionContext) -> dict:
+    """CPU seconds and peak memory of this run's `annotate_chromosome` steps (their output metadata), so that
+    the asset's cost figures still cover all of its annotation work."""
+    from dagster._core.events import DagsterEventType
+
+    cpu, peak = 0.0, 0
+    for record in context.instance.all_logs(context.run_id, of_type=DagsterEventType.STEP_OUTPUT):
+        event = record.dagster_event
+        if event is None or not (event.step_key or "").endswith("]") or "annotate_chromosome" not in event.step_key:
+            continue
+        meta = event.step_output_data.metadata
+        cpu += float(getattr(meta.get("hcml/cpu_seconds"), "value", 0) or 0)
+        peak = max(peak, int(getattr(meta.get("hcml/peak_memory_bytes"), "value", 0) or 0))
+    return {"chromosome_steps_cpu_seconds": round(cpu, 3), "chromosome_steps_peak_memory_bytes": peak}
+
+
+@dg.op(
+    out={"result": dg.Out(pl.DataFrame), **{spec.get_python_identifier(): dg.Out() for spec in ANNOTATION_CHECKS}},
+    tags={"hcml/domain": "clinical"},
+)
+def join_annotations(context: dg.OpExecutionContext, parts: list[pl.DataFrame], sample_variants: pl.DataFrame):
+    """The chromosomes' annotations joined, with the blocking checks of the whole sample."""
+    from hcml.cost.usage import CPU_SECONDS, PEAK_MEMORY_BYTES
+
+    metadata: dict = {}
+    with measured(metadata):
         variants = sample_variants.select([c for c in VARIANT_COLUMNS if c in sample_variants.columns])
-        annotations = annotate(variants, bundle)
+        annotations = join_chromosomes(parts)
+    steps = _step_usage(context)
+    # the asset's cost figures cover its chromosome steps too (analysis_costs reads these keys)
+    metadata[CPU_SECONDS] = round(metadata.get(CPU_SECONDS, 0) + steps["chromosome_steps_cpu_seconds"], 6)
+    metadata[PEAK_MEMORY_BYTES] = max(metadata.get(PEAK_MEMORY_BYTES, 0), steps["chromosome_steps_peak_memory_bytes"])
+    metadata.update(steps)
     metadata.update(
         frame_metadata(
             annotations,
             n_variants=variants.height,
+            n_chromosomes=len(parts),
             n_annotated_variants=annotations["row"].n_unique() if annotations.height else 0,
         )
     )
-    yield dg.Output(annotations, metadata=metadata)
+    yield dg.Output(annotations, output_name="result", metadata=metadata)
 
     rows_in = set(variants["row"].to_list())
     rows_out = set(annotations["row"].to_list())
     yield dg.AssetCheckResult(
+        asset_key="variant_annotations",
         check_name=ROWS_CHECK,
         passed=rows_in == rows_out,
         metadata={
@@ -78,7 +140,34 @@ def variant_annotations(
         pl.col("most_severe_consequence").drop_nulls().filter(pl.col("most_severe_consequence") != "").first()
     )
     missing = msc.filter(pl.col("most_severe_consequence").is_null()).height + len(rows_in - rows_out)
-    yield dg.AssetCheckResult(check_name=CONSEQUENCE_CHECK, passed=missing == 0, metadata={"variants_without": missing})
+    yield dg.AssetCheckResult(
+        asset_key="variant_annotations",
+        check_name=CONSEQUENCE_CHECK,
+        passed=missing == 0,
+        metadata={"variants_without": missing},
+    )
+
+
+@dg.graph_asset(
+    partitions_def=samples_partitions,
+    group_name="clinical",
+    kinds={"parquet", "polars"},
+    owners=OWNERS,
+    tags=PHI_TAGS,
+    code_version="2",
+    check_specs=ANNOTATION_CHECKS,
+)
+def variant_annotations(sample_variants):
+    """One row per variant x overlapping feature, Ensembl VEP's columns and SO consequence terms.
+
+    Fanned out per chromosome: each contig is its own step (`annotate_chromosome[chr21]`, ...), run in
+    parallel by the multiprocess executor locally and as one pod each by the k8s_job_executor."""
+    parts = variants_by_chromosome(sample_variants).map(annotate_chromosome).collect()
+    outputs = join_annotations(parts, sample_variants)
+    return {
+        "result": outputs.result,
+        **{spec.get_python_identifier(): getattr(outputs, spec.get_python_identifier()) for spec in ANNOTATION_CHECKS},
+    }
 
 
 @dg.asset(

@@ -46,6 +46,11 @@ class StorageResource(dg.ConfigurableResource):
 
 
 def _object_key(context: dg.OutputContext | dg.InputContext, partition: str | None, suffix: str) -> str:
+    output = context if isinstance(context, dg.OutputContext) else context.upstream_output
+    if output is not None and not output.has_asset_key:
+        # an op output inside a graph-backed asset (e.g. one chromosome's annotations): kept per run and step,
+        # in the same store, so that step pods on Kubernetes hand it over
+        return "runs/" + "/".join(output.get_identifier()) + suffix
     path = "/".join(context.asset_key.path)
     return f"assets/{path}/{partition}{suffix}" if partition is not None else f"assets/{path}{suffix}"
 

@@ -99,6 +99,8 @@ def test_k8s_job_executor_run_config_is_valid_for_the_per_step_jobs():
     assert dg.validate_run_config(sample_job, run_config)
     # per-step overrides name ops that exist in those jobs
     ops = set(sample_job.graph.node_dict) | set(training_job.graph.node_dict)
+    # ops inside graph-backed assets (variant_annotations: annotate_chromosome, one step per chromosome)
+    ops |= {op.name for job in (sample_job, training_job) for op in job.graph.iterate_op_defs()}
     assert set(executor["execution"]["config"]["per_step_k8s_config"]) <= ops
     bad = {**run_config, "execution": {"config": {"per_step_k8s_config": {"x": {"container_config": 3}}}}}
     with pytest.raises(dg.DagsterInvalidConfigError):
@@ -122,7 +124,8 @@ def test_asset_k8s_resource_tags_are_valid_and_larger_than_the_run_default():
         node = defs.resolve_assets_def(asset.key)
         if not node.is_executable or node.node_def is None:
             continue  # external assets (e.g. realtime results) have no op
-        tags = node.op.tags
+        tagged_ops = [op.tags for op in node.node_def.iterate_op_defs() if "dagster-k8s/config" in op.tags]
+        tags = tagged_ops[0] if tagged_ops else {}  # a graph-backed asset: the op that does the work
         if "dagster-k8s/config" in tags:
             config = get_user_defined_k8s_config(tags)  # what the executor applies (raises if malformed)
             tagged[asset.key.to_user_string()] = config.container_config["resources"]

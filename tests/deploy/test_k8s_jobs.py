@@ -104,7 +104,10 @@ def test_step_worker_job_takes_the_asset_resources(launcher, asset, cpu, memory)
         env_secrets=executor.get("env_secrets"), namespace=executor.get("job_namespace"),
         security_context=executor.get("security_context"),
         run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(executor.get("step_k8s_config", {})))
-    op_tags = defs.resolve_assets_def(asset).op.tags
+    # a graph-backed asset (variant_annotations, fanned out per chromosome) takes its pods' resources from the op
+    # that does the work
+    node_def = defs.resolve_assets_def(asset).node_def
+    op_tags = next(op.tags for op in node_def.iterate_op_defs() if "dagster-k8s/config" in op.tags)
     # the step handler's merge order: run launcher -> executor -> op tag -> per-step override (none here)
     context = (K8sContainerContext.create_for_run(_run(), launcher, include_run_tags=False)
                .merge(executor_context)
