@@ -1,6 +1,7 @@
 """The clinical report of one sample: JSON + self-contained HTML with an embedded provenance record."""
 
 import datetime as _dt
+import json
 
 import dagster as dg
 import polars as pl
@@ -52,13 +53,26 @@ def _scorer_of(model_version: str | None):
     return scorer if str(getattr(scorer, "model_version", "")) == str(model_version) else None
 
 
+def _previous_report(store, key: str) -> dict | None:
+    """The report this partition had before this run (None for its first report or an unreadable one)."""
+    import json
+
+    uri = store.uri_for(key)
+    if not store.exists(uri):
+        return None
+    try:
+        return json.loads(store.get(uri))
+    except ValueError:
+        return None
+
+
 @dg.asset(
     partitions_def=samples_partitions,
     group_name="clinical",
     kinds={"json", "html"},
     owners=OWNERS,
     tags={**PHI_TAGS, "hcml/audience": "clinician"},
-    code_version="2",  # 2: ACMG/AMP classification of every variant
+    code_version="3",  # 2: ACMG/AMP classification of every variant; 3: changes since the previous report
     deps=[acmg_config],
     check_specs=[
         dg.AssetCheckSpec(
@@ -91,6 +105,8 @@ def clinical_report(
     from hcml import provenance
     from hcml.acmg.classify import classify_summary
     from hcml.acmg.classify import provenance_record as acmg_provenance
+    from hcml.genomics.annotate.known import release_significance
+    from hcml.lineage.changes import report_changes
 
     partition = context.partition_key
     source, _ = latest_metadata(context, "sample_variants", partition)
@@ -104,6 +120,8 @@ def clinical_report(
             model_name, model_version = pred_meta.get("model_name"), pred_meta.get("model_version")
         scorer = _scorer_of(model_version)
         variant_predictions = classify_summary(variant_predictions, bundle, scorer)
+        if variant_predictions.height:
+            variant_predictions = variant_predictions.with_columns(release_significance(variant_predictions, bundle))
         record = provenance.build_record(
             input_uri=source["source_uri"],
             input_sha256=source["input_sha256"],
@@ -119,27 +137,37 @@ def clinical_report(
             partition=partition,
             classification=acmg_provenance(model=scorer),
         )
-        report = provenance.seal(
-            cr.build_report(
-                partition=partition,
-                sample=source.get("sample") or None,
-                submission_id=source.get("submission_id") or None,
-                generated_at=provenance.now_utc(),
-                predictions=variant_predictions,
-                n_input=int(source["n_input"]),
-                n_rejected=int(source["n_rejected"]),
-                provenance=record,
-            )
+        report = cr.build_report(
+            partition=partition,
+            sample=source.get("sample") or None,
+            submission_id=source.get("submission_id") or None,
+            generated_at=provenance.now_utc(),
+            predictions=variant_predictions,
+            n_input=int(source["n_input"]),
+            n_rejected=int(source["n_rejected"]),
+            provenance=record,
         )
+        store = storage.open()
+        previous = _previous_report(store, f"reports/{partition}/report.json")
+        if previous is not None:
+            report["changes_since_previous"] = report_changes(previous, report)
+        report = provenance.seal(report)
         errors = cr.schema_errors(report)
         unclassified = cr.unclassified_variants(report)
-        store = storage.open()
         report_uri = store.put(f"reports/{partition}/report.json", cr.to_json_bytes(report))
         html_uri = store.put(f"reports/{partition}/report.html", cr.render_html(report).encode())
         report_issued(partition, report, context.run.run_id)
     integrity = report["integrity"]
+    changes = report.get("changes_since_previous")
     metadata.update(
         {
+            # the record itself: the impact queries read it from the event log after the report is replaced
+            "provenance": dg.MetadataValue.json(json.loads(provenance.canonical_json(record))),
+            "patient_pseudonym": source.get("patient_pseudonym") or "",
+            "clinvar_release": str((record["reference_bundle"]["sources"].get("clinvar") or {}).get("version")),
+            "previous_report_sha256": (changes or {}).get("previous_report", {}).get("content_sha256") or "",
+            "n_changed_since_previous": int(changes["n_changed"]) if changes else 0,
+            "changes_since_previous": dg.MetadataValue.json((changes or {}).get("variants", [])[:200]),
             "report_uri": report_uri,
             "report_html_uri": dg.MetadataValue.url(html_uri),
             "submission_id": report["submission_id"] or "",

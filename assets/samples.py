@@ -85,6 +85,13 @@ def read_source(uri: str, data: bytes, bundle, sample: str | None):
         return read_sample(path, bundle, sample)
 
 
+def _patient_pseudonym(config: SampleSourceConfig, sample: str | None) -> str:
+    """The submission's patient pseudonym, else the HMAC pseudonym of the VCF sample name, else empty."""
+    from hcml.events.pseudonym import pseudonymise
+
+    return config.patient_pseudonym or (pseudonymise(sample) if sample else "")
+
+
 @dg.asset(
     partitions_def=samples_partitions,
     deps=["reference_bundle", *SAMPLE_SOURCES],
@@ -150,6 +157,7 @@ def sample_variants(
             input_bytes=len(data),
             sample=sample or "",
             submission_id=config.submission_id or "",
+            patient_pseudonym=_patient_pseudonym(config, sample),
             n_input=parsed.n_input,
             n_parsed=parsed.variants.height,
             n_not_carried=not_carried,

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "demo": "hcml_dagster.demo_cli:demo",  # the main job: materialize the whole graph on the embedded default
     "provenance": "hcml.provenance_cli:provenance",  # hcml provenance verify REPORT
     "costs": "hcml_dagster.cost_cli:costs",  # cost and chargeback reports
+    "lineage": "hcml_dagster.lineage_cli:lineage",  # hcml lineage impact --clinvar-release R | --model-version N ...
     "kafka": "hcml.events.cli:kafka",  # topics, produce a submission, tail results
     "audit": "hcml.compliance.cli:audit",  # hcml audit verify: the hash-chained audit trails
     "serve": "realtime.cli:serve",  # the realtime clinical service

@@ -14,6 +14,7 @@ import math
 import polars as pl
 
 from hcml.provenance import canonical_json
+from hcml.lineage.changes import CHANGES_SCHEMA
 
 REPORT_TYPE = "hcml.clinical_report/1"
 
@@ -52,6 +53,7 @@ VARIANT_FIELDS = [
     ("hgvsg", "hgvsg", "string"),
     ("existing_variation", "existing_variation", "string"),
     ("clinvar_significance", "clin_sig", "string"),
+    ("clinvar_release_significance", "clinvar_release_sig", "string"),  # in the bundle's ClinVar release itself
     ("af_1000g", "af", "number"),
     ("af_gnomad_exomes", "gnomade_af", "number"),
     ("pathogenicity_score", "pathogenicity_score", "number"),
@@ -122,6 +124,7 @@ REPORT_SCHEMA: dict = {
                 },
             },
         },
+        "changes_since_previous": CHANGES_SCHEMA,
         "provenance": {
             "type": "object",
             "required": ["schema", "input", "reference_bundle", "code", "model", "run"],
@@ -312,6 +315,7 @@ Research use: the score supports, never replaces, clinical judgement.</p>
 <table><thead><tr><th>#</th><th>Gene</th><th>Variant (GRCh38)</th><th>HGVS</th><th>Consequence</th><th>Impact</th>
 <th>ClinVar</th><th>Score</th><th>ACMG/AMP</th><th>AF 1000G</th><th>AF gnomAD exomes</th><th>Zygosity</th><th>Known as</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
+{_changes_section(report.get("changes_since_previous"))}
 {_acmg_legend(prov.get("classification") or {})}
 <h2>Provenance</h2>
 <ul class="meta">
@@ -326,6 +330,30 @@ Research use: the score supports, never replaces, clinical judgement.</p>
 {EMBEDDED_REPORT}{embedded}</script>
 </body></html>
 """
+
+
+def _changes_section(changes: dict | None) -> str:
+    """ "Changed since the previous report": each variant whose ClinVar significance, score band or ACMG class moved."""
+    if not changes:
+        return ""
+    prev = changes.get("previous_report") or {}
+    head = (
+        f"<h2>Changed since the previous report</h2><p class='meta'>Previous report {_fmt(prev.get('generated_at'))} "
+        f"(ClinVar {_fmt(prev.get('clinvar_release'))}, model v{_fmt(prev.get('model_version'))}); this report: "
+        f"ClinVar {_fmt(changes.get('clinvar_release'))}, model v{_fmt(changes.get('model_version'))}.</p>"
+    )
+    if not changes.get("variants"):
+        return head + "<p>No variant changed its ClinVar significance, score band or ACMG/AMP class.</p>"
+    rows = "".join(
+        f"<tr><td>{_fmt(v.get('gene'))}</td><td>{_fmt(v['variant'])}</td><td>{_fmt(v.get('status'))}</td>"
+        f"<td>{_fmt(c['field'].replace('_', ' '))}</td><td>{_fmt(c['before'])}</td><td>{_fmt(c['after'])}</td></tr>"
+        for v in changes["variants"]
+        for c in v["changes"]
+    )
+    return (
+        head + "<table><thead><tr><th>Gene</th><th>Variant</th><th>Status</th><th>What</th><th>Before</th>"
+        f"<th>Now</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def _acmg_cell(v: dict) -> str:

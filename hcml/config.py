@@ -27,6 +27,15 @@ def reference_data_dir() -> Path:
     return Path(os.environ.get("HCML_REFERENCE_DATA", REPO_ROOT / "data")).resolve()
 
 
+def clinvar_release_path(root: Path | None = None) -> Path:
+    """HCML_CLINVAR: the ClinVar release file (GRCh38-lifted TSV; its date in the name is its release).
+    Default: the shipped 2016-05-20 release under HCML_REFERENCE_DATA."""
+    configured = os.environ.get("HCML_CLINVAR")
+    if configured:
+        return Path(configured).resolve()
+    return (root or reference_data_dir()) / "clinvar" / "clinvar_2016-05-20.lifted_GRCh38.tsv.gz"
+
+
 def default_sources() -> dict[str, Path]:
     """The real source files a fresh clone builds its reference bundle from."""
     root = reference_data_dir()
@@ -34,6 +43,6 @@ def default_sources() -> dict[str, Path]:
         "gtf": root / "reference" / "ensembl84_chr21_region.gtf.gz",
         "fasta": root / "reference" / "chr21_full_length_Nmasked.GRCh38.fa.gz",
         "known_variants": root / "population" / "known_variants_chr21_25-26Mb.tsv.gz",
-        "clinvar": root / "clinvar" / "clinvar_2016-05-20.lifted_GRCh38.tsv.gz",
+        "clinvar": clinvar_release_path(root),
         "vep_cache_transcripts": root / "reference" / "vep84_cache_transcripts_chr21_25-26Mb.jsonl.gz",
     }

@@ -25,6 +25,7 @@ from sensors import (  # Kafka
     run_metrics,  # Prometheus metrics of finished runs
     run_results,
 )
+from sensors.reanalysis import reanalysis_sensor, report_changes_sensor
 from sensors.kafka_resource import KafkaResource
 from sensors.labels import clinvar_labels_sensor  # ML retraining
 from sensors.landing import landing_vcf_sensor
@@ -49,6 +50,8 @@ SENSORS: list = [
     kafka_labels.kafka_curated_labels,  # clinvar-labels-curated -> HCML_LABELS_DIR (retraining)
     clinvar_labels_sensor,  # new label files -> retrain the pathogenicity model
     *run_metrics.SENSORS,  # finished runs -> hcml_dagster_runs_total, hcml_asset_duration_seconds
+    reanalysis_sensor,  # stale reports (new ClinVar release / champion) -> re-analysis runs within a cost limit
+    report_changes_sensor,  # reports changed by a re-analysis -> clinical-reports-changed
     *assets.costs.COST_SENSORS,  # daily analysis_costs + monthly chargeback_report and budget alert
 ]
 

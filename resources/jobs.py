@@ -27,11 +27,14 @@ class SampleSourceConfig(dg.Config):
     sample: which sample column of a multi-sample VCF to report on; None = every variant of the file
         (a VCF with no or one sample column).
     submission_id: the submission this run serves (Kafka / realtime), carried into the report.
+    patient_pseudonym: the submission's HMAC pseudonym of the patient (never the identifier); without it the
+        sample name's pseudonym names the patient in lineage queries.
     """
 
     source_uri: str
     sample: str | None = None
     submission_id: str | None = None
+    patient_pseudonym: str | None = None
 
 
 sample_report_job = dg.define_asset_job(
@@ -41,13 +44,20 @@ sample_report_job = dg.define_asset_job(
 )
 
 
-def sample_run_config(source_uri: str, sample: str | None = None, submission_id: str | None = None) -> dict:
+def sample_run_config(
+    source_uri: str,
+    sample: str | None = None,
+    submission_id: str | None = None,
+    patient_pseudonym: str | None = None,
+) -> dict:
     """Run config of `sample_report_job` for one input (pointers only, never payloads)."""
     config: dict = {"source_uri": str(source_uri)}
     if sample is not None:
         config["sample"] = sample
     if submission_id is not None:
         config["submission_id"] = submission_id
+    if patient_pseudonym is not None:
+        config["patient_pseudonym"] = patient_pseudonym
     return {"ops": {"sample_variants": {"config": config}}}
 
 

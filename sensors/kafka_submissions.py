@@ -39,7 +39,12 @@ def run_request_for(item: Accepted) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=item.run_key,
         partition_key=partition_key,
-        run_config=sample_run_config(item.source_uri, sample=sub.sample, submission_id=sub.submission_id),
+        run_config=sample_run_config(
+            item.source_uri,
+            sample=sub.sample,
+            submission_id=sub.submission_id,
+            patient_pseudonym=sub.patient_pseudonym,
+        ),
         tags=run_tags,
     )
 

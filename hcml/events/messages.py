@@ -31,9 +31,11 @@ from hcml.events.topics import MAX_MESSAGE_BYTES
 SUBMISSION_TYPE = "org.hcml.submission.v1"
 RESULT_TYPE = "org.hcml.result.v1"
 LABEL_TYPE = "org.hcml.label.v1"
+REPORT_CHANGED_TYPE = "org.hcml.report.changed.v1"
 SUBMISSION_SCHEMA = "urn:hcml:schema:submission:1"
 RESULT_SCHEMA = "urn:hcml:schema:result:1"
 LABEL_SCHEMA = "urn:hcml:schema:label:1"
+REPORT_CHANGED_SCHEMA = "urn:hcml:schema:report-changed:1"
 
 # CloudEvent `source` attribute: who produced the event (the lineage sensor keys on it).
 SOURCE_REALTIME = "/hcml/realtime"
@@ -108,6 +110,28 @@ class Result(BaseModel):
     run_id: str | None = Field(default=None, description="the Dagster run (batch path)")
     error: str | None = None
     completed_at: datetime
+
+
+class ReportChanged(BaseModel):
+    """Data of `org.hcml.report.changed.v1`: a re-analysis produced a report that differs for the clinician
+    from the previous one of the same partition (version 1). The patient is named by pseudonym only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = 1
+    partition: str = Field(pattern=_ID)
+    submission_id: str | None = None
+    patient_pseudonym: str | None = Field(default=None, pattern=PSEUDONYM_RE)
+    report_uri: str
+    report_html_uri: str | None = None
+    report_content_sha256: str
+    previous_report_sha256: str | None = None
+    clinvar_release: str | None = None
+    model_version: str | None = None
+    n_changed: int = Field(ge=1)
+    changes: list[dict[str, Any]] = Field(description="per variant: key, gene, status, field changes (before/after)")
+    run_id: str | None = None
+    changed_at: datetime
 
 
 class CuratedLabel(BaseModel):
@@ -263,6 +287,17 @@ def result_event(
     return _event(
         RESULT_TYPE, RESULT_SCHEMA, source, result.submission_id, result.model_dump(mode="json"), event_id, trace
     )
+
+
+def report_changed_event(changed: ReportChanged, event_id: str, trace: dict[str, str] | None = None) -> CloudEvent:
+    """The CloudEvent telling the clinician a report changed; `event_id` is deterministic (the run and
+    partition) so a re-published notice is recognisably the same."""
+    data = changed.model_dump(mode="json")
+    return _event(REPORT_CHANGED_TYPE, REPORT_CHANGED_SCHEMA, SOURCE_DAGSTER, changed.partition, data, event_id, trace)
+
+
+def parse_report_changed(event: CloudEvent) -> ReportChanged:
+    return _validate(ReportChanged, event)
 
 
 def to_kafka(event: CloudEvent) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:

@@ -13,6 +13,7 @@ RAW = "genetic-data-raw"  # submissions (CloudEvents `org.hcml.submission.v1`)
 ANNOTATED = "genetic-data-annotated"  # results of the realtime path and of Dagster runs (`org.hcml.result.v1`)
 DLQ = "genetic-data-dlq"  # malformed/invalid messages: original bytes + headers + the reason
 LABELS = "clinvar-labels-curated"  # newly curated pathogenicity labels (ML retraining)
+REPORTS_CHANGED = "clinical-reports-changed"  # a re-analysis changed a report (`org.hcml.report.changed.v1`)
 
 # Consumer groups: one per consumer of the platform. The Dagster sensors keep their position in the
 # sensor cursor (the source of truth) and also commit it to their group, so lag is visible to
@@ -59,4 +60,5 @@ TOPICS: dict[str, TopicSpec] = {
     ANNOTATED: TopicSpec(ANNOTATED, 6, 3, {**_COMMON, "retention.ms": str(30 * _DAY_MS)}),
     DLQ: TopicSpec(DLQ, 1, 3, {**_COMMON, "retention.ms": str(90 * _DAY_MS)}),
     LABELS: TopicSpec(LABELS, 1, 3, {**_COMMON, "retention.ms": "-1"}),
+    REPORTS_CHANGED: TopicSpec(REPORTS_CHANGED, 3, 3, {**_COMMON, "retention.ms": str(90 * _DAY_MS)}),
 }

@@ -78,3 +78,13 @@ def _join_known(vv: pl.DataFrame, bundle) -> pl.DataFrame:
     from hcml.genomics.known_index import join_known
 
     return join_known(vv, bundle, variant_lookup(bundle))
+
+
+def release_significance(variants: pl.DataFrame, bundle) -> pl.Series:
+    """Each (chrom, pos, ref, alt)'s significance in the bundle's ClinVar release itself (VEP's spelling, several
+    records comma-joined; None when the release has none). CLIN_SIG prefers VEP's cache value, which does not move
+    with a new ClinVar release; reports state this one next to it."""
+    key = ["chrom", "vstart", "vref", "valt"]
+    v = vep_alleles(variants.select("chrom", "pos", "ref", "alt").with_row_index("_i"))
+    joined = v.join(_clinvar_table(bundle), on=key, how="left", maintain_order="left").sort("_i")
+    return joined["clinvar_sig"].alias("clinvar_release_sig")
