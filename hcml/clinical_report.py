@@ -13,8 +13,8 @@ import math
 
 import polars as pl
 
-from hcml.provenance import canonical_json
 from hcml.lineage.changes import CHANGES_SCHEMA
+from hcml.provenance import canonical_json
 
 REPORT_TYPE = "hcml.clinical_report/1"
 

@@ -25,10 +25,10 @@ from sensors import (  # Kafka
     run_metrics,  # Prometheus metrics of finished runs
     run_results,
 )
-from sensors.reanalysis import reanalysis_sensor, report_changes_sensor
 from sensors.kafka_resource import KafkaResource
 from sensors.labels import clinvar_labels_sensor  # ML retraining
 from sensors.landing import landing_vcf_sensor
+from sensors.reanalysis import reanalysis_sensor, report_changes_sensor
 
 ASSET_MODULES = [
     assets.sources,  # raw inputs as observable source assets (lineage starts here)

@@ -28,10 +28,11 @@ def impact(clinvar_release, model_version, bundle, input_sha, as_json) -> None:
     """List every report (partition, date, pseudonymised patient) built from the given input."""
     import dagster as dg
 
-    from hcml.lineage.impact import ImpactQueryError, as_json as to_json, as_table
+    from hcml.lineage.impact import ImpactQueryError, as_table
+    from hcml.lineage.impact import as_json as to_json
     from hcml.lineage.impact import impact as find
-    from hcml_dagster.demo_cli import dagster_home
     from hcml.storage import read_uri
+    from hcml_dagster.demo_cli import dagster_home
     from resources.lineage import report_refs
 
     given = {

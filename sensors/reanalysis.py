@@ -13,15 +13,15 @@ log's storage id, advanced only after Kafka acknowledged.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
+from resources import ReferenceBundleResource, StorageResource
 from resources import tags as hcml_tags
 from resources.jobs import sample_report_job, sample_run_config
 from resources.lineage import REPORT_ASSET, report_refs
 from resources.metadata import latest_materialization, metadata_values
-from resources import ReferenceBundleResource, StorageResource
 from sensors.kafka_resource import KAFKA_DISABLED, KafkaResource
 
 REANALYSIS_TAG = "hcml/reanalysis"
@@ -52,7 +52,7 @@ def reanalysis_plan(instance: dg.DagsterInstance, reference: ReferenceBundleReso
     champion = _champion_version(instance)
     stale = stale_reports(report_refs(instance, storage.open().get), clinvar.get("sha256"), champion)
     rate_card = load_rate_card()
-    usage = read_usage(instance, datetime(1970, 1, 2, tzinfo=timezone.utc), datetime.now(timezone.utc))
+    usage = read_usage(instance, datetime(1970, 1, 2, tzinfo=UTC), datetime.now(UTC))
     runs = {s.ref.run_id for s in stale}
     priced = price_usage(usage.filter(usage["run_id"].is_in(list(runs))), rate_card)
     return stale, estimate_cost(priced, stale, rate_card.currency), {"clinvar": clinvar, "champion": champion}
@@ -133,7 +133,7 @@ def report_changed(record: dg.EventLogRecord):
         n_changed=int(meta["n_changed_since_previous"]),
         changes=list(meta.get("changes_since_previous") or []),
         run_id=record.run_id,
-        changed_at=datetime.fromtimestamp(record.timestamp, timezone.utc),
+        changed_at=datetime.fromtimestamp(record.timestamp, UTC),
     )
 
 

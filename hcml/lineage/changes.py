@@ -81,7 +81,7 @@ def report_changes(previous: dict, current: dict) -> dict:
             if old_fields[f] != new_fields[f]
         ]
         if changes:
-            gene = (new or old).get("gene")
+            gene = (new or old or {}).get("gene")
             status = "changed" if old and new else ("added" if new else "removed")
             variants.append({"variant": key, "gene": gene, "status": status, "changes": changes})
     prev_model = (previous.get("provenance") or {}).get("model") or {}

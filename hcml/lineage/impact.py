@@ -90,11 +90,11 @@ def matches(ref: ReportRef, kind: str, value: str) -> bool:
         release = ref.clinvar_release or ""
         if release and (release == v or release.removeprefix("ClinVar ").strip() == v):
             return True
-        return bool(ref.clinvar_sha256) and len(v) >= MIN_HASH_PREFIX and ref.clinvar_sha256.startswith(v.lower())
+        return len(v) >= MIN_HASH_PREFIX and (ref.clinvar_sha256 or "").startswith(v.lower())
     if kind == "model_version":
         return ref.model_version is not None and ref.model_version == value.strip()
     if kind == "bundle":
-        return bool(ref.bundle_sha256) and ref.bundle_sha256.startswith(_hash_prefix(kind, value))
+        return (ref.bundle_sha256 or "").startswith(_hash_prefix(kind, value))
     if kind == "input":
         prefix = _hash_prefix(kind, value)
         return any(h.startswith(prefix) for h in (ref.input_sha256 or "", *ref.source_sha256) if h)
