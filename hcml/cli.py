@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "lineage": "hcml_dagster.lineage_cli:lineage",  # hcml lineage impact --clinvar-release R | --model-version N ...
     "kafka": "hcml.events.cli:kafka",  # topics, produce a submission, tail results
     "audit": "hcml.compliance.cli:audit",  # hcml audit verify: the hash-chained audit trails
+    "patient": "hcml_dagster.erasure_cli:patient",  # hcml patient erase --patient-id ID
     "serve": "realtime.cli:serve",  # the realtime clinical service
     "dev-token": "realtime.cli:dev_token",  # mint a token for the local development key
 }

@@ -16,6 +16,7 @@ import assets.reference
 import assets.reports
 import assets.samples
 import assets.sources
+from hcml_dagster import compliance
 from resources import build_resources
 from resources.jobs import sample_report_job
 from sensors import (  # Kafka
@@ -69,12 +70,13 @@ JOBS += [
 ]
 
 JOBS.append(assets.sources.observe_sources_job)  # raw inputs observed (data versions); no pods needed
+JOBS.append(compliance.retention_job)  # retention per data class (hcml.compliance.retention)
 
 defs = dg.Definitions(
     assets=[*dg.load_assets_from_modules(ASSET_MODULES), kafka_realtime_lineage.realtime_clinical_result],
     asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
     jobs=JOBS,
     sensors=SENSORS,
-    schedules=[assets.sources.observe_sources_schedule],
+    schedules=[assets.sources.observe_sources_schedule, compliance.retention_schedule],
     resources={**build_resources(), "kafka": KafkaResource(), "mlflow": assets.ml.MlflowResource()},
 )

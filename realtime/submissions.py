@@ -276,6 +276,7 @@ def realtime_result_events(
     provenance = (rt.state.recall(rid) or {}).get("provenance", {})
 
     def build_submission() -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
+        from hcml.compliance.crypto import day_key_id
         from hcml.events import messages
 
         sub = messages.make_submission(
@@ -289,7 +290,9 @@ def realtime_result_events(
             payload=payload or "",
             processing="realtime",
         )
-        return messages.to_kafka(messages.submission_event(sub, source=messages.SOURCE_REALTIME, trace={}))
+        return messages.to_kafka(
+            messages.submission_event(sub, source=messages.SOURCE_REALTIME, trace={}, key_id=day_key_id())
+        )
 
     def build_result() -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
         from hcml.events import messages

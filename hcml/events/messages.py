@@ -25,6 +25,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hcml.compliance.crypto import Shredded, is_sealed, open_text, seal_text
 from hcml.events.pseudonym import PSEUDONYM_RE, pseudonymise
 from hcml.events.topics import MAX_MESSAGE_BYTES
 
@@ -75,8 +76,10 @@ class Submission(BaseModel):
         default="batch",
         description="batch: queued for a Dagster run; realtime: already interpreted in-process (audit copy)",
     )
-    sample: str | None = Field(default=None, max_length=128, description="VCF sample column to report on")
-    payload: str | None = Field(default=None, description="the input itself, when small")
+    sample: str | None = Field(
+        default=None, max_length=1024, description="VCF sample column to report on (sealed on Kafka)"
+    )
+    payload: str | None = Field(default=None, description="the input itself, when small (sealed on Kafka)")
     payload_uri: str | None = Field(default=None, description="where the input is stored, when large")
     payload_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     payload_bytes: int = Field(ge=0)
@@ -86,7 +89,7 @@ class Submission(BaseModel):
     def _one_payload(self) -> Submission:
         if (self.payload is None) == (self.payload_uri is None):
             raise ValueError("exactly one of payload (inline) and payload_uri (stored) must be given")
-        if self.payload is not None:
+        if self.payload is not None and not is_sealed(self.payload):  # a sealed one is checked once opened
             data = self.payload.encode("utf-8")
             if len(data) > INLINE_PAYLOAD_LIMIT:
                 raise ValueError(f"payload: {len(data)} bytes inline, over the {INLINE_PAYLOAD_LIMIT} limit")
@@ -265,15 +268,16 @@ def _event(
 
 
 def submission_event(
-    submission: Submission, source: str = SOURCE_CLI, trace: dict[str, str] | None = None
+    submission: Submission, source: str = SOURCE_CLI, trace: dict[str, str] | None = None, key_id: str | None = None
 ) -> CloudEvent:
-    """The CloudEvent for a submission; the current OpenTelemetry span's `traceparent` is carried."""
+    """The CloudEvent for a submission, its payload and sample sealed (`sealed`: the one way patient data
+    goes onto Kafka); the current OpenTelemetry span's `traceparent` is carried."""
     return _event(
         SUBMISSION_TYPE,
         SUBMISSION_SCHEMA,
         source,
         submission.submission_id,
-        submission.model_dump(mode="json"),
+        sealed(submission, key_id).model_dump(mode="json"),
         None,
         trace,
     )
@@ -369,7 +373,40 @@ def _validate(model: type[BaseModel], event: CloudEvent) -> Any:
 def parse_submission(event: CloudEvent) -> Submission:
     if event.get_type() != SUBMISSION_TYPE:
         raise InvalidMessage(f"ce_type {event.get_type()!r}: expected {SUBMISSION_TYPE}")
-    return _validate(Submission, event)
+    return opened(_validate(Submission, event))
+
+
+def sealed(submission: Submission, key_id: str | None = None) -> Submission:
+    """The submission as it may enter Kafka: payload and sample sealed with the patient's data key (its
+    pseudonym), or `key_id` (the day's key for input without a named patient: `crypto.day_key_id()`)."""
+    key_id = key_id or submission.patient_pseudonym
+    update = {
+        name: seal_text(key_id, name, value)
+        for name in ("payload", "sample")
+        if (value := getattr(submission, name)) is not None and not is_sealed(value)
+    }
+    return submission.model_copy(update=update) if update else submission
+
+
+def opened(submission: Submission) -> Submission:
+    """The submission with its sealed fields decrypted (and the payload checked against its hash);
+    InvalidMessage when the patient was erased (the key is shredded) or a sealed field is damaged."""
+    update = {}
+    try:
+        for name in ("payload", "sample"):
+            value = getattr(submission, name)
+            if is_sealed(value):
+                update[name] = open_text(name, value)
+    except Shredded:
+        raise InvalidMessage("data: crypto-shredded (the patient was erased); nothing to process") from None
+    except ValueError as exc:
+        raise InvalidMessage(f"data: {exc}") from None
+    if not update:
+        return submission
+    try:
+        return Submission.model_validate({**submission.model_dump(), **update})
+    except ValidationError as exc:
+        raise InvalidMessage(f"data: {exc.errors()[0].get('msg')}") from None
 
 
 def parse_result(event: CloudEvent) -> Result:

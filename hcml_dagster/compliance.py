@@ -1,0 +1,83 @@
+"""The orchestrator's side of erasure and retention: Dagster partitions, runs and event log; the scheduled
+retention job. The rules live in `hcml.compliance` (erasure, retention); this module is thin."""
+
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+
+from hcml.compliance.retention import enforce_retention
+from resources import tags
+from resources.partitions import samples_partitions
+
+
+def erase_from_instance(instance: dg.DagsterInstance, partitions: set[str], submissions: set[str]) -> tuple[dict, set]:
+    """Delete the runs of these partitions/submissions (run record, config, tags, event log with the
+    materializations, compute logs) and the dynamic partitions; (counts, the input URIs the runs read)."""
+    run_ids: set[str] = set()
+    for key in partitions:
+        run_ids |= {r.dagster_run.run_id for r in instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": key}))}
+    for sid in submissions:
+        run_ids |= {r.dagster_run.run_id for r in instance.get_run_records(dg.RunsFilter(tags={tags.SUBMISSION_ID: sid}))}
+    source_uris: set[str] = set()
+    for run_id in run_ids:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.tags.get(tags.SOURCE_URI):
+            source_uris.add(run.tags[tags.SOURCE_URI])
+        source = ((run.run_config or {}).get("ops", {}).get("sample_variants", {}) or {}) if run else {}
+        if isinstance(source, dict) and source.get("config", {}).get("source_uri"):
+            source_uris.add(source["config"]["source_uri"])
+        instance.delete_run(run_id)
+        logs = Path(instance.storage_directory()) / run_id
+        if logs.is_dir():
+            shutil.rmtree(logs, ignore_errors=True)  # the local compute logs (stdout/stderr of its steps)
+    existing = set(instance.get_dynamic_partitions(samples_partitions.name))
+    erased_partitions = sorted((partitions | submissions) & existing)
+    for key in erased_partitions:
+        instance.delete_dynamic_partition(samples_partitions.name, key)
+    _compact_sqlite(instance)
+    return {"runs": len(run_ids), "dynamic_partitions": len(erased_partitions)}, source_uris
+
+
+def _compact_sqlite(instance: dg.DagsterInstance) -> None:
+    """A deleted SQLite row stays readable in the file's free pages until VACUUM rewrites it: an embedded
+    (SQLite) instance's databases are compacted. (On Postgres, VACUUM is the database's own maintenance.)"""
+    import sqlite3
+
+    for path in Path(instance.root_directory).rglob("*.db"):
+        with sqlite3.connect(path) as db:
+            db.execute("VACUUM")
+
+
+def record_tombstone(instance: dg.DagsterInstance, pseudonym: str, seq: int | None, counts: dict) -> None:
+    """The erasure in lineage: a runless observation on `clinical_report` (pseudonym, counts, the trail's seq)."""
+    instance.report_runless_asset_event(
+        dg.AssetObservation(
+            asset_key="clinical_report",
+            metadata={
+                "erasure": "patient_erased",
+                "patient_pseudonym": pseudonym,
+                "audit_trail_seq": seq if seq is not None else -1,
+                **{f"erased/{k}": v for k, v in counts.items() if isinstance(v, int)},
+            },
+        )
+    )
+
+
+@dg.op(tags={"hcml/domain": "compliance"})
+def enforce_retention_op(context: dg.OpExecutionContext) -> dict:
+    """Delete inputs, reports and event keys past their retention (hcml.compliance.retention)."""
+    report = enforce_retention().as_dict()
+    context.log.info(f"retention enforced: {report}")
+    return report
+
+
+@dg.job(description="Enforce retention per data class (inputs, reports, events): HCML_RETENTION_*_DAYS.")
+def retention_job() -> None:
+    enforce_retention_op()
+
+
+retention_schedule = dg.ScheduleDefinition(
+    name="retention_daily", job=retention_job, cron_schedule="30 2 * * *", default_status=dg.DefaultScheduleStatus.RUNNING
+)
