@@ -1,7 +1,6 @@
 """The orchestrator's side of erasure and retention: Dagster partitions, runs and event log; the scheduled
 retention job. The rules live in `hcml.compliance` (erasure, retention); this module is thin."""
 
-
 import shutil
 from pathlib import Path
 
@@ -17,9 +16,13 @@ def erase_from_instance(instance: dg.DagsterInstance, partitions: set[str], subm
     materializations, compute logs) and the dynamic partitions; (counts, the input URIs the runs read)."""
     run_ids: set[str] = set()
     for key in partitions:
-        run_ids |= {r.dagster_run.run_id for r in instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": key}))}
+        run_ids |= {
+            r.dagster_run.run_id for r in instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": key}))
+        }
     for sid in submissions:
-        run_ids |= {r.dagster_run.run_id for r in instance.get_run_records(dg.RunsFilter(tags={tags.SUBMISSION_ID: sid}))}
+        run_ids |= {
+            r.dagster_run.run_id for r in instance.get_run_records(dg.RunsFilter(tags={tags.SUBMISSION_ID: sid}))
+        }
     source_uris: set[str] = set()
     for run_id in run_ids:
         run = instance.get_run_by_id(run_id)
@@ -36,8 +39,36 @@ def erase_from_instance(instance: dg.DagsterInstance, partitions: set[str], subm
     erased_partitions = sorted((partitions | submissions) & existing)
     for key in erased_partitions:
         instance.delete_dynamic_partition(samples_partitions.name, key)
+    _refresh_asset_rows(instance, run_ids)
     _compact_sqlite(instance)
     return {"runs": len(run_ids), "dynamic_partitions": len(erased_partitions)}, source_uris
+
+
+def _refresh_asset_rows(instance: dg.DagsterInstance, deleted_runs: set[str]) -> None:
+    """Deleting a run leaves a copy of its last materialization (metadata included: the sample name) cached
+    in the asset's row of the index; point the row at the latest remaining materialization instead.
+    Dagster's open-source storage has no partition wipe (`wipe_asset_partitions` raises), hence its schema."""
+    import sqlalchemy as db
+    from dagster._core.storage.event_log.schema import AssetKeyTable
+    from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+    from dagster._serdes import serialize_value
+
+    storage = instance.event_log_storage
+    if not isinstance(storage, SqlEventLogStorage) or not deleted_runs:
+        return
+    with storage.index_connection() as conn:
+        rows = conn.execute(db.select(AssetKeyTable.c.asset_key, AssetKeyTable.c.last_run_id)).fetchall()
+    for asset_key, last_run_id in rows:
+        if last_run_id not in deleted_runs:
+            continue
+        latest = instance.fetch_materializations(dg.AssetKey.from_db_string(asset_key), limit=1).records
+        values = {
+            "last_materialization": serialize_value(latest[0]) if latest else None,
+            "last_run_id": latest[0].run_id if latest else None,
+            "cached_status_data": None,  # recomputed from the event log on next read
+        }
+        with storage.index_connection() as conn:
+            conn.execute(AssetKeyTable.update().where(AssetKeyTable.c.asset_key == asset_key).values(**values))
 
 
 def _compact_sqlite(instance: dg.DagsterInstance) -> None:
@@ -79,5 +110,8 @@ def retention_job() -> None:
 
 
 retention_schedule = dg.ScheduleDefinition(
-    name="retention_daily", job=retention_job, cron_schedule="30 2 * * *", default_status=dg.DefaultScheduleStatus.RUNNING
+    name="retention_daily",
+    job=retention_job,
+    cron_schedule="30 2 * * *",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
 )
