@@ -11,9 +11,12 @@ from resources import tags
 from resources.partitions import samples_partitions
 
 
-def erase_from_instance(instance: dg.DagsterInstance, partitions: set[str], submissions: set[str]) -> tuple[dict, set]:
+def erase_from_instance(
+    instance: dg.DagsterInstance, partitions: set[str], submissions: set[str]
+) -> tuple[dict, set, set]:
     """Delete the runs of these partitions/submissions (run record, config, tags, event log with the
-    materializations, compute logs) and the dynamic partitions; (counts, the input URIs the runs read)."""
+    materializations, compute logs) and the dynamic partitions; (counts, the input URIs the runs read, the
+    run ids: their step outputs in the store go with the patient's objects)."""
     run_ids: set[str] = set()
     for key in partitions:
         run_ids |= {
@@ -41,7 +44,7 @@ def erase_from_instance(instance: dg.DagsterInstance, partitions: set[str], subm
         instance.delete_dynamic_partition(samples_partitions.name, key)
     _refresh_asset_rows(instance, run_ids)
     _compact_sqlite(instance)
-    return {"runs": len(run_ids), "dynamic_partitions": len(erased_partitions)}, source_uris
+    return {"runs": len(run_ids), "dynamic_partitions": len(erased_partitions)}, source_uris, run_ids
 
 
 def _refresh_asset_rows(instance: dg.DagsterInstance, deleted_runs: set[str]) -> None:

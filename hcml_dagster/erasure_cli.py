@@ -46,12 +46,13 @@ def erase(patient_id: str, partitions: tuple[str, ...], as_json: bool) -> None:
     pseudonym = pseudonymise(patient_id)
     submissions = patient_submissions(pseudonym, os.environ.get("HCML_KAFKA_BOOTSTRAP") or None)
     with dg.DagsterInstance.from_config(str(dagster_home())) as instance:
-        counts, source_uris = erase_from_instance(instance, set(partitions), submissions)
+        counts, source_uris, run_ids = erase_from_instance(instance, set(partitions), submissions)
         report = erase_patient(
             patient_id,
             partitions=set(partitions),
             submissions=submissions,
             source_uris=source_uris,
+            runs=run_ids,
             orchestrator=counts,
         )
         record_tombstone(instance, pseudonym, report.tombstone_seq, {**counts, "objects": report.objects_deleted})

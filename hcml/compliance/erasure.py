@@ -3,7 +3,8 @@
 What a patient leaves, and how each goes:
 - objects in the store (`open_store()`: local directory or Azure Blob): the submitted input and status
   (`submissions/<id>/`), the report (`reports/<partition>/`), the rejects and every asset output of the
-  partition (`rejects/<partition>.parquet`, `assets/<asset>/<partition>.*`): deleted;
+  partition (`rejects/<partition>.parquet`, `assets/<asset>/<partition>.*`), its runs' step outputs
+  (`runs/<run id>/`): deleted;
 - input files the runs read (a landing folder's VCF under the data dir): deleted;
 - append-only places (Kafka topics, backups): the submission's payload and sample were sealed with the
   patient's data key (`hcml.compliance.crypto`); the key is shredded, so what remains is unreadable;
@@ -69,11 +70,13 @@ def patient_submissions(pseudonym: str, bootstrap: str | None) -> set[str]:
             return found
 
 
-def _partition_objects(name: str, partitions: set[str], submissions: set[str]) -> bool:
-    """Is the store key `name` one of these partitions' or submissions' objects?"""
+def _partition_objects(name: str, partitions: set[str], submissions: set[str], runs: set[str] = frozenset()) -> bool:
+    """Is the store key `name` one of these partitions', submissions' or runs' objects?"""
     parts = name.split("/")
     if len(parts) < 2:
         return False
+    if parts[0] == "runs":  # a run's intermediate step outputs (e.g. one chromosome's annotations)
+        return parts[1] in runs
     if parts[0] == "submissions":
         return parts[1] in submissions
     if parts[0] == "reports":
@@ -83,17 +86,17 @@ def _partition_objects(name: str, partitions: set[str], submissions: set[str]) -
     return False
 
 
-def delete_objects(store: Any, partitions: set[str], submissions: set[str]) -> int:
+def delete_objects(store: Any, partitions: set[str], submissions: set[str], runs: set[str] = frozenset()) -> int:
     """Delete the partitions' and submissions' objects from a store; how many."""
     deleted = 0
     if isinstance(store, LocalStore):
-        for top in ("submissions", "reports", "rejects", "assets"):
+        for top in ("submissions", "reports", "rejects", "assets", "runs"):
             root = store.root / top
             if not root.is_dir():
                 continue
             for path in sorted(root.rglob("*"), reverse=True):
                 name = path.relative_to(store.root).as_posix()
-                if path.is_file() and _partition_objects(name, partitions, submissions):
+                if path.is_file() and _partition_objects(name, partitions, submissions, runs):
                     path.unlink()
                     deleted += 1
                 elif path.is_dir() and not any(path.iterdir()):
@@ -109,7 +112,7 @@ def delete_objects(store: Any, partitions: set[str], submissions: set[str]) -> i
         except ResourceNotFoundError:
             return 0
         for name in names:
-            if _partition_objects(name[len(prefix) :], partitions, submissions):
+            if _partition_objects(name[len(prefix) :], partitions, submissions, runs):
                 container.delete_blob(name, delete_snapshots="include")
                 deleted += 1
         return deleted
@@ -147,6 +150,7 @@ def erase_patient(
     partitions: set[str] | None = None,
     submissions: set[str] | None = None,
     source_uris: set[str] | None = None,
+    runs: set[str] | None = None,
     orchestrator: dict[str, int] | None = None,
     store: Any = None,
 ) -> ErasureReport:
@@ -155,7 +159,7 @@ def erase_patient(
     submissions = set(submissions or ())
     partitions = set(partitions or ()) | submissions  # a submission's partition is its id
     report = ErasureReport(pseudonym, submissions=len(submissions), partitions=len(partitions))
-    report.objects_deleted = delete_objects(store or open_store(), partitions, submissions)
+    report.objects_deleted = delete_objects(store or open_store(), partitions, submissions, set(runs or ()))
     report.input_files_deleted = delete_inputs(set(source_uris or ()))
     report.key_shredded = crypto.shred(pseudonym)
     report.orchestrator = dict(orchestrator or {})
