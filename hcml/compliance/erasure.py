@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,9 @@ def patient_submissions(pseudonym: str, bootstrap: str | None) -> set[str]:
             return found
 
 
-def _partition_objects(name: str, partitions: set[str], submissions: set[str], runs: set[str] = frozenset()) -> bool:
+def _partition_objects(
+    name: str, partitions: set[str], submissions: set[str], runs: AbstractSet[str] = frozenset()
+) -> bool:
     """Is the store key `name` one of these partitions', submissions' or runs' objects?"""
     parts = name.split("/")
     if len(parts) < 2:
@@ -86,7 +89,9 @@ def _partition_objects(name: str, partitions: set[str], submissions: set[str], r
     return False
 
 
-def delete_objects(store: Any, partitions: set[str], submissions: set[str], runs: set[str] = frozenset()) -> int:
+def delete_objects(
+    store: Any, partitions: set[str], submissions: set[str], runs: AbstractSet[str] = frozenset()
+) -> int:
     """Delete the partitions' and submissions' objects from a store; how many."""
     deleted = 0
     if isinstance(store, LocalStore):
