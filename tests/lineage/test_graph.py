@@ -93,3 +93,24 @@ def test_data_versions_are_content_hashes_and_change_with_the_content(tmp_path, 
     changed = {name for name in RAW_INPUTS if before[name] != after[name]}
     assert changed == {"clinvar_release", "vcf_landing"}
     assert after["clinvar_release"] == _sha256(clinvar)
+
+
+def test_a_new_clinvar_release_requests_the_bundle_rebuild(tmp_path, monkeypatch):
+    """Declarative automation: after the bundle is built, observing a changed ClinVar file requests
+    `reference_bundle` again (and nothing else is requested automatically)."""
+    from hcml_dagster.definitions import defs
+
+    release = tmp_path / "clinvar_2016-06-30.lifted_GRCh38.tsv.gz"
+    shutil.copy(REPO_ROOT / "data" / "clinvar" / "clinvar_2016-05-20.lifted_GRCh38.tsv.gz", release)
+    monkeypatch.setenv("HCML_CLINVAR", str(release))
+    monkeypatch.delenv("HCML_KAFKA_BOOTSTRAP", raising=False)
+    with dg.instance_for_test() as instance:
+        _observe(instance)
+        instance.report_runless_asset_event(dg.AssetMaterialization("reference_bundle"))  # built before
+        quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert quiet.total_requested == 0
+        release.write_bytes(release.read_bytes() + b"\n")  # the new release lands under the same path
+        _observe(instance)
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
+    assert result.total_requested == 1
+    assert result.get_requested_partitions(dg.AssetKey("reference_bundle")) == {None}
