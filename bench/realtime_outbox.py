@@ -70,6 +70,11 @@ def chain_cost(events: list) -> None:
             "action": "POST /v1/annotate", "outcome": "ok", "status": 200, "n_variants": 3, "duration_ms": 12.5}
     timed("audit log line, plain json.dumps (before)", len(flat),
           lambda: [json.dumps(line, separators=(",", ":")) for _ in flat])
+    from hcml.compliance.crypto import day_key_id, seal_text
+
+    payload = "21\t25891796\t.\tC\tT\t.\t.\t.\n" * 20  # 640 bytes, a small sync input
+    timed("seal an audit copy's payload (AES-GCM, day key)", len(flat),
+          lambda: [seal_text(day_key_id(), "payload", payload) for _ in flat])
     head = ChainHead("bench-log")
     timed("audit log line, chained (canonical JSON + sha256)", len(flat), lambda: [head.link_encoded(line) for _ in flat])
 

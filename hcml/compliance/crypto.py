@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hcml.config import data_dir
 
 PREFIX = "hcml-sealed:v1:"
-_cache: dict[str, tuple[Path, AESGCM]] = {}
+_cache: dict[tuple[str, str, str], tuple[str, AESGCM]] = {}  # (keystore, data dir, key id) -> (key file, cipher)
 
 
 class Shredded(Exception):
@@ -48,10 +48,11 @@ def _key_path(key_id: str) -> Path:
 
 
 def _cipher(key_id: str, create: bool) -> AESGCM:
-    path = _key_path(key_id)
-    cached = _cache.get(key_id)
-    if cached is not None and cached[0] == path and (create or path.exists()):
+    scope = (os.environ.get("HCML_KEYSTORE_DIR", ""), os.environ.get("HCML_DATA_DIR", ""), key_id)
+    cached = _cache.get(scope)  # the variables are read at each call; the paths built once per value
+    if cached is not None and (create or os.path.exists(cached[0])):  # a key shredded elsewhere is gone here
         return cached[1]
+    path = _key_path(key_id)
     if not path.exists():
         if not create:
             raise Shredded(f"key {key_id[:12]}... is gone: the data it sealed is erased")
@@ -72,7 +73,7 @@ def _cipher(key_id: str, create: bool) -> AESGCM:
         cipher = AESGCM(path.read_bytes())
     except FileNotFoundError:
         raise Shredded(f"key {key_id[:12]}... is gone: the data it sealed is erased") from None
-    _cache[key_id] = (path, cipher)
+    _cache[scope] = (str(path), cipher)
     return cipher
 
 
@@ -100,7 +101,8 @@ def open_text(field: str, value: str) -> str:
 def shred(key_id: str) -> bool:
     """Delete a data key (overwritten first); True when there was one."""
     path = _key_path(key_id)
-    _cache.pop(key_id, None)
+    for scope in [s for s in _cache if s[2] == key_id]:
+        _cache.pop(scope, None)
     try:
         size = path.stat().st_size
     except FileNotFoundError:
