@@ -25,11 +25,16 @@ from hcml.config import data_dir
 from hcml.storage import AzureBlobStore, LocalStore, open_store
 
 DEFAULT_DAYS = {"inputs": 30, "reports": 3650, "events": 30}
+VARIABLES = {
+    "inputs": "HCML_RETENTION_INPUTS_DAYS",
+    "reports": "HCML_RETENTION_REPORTS_DAYS",
+    "events": "HCML_RETENTION_EVENTS_DAYS",
+}
 CLASS_PREFIXES = {"inputs": ("submissions/",), "reports": ("reports/", "rejects/", "assets/")}
 
 
 def retention_days(data_class: str) -> float:
-    return float(os.environ.get(f"HCML_RETENTION_{data_class.upper()}_DAYS") or DEFAULT_DAYS[data_class])
+    return float(os.environ.get(VARIABLES[data_class]) or DEFAULT_DAYS[data_class])
 
 
 @dataclass
