@@ -144,31 +144,18 @@ def provenance_of(record: dict[str, Any]) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------------------------------- queueing
-def _looks_like_vcf(text: str) -> str | None:
-    """None if `text` plausibly is a VCF, else the precise problem (a full parse happens in the run)."""
-    head = text[:65536]
-    if not head.lstrip().startswith("##fileformat=VCF"):
-        return "line 1: a VCF must start with '##fileformat=VCFv4.x'"
-    for n, line in enumerate(head.splitlines(), 1):
-        if line.startswith("#CHROM"):
-            cols = line.split("\t")
-            if cols[:8] != ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO"]:
-                return f"line {n}: the #CHROM header must be tab-separated CHROM POS ID REF ALT QUAL FILTER INFO"
-            return None
-        if not line.startswith("##"):
-            return f"line {n}: record before the #CHROM header line"
-    return "no #CHROM header line in the first 64 KiB"
-
-
 def queue_submission(rt: Runtime, principal: Principal, body: SubmissionRequest) -> dict[str, Any] | JSONResponse:
     """Store the VCF, buffer the submission event; 503 + Retry-After when Kafka cannot take it."""
     from hcml.events import messages, topics
     from hcml.events.pseudonym import pseudonymise
+    from hcml.genomics.errors import InputError
+    from hcml.genomics.vcf import vcf_text_header
     from hcml.storage import open_store
 
-    problem = _looks_like_vcf(body.vcf)  # bad input is the caller's 4xx, whatever the state of Kafka
-    if problem:
-        return JSONResponse({"detail": f"vcf: {problem}"}, status_code=422)
+    try:  # bad input is the caller's 4xx, whatever the state of Kafka: the header rule every route applies
+        vcf_text_header(body.vcf)
+    except InputError as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
     retry = {"Retry-After": str(rt.settings.retry_after_seconds)}
     if not rt.publisher.enabled:
         return JSONResponse(

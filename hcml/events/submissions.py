@@ -54,6 +54,18 @@ def _store_payload(submission: Submission, store: Any) -> str:
     return store.put(key, submission.payload.encode("utf-8"))
 
 
+def _check_vcf_header(payload: str) -> None:
+    """The header rule every route applies (`hcml.genomics.vcf.vcf_header`), on an inline payload: a VCF that
+    breaks it is dead-lettered with the line named, not run. A stored payload is checked by the run's reader."""
+    from hcml.genomics.errors import InputError
+    from hcml.genomics.vcf import vcf_text_header
+
+    try:
+        vcf_text_header(payload)
+    except InputError as exc:
+        raise InvalidMessage(f"data.payload: {exc}") from None
+
+
 def classify(record: Record, store: Any) -> Accepted | str | None:
     """Accepted work, a dead-letter reason (str), or None for an audit copy to skip."""
     try:
@@ -66,6 +78,8 @@ def classify(record: Record, store: Any) -> Accepted | str | None:
                 f"data.input_kind: {submission.input_kind!r} is not run in batch "
                 f"(batch reads {', '.join(BATCH_INPUT_KINDS)}); submit it to the realtime API"
             )
+        if submission.payload is not None:
+            _check_vcf_header(submission.payload)
         return Accepted(record, event, submission, _store_payload(submission, store))
     except InvalidMessage as exc:
         return exc.reason

@@ -8,8 +8,10 @@ are rejected here, once per record; allele-level problems are left to the shared
 from __future__ import annotations
 
 import gzip
+import io
 import re
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,37 +74,68 @@ def read_bytes(source: str | Path | bytes) -> bytes:
     return data
 
 
-def split_header(data: bytes) -> tuple[list[str], list[str], int, list[str], int]:
-    """(lines, header, index of the first body line, samples, number of columns) of a VCF's text; raises
-    InputError when it is not a VCF. Shared by `parse_vcf` and its row-by-row twin `parse_vcf_rows`."""
-    text = data.decode("utf-8", errors="replace")
-    if "\x00" in text[:4096]:
-        raise InputError("input is not a VCF: it looks binary (not text, not gzip)")
-    lines = text.split("\n")
+def vcf_header(lines: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(header lines, sample names) of a VCF, read from its lines up to and including `#CHROM`; raises
+    InputError naming the line that breaks the rule. The one header rule of every route (the CLI, the
+    realtime direct and queued routes, the Kafka submissions consumer, the pipeline's sample assets):
+
+    - any number of `#` lines (meta lines), then the `#CHROM` line, before the first record;
+    - the `#CHROM` line's first eight tab-separated columns are CHROM POS ID REF ALT QUAL FILTER INFO
+      (VCF 4.x, section 1.5; case is not checked, as VEP does not);
+    - `##fileformat` is not required: VEP reads a VCF without it (ensembl-vep
+      `Bio::EnsEMBL::VEP::Parser::detect_format` skips every `#` line and decides on the first record).
+
+    A header and no records is a valid, empty VCF; no header and no records is empty input."""
     header: list[str] = []
-    chrom_line = None
-    for line in lines:
+    n = 0
+    for n, raw in enumerate(lines, 1):
+        line = raw.rstrip("\r\n")
         if not line.startswith("#"):
-            break
-        line = line.rstrip("\r")
+            if not line.strip() and not any(h.strip() for h in header) and _only_blank(lines):
+                break
+            raise InputError(
+                f"input is not a VCF: line {n}: {'a blank line' if not line.strip() else 'a record'} before the "
+                "#CHROM header line "
+                f"(a VCF names its columns, #CHROM POS ID REF ALT QUAL FILTER INFO, before its records)"
+            )
         header.append(line)
         if line.startswith("#CHROM"):
-            chrom_line = line
-            break
-    body_start = len(header)
-    if chrom_line is None:
-        # a header without records is a valid, empty VCF; no header at all is no VCF (VEP cannot tell its format)
-        if not any(line.strip() for line in lines):
-            raise InputError("empty input: no VCF header and no records")
-        raise InputError("input is not a VCF: no '#CHROM\\tPOS\\tID\\tREF\\tALT...' header line before the records")
-    columns = chrom_line.lstrip("#").split("\t")
-    if [c.upper() for c in columns[:8]] != VCF_COLUMNS:
-        raise InputError(
-            "input is not a VCF: the header line must start with #CHROM POS ID REF ALT QUAL FILTER INFO "
-            f"(tab-separated), found: {chrom_line[:120]!r}"
-        )
-    samples = columns[9:] if len(columns) > 9 else []
-    return lines, header, body_start, samples, len(columns)
+            columns = line.lstrip("#").split("\t")
+            if [c.upper() for c in columns[:8]] != VCF_COLUMNS:
+                raise InputError(
+                    f"input is not a VCF: line {n}: the #CHROM header line must start with "
+                    "#CHROM POS ID REF ALT QUAL FILTER INFO "
+                    f"(tab-separated), found: {line[:120]!r}"
+                )
+            return header, columns[9:] if len(columns) > 9 else []
+    if not header:
+        raise InputError("empty input: no VCF header and no records")
+    raise InputError(
+        f"input is not a VCF: line {n}: the header ends without a #CHROM line (a VCF names its columns, "
+        "#CHROM POS ID REF ALT QUAL FILTER INFO, before its records)"
+    )
+
+
+def _only_blank(lines: Iterable[str]) -> bool:
+    """Whether what is left of `lines` is blank (consumes it: called only on the way to an error)."""
+    return all(not line.strip() for line in lines)
+
+
+def vcf_text_header(text: str) -> tuple[list[str], list[str]]:
+    """`vcf_header` of a VCF's text, read lazily up to the #CHROM line (the records are not split); also
+    refuses binary input. What the routes that hold the text (queued submissions, Kafka) check it with."""
+    if "\x00" in text[:4096]:
+        raise InputError("input is not a VCF: it looks binary (not text, not gzip)")
+    return vcf_header(io.StringIO(text))
+
+
+def split_header(data: bytes) -> tuple[list[str], list[str], int, list[str], int]:
+    """(lines, header, index of the first body line, samples, number of columns) of a VCF's text; raises
+    InputError when it is not a VCF (`vcf_header`'s rule). Shared by `parse_vcf` and its row-by-row twin."""
+    text = data.decode("utf-8", errors="replace")
+    header, samples = vcf_text_header(text)
+    lines = text.split("\n")
+    return lines, header, len(header), samples, len(header[-1].split("\t"))
 
 
 def parse_vcf(data: bytes) -> VcfRecords:

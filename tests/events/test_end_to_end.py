@@ -157,8 +157,11 @@ def test_failed_run_publishes_a_failed_result(kafka_env, location, monkeypatch, 
     monkeypatch.setenv("HCML_DATA_DIR", str(tmp_path / "var"))
     bootstrap = kafka_env
     raw_start, annotated_start = end_offsets(bootstrap, topics.RAW), end_offsets(bootstrap, topics.ANNOTATED)
+    # a stored payload (binary: not inlined) that passes the consumer's checks and fails the run's reader: an
+    # inline VCF that breaks the header rule is dead-lettered before any run (test_submissions_sensor)
     sub = make_submission(submission_id="e2e-not-a-vcf", patient_id="MRN-X", requester="dr.f", department="genetics",
-                          project="p", input_kind="vcf", payload="this is not a VCF at all\n")
+                          project="p", input_kind="vcf", payload=b"\x1f\x8bnot a gzip stream\n",
+                          store=location["resources"]["storage"].open())
     with EventProducer(bootstrap) as producer:
         producer.send(topics.RAW, submission_event(sub))
     with dg.instance_for_test() as instance:

@@ -176,3 +176,23 @@ def test_lag_metric_counts_what_a_bounded_tick_left_behind(kafka_env, tmp_path):
     gauge = sum(KAFKA_CONSUMER_LAG.labels(topics.RAW, str(p), topics.GROUP_SUBMISSIONS_SENSOR)._value.get()
                 for p in start)
     assert gauge == 4
+
+
+@pytest.mark.parametrize("name", ["record-before-chrom", "wrong-chrom-columns"])
+def test_vcf_breaking_the_header_rule_is_dead_lettered_naming_the_line(kafka_env, tmp_path, name):
+    """The header rule every route applies (tests/vcf_header_cases.py): refused before any run."""
+    from tests.vcf_header_cases import BAD_HEADERS
+
+    body, expected = BAD_HEADERS[name]
+    bootstrap = kafka_env
+    start, dlq_start = end_offsets(bootstrap, topics.RAW), end_offsets(bootstrap, topics.DLQ)
+    sub = make_submission(submission_id=f"header-{name}", patient_id="MRN-8", requester="r", department="d",
+                          project="p", input_kind="vcf", payload=body)
+    with EventProducer(bootstrap) as producer:
+        producer.send(topics.RAW, submission_event(sub))
+    with dg.instance_for_test() as instance:
+        result = _tick(instance, bootstrap, dump_cursor(start), tmp_path / "store")
+    assert not result.run_requests
+    (dead,) = read_batch(bootstrap, topics.DLQ, f"test-dlq-header-{name}", dlq_start, max_seconds=15).records
+    reason = dict(dead.headers)[DLQ_REASON].decode()
+    assert reason.startswith("data.payload: ") and expected in reason

@@ -94,3 +94,18 @@ def test_unknown_sample_fails_clearly(bundle_dir, data_dir):
         message = failure.step_failure_data.error.message
         assert "requested sample is not among the VCF's 1 sample column(s)" in message
         assert "NA12878" not in message  # sample names may identify patients: never in logs
+
+
+@pytest.mark.parametrize("name", ["record-before-chrom", "wrong-chrom-columns"])
+def test_vcf_breaking_the_header_rule_fails_naming_the_line(bundle_dir, data_dir, tmp_path, name):
+    """The header rule every route applies (tests/vcf_header_cases.py), in the pipeline's sample asset."""
+    from tests.vcf_header_cases import BAD_HEADERS
+
+    body, expected = BAD_HEADERS[name]
+    source = tmp_path / f"{name}.vcf"
+    source.write_text(body)
+    with dg.instance_for_test() as instance:
+        result = _materialize(instance, local_resources(data_dir, bundle_dir), name, source)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        assert expected in failure.step_failure_data.error.message
