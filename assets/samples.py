@@ -5,6 +5,7 @@ import polars as pl
 
 from assets._common import OWNERS, PHI_TAGS, frame_metadata, measured, parquet_bytes
 from assets.sources import SAMPLE_SOURCES
+from hcml.genomics.bundle import ReferenceBundle
 from resources import ReferenceBundleResource, StorageResource
 from resources.jobs import SampleSourceConfig
 from resources.partitions import samples_partitions
@@ -55,7 +56,7 @@ def select_sample(
     return carried, out.height - carried.height, sample
 
 
-def read_source(uri: str, data: bytes, bundle, sample: str | None):
+def read_source(uri: str, data: bytes, bundle: ReferenceBundle, sample: str | None):
     """One sample of a cohort VCF (HCML_COHORT_MIN_SAMPLES sample columns or more): only its column is parsed,
     by htslib (`hcml.cohort.genotypes.read_sample`); None for any other input (read by `read_vcf`)."""
     import tempfile

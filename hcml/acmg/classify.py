@@ -9,6 +9,7 @@ and protein position through `hcml.ml.features` (the reading the model uses).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -17,6 +18,9 @@ from hcml.acmg import combine, criteria
 from hcml.acmg.config import EVALUATED, AcmgConfig, load_config
 from hcml.acmg.reference import AcmgReference, reference_for
 from hcml.ml.evidence import model_thresholds
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 VERSION = "hcml-acmg/1 (Richards 2015, ClinGen SVI, Tavtigian 2020 points)"
 
@@ -137,7 +141,7 @@ def _new_residue(amino_acids: list) -> list:
     return out
 
 
-def input_from_summary(summary: pl.DataFrame, bundle) -> dict:
+def input_from_summary(summary: pl.DataFrame, bundle: ReferenceBundle) -> dict:
     """A `summarise()` frame (+ pathogenicity_score) -> the classification input: the class from the
     annotator's own SO term (VEP's consequence), the new residue and protein position from its Amino_acids and
     Protein_position; the variant's ClinVar record (same GRCh38 allele) is found to keep it out of its evidence."""
@@ -286,7 +290,7 @@ def evaluate_criteria(
 
 def classify(
     frame: dict,
-    bundle,
+    bundle: ReferenceBundle,
     thresholds: dict | None,
     model: str = "model",
     config: AcmgConfig | None = None,
@@ -340,7 +344,9 @@ def _text_lists(name: str, values: list[list[str]]) -> pl.Series:
     return col if col.dtype == _TEXT_LIST else col.cast(_TEXT_LIST)
 
 
-def classify_summary(summary: pl.DataFrame, bundle, model=None, config: AcmgConfig | None = None) -> pl.DataFrame:
+def classify_summary(
+    summary: pl.DataFrame, bundle: ReferenceBundle, model=None, config: AcmgConfig | None = None
+) -> pl.DataFrame:
     """`summary` with the OUTPUT_SCHEMA columns appended (replaced when present): the one call the report, the
     realtime service and the annotate command make. `model`: the scorer (its calibrated PP3/BP4 thresholds: hcml.ml.evidence.model_thresholds)."""
     columns = set(summary.columns)
@@ -365,7 +371,9 @@ def provenance_record(config: AcmgConfig | None = None, model=None) -> dict:
     }
 
 
-def annotation_columns(annotations: pl.DataFrame, bundle, model=None, config: AcmgConfig | None = None) -> pl.DataFrame:
+def annotation_columns(
+    annotations: pl.DataFrame, bundle: ReferenceBundle, model=None, config: AcmgConfig | None = None
+) -> pl.DataFrame:
     """Annotations (one row per variant x feature) with the variant's classification on each of its rows:
     ACMG_class, ACMG_points, ACMG_criteria, ACMG_evidence (lines joined by ' & ', VEP's separator of several
     values in one field) -- the VEP-compatible writers' extra fields (`hcml annotate --acmg`)."""

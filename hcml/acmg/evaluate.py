@@ -9,9 +9,14 @@ from its HGVS as the model reads it, with its own ClinVar record(s) removed from
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from hcml.acmg import combine
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 TIER = {
     combine.PATHOGENIC: "P/LP",
@@ -56,7 +61,7 @@ def evaluation_set(split: str = "test", min_stars: int = MIN_STARS) -> pl.DataFr
     return cv.unique(subset=["symbol", "hgvs_c"], keep="first", maintain_order=True)
 
 
-def evaluate(bundle, scorer=None, split: str = "test", config=None) -> dict:
+def evaluate(bundle: ReferenceBundle, scorer=None, split: str = "test", config=None) -> dict:
     """Classify the evaluation set and compare with ClinVar: dangerous flips, three-tier concordance per
     consequence class, the share left VUS, agreement of the two combining systems, criteria usage."""
     from hcml.acmg.classify import classify, input_from_hgvs

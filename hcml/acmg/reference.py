@@ -15,11 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from hcml.config import reference_data_dir
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 NULL_CLASSES = ("stop_gained", "frameshift", "splice_site", "start_lost")
 GENE_COUNTS = ("n_plp_null", "n_plp_missense", "n_blb_missense", "n_plp")  # ClinVar evidence records per gene
@@ -127,7 +131,7 @@ def _constraint(genes: dict[str, int], n: int) -> tuple[np.ndarray, np.ndarray, 
     return loeuf, mis_z, path.name
 
 
-def _transcripts(bundle) -> dict[str, tuple[int, int]]:
+def _transcripts(bundle: ReferenceBundle) -> dict[str, tuple[int, int]]:
     """transcript id -> (cDNA position of the last exon-exon junction, protein length in codons)."""
     tx = bundle.transcripts.filter(pl.col("cds_start").is_not_null()).select("transcript_id", "cds_start", "cds_end")
     ex = bundle.exons.join(tx, on="transcript_id", how="inner").sort("transcript_id", "exon_number")
@@ -144,7 +148,7 @@ def _transcripts(bundle) -> dict[str, tuple[int, int]]:
 CACHE_VERSION = "1"
 
 
-def _clinvar_records(bundle) -> pl.DataFrame:
+def _clinvar_records(bundle: ReferenceBundle) -> pl.DataFrame:
     """Every ClinVar record of the bundle with its label, review stars and HGVS reading (consequence class, new
     amino acid, protein position: `hcml.ml.features.hgvs_block`, the model's reading). Reading 117k HGVS
     strings takes seconds (4 s of a container's 5 s cold start), so the result is kept in the bundle's own
@@ -182,7 +186,7 @@ def _clinvar_records(bundle) -> pl.DataFrame:
     return records
 
 
-def _read_clinvar_records(bundle) -> pl.DataFrame:
+def _read_clinvar_records(bundle: ReferenceBundle) -> pl.DataFrame:
     from hcml.ml.data import label_expr
     from hcml.ml.features import hgvs_block
 
@@ -218,7 +222,7 @@ def _read_clinvar_records(bundle) -> pl.DataFrame:
     )
 
 
-def build_reference(bundle, min_stars: int = 1) -> AcmgReference:
+def build_reference(bundle: ReferenceBundle, min_stars: int = 1) -> AcmgReference:
     rec = _clinvar_records(bundle)
     constraint_genes = pl.read_csv(constraint_path(), separator="\t", columns=["gene"])["gene"]
     symbols = pl.concat([rec["gene"], constraint_genes]).unique().sort().to_list()
@@ -311,7 +315,7 @@ def _alias_index(records: pl.DataFrame, aliases: pl.DataFrame) -> dict[str, int]
     return {a: row[r] for a, r in aliases.iter_rows() if r in row}
 
 
-def reference_for(bundle, min_stars: int = 1) -> AcmgReference:
+def reference_for(bundle: ReferenceBundle, min_stars: int = 1) -> AcmgReference:
     """The bundle's compiled reference, built once per bundle object and review-star floor (seconds: the
     realtime service warms it at start-up)."""
     cache = bundle.__dict__.setdefault("_acmg_reference", {})

@@ -22,7 +22,7 @@ def cohort() -> None:
 def _summarise(vcf: Path, panel: Path | None, out: Path):
     from hcml.cohort.stats import read_panel, summarise_cohort
     from hcml.config import bundle_dir
-    from hcml.genomics.bundle import ReferenceBundle
+    from hcml.genomics.bundle.load import ReferenceBundle
     from hcml.genomics.errors import InputError
 
     try:

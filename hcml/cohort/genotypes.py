@@ -21,11 +21,15 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from hcml.genomics.errors import TEXT_LIMIT, InputError
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 GT_TEXT = re.compile(r"^(\.|[0-9]+)([|/](\.|[0-9]+))*$")
 DEFAULT_CHUNK_RECORDS = 5000
@@ -202,7 +206,7 @@ def cohort_min_samples() -> int:
     return int(raw) if raw.strip().isdigit() else 50
 
 
-def read_sample(path: str | Path, bundle, sample: str):
+def read_sample(path: str | Path, bundle: ReferenceBundle, sample: str):
     """One sample's `ParsedInput` from a cohort VCF: every site (checked and normalised as `read_vcf` does)
     with that sample's GT, split per ALT as `read_vcf` splits it; htslib parses only that sample's column."""
     from hcml.genomics.errors import empty_rejects

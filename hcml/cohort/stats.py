@@ -19,11 +19,15 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from hcml.cohort.genotypes import GenotypeChunk, read_chunks
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 SITE_ANNOTATION_COLUMNS = [
     "most_severe_consequence",
@@ -99,7 +103,7 @@ def read_panel(path: str | Path) -> pl.DataFrame:
 
 def summarise_cohort(
     vcf: str | Path,
-    bundle,
+    bundle: ReferenceBundle,
     out: str | Path,
     panel: pl.DataFrame | None = None,
     records: int | None = None,

@@ -9,8 +9,12 @@ import contextlib
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 FORMATS = ["vep", "vcf", "json", "parquet"]
 EXIT_INPUT_ERROR = 2
@@ -95,7 +99,7 @@ def load_bundle(bundle_dir: Path | None):
         raise InputError(
             f"no reference bundle at {path} (no manifest.json): build one with `hcml reference build` or pass --bundle"
         )
-    from hcml.genomics.bundle import ReferenceBundle
+    from hcml.genomics.bundle.load import ReferenceBundle
 
     try:
         return ReferenceBundle.load(path)
@@ -162,7 +166,7 @@ def run(
     return counts
 
 
-def read_chunks(input_path, variants, sequence_path, kind, bundle, chunk_records: int | None = None):
+def read_chunks(input_path, variants, sequence_path, kind, bundle: ReferenceBundle, chunk_records: int | None = None):
     """ParsedInputs of consecutive runs of the input's records, with the whole input's line and row numbers.
 
     A VCF file or stdin is cut into chunks of `chunk_records` record lines (default HCML_ANNOTATE_CHUNK_RECORDS,
@@ -223,7 +227,7 @@ def _acmg_model():
         return False
 
 
-def annotate_chunk(parsed, bundle, classify_with=None):
+def annotate_chunk(parsed, bundle: ReferenceBundle, classify_with=None):
     """The chunk's annotations with each distinct allele annotated once (`AnnotatedChunk`).
 
     Cohort and multi-sample inputs, sorted by position, repeat the same allele in neighbouring records: its
@@ -240,7 +244,7 @@ def annotate_chunk(parsed, bundle, classify_with=None):
     return AnnotatedChunk(distinct, reps, parsed)
 
 
-def _distinct(variants, bundle):
+def _distinct(variants, bundle: ReferenceBundle):
     import polars as pl
 
     from hcml.genomics.annotate import annotate as annotate_variants
@@ -256,7 +260,7 @@ def _distinct(variants, bundle):
     return ann, reps.select("row", "rep")
 
 
-def annotate_in_batches(variants, bundle, batch_size: int = BATCH_SIZE, progress=None):
+def annotate_in_batches(variants, bundle: ReferenceBundle, batch_size: int = BATCH_SIZE, progress=None):
     """Annotations of `variants` as a stream of frames in input order, `batch_size` records at a time,
     each distinct allele of a batch annotated once; the frames equal `annotate(variants)` row for row."""
     from hcml.genomics.outputs import AnnotatedChunk
@@ -269,7 +273,7 @@ def annotate_in_batches(variants, bundle, batch_size: int = BATCH_SIZE, progress
             progress(min(start + batch_size, total), total)
 
 
-def write(fmt: str, chunks, output, bundle=None) -> None:
+def write(fmt: str, chunks, output, bundle: ReferenceBundle | None = None) -> None:
     """Write a stream of `AnnotatedChunk`s (or frames) in `fmt`."""
     from hcml.genomics import outputs
 

@@ -74,7 +74,7 @@ def build(
         _fail(str(exc))
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
-    from hcml.genomics.bundle import ReferenceBundle
+    from hcml.genomics.bundle.load import ReferenceBundle
 
     b = ReferenceBundle.load(path)
     from hcml.acmg.reference import reference_for

@@ -7,8 +7,12 @@ import gzip
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 FIELDS = [
     "Consequence",
@@ -108,7 +112,7 @@ def compare_annotations(
     )
 
 
-def compare_with_vep(vcf: Path, vep_tab: Path, bundle) -> Comparison:
+def compare_with_vep(vcf: Path, vep_tab: Path, bundle: ReferenceBundle) -> Comparison:
     """Annotate `vcf` with hcml and compare with VEP's tab output for the same file."""
     from hcml.genomics.annotate import annotate
     from hcml.genomics.inputs import read_vcf

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hcml.genomics.normalise import ALLELE_TOO_LONG, known_contigs, max_allele_length
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 # RefSeq chromosome accessions (GRCh38): NC_000021.9 -> 21
 _REFSEQ = re.compile(r"^NC_0000(\d\d)\.\d+$")
@@ -33,7 +37,7 @@ class Problem(ValueError):
         self.reason = reason
 
 
-def resolve_contig(bundle, name: str) -> str:
+def resolve_contig(bundle: ReferenceBundle, name: str) -> str:
     m = _REFSEQ.match(name)
     candidate = str(int(m.group(1))) if m else name
     chrom = bundle.contig_name(candidate)
@@ -42,14 +46,14 @@ def resolve_contig(bundle, name: str) -> str:
     return chrom
 
 
-def fetch(bundle, chrom: str, start: int, end: int) -> str:
+def fetch(bundle: ReferenceBundle, chrom: str, start: int, end: int) -> str:
     length = bundle.contigs[chrom]
     if start < 1 or end > length:
         raise Problem("POS", f"position {chrom}:{start}-{end} is outside contig {chrom} (length {length})")
     return bundle.fetch(chrom, start, end).upper()
 
 
-def edit_to_vcf(bundle, chrom: str, edit: Edit) -> tuple[int, str, str]:
+def edit_to_vcf(bundle: ReferenceBundle, chrom: str, edit: Edit) -> tuple[int, str, str]:
     """VCF-style (pos, ref, alt) of an HGVS edit; checks any sequence the string states against the genome."""
     if edit.end < edit.start:
         raise Problem("POS", f"range {edit.start}_{edit.end} ends before it starts")

@@ -10,8 +10,13 @@ frameshifts and `extTer{n}` for stop-loss extensions.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hcml.genomics.compiled import core
 from hcml.genomics.transcript_map import THREE_LETTER, translate_to_stop  # noqa: F401  (re-exported)
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 # '=' URL-escaped as VEP prints it, the three-letter codes of a peptide, and the p. description of a protein
 # change (`hgvs_protein_change(ref_prot, alt_prot, first_changed_hint=None, frameshift=False)`, None when no
@@ -24,7 +29,7 @@ synonymous = core.synonymous
 
 # ------------------------------------------------------------------------------------------- shifting
 def shift_indel(
-    bundle,
+    bundle: ReferenceBundle,
     chrom: str,
     start: int,
     end: int,
@@ -44,7 +49,7 @@ def shift_indel(
     return core.shift_indel(bases, first, start, end, ref, alt, direction, limit)
 
 
-def _seq(bundle, chrom: str, a: int, b: int) -> str:
+def _seq(bundle: ReferenceBundle, chrom: str, a: int, b: int) -> str:
     bases, first = bundle.sequence_array(chrom)
     if a >= first and b < first + len(bases):
         return bases[a - first : b - first + 1].tobytes().decode("ascii")
@@ -53,7 +58,13 @@ def _seq(bundle, chrom: str, a: int, b: int) -> str:
 
 # ------------------------------------------------------------------------------------------------ HGVSg
 def hgvs_genomic(
-    bundle, chrom: str, start: int, end: int, ref: str, alt: str, shifted: tuple[int, int, str, str] | None = None
+    bundle: ReferenceBundle,
+    chrom: str,
+    start: int,
+    end: int,
+    ref: str,
+    alt: str,
+    shifted: tuple[int, int, str, str] | None = None,
 ) -> str:
     """`21:g.25585636T>C`, `21:g.25880551del`, `21:g.25698752dup`, `21:g.25585661_25585662insA`.
     `shifted`: the variant's forward-strand `shift_indel` when the caller already has it."""

@@ -9,9 +9,13 @@ and output HGVS share one mapping.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from hcml.genomics.genomic_edits import Edit, Problem, edit_to_vcf
 from hcml.genomics.transcript_map import TranscriptIndex, parse_hgvs_position, revcomp
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 _POS = r"\*?-?\d+(?:[+-]\d+)?"
 _HGVS_C = re.compile(
@@ -24,7 +28,7 @@ _HGVS_C = re.compile(
 )
 
 
-def hgvs_c_to_vcf(text: str, bundle) -> tuple[str, int, str, str]:
+def hgvs_c_to_vcf(text: str, bundle: ReferenceBundle) -> tuple[str, int, str, str]:
     """(chrom, pos, ref, alt) for an HGVS c./n. string; raises Problem with a precise reason."""
     m = _HGVS_C.match(text.strip())
     if not m:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -21,6 +22,9 @@ from hcml.genomics.normalise import (
     number_rows,
 )
 from hcml.small_inputs import use_small_path
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 
 @dataclass
@@ -46,7 +50,7 @@ class ParsedInput:
         return f"{self.n_input} in = {self.variants.height} annotated + {self.rejects.height} rejected"
 
 
-def _check_bundle(bundle) -> None:
+def _check_bundle(bundle: ReferenceBundle) -> None:
     for attr in ("contigs", "contig_name", "fetch"):
         if not hasattr(bundle, attr):
             raise InputError(f"not a reference bundle: it has no '{attr}' (load one with ReferenceBundle.load)")
@@ -55,7 +59,7 @@ def _check_bundle(bundle) -> None:
 
 
 def finish(
-    cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle, n_input: int, **extra
+    cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle: ReferenceBundle, n_input: int, **extra
 ) -> tuple[ParsedInput, pl.DataFrame]:
     """Check and normalise candidates; merge their rejects with the reader's own, in input order.
 
@@ -82,7 +86,7 @@ def finish(
 
 
 def _finish_vectorised(
-    cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle, n_input: int, **extra
+    cands: pl.DataFrame, pre_rejects: pl.DataFrame, bundle: ReferenceBundle, n_input: int, **extra
 ) -> tuple[ParsedInput, pl.DataFrame]:
     variants, rejects = check_and_normalise(cands, bundle)
     rows = number_rows(variants)
@@ -93,7 +97,7 @@ def _finish_vectorised(
 def finish_rows(
     cands: list[tuple],
     pre_rejects: list[tuple],
-    bundle,
+    bundle: ReferenceBundle,
     n_input: int,
     rows_frame: bool = False,
     cand_dtype: pl.DataType = pl.UInt32,
@@ -125,7 +129,7 @@ def finish_rows(
     return ParsedInput(frame, reject_frame, n_input, **extra), None, variants
 
 
-def check_contig_lengths(header: list[str], bundle) -> None:
+def check_contig_lengths(header: list[str], bundle: ReferenceBundle) -> None:
     """A VCF whose ##contig lengths differ from the bundle's was called on another assembly (GRCh37 vs
     GRCh38): annotating it would give wrong answers or reject every record, so it is a whole-input error."""
     import re
@@ -145,7 +149,7 @@ def check_contig_lengths(header: list[str], bundle) -> None:
             )
 
 
-def read_vcf(source: str | Path | bytes, bundle) -> ParsedInput:
+def read_vcf(source: str | Path | bytes, bundle: ReferenceBundle) -> ParsedInput:
     """A VCF (path, text or bytes; plain or bgzipped), multi-allelic records split into one row per ALT."""
     from hcml.genomics.vcf import genotypes_long, parse_vcf, read_bytes
 
@@ -173,7 +177,7 @@ def read_vcf(source: str | Path | bytes, bundle) -> ParsedInput:
     return parsed
 
 
-def _read_small_vcf(data: bytes, bundle) -> ParsedInput | None:
+def _read_small_vcf(data: bytes, bundle: ReferenceBundle) -> ParsedInput | None:
     """`read_vcf` row by row for a VCF of a few records (hcml.small_inputs); None: not small, or left to the
     vectorised form (which then raises the same whole-input errors)."""
     from hcml.genomics.vcf import LINES_SCHEMA, genotype_rows, parse_vcf_rows, split_header
@@ -200,7 +204,7 @@ def _read_small_vcf(data: bytes, bundle) -> ParsedInput | None:
     return parsed
 
 
-def parse_variant_strings(items: list[str] | str, bundle) -> ParsedInput:
+def parse_variant_strings(items: list[str] | str, bundle: ReferenceBundle) -> ParsedInput:
     """`21-25891796-C-T`, `chr21:25891796:C:T`, `21:g.25891796C>T` (and g. del/ins/delins/dup),
     `ENST00000346798.7:c.2149G>A` (HGVS c. on a transcript of the bundle)."""
     from hcml.genomics.variant_strings import candidate_frames, candidate_rows
@@ -227,7 +231,7 @@ def parse_variant_strings(items: list[str] | str, bundle) -> ParsedInput:
     return parsed
 
 
-def call_sequence(sequence: str, bundle, name: str | None = None) -> ParsedInput:
+def call_sequence(sequence: str, bundle: ReferenceBundle, name: str | None = None) -> ParsedInput:
     """A raw DNA read of a gene region (plain or FASTA): locate it in the reference, call SNVs and indels."""
     from hcml.genomics.sequence_input import candidate_frames, candidate_tuples, sequence_rows
 
@@ -254,7 +258,7 @@ def sniff(text: str) -> str:
     return "variants"
 
 
-def read_input(source: str | Path | bytes, bundle, kind: str = "auto") -> ParsedInput:
+def read_input(source: str | Path | bytes, bundle: ReferenceBundle, kind: str = "auto") -> ParsedInput:
     """Dispatch on `kind` (auto | vcf | variants | sequence); `source` is a path, text or bytes."""
     from hcml.genomics.vcf import read_bytes
 

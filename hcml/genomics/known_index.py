@@ -12,9 +12,13 @@ maintain_order="left")` (the lookup has one row per key).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 KEY = ["chrom", "vstart", "vref", "valt"]
 
@@ -84,7 +88,7 @@ class KnownIndex:
         return [self.values.row(r) for r in rows]
 
 
-def known_index(bundle, lookup: pl.DataFrame) -> KnownIndex:
+def known_index(bundle: ReferenceBundle, lookup: pl.DataFrame) -> KnownIndex:
     """The bundle's KnownIndex over `lookup` (built on first use, cached on the bundle)."""
     k = bundle.__dict__.get("_known_index")
     if k is None or k[0] is not lookup:
@@ -92,7 +96,7 @@ def known_index(bundle, lookup: pl.DataFrame) -> KnownIndex:
     return k[1]
 
 
-def join_known(vv: pl.DataFrame, bundle, lookup: pl.DataFrame) -> pl.DataFrame:
+def join_known(vv: pl.DataFrame, bundle: ReferenceBundle, lookup: pl.DataFrame) -> pl.DataFrame:
     """`vv` (with chrom, vstart, vref, valt) + the lookup's columns for its variants, in `vv`'s order."""
     idx = known_index(bundle, lookup)
     rows = idx.rows(vv["chrom"], vv["vstart"].to_numpy(), vv["vref"], vv["valt"])

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from hcml.genomics.errors import InputError, as_rejects
 from hcml.genomics.structural import SV_COLUMNS, SYMBOLIC_ALT, structural_fields
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 # how far left an indel may shift (longest repeat we follow); the genome window is widened by this much
 SHIFT_MARGIN = 5_000
@@ -73,7 +77,7 @@ def _split_long_alleles(variants: pl.DataFrame, limit: int) -> tuple[pl.DataFram
     return variants.filter(longest <= limit), over
 
 
-def known_contigs(bundle) -> str:
+def known_contigs(bundle: ReferenceBundle) -> str:
     """The bundle's contigs as an unknown-contig reason lists them (the first ten, sorted)."""
     return ", ".join(sorted(bundle.contigs)[:10])
 
@@ -113,7 +117,7 @@ def empty_variants() -> pl.DataFrame:
 class GenomeWindow:
     """A stretch of one contig as a numpy byte array (1-based `start`), fetched once per input."""
 
-    def __init__(self, bundle, chrom: str, start: int, end: int):
+    def __init__(self, bundle: ReferenceBundle, chrom: str, start: int, end: int):
         length = bundle.contigs[chrom]
         self.chrom = chrom
         self.start = max(1, int(start))
@@ -129,7 +133,7 @@ class GenomeWindow:
         return self.seq[start - self.start : end - self.start + 1].tobytes().decode("ascii")
 
 
-def _windows(bundle, frame: pl.DataFrame) -> dict[str, GenomeWindow]:
+def _windows(bundle: ReferenceBundle, frame: pl.DataFrame) -> dict[str, GenomeWindow]:
     spans = frame.group_by("chrom").agg(
         pl.col("pos").min().alias("lo"), (pl.col("pos") + pl.col("ref").str.len_bytes()).max().alias("hi")
     )
@@ -416,7 +420,7 @@ def _check_exprs(known: str, with_sv: bool = False) -> tuple[pl.Expr, pl.Expr]:
     return field, reason
 
 
-def check_and_normalise(cands: pl.DataFrame, bundle) -> tuple[pl.DataFrame, pl.DataFrame]:
+def check_and_normalise(cands: pl.DataFrame, bundle: ReferenceBundle) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Validate candidates against the bundle; return (variants, rejects).
 
     Checks, first failure wins: allele characters, ALT equal to REF, unknown contig, position past the
@@ -543,7 +547,7 @@ class _Genome:
     """Reference bases for the twin: slices of the bundle's cached contig text (`contig_text`, shared with the
     HGVS writer) where it covers them, else `bundle.fetch` (the same bases: 'N' where there is no sequence)."""
 
-    def __init__(self, bundle):
+    def __init__(self, bundle: ReferenceBundle):
         self.bundle = bundle
         self.texts: dict[str, tuple[str, int]] = {}
 
@@ -601,7 +605,7 @@ def _normalise_row(genome: _Genome, chrom: str, pos: int, ref: str, alt: str, lo
     return anchor_pos, anchor + rotated if ref else anchor, anchor + rotated if alt else anchor
 
 
-def check_and_normalise_rows(cands: list[tuple], bundle) -> tuple[list[tuple], list[tuple]] | None:
+def check_and_normalise_rows(cands: list[tuple], bundle: ReferenceBundle) -> tuple[list[tuple], list[tuple]] | None:
     """Row-by-row twin of `check_and_normalise` followed by `number_rows`, for a few candidates.
 
     `cands`: CANDIDATE_SCHEMA tuples (cand, line, variant_id, chrom_in, pos, ref, alt, text). Returns

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import TYPE_CHECKING
 
 import edlib
 import numpy as np
@@ -23,6 +24,9 @@ import polars as pl
 from hcml.genomics.errors import InputError, rejects_frame
 from hcml.genomics.normalise import CANDIDATE_SCHEMA, vep_default_ids
 from hcml.genomics.transcript_map import revcomp
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 K = 16
 MAX_HITS = 8  # a seed with more hits than this is repetitive and does not vote
@@ -53,7 +57,7 @@ def _kmers(seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class SeedIndex:
     """Sorted 16-mers of every contig's real sequence (cached on the bundle)."""
 
-    def __init__(self, bundle):
+    def __init__(self, bundle: ReferenceBundle):
         keys, positions, chroms = [], [], []
         for c, name in enumerate(sorted(bundle.contigs)):
             arr, first = bundle.sequence_array(name)
@@ -69,7 +73,7 @@ class SeedIndex:
         self.chrom = np.concatenate(chroms)[order]
 
     @classmethod
-    def of(cls, bundle) -> SeedIndex:
+    def of(cls, bundle: ReferenceBundle) -> SeedIndex:
         idx = bundle.__dict__.get("_seed_index")
         if idx is None:
             idx = cls(bundle)
@@ -142,7 +146,9 @@ def clean_sequence(text: str) -> tuple[str, str | None]:
     return seq, name
 
 
-def sequence_candidates(text: str, bundle, name: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+def sequence_candidates(
+    text: str, bundle: ReferenceBundle, name: str | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     return candidate_frames(*sequence_rows(text, bundle, name))
 
 
@@ -168,7 +174,7 @@ def candidate_tuples(rows: list[tuple], bad: list[dict]) -> tuple[list[tuple], l
     return cands, rejects, len(cands) + len(rejects)
 
 
-def sequence_rows(text: str, bundle, name: str | None = None) -> tuple[list[tuple], list[dict]]:
+def sequence_rows(text: str, bundle: ReferenceBundle, name: str | None = None) -> tuple[list[tuple], list[dict]]:
     """The calls of a read as CANDIDATE_SCHEMA tuples without their variant_id (None), and the rejects of
     its clipped ends as REJECT_SCHEMA dicts; both forms start from these."""
     seq, fasta_name = clean_sequence(text)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -40,6 +41,9 @@ from hcml.genomics.annotate.pairs import _canonical_text, _fmt_range, _pairs, _r
 from hcml.genomics.annotate.tables import _B, FREQ_COLUMNS, OUTPUT_COLUMNS, _overlap
 from hcml.genomics.consequences import IMPACT_OF, SEVERITY_RANK, TERMS
 from hcml.genomics.transcript_map import TranscriptIndex
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 # the variants frame carries these for symbolic alleles (null for sequence alleles), only when the input has one
 SV_COLUMNS: dict[str, pl.DataType] = {"sv_class": pl.Utf8, "sv_end": pl.Int64}
@@ -195,7 +199,7 @@ def structural_fields(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 # ----------------------------------------------------------------------------------------- annotating
-def annotate_mixed(variants: pl.DataFrame, bundle, annotate_sequence) -> pl.DataFrame:
+def annotate_mixed(variants: pl.DataFrame, bundle: ReferenceBundle, annotate_sequence) -> pl.DataFrame:
     """Annotations of a variants frame with SV_COLUMNS: sequence alleles by `annotate_sequence` (the
     SNV/indel annotator), symbolic ones here; rows in variant order, OVERLAP_COLUMNS added."""
     is_sv = variants["sv_class"].is_not_null()
@@ -276,7 +280,7 @@ _SV_LOCATION_TERMS = (
 )
 
 
-def annotate_structural(variants: pl.DataFrame, bundle) -> pl.DataFrame:
+def annotate_structural(variants: pl.DataFrame, bundle: ReferenceBundle) -> pl.DataFrame:
     """One row per SV x transcript within 5 kb (or one intergenic row), VEP's columns + OVERLAP_COLUMNS."""
     idx = TranscriptIndex.of(bundle)
     names = {c: bundle.contig_name(c) or c for c in variants["chrom"].unique().to_list()}

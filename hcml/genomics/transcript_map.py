@@ -25,11 +25,15 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from hcml.genomics.compiled import core
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 # NCBI genetic codes (1 standard, 2 vertebrate mitochondrial) are defined once, in the compiled core
 # (rust/hcml_core), which also translates; the codon dicts here serve the vectorised (numpy) lookups.
@@ -96,7 +100,7 @@ class TranscriptIndex:
 
     _SHIFT = np.int64(1) << np.int64(32)
 
-    def __init__(self, bundle) -> None:
+    def __init__(self, bundle: ReferenceBundle) -> None:
         self.bundle = bundle
         tx = bundle.transcripts
         self.tx = tx
@@ -195,7 +199,7 @@ class TranscriptIndex:
         self.protein_prefix_series = pl.Series(self.protein_prefix, dtype=pl.Utf8)
 
     @classmethod
-    def of(cls, bundle) -> TranscriptIndex:
+    def of(cls, bundle: ReferenceBundle) -> TranscriptIndex:
         """The index of a bundle, built once and cached on the bundle object."""
         idx = bundle.__dict__.get("_transcript_index")
         if idx is None:
@@ -453,7 +457,7 @@ class TranscriptIndex:
 CODING_FILE, CODING_TABLE = "coding.bin", "coding.parquet"
 
 
-def write_coding_sequences(bundle, out) -> None:
+def write_coding_sequences(bundle: ReferenceBundle, out) -> None:
     """Compile every coding transcript's padded CDS (`TranscriptIndex.coding_sequence`, the one definition)
     into `coding.bin` + `coding.parquet` (transcript_id, offset, length), so that a loaded bundle maps them
     instead of splicing every transcript from its exons on first use (a genome: ~100,000 CDS, ~150 Mb)."""
@@ -479,7 +483,7 @@ def write_coding_sequences(bundle, out) -> None:
     ).write_parquet(out / CODING_TABLE)
 
 
-def _stored_coding_sequences(bundle, tx: pl.DataFrame, coding: np.ndarray):
+def _stored_coding_sequences(bundle: ReferenceBundle, tx: pl.DataFrame, coding: np.ndarray):
     """(memory-mapped bytes, offset and length per transcript row) of a bundle's coding.bin, or None."""
     path = getattr(bundle, "path", None)
     if path is None or not (path / CODING_TABLE).is_file() or not (path / CODING_FILE).is_file():

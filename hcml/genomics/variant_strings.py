@@ -8,6 +8,7 @@ the VCF reader is the vectorised path.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -15,6 +16,9 @@ from hcml.genomics.errors import MAX_POSITION, rejects_frame
 from hcml.genomics.genomic_edits import Edit, Problem, edit_to_vcf, fetch, resolve_contig
 from hcml.genomics.hgvs_input import hgvs_c_to_vcf
 from hcml.genomics.normalise import CANDIDATE_SCHEMA
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 # chrom-pos-ref-alt with '-', ':' or whitespace separators (gnomAD, UCSC-ish, VCF-ish)
 _SIMPLE = re.compile(
@@ -49,7 +53,7 @@ def parse_g(match: re.Match) -> Edit:
     return Edit("del", start, end, up(match["del"]))
 
 
-def one_candidate(text: str, bundle) -> tuple[str, int, str, str]:
+def one_candidate(text: str, bundle: ReferenceBundle) -> tuple[str, int, str, str]:
     """(chrom as given, pos, ref, alt) of one string, or raise Problem."""
     s = text.strip()
     if _HGVS_C_HINT.match(s):
@@ -88,7 +92,7 @@ def one_candidate(text: str, bundle) -> tuple[str, int, str, str]:
     )
 
 
-def candidate_rows(items: list[str], bundle) -> tuple[list[dict], list[dict]]:
+def candidate_rows(items: list[str], bundle: ReferenceBundle) -> tuple[list[dict], list[dict]]:
     """One CANDIDATE_SCHEMA dict per string that parses, one REJECT_SCHEMA dict (text not yet cut) per string
     that does not; both forms (`variant_candidates` and the row-by-row twin) start from these."""
     rows, bad = [], []
@@ -119,5 +123,5 @@ def candidate_frames(rows: list[dict], bad: list[dict]) -> tuple[pl.DataFrame, p
     return pl.DataFrame(rows, schema=CANDIDATE_SCHEMA), rejects_frame(bad)
 
 
-def variant_candidates(items: list[str], bundle) -> tuple[pl.DataFrame, pl.DataFrame]:
+def variant_candidates(items: list[str], bundle: ReferenceBundle) -> tuple[pl.DataFrame, pl.DataFrame]:
     return candidate_frames(*candidate_rows(items, bundle))

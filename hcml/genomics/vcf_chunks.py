@@ -20,9 +20,12 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from hcml.genomics.errors import InputError
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 CHUNK_RECORDS = 50_000  # record lines per chunk (hcml annotate's peak RSS: 320-420 MB, docs/annotation.md)
 READ_BYTES = 1 << 22
@@ -55,7 +58,7 @@ class VcfChunk:
 DISTINCT_SHARE = 0.7  # below this share of distinct record lines, a chunk parses each distinct line once
 
 
-def read_chunk(chunk: VcfChunk, bundle):
+def read_chunk(chunk: VcfChunk, bundle: ReferenceBundle):
     """The chunk as `read_vcf` reads it (line numbers of the whole file, rows from 0), each distinct record
     line parsed once when many repeat: a line's candidates, rejects and record are a function of its text,
     so repeated lines (a cohort's sites) take copies.  `genotypes` is left out (the writers do not read it).

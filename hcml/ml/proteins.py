@@ -16,12 +16,16 @@ from __future__ import annotations
 import functools
 import gzip
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from hcml.config import reference_data_dir
 from hcml.ml.aminoacids import AMINO_ACIDS, KYTE_DOOLITTLE
+
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
 REFSEQ_PROTEINS = ("protein", "refseq_proteins.clinvar2016.fa.gz")
 CONSTRAINT = ("constraint", "gnomad_v2.1_constraint.columns.tsv.gz")
@@ -93,7 +97,7 @@ def constraint_features(gene_symbol: Sequence[str | None]) -> np.ndarray:
     ]
 
 
-def bundle_proteins(bundle, summary: pl.DataFrame) -> dict[str, str]:
+def bundle_proteins(bundle: ReferenceBundle, summary: pl.DataFrame) -> dict[str, str]:
     """The bundle's translation of each summary row's transcript, keyed by the protein accession its HGVSp
     names (Ensembl protein id, or the transcript id when the bundle has no protein id), without version."""
     from hcml.genomics.transcript_map import TranscriptIndex

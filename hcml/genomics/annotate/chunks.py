@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import polars as pl
 
@@ -28,8 +30,11 @@ from .pairs import (
 from .snv import _snv_coding
 from .tables import _B, _COMP, _LETTERS, CHUNK_VARIANTS, OUTPUT_COLUMNS, _Cols, _ListCols, _vep_allele, vep_alleles
 
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
-def annotate(variants: pl.DataFrame, bundle) -> pl.DataFrame:
+
+def annotate(variants: pl.DataFrame, bundle: ReferenceBundle) -> pl.DataFrame:
     """Annotate a variants frame (see docs/CONTRACTS.md: row, variant_id, chrom, pos, ref, alt) against
     the bundle. Returns one row per variant x feature with VEP's columns."""
     idx = TranscriptIndex.of(bundle)
@@ -79,7 +84,7 @@ class _SmallVariants:
         self.vstart, self.vend, self.vref, self.valt = ([x[i] for x in reduced] for i in range(4))
 
     @classmethod
-    def of(cls, variants: pl.DataFrame, bundle) -> _SmallVariants:
+    def of(cls, variants: pl.DataFrame, bundle: ReferenceBundle) -> _SmallVariants:
         cols = {c: variants.get_column(c).to_list() for c in cls.COLUMNS}
         names: dict[str, str] = {}
         for c in cols["chrom"]:  # 'chr21' -> the bundle's '21'
@@ -92,7 +97,9 @@ class _SmallVariants:
         return _SmallVariants({c: x[start : start + length] for c, x in self.cols.items()}, self.schema)
 
 
-def _annotate_chunk(variants: pl.DataFrame | _SmallVariants, bundle, idx: TranscriptIndex) -> pl.DataFrame:
+def _annotate_chunk(
+    variants: pl.DataFrame | _SmallVariants, bundle: ReferenceBundle, idx: TranscriptIndex
+) -> pl.DataFrame:
     small = isinstance(variants, _SmallVariants)
     if small:
         sv = variants
@@ -305,7 +312,7 @@ _LOCATION_1, _LOCATION_2, _HGVSG_SNV = "{}:{}", "{}:{}-{}", "{}:g.{}{}>{}"
 
 def _small_frame(
     sv: _SmallVariants,
-    bundle,
+    bundle: ReferenceBundle,
     idx: TranscriptIndex,
     vi,
     t,
@@ -442,7 +449,7 @@ def _tx_text(idx: TranscriptIndex) -> dict[str, list]:
     return text
 
 
-def _hgvs_g(bundle, v: pl.DataFrame, chrom, vs, ve, vref_a, valt_a, is_snv, shifts) -> pl.Series:
+def _hgvs_g(bundle: ReferenceBundle, v: pl.DataFrame, chrom, vs, ve, vref_a, valt_a, is_snv, shifts) -> pl.Series:
     """HGVSg: substitutions vectorised, indels (3'-shifted) per variant, reusing the forward-strand shifts
     already made for HGVSc."""
     out = v.select(

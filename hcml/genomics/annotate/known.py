@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from .tables import FREQ_COLUMNS, vep_alleles
 
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
 
-def _known_table(bundle) -> pl.DataFrame:
+
+def _known_table(bundle: ReferenceBundle) -> pl.DataFrame:
     """Known variants keyed like VEP's reduced alleles, one row per (chrom, start, ref, alt); cached."""
     k = bundle.__dict__.get("_known_by_allele")
     if k is None:
@@ -31,7 +36,7 @@ def _known_table(bundle) -> pl.DataFrame:
     return k
 
 
-def _clinvar_table(bundle) -> pl.DataFrame:
+def _clinvar_table(bundle: ReferenceBundle) -> pl.DataFrame:
     """ClinVar significance keyed by VEP-reduced alleles, VEP's spelling ('Likely benign' ->
     'likely_benign'); several records at one allele are comma-joined. Cached."""
     k = bundle.__dict__.get("_clinvar_by_allele")
@@ -51,7 +56,7 @@ def _clinvar_table(bundle) -> pl.DataFrame:
 LOOKUP_FILE = "variant_lookup.parquet"
 
 
-def variant_lookup(bundle) -> pl.DataFrame:
+def variant_lookup(bundle: ReferenceBundle) -> pl.DataFrame:
     """Known variants and ClinVar keyed by VEP-reduced alleles (chrom, vstart, vref, valt) with
     Existing_variation, frequencies and CLIN_SIG (VEP's cache value, else ClinVar's). Precomputed by
     `build_bundle` (variant_lookup.parquet) so the first annotation of a cold process only reads it."""
@@ -72,7 +77,7 @@ def variant_lookup(bundle) -> pl.DataFrame:
     return k
 
 
-def _join_known(vv: pl.DataFrame, bundle) -> pl.DataFrame:
+def _join_known(vv: pl.DataFrame, bundle: ReferenceBundle) -> pl.DataFrame:
     """Known-variant id / frequencies / CLIN_SIG on position and allele (a left join, through the
     bundle's position index: see hcml.genomics.known_index)."""
     from hcml.genomics.known_index import join_known
