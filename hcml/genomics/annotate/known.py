@@ -85,7 +85,7 @@ def _join_known(vv: pl.DataFrame, bundle: ReferenceBundle) -> pl.DataFrame:
     return join_known(vv, bundle, variant_lookup(bundle))
 
 
-def release_significance(variants: pl.DataFrame, bundle) -> pl.Series:
+def release_significance(variants: pl.DataFrame, bundle: ReferenceBundle) -> pl.Series:
     """Each (chrom, pos, ref, alt)'s significance in the bundle's ClinVar release itself (VEP's spelling, several
     records comma-joined; None when the release has none). CLIN_SIG prefers VEP's cache value, which does not move
     with a new ClinVar release; reports state this one next to it."""
