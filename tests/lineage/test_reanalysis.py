@@ -260,3 +260,15 @@ def test_impact_table_and_bad_queries(world):
     assert both.exit_code != 0 and "exactly one" in both.output
     short = CliRunner().invoke(main, ["lineage", "impact", "--input", "abc"])
     assert short.exit_code != 0 and "--input" in short.output
+
+
+def test_a_new_champion_makes_every_current_report_stale(world):
+    """Last in the module: a promotion recorded in the event log (as `champion_model` records it) makes the current
+    reports, scored by the bundled model, stale; their re-runs get new run keys (one per evidence version)."""
+    r = _reanalyse(world)
+    world["instance"].report_runless_asset_event(
+        dg.AssetMaterialization("champion_model", metadata={"model_version": "999"}))
+    again = _evaluate(world, "reanalysis_sensor", HCML_REANALYSIS="on", HCML_REANALYSIS_MAX_COST="1000000")
+    assert {req.partition_key for req in again.run_requests} == set(world["configs"])
+    assert all("champion 999" in req.tags["hcml/reanalysis"] for req in again.run_requests)
+    assert not {req.run_key for req in again.run_requests} & {req.run_key for req in r["on"].run_requests}
