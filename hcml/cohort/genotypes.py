@@ -131,6 +131,7 @@ def read_chunks(
     rows: list[tuple] = []
     allele_idx: list[int] = []
     arrays: list[np.ndarray] = []
+    n_alts: list[int] = []  # ALT count of each row's record
     it = iter(vcf)
     try:
         while True:
@@ -144,35 +145,42 @@ def read_chunks(
             line = n_header + rec_no
             if "GT" not in (v.FORMAT or []):
                 raise InputError(f"line {line}: FORMAT {':'.join(v.FORMAT or [])[:40]!r} has no GT")
-            a = v.genotype.array()[:, :-1]  # drop the phase column
-            g = np.full((n_samples, 2), -2, np.int16)
-            g[:, : min(2, a.shape[1])] = a[:, :2]
-            if a.shape[1] > 2 and (a[:, 2:] != -2).any():
-                raise InputError(f"line {line}, field GT: ploidy above 2 (polyploid genotypes are not counted)")
+            a = v.genotype.array()
+            if a.shape[1] == 3:  # diploid: alleles, then the phase column
+                g = a[:, :2]
+            else:
+                g = np.full((n_samples, 2), -2, np.int16)
+                g[:, : min(2, a.shape[1] - 1)] = a[:, : min(2, a.shape[1] - 1)]
+                if a.shape[1] > 3 and (a[:, 2:-1] != -2).any():
+                    raise InputError(f"line {line}, field GT: ploidy above 2 (polyploid genotypes are not counted)")
             alts = v.ALT
-            if g.max(initial=-1) > len(alts):
-                k = int(np.argmax(g.max(axis=1) > len(alts))) + 1
-                raise InputError(
-                    f"line {line}, field GT of sample column {k} of {n_samples}: allele {int(g[k - 1].max())} "
-                    f"but the record has {len(alts)} ALT allele(s)"
-                )
             vid = v.ID or "."
             text = f"{v.CHROM}\t{v.POS}\t{vid}\t{v.REF}\t{','.join(alts)}"[:TEXT_LIMIT]
             for k, alt in enumerate(alts, 1):
                 rows.append((len(rows), line, vid, v.CHROM, v.POS, v.REF, alt, text))
                 allele_idx.append(k)
                 arrays.append(g)
+                n_alts.append(len(alts))
             if len(arrays) >= records:
-                yield _chunk(rows, allele_idx, arrays)
-                rows, allele_idx, arrays = [], [], []
+                yield _chunk(rows, allele_idx, arrays, n_alts)
+                rows, allele_idx, arrays, n_alts = [], [], [], []
         if arrays:
-            yield _chunk(rows, allele_idx, arrays)
+            yield _chunk(rows, allele_idx, arrays, n_alts)
     finally:
         vcf.close()
 
 
-def _chunk(rows: list[tuple], allele_idx: list[int], arrays: list[np.ndarray]) -> GenotypeChunk:
-    return GenotypeChunk(sites_frame(rows), np.asarray(allele_idx, np.int16), np.stack(arrays))
+def _chunk(rows: list[tuple], allele_idx: list[int], arrays: list[np.ndarray], n_alts: list[int]) -> GenotypeChunk:
+    """Stack a chunk; a GT naming an allele the record lacks is found here, for the whole chunk at once."""
+    alleles = np.stack(arrays)
+    too_high = np.maximum(alleles[..., 0], alleles[..., 1]) > np.asarray(n_alts, np.int16)[:, None]
+    if too_high.any():
+        i, k = np.argwhere(too_high)[0]
+        raise InputError(
+            f"line {rows[i][1]}, field GT of sample column {k + 1} of {alleles.shape[1]}: allele "
+            f"{int(alleles[i, k].max())} but the record has {n_alts[i]} ALT allele(s)"
+        )
+    return GenotypeChunk(sites_frame(rows), np.asarray(allele_idx, np.int16), alleles)
 
 
 def sites_frame(rows: list[tuple]) -> pl.DataFrame:

@@ -54,11 +54,12 @@ def site_counts(chunk: GenotypeChunk, groups: np.ndarray | None = None, n_groups
     """The counts of every row of a chunk (see the module's rules); with `groups` (a group index per
     sample), AC and AN per group as (rows x n_groups) arrays under `ac_by_group` / `an_by_group`."""
     g = chunk.alleles
-    k = chunk.allele.astype(np.int16)[:, None, None]
-    called = g >= 0
-    n_called = called.sum(axis=2, dtype=np.int16)
-    dose = (g == k).sum(axis=2, dtype=np.int16)
-    missing = (g == -1).any(axis=2) | (n_called == 0)
+    k = chunk.allele.astype(np.int16)[:, None]
+    # the two allele slots apart: reductions over a last axis of length 2 are slow in numpy
+    a0, a1 = g[..., 0], g[..., 1]
+    n_called = (a0 >= 0).astype(np.int16) + (a1 >= 0)
+    dose = (a0 == k).astype(np.int16) + (a1 == k)
+    missing = (a0 == -1) | (a1 == -1) | (n_called == 0)
     full = ~missing
     n_samples = g.shape[1]
     out = {
