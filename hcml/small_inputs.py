@@ -8,7 +8,8 @@ the same frame. Every twin is held equal to its vectorised form by tests that fo
 real inputs (`forced`) and compare every column; the vectorised form stays the definition.
 
 HCML_SMALL_INPUT_MAX (default 256): calls with at most this many rows (variants, or feature rows) take the
-twin; 0 turns the twins off. The twins stay cheaper than polars up to a few hundred variants (one process,
+twin; 0 turns the twins off. HCML_SMALL_PATH (default `auto`) forces the choice for every call: `on` (the
+twins whatever the size) or `off` (the vectorised forms); tests run with `pytest --small-path=on|off`. The twins stay cheaper than polars up to a few hundred variants (one process,
 `bench/realtime_small_inputs.py`: interpret of 100 variants 13.7 -> 4.6 ms CPU, 200: 14.0 -> 7.4 ms, 400: 16.9
 -> 13.1 ms, 800: 21.4 -> 24.9 ms), so a clinical panel takes them too.
 """
@@ -33,10 +34,21 @@ def small_input_max() -> int:
         raise ValueError(f"HCML_SMALL_INPUT_MAX must be an integer, got {raw!r}") from None
 
 
+def small_path_setting() -> Literal["auto", "on", "off"]:
+    """HCML_SMALL_PATH, read at call time: `auto` (by size), `on` or `off` (forced for every call)."""
+    raw = os.environ.get("HCML_SMALL_PATH", "").strip().lower() or "auto"
+    if raw not in ("auto", "on", "off"):
+        raise ValueError(f"HCML_SMALL_PATH must be auto, on or off, got {raw!r}")
+    return raw  # type: ignore[return-value]
+
+
 def use_small_path(n_rows: int) -> bool:
     """True when a call of `n_rows` rows should take the row-by-row twin."""
     if _forced is not None:
         return _forced == "small"
+    setting = small_path_setting()
+    if setting != "auto":
+        return setting == "on"
     return 0 < n_rows <= small_input_max()
 
 

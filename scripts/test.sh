@@ -20,4 +20,16 @@ set +e
 rc=$?
 set -e
 if [[ $rc -eq 5 ]]; then echo "pytest collected no tests" >&2; exit 1; fi
+# the whole suite (no arguments): the tests whose outcome depends on the small-input path (marker small_path)
+# again with the row-by-row twins forced on, then off (docs/CONTRIBUTING.md, "Two paths, both tested")
+if [[ $# -eq 0 ]]; then
+  for path in on off; do
+    echo "==> tests marked small_path with --small-path=$path"
+    set +e
+    .venv/bin/python -m pytest -q -m small_path --small-path="$path"
+    pass_rc=$?
+    set -e
+    if [[ $pass_rc -ne 0 ]]; then rc=$pass_rc; fi
+  done
+fi
 exit $rc

@@ -14,11 +14,27 @@ pytest_plugins = [
 ]
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--small-path",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="force the row-by-row twins of hcml.small_inputs on or off for every call (HCML_SMALL_PATH, "
+        "inherited by the services the tests start); CI runs the tests marked small_path with on and off",
+    )
+
+
 def pytest_configure(config):
     """Every session starts from an empty data directory: tests never read or write the developer's var/
     (a champion model or Dagster history left there by `hcml demo` must not change what a test sees)."""
     config._hcml_data_dir = tempfile.mkdtemp(prefix="hcml-test-data-")
     os.environ["HCML_DATA_DIR"] = config._hcml_data_dir
+    os.environ["HCML_SMALL_PATH"] = config.getoption("--small-path")
+    config.addinivalue_line(
+        "markers",
+        "small_path: the outcome depends on whether the small-input twins or the vectorised forms run "
+        "(scripts/test.sh runs these again with --small-path=on and --small-path=off)",
+    )
 
 
 def pytest_unconfigure(config):

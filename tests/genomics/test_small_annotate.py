@@ -254,6 +254,20 @@ def test_order_by_severity_ties_and_missing_scores(bundle, variants):
                  frame.with_columns(pl.lit(1, pl.Int32).alias("severity_rank"))]:
         want, got = both(order_by_severity, call)
         assert_frame_equal(got, want)
+        assert_frame_equal(want, polars_sorted(call))
+
+
+def polars_sorted(summary: pl.DataFrame) -> pl.DataFrame:
+    """The order written down again with polars' own sort (a second computation, not hcml's code): SO rank
+    (unknown or missing term last), score descending with polars' NaN / null placement, row."""
+    from hcml.genomics.consequences import SEVERITY_RANK
+
+    worst = max(SEVERITY_RANK.values()) + 1
+    ranked = summary.drop("severity_rank", strict=False).with_columns(
+        pl.col("most_severe_consequence").replace_strict(SEVERITY_RANK, default=worst, return_dtype=pl.Int32)
+        .fill_null(worst).alias("severity_rank"))
+    return ranked.sort(["severity_rank", "pathogenicity_score", "row"], descending=[False, True, False],
+                       nulls_last=True, maintain_order=True)
 
 
 def test_interpret_with_the_bundled_scorer(bundle, variants):
@@ -283,6 +297,7 @@ def test_switch_follows_the_number_of_variants(bundle, variants, monkeypatch):
     import hcml.genomics.annotate.summary as S
     import hcml.interpret as I
 
+    monkeypatch.setenv("HCML_SMALL_PATH", "auto")  # whatever --small-path the session runs with
     monkeypatch.setenv("HCML_SMALL_INPUT_MAX", "32")
     assert CHUNK_VARIANTS > 32
     taken = []
@@ -300,3 +315,21 @@ def test_switch_follows_the_number_of_variants(bundle, variants, monkeypatch):
     taken.clear()
     summarise(annotate(v.head(1), bundle))
     assert taken == []
+
+
+def test_the_path_setting_forces_every_call(monkeypatch):
+    """HCML_SMALL_PATH (what `pytest --small-path` sets): `on` / `off` win over the size rule, `auto` is the
+    size rule, `forced()` wins over the setting, and a bad value is named."""
+    from hcml.small_inputs import use_small_path
+
+    monkeypatch.setenv("HCML_SMALL_INPUT_MAX", "32")
+    expected = {"auto": [False, True, True, False], "on": [True] * 4, "off": [False] * 4}
+    for setting, want in expected.items():
+        monkeypatch.setenv("HCML_SMALL_PATH", setting)
+        assert [use_small_path(n) for n in (0, 1, 32, 33)] == want, setting
+    monkeypatch.setenv("HCML_SMALL_PATH", "off")
+    with forced("small"):
+        assert use_small_path(10_000)
+    monkeypatch.setenv("HCML_SMALL_PATH", "sometimes")
+    with pytest.raises(ValueError, match="HCML_SMALL_PATH must be auto, on or off"):
+        use_small_path(1)

@@ -262,6 +262,7 @@ def test_the_switch_chooses_the_twin_for_small_calls(bundle, monkeypatch, satura
         return real(cands, b)
 
     monkeypatch.setattr(inputs, "check_and_normalise_rows", spy)
+    monkeypatch.setenv("HCML_SMALL_PATH", "auto")  # whatever --small-path the session runs with
     monkeypatch.setenv("HCML_SMALL_INPUT_MAX", "32")
     parse_variant_strings(saturation_strings[:32], bundle)
     parse_variant_strings(saturation_strings[:33], bundle)

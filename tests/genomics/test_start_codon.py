@@ -35,6 +35,8 @@ import pytest
 
 from hcml.genomics.annotate import annotate
 
+pytestmark = pytest.mark.small_path  # the outcome depends on the path: CI runs it with each forced
+
 GENES = ["MRPL39", "JAM2", "ATP5J", "ATP5PF", "GABPA", "APP"]
 COMPARED = ["start_lost", "start_retained_variant", "frameshift_variant", "inframe_deletion", "inframe_insertion",
             "coding_sequence_variant", "5_prime_UTR_variant"]

@@ -8,6 +8,8 @@ from hcml.ml.model import MODEL_NAME
 from hcml.ml.serving import load_scorer
 from hcml.ml.training import FEATURE_NAMES
 
+pytestmark = pytest.mark.small_path  # the outcome depends on the path: CI runs it with each forced
+
 
 @pytest.fixture
 def bundled(monkeypatch):

@@ -13,6 +13,8 @@ from hcml.config import REPO_ROOT
 
 from .conftest import auth
 
+pytestmark = pytest.mark.small_path  # the outcome depends on the path: CI runs it with each forced
+
 DATA = REPO_ROOT / "data"
 VCF_HEADER = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
 
