@@ -75,36 +75,55 @@ def order_by_severity(summary: pl.DataFrame) -> pl.DataFrame:
     if use_small_path(summary.height):
         return _order_small(summary)
     ranks, worst = _severity_ranks()
-    ranked = summary.drop("severity_rank", strict=False).join(
-        ranks, on="most_severe_consequence", how="left", maintain_order="left"
+    rank = (
+        summary.select("most_severe_consequence")
+        .join(ranks, on="most_severe_consequence", how="left", maintain_order="left")
+        .get_column("severity_rank")
+        .fill_null(worst)
     )
-    ranked = ranked.with_columns(pl.col("severity_rank").fill_null(worst))
-    return ranked.sort(
-        ["severity_rank", "pathogenicity_score", "row"],
-        descending=[False, True, False],
-        nulls_last=True,
+    score, row = summary.get_column("pathogenicity_score"), summary.get_column("row")
+    order = _severity_order(
+        rank.to_numpy(),
+        score.cast(pl.Float64).fill_null(0.0).to_numpy(),
+        score.is_null().to_numpy(),
+        row.fill_null(0).to_numpy(),
+        row.is_null().to_numpy(),
     )
+    return _in_order(summary, order, rank.gather(order))
 
 
 def _order_small(summary: pl.DataFrame) -> pl.DataFrame:
-    """`order_by_severity` row by row (the small-input path, hcml.small_inputs): the same rank table, the
-    same sort (rank; score descending with NaN first and null last, as polars sorts; row) in Python, the
-    rows taken in that order (no gather when already in order) and severity_rank (Int32) added last."""
+    """`order_by_severity` for the small-input path: the same rank table and `_severity_order`, its inputs
+    read from Python lists instead of polars columns."""
     from hcml.genomics.consequences import SEVERITY_RANK
 
     worst = _severity_ranks()[1]
     msc, scores, rows = (
         summary.get_column(c).to_list() for c in ("most_severe_consequence", "pathogenicity_score", "row")
     )
-    ranks = [worst if m is None else SEVERITY_RANK.get(m, worst) for m in msc]
+    rank = np.array([worst if m is None else SEVERITY_RANK.get(m, worst) for m in msc], np.int32)
+    order = _severity_order(
+        rank,
+        np.array([0.0 if s is None else s for s in scores], np.float64),
+        np.array([s is None for s in scores], bool),
+        np.array([0 if r is None else r for r in rows], np.int64),
+        np.array([r is None for r in rows], bool),
+    )
+    return _in_order(summary, order, pl.Series("severity_rank", rank[order], dtype=pl.Int32))
 
-    def key(i: int) -> tuple:
-        s, row = scores[i], rows[i]
-        score = (2, 0.0) if s is None else (0, 0.0) if s != s else (1, -s)  # s != s: NaN
-        return ranks[i], score, row is None, row or 0
 
-    order = sorted(range(len(ranks)), key=key)
+def _severity_order(rank, score, score_null, row, row_null) -> np.ndarray:
+    """The order of `order_by_severity`, the one definition both paths read: severity rank ascending, then
+    the score descending (NaN first, as polars sorts it, and a missing score last), then row (missing last)."""
+    nan = np.isnan(score)
+    score_group = np.where(score_null, 2, np.where(nan, 0, 1))  # NaN, then numbers, then missing
+    neg_score = np.where(score_null | nan, 0.0, -score)
+    return np.lexsort((row, row_null, neg_score, score_group, rank))
+
+
+def _in_order(summary: pl.DataFrame, order: np.ndarray, rank: pl.Series) -> pl.DataFrame:
+    """The summary's rows in `order` (no gather when already in order), severity_rank (Int32) added last."""
     out = summary.drop("severity_rank") if "severity_rank" in summary.columns else summary
-    if order != list(range(len(order))):
+    if not np.array_equal(order, np.arange(len(order))):
         out = out[order]
-    return out.hstack([pl.Series("severity_rank", [ranks[i] for i in order], dtype=pl.Int32)])
+    return out.hstack([rank.alias("severity_rank").cast(pl.Int32)])

@@ -77,13 +77,9 @@ def _fmt_range(x: np.ndarray, xo: np.ndarray, y: np.ndarray, yo: np.ndarray, ok:
     """VEP's format_coords over arrays: 'a', 'a-b' (sorted), 'a-?', '?-b', or null. Text is built only
     for the rows that get one: single positions are number text, the others (sorted in numpy) one
     concatenation of two parts."""
-    sel = np.flatnonzero(ok & (xo | yo))
+    sel, a, b, one, xo, yo = _range_parts(x, xo, y, yo, ok)
     if not len(sel):
         return _null_text(len(ok))
-    x, xo, y, yo = x[sel], xo[sel], y[sel], yo[sel]
-    both = xo & yo
-    one = both & (x == y)
-    a, b = np.where(both, np.minimum(x, y), x), np.where(both, np.maximum(x, y), y)
     k = np.flatnonzero(~one)
     text = _num_text(np.where(one, a, 0))
     if len(k):  # ranges: one concatenation (none for the usual single-position rows)
@@ -101,16 +97,23 @@ def _fmt_range(x: np.ndarray, xo: np.ndarray, y: np.ndarray, yo: np.ndarray, ok:
     return _null_text(len(ok)).scatter(sel, text)
 
 
+def _range_parts(x: np.ndarray, xo: np.ndarray, y: np.ndarray, yo: np.ndarray, ok: np.ndarray) -> tuple:
+    """VEP's format_coords decisions, the one definition both paths read: the rows that get a text (`ok` and
+    at least one end known), their two numbers (sorted when both are known), whether the text is a single
+    position (both known and equal), and which ends are known (an unknown end is written '?')."""
+    sel = np.flatnonzero(ok & (xo | yo))
+    x, xo, y, yo = x[sel], xo[sel], y[sel], yo[sel]
+    both = xo & yo
+    one = both & (x == y)
+    return sel, np.where(both, np.minimum(x, y), x), np.where(both, np.maximum(x, y), y), one, xo, yo
+
+
 def _fmt_range_list(x: np.ndarray, xo: np.ndarray, y: np.ndarray, yo: np.ndarray, ok: np.ndarray) -> list:
-    """`_fmt_range` row by row (the small-input path): the same texts as a list."""
+    """`_fmt_range` for the small-input path: the texts of `_range_parts` as a list."""
     out: list[str | None] = [None] * len(ok)
-    for i in np.flatnonzero(ok & (xo | yo)).tolist():
-        a, b, ao, bo = int(x[i]), int(y[i]), bool(xo[i]), bool(yo[i])
-        if ao and bo:
-            a, b = min(a, b), max(a, b)
-            out[i] = str(a) if a == b else f"{a}-{b}"
-        else:
-            out[i] = f"{a if ao else '?'}-{b if bo else '?'}"
+    sel, a, b, one, xo, yo = _range_parts(x, xo, y, yo, ok)
+    for i, a_, b_, one_, ao, bo in zip(sel.tolist(), a.tolist(), b.tolist(), one.tolist(), xo.tolist(), yo.tolist()):
+        out[i] = str(a_) if one_ else f"{a_ if ao else '?'}-{b_ if bo else '?'}"
     return out
 
 
