@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from hcml.genomics.consequences import SEVERITY_RANK, TERMS
@@ -46,13 +47,49 @@ def summarise(annotations: pl.DataFrame) -> pl.DataFrame:
     then transcript id), with the variant's known-variant data."""
     if _few_variants(annotations):
         return _summarise_small(annotations)
+    first_term = pl.col("Consequence").str.split(",").list.first()
+    terms, ranks = _distinct_severities(annotations.select(first_term.unique()).to_series())
+    severity = {t: r for t, r in zip(terms, ranks) if t is not None}  # a missing term stays missing
     a = annotations.with_columns(
-        _rank=pl.col("Consequence").str.split(",").list.first().replace_strict(SEVERITY_RANK, default=len(TERMS)),
-        _canon=(pl.col("CANONICAL") == "YES").fill_null(False),
-        _pc=(pl.col("BIOTYPE") == "protein_coding").fill_null(False),
-    ).sort(["row", "_rank", "_canon", "_pc", "Feature"], descending=[False, False, True, True, False], nulls_last=True)
-    first = a.filter(pl.col("row").is_first_distinct())  # sorted by row: each variant's first row
-    return first.select(pl.col(src).alias(name) for name, src in SUMMARY_FROM)
+        _rank=first_term.replace_strict(severity, default=None, return_dtype=pl.Int64),
+        _canon=(pl.col("CANONICAL") == CANONICAL_YES).fill_null(False),
+        _pc=(pl.col("BIOTYPE") == PROTEIN_CODING).fill_null(False),
+        _feature=pl.col("Feature").rank("dense"),
+    )
+    row, rank, feature = a.get_column("row"), a.get_column("_rank"), a.get_column("_feature")
+    picked = _picked_rows(
+        row.fill_null(0).to_numpy(),
+        row.is_null().to_numpy(),
+        rank.fill_null(0).to_numpy(),
+        rank.is_null().to_numpy(),
+        a.get_column("_canon").to_numpy(),
+        a.get_column("_pc").to_numpy(),
+        feature.fill_null(0).to_numpy(),
+        feature.is_null().to_numpy(),
+    )
+    return a[picked].select(pl.col(src).alias(name) for name, src in SUMMARY_FROM)
+
+
+CANONICAL_YES, PROTEIN_CODING = "YES", "protein_coding"
+
+
+def _distinct_severities(first_terms) -> tuple[list, list]:
+    """Each distinct first SO term of a Consequence and its rank (VEP's order; an unknown term after every
+    known one, a missing Consequence missing): the rank rule both forms read."""
+    terms = list(dict.fromkeys(first_terms.to_list() if isinstance(first_terms, pl.Series) else first_terms))
+    default = len(TERMS)
+    return terms, [None if t is None else SEVERITY_RANK.get(t, default) for t in terms]
+
+
+def _picked_rows(row, row_null, rank, rank_null, canon, pc, feature, feature_null) -> np.ndarray:
+    """Each variant's picked annotation row, in row order, the one definition both forms read: rows sorted
+    on row, the first SO term's rank (missing last), canonical first, protein-coding first, Feature (an
+    order-keeping code; missing last); the first of each row."""
+    order = np.lexsort((feature, feature_null, ~pc, ~canon, rank, rank_null, row, row_null))
+    r, rn = row[order], row_null[order]
+    first = np.ones(len(order), bool)
+    first[1:] = (r[1:] != r[:-1]) | (rn[1:] != rn[:-1])
+    return order[first]
 
 
 def _few_variants(annotations: pl.DataFrame) -> bool:
@@ -65,28 +102,33 @@ def _few_variants(annotations: pl.DataFrame) -> bool:
 
 
 def _summarise_small(annotations: pl.DataFrame) -> pl.DataFrame:
-    """`summarise` row by row (the small-input path, hcml.small_inputs): each variant's annotation row
-    that sorts first on the same keys (row; first SO term's rank; canonical, protein-coding first;
-    Feature; nulls last), in row order: those rows taken (a slice for one) and their columns renamed."""
+    """`summarise` for the small-input path (hcml.small_inputs): the same `_picked_rows` over keys read
+    from Python lists; those rows taken (a slice for one) and their columns renamed."""
     rows, csqs, canon, biotype, feature = (
         annotations.get_column(c).to_list() for c in ("row", "Consequence", "CANONICAL", "BIOTYPE", "Feature")
     )
-    default = len(TERMS)
-    best: dict = {}
-    for i, (row, csq, can, bt, feat) in enumerate(zip(rows, csqs, canon, biotype, feature)):
-        rank = None if csq is None else SEVERITY_RANK.get(csq.split(",", 1)[0], default)
-        key = (rank is None, rank or 0, can != "YES", bt != "protein_coding", feat is None, feat or "")
-        held = best.get(row)
-        if held is None or key < held[0]:
-            best[row] = (key, i)
-    picked = [best[row][1] for row in sorted(best, key=lambda x: (x is None, x or 0))]
+    first_terms = [None if c is None else c.split(",", 1)[0] for c in csqs]
+    severity = dict(zip(*_distinct_severities(first_terms)))
+    ranks = [severity[t] for t in first_terms]
+    features = sorted({f for f in feature if f is not None})
+    feature_code = {f: i for i, f in enumerate(features)}
+    picked = _picked_rows(
+        np.array([0 if r is None else r for r in rows], np.int64),
+        np.array([r is None for r in rows], bool),
+        np.array([0 if r is None else r for r in ranks], np.int64),
+        np.array([r is None for r in ranks], bool),
+        np.array([c == CANONICAL_YES for c in canon], bool),
+        np.array([b == PROTEIN_CODING for b in biotype], bool),
+        np.array([feature_code.get(f, 0) for f in feature], np.int64),
+        np.array([f is None for f in feature], bool),
+    ).tolist()
     if len(picked) == 1:
         first = annotations.slice(picked[0], 1)
     else:
         first = annotations[picked] if picked else annotations.clear()
     return pl.DataFrame(
         [
-            pl.Series(name, [canon[i] == "YES" for i in picked], dtype=pl.Boolean)
+            pl.Series(name, [canon[i] == CANONICAL_YES for i in picked], dtype=pl.Boolean)
             if src == "_canon"
             else first.get_column(src).alias(name)
             for name, src in SUMMARY_FROM
