@@ -26,7 +26,7 @@ if [[ $# -eq 0 ]]; then
   for path in on off; do
     echo "==> tests marked small_path with --small-path=$path"
     set +e
-    .venv/bin/python -m pytest -q -m small_path --small-path="$path"
+    .venv/bin/python -m pytest -q -m small_path --small-path="$path" tests/genomics tests/ml tests/realtime
     pass_rc=$?
     set -e
     if [[ $pass_rc -ne 0 ]]; then rc=$pass_rc; fi

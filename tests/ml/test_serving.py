@@ -8,8 +8,6 @@ from hcml.ml.model import MODEL_NAME
 from hcml.ml.serving import load_scorer
 from hcml.ml.training import FEATURE_NAMES
 
-pytestmark = pytest.mark.small_path  # the outcome depends on the path: CI runs it with each forced
-
 
 @pytest.fixture
 def bundled(monkeypatch):
@@ -51,6 +49,7 @@ def test_scores_on_vep_annotations_rank_loss_of_function_above_synonymous(bundle
     assert mean("synonymous_variant") < 0.2
 
 
+@pytest.mark.small_path  # summaries of a few variants: CI runs it with each path forced
 def test_empty_and_sparse_summaries(bundled):
     assert bundled.score(pl.DataFrame({"hgvsc": [], "hgvsp": [], "gene_symbol": []}, schema={"hgvsc": pl.Utf8, "hgvsp": pl.Utf8, "gene_symbol": pl.Utf8})).shape == (0,)
     # intergenic / upstream rows: no HGVS, no gene; scored from the consequence fall-back
@@ -59,6 +58,7 @@ def test_empty_and_sparse_summaries(bundled):
     assert s.shape == (2,) and np.isfinite(s).all()
 
 
+@pytest.mark.small_path  # summaries of a few variants: CI runs it with each path forced
 def test_real_summary_from_the_annotator(bundled, bundle, data_root):
     from hcml.genomics.annotate import annotate, summarise
     from hcml.genomics.inputs import read_vcf
