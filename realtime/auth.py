@@ -192,7 +192,7 @@ class TokenVerifier:
                 raise AuthError(401, f"token signing key not found in the issuer's JWKS: {exc}") from exc
         if kid is None and len(self._static_keys) == 1:
             return next(iter(self._static_keys.values()))
-        key = self._static_keys.get(kid)
+        key = self._static_keys.get(kid) if kid is not None else None
         if key is None:
             raise AuthError(401, "token signing key (kid) is not in the configured JWKS")
         return key

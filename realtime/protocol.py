@@ -76,7 +76,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
     # ---------------------------------------------------------------------------- protocol hooks
-    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+    def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self._arm()  # a connection that never sends a request does not stay open
 

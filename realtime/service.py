@@ -427,7 +427,7 @@ def _sort_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         records,
         key=lambda r: (
             r.get("severity_rank") if r.get("severity_rank") is not None else worst,
-            -(r.get("pathogenicity_score") if r.get("pathogenicity_score") is not None else -1.0),
+            -float(r["pathogenicity_score"]) if r.get("pathogenicity_score") is not None else 1.0,
         ),
     )
 
@@ -439,8 +439,8 @@ def _variant_strings_cached(
     max_variants: int,
     progress: Any,
     inline: bool = False,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int] | None:
-    """(records, rejects, n_input) for variant strings: the cache (if on) answers what it knows, the rest is
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int] | None:
+    """(records, rejects, n_input, answer bytes) for variant strings: the cache (if on) answers what it knows, the rest is
     parsed with the other requests waiting (batcher; `inline`: on this thread) and interpreted; None to take
     the plain path."""
     from hcml.genomics import inputs

@@ -90,7 +90,7 @@ def run(bootstrap: str, stop: threading.Event, *, max_idle_seconds: float | None
             if msg.error():
                 continue
             last_message = now
-            outcome = handle(msg.topic(), msg.value(), msg.headers())
+            outcome = handle(msg.topic() or "", msg.value(), msg.headers())  # a message polled has its topic
             counts[outcome] = counts.get(outcome, 0) + 1
             KAFKA_MESSAGES_CONSUMED.labels(msg.topic(), group, "processed" if outcome != "invalid" else "skipped").inc()
             consumer.commit(message=msg, asynchronous=False)
