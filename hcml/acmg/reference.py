@@ -83,8 +83,8 @@ class AcmgReference:
     records: pl.DataFrame  # evidence records: clinvar_id, gene, consequence_class, label, residue/change keys, hgvs_p
     record_index: dict[str, int]  # clinvar_id -> row of records
     record_arrays: dict[str, np.ndarray]  # gene_idx, label, residue_key, change_key, null, missense of records
-    change_examples: dict[int, list[tuple[str, str, str]]]  # change key -> (clinvar_id, p., significance) P/LP
-    residue_examples: dict[int, list[tuple[str, str, str, str]]]  # residue key -> (id, p., significance, new aa)
+    change_examples: Examples  # change key -> [(clinvar_id, p., significance)] P/LP missense
+    residue_examples: Examples  # residue key -> [(id, p., significance, new aa)]
     allele_ids: dict[str, str]  # "chrom:pos:ref:alt" (GRCh38, as ClinVar gives it) -> the ClinVar id there
     transcripts: dict[str, tuple[int, int]]  # transcript id -> (cDNA position of the last junction, protein length)
     population_span: dict[str, tuple[int, int]]  # contig -> (first, last) position of the known-variants table
@@ -112,9 +112,31 @@ def residue_keys(gene_idx: np.ndarray, position: np.ndarray) -> np.ndarray:
     return np.where(ok, (gene_idx.astype(np.int64) << _POS_BITS) | position.astype(np.int64), -1)
 
 
-def change_keys(residue: np.ndarray, alt_aa: list) -> np.ndarray:
-    codes = np.fromiter((_AA_CODES.get(a or "", 0) for a in alt_aa), np.int64, len(alt_aa))
+def change_keys(residue: np.ndarray, alt_aa: list | pl.Series) -> np.ndarray:
+    """residue key + new amino acid as one int64 (-1 when either is unknown). A Series (a whole ClinVar release)
+    is coded by polars; a request's few variants by a dict look-up, cheaper than a Series round trip."""
+    if isinstance(alt_aa, pl.Series):
+        codes = alt_aa.replace_strict(_AA_CODES, default=0, return_dtype=pl.Int64).fill_null(0).to_numpy()
+    else:
+        codes = np.fromiter((_AA_CODES.get(a or "", 0) for a in alt_aa), np.int64, len(alt_aa))
     return np.where((residue >= 0) & (codes > 0), residue * 32 + codes, -1)
+
+
+class Examples:
+    """Key -> the ClinVar records of that key (tuples, in release order), as sorted keys over row ranges: one
+    table per bundle instead of thousands of small lists (built in milliseconds, nothing for the collector)."""
+
+    def __init__(self, keys: np.ndarray, rows: list[tuple]) -> None:
+        order = np.argsort(keys, kind="stable")
+        self.keys = np.asarray(keys, np.int64)[order]
+        self.rows = [rows[i] for i in order.tolist()]
+
+    def get(self, key: int, default=None) -> list[tuple]:
+        lo, hi = int(np.searchsorted(self.keys, key, "left")), int(np.searchsorted(self.keys, key, "right"))
+        return self.rows[lo:hi] if hi > lo else default
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 def _constraint(genes: dict[str, int], n: int) -> tuple[np.ndarray, np.ndarray, str]:
@@ -125,7 +147,7 @@ def _constraint(genes: dict[str, int], n: int) -> tuple[np.ndarray, np.ndarray, 
     # a symbol on several canonical rows: the most constrained one
     df = df.group_by("gene").agg(pl.col("oe_lof_upper").min(), pl.col("mis_z").max())
     loeuf, mis_z = np.full(n, np.nan), np.full(n, np.nan)
-    at = np.fromiter((genes[g] for g in df["gene"].to_list()), np.int64, df.height)
+    at = df["gene"].replace_strict(genes, return_dtype=pl.Int64).to_numpy()
     loeuf[at] = df["oe_lof_upper"].fill_null(np.nan).to_numpy()
     mis_z[at] = df["mis_z"].fill_null(np.nan).to_numpy()
     return loeuf, mis_z, path.name
@@ -226,12 +248,12 @@ def build_reference(bundle: ReferenceBundle, min_stars: int = 1) -> AcmgReferenc
     rec = _clinvar_records(bundle)
     constraint_genes = pl.read_csv(constraint_path(), separator="\t", columns=["gene"])["gene"]
     symbols = pl.concat([rec["gene"], constraint_genes]).unique().sort().to_list()
-    genes = {g: i for i, g in enumerate(symbols)}
+    genes = dict(zip(symbols, range(len(symbols)), strict=True))
     loeuf, mis_z, source = _constraint(genes, len(symbols))
 
     gidx = rec["gene"].replace_strict(genes, return_dtype=pl.Int64).to_numpy()
     residue = residue_keys(gidx, rec["protein_position"].fill_null(0).to_numpy())
-    change = change_keys(residue, rec["alt_aa"].to_list())
+    change = change_keys(residue, rec["alt_aa"])
     rec = rec.with_columns(
         pl.Series("gene_idx", gidx), pl.Series("residue_key", residue), pl.Series("change_key", change)
     )
@@ -266,13 +288,12 @@ def build_reference(bundle: ReferenceBundle, min_stars: int = 1) -> AcmgReferenc
     ex = mis.select(
         "change_key", "residue_key", "clinvar_id", pl.coalesce("hgvs_p", "hgvs_c"), "significance", "alt_aa"
     )
-    change_examples: dict = {}
-    residue_examples: dict = {}
-    for ck, rk, cid, hp, sig, alt in ex.iter_rows():  # once per bundle, at build time
-        change_examples.setdefault(ck, []).append((cid, hp, sig))
-        residue_examples.setdefault(rk, []).append((cid, hp, sig, alt))
+    rows = ex.drop("change_key", "residue_key").rows()
+    change_examples = Examples(ex["change_key"].to_numpy(), [r[:3] for r in rows])
+    residue_examples = Examples(ex["residue_key"].to_numpy(), rows)
     alleles = rec.select(pl.concat_str("chrom", "pos", "ref", "alt", separator=":"), "clinvar_id").drop_nulls()
-    allele_ids = dict(alleles.unique(subset="chrom", keep="first").iter_rows())
+    alleles = alleles.unique(subset="chrom", keep="first")
+    allele_ids = dict(zip(alleles["chrom"].to_list(), alleles["clinvar_id"].to_list(), strict=True))
     kv = bundle.known_variants
     span = (
         {
@@ -311,15 +332,19 @@ def build_reference(bundle: ReferenceBundle, min_stars: int = 1) -> AcmgReferenc
 
 
 def _alias_index(records: pl.DataFrame, aliases: pl.DataFrame) -> dict[str, int]:
-    row = {r: i for i, r in enumerate(records["clinvar_id"].to_list())}
-    return {a: row[r] for a, r in aliases.iter_rows() if r in row}
+    """Every ClinVar id of an evidence record -> that record's row."""
+    rows = records.select("clinvar_id").with_row_index("row")
+    at = aliases.join(rows, left_on="rep_id", right_on="clinvar_id", how="inner", maintain_order="left")
+    return dict(zip(at["clinvar_id"].to_list(), at["row"].to_list(), strict=True))
 
 
 def reference_for(bundle: ReferenceBundle, min_stars: int = 1) -> AcmgReference:
-    """The bundle's compiled reference, built once per bundle object and review-star floor (seconds: the
-    realtime service warms it at start-up)."""
+    """The bundle's compiled reference, once per bundle object and review-star floor: read from the bundle's
+    cache (`hcml.acmg.reference_cache`), compiled when there is none (the realtime service warms it at start-up)."""
     cache = bundle.__dict__.setdefault("_acmg_reference", {})
     ref = cache.get(min_stars)
     if ref is None:
-        ref = cache[min_stars] = build_reference(bundle, min_stars)
+        from hcml.acmg.reference_cache import compiled
+
+        ref = cache[min_stars] = compiled(bundle, min_stars)
     return ref

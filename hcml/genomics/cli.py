@@ -77,9 +77,11 @@ def build(
     from hcml.genomics.bundle.load import ReferenceBundle
 
     b = ReferenceBundle.load(path)
+    from hcml.acmg.config import load_config
     from hcml.acmg.reference import reference_for
 
-    reference_for(b)  # ACMG's ClinVar reading, cached in the bundle: a service on a read-only bundle starts warm
+    # ACMG's compiled reference, cached in the bundle: a service on a read-only bundle starts by reading it
+    reference_for(b, load_config().defaults.clinvar_min_stars)
     c = b.manifest["counts"]
     click.echo(
         f"bundle written to {path} in {time.perf_counter() - t0:.1f}s: {c['genes']} genes, {c['transcripts']} "
