@@ -9,6 +9,9 @@ package's reference modules, the HGVS reading, the labels, the constraint table)
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +30,8 @@ def cache_key(bundle, min_stars: int) -> str:
     import hcml.ml.hgvs_text as hgvs_text
 
     digest = hashlib.sha256()
-    for module in (R, features, hgvs_text, data):
-        digest.update(Path(module.__file__).read_bytes())
-    digest.update(Path(__file__).read_bytes())
+    for source in (R.__file__, features.__file__, hgvs_text.__file__, data.__file__, __file__):
+        digest.update(Path(str(source)).read_bytes())
     digest.update(R.constraint_path().read_bytes())
     sha = str(bundle.manifest.get("bundle_sha256", "unknown"))[:16]
     return f"acmg_reference_{FORMAT}_{sha}_{digest.hexdigest()[:12]}_stars{min_stars}"
@@ -42,7 +44,7 @@ def _strings(values) -> np.ndarray:
 def save(ref: R.AcmgReference, place: Path, key: str) -> None:
     """Written under a temporary name, then renamed: a reader sees the whole of it or none."""
     place.mkdir(parents=True, exist_ok=True)
-    tmp = place / f".{key}.tmp"
+    tmp = place / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"  # a writer of its own
     tmp.mkdir(exist_ok=True)
     aliases = list(ref.record_index.items())
     alleles = list(ref.allele_ids.items())
@@ -74,7 +76,12 @@ def save(ref: R.AcmgReference, place: Path, key: str) -> None:
         columns = _EXAMPLE_COLUMNS[: len(examples.rows[0]) if examples.rows else 4]
         table = pl.DataFrame(examples.rows, schema=columns, orient="row") if examples.rows else pl.DataFrame()
         table.with_columns(pl.Series("key", examples.keys)).write_parquet(tmp / f"{name}_examples.parquet")
-    tmp.rename(place / key)
+    try:
+        tmp.rename(place / key)
+    except OSError:  # another process wrote it first: theirs is the same
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (place / key).is_dir():
+            raise
 
 
 def load(path: Path) -> R.AcmgReference:
