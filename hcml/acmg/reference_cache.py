@@ -13,18 +13,22 @@ import os
 import shutil
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from hcml.acmg import reference as R
 
+if TYPE_CHECKING:
+    from hcml.genomics.bundle.load import ReferenceBundle
+
 FORMAT = "1"
 _EXAMPLE_COLUMNS = ["clinvar_id", "hgvs_p", "significance", "alt_aa"]
 _ARRAY_FIELDS = ("loeuf", "mis_z", "residue_plp_missense", "change_plp")
 
 
-def cache_key(bundle, min_stars: int) -> str:
+def cache_key(bundle: ReferenceBundle, min_stars: int) -> str:
     import hcml.ml.data as data
     import hcml.ml.features as features
     import hcml.ml.hgvs_text as hgvs_text
@@ -113,7 +117,7 @@ def load(path: Path) -> R.AcmgReference:
     )
 
 
-def compiled(bundle, min_stars: int) -> R.AcmgReference:
+def compiled(bundle: ReferenceBundle, min_stars: int) -> R.AcmgReference:
     """The bundle's reference from a cache file when one of this bundle and code exists, else compiled and
     written to the first place that takes it (a read-only bundle and data dir: compiled each start)."""
     from hcml.config import data_dir
