@@ -47,7 +47,7 @@ def main() -> None:
     import polars as pl
 
     from hcml.acmg.classify import classify_summary
-    from hcml.acmg.reference import reference_for
+    from hcml.acmg.reference_cache import reference_for
     from hcml.genomics.annotate import annotate, summarise
     from hcml.genomics.bundle import ReferenceBundle
     from hcml.genomics.inputs import parse_variant_strings

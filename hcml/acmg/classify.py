@@ -16,7 +16,8 @@ import polars as pl
 
 from hcml.acmg import combine, criteria
 from hcml.acmg.config import EVALUATED, AcmgConfig, load_config
-from hcml.acmg.reference import AcmgReference, reference_for
+from hcml.acmg.reference import AcmgReference
+from hcml.acmg.reference_cache import reference_for
 from hcml.ml.evidence import model_thresholds
 
 if TYPE_CHECKING:

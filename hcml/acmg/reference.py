@@ -336,15 +336,3 @@ def _alias_index(records: pl.DataFrame, aliases: pl.DataFrame) -> dict[str, int]
     rows = records.select("clinvar_id").with_row_index("row")
     at = aliases.join(rows, left_on="rep_id", right_on="clinvar_id", how="inner", maintain_order="left")
     return dict(zip(at["clinvar_id"].to_list(), at["row"].to_list(), strict=True))
-
-
-def reference_for(bundle: ReferenceBundle, min_stars: int = 1) -> AcmgReference:
-    """The bundle's compiled reference, once per bundle object and review-star floor: read from the bundle's
-    cache (`hcml.acmg.reference_cache`), compiled when there is none (the realtime service warms it at start-up)."""
-    cache = bundle.__dict__.setdefault("_acmg_reference", {})
-    ref = cache.get(min_stars)
-    if ref is None:
-        from hcml.acmg.reference_cache import compiled
-
-        ref = cache[min_stars] = compiled(bundle, min_stars)
-    return ref

@@ -138,3 +138,13 @@ def compiled(bundle: ReferenceBundle, min_stars: int) -> R.AcmgReference:
         except OSError:
             continue
     return ref
+
+
+def reference_for(bundle: ReferenceBundle, min_stars: int = 1) -> R.AcmgReference:
+    """The bundle's compiled reference, once per bundle object and review-star floor: read from the bundle's
+    cache (this module), compiled when there is none (the realtime service warms it at start-up)."""
+    cache = bundle.__dict__.setdefault("_acmg_reference", {})
+    ref = cache.get(min_stars)
+    if ref is None:
+        ref = cache[min_stars] = compiled(bundle, min_stars)
+    return ref

@@ -78,7 +78,7 @@ def build(
 
     b = ReferenceBundle.load(path)
     from hcml.acmg.config import load_config
-    from hcml.acmg.reference import reference_for
+    from hcml.acmg.reference_cache import reference_for
 
     # ACMG's compiled reference, cached in the bundle: a service on a read-only bundle starts by reading it
     reference_for(b, load_config().defaults.clinvar_min_stars)
