@@ -2,7 +2,10 @@
 
 import os
 import shutil
+import sys
 import tempfile
+
+import pytest
 
 pytest_plugins = [
     "tests.fixtures.paths",
@@ -39,3 +42,14 @@ def pytest_configure(config):
 
 def pytest_unconfigure(config):
     shutil.rmtree(getattr(config, "_hcml_data_dir", ""), ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _definitions_built_in_a_test_stay_in_that_test():
+    """`hcml_dagster.definitions` builds `defs` at import from the environment (resources.build_resources): a
+    test that first imports it under Azure settings (azure_env) must not hand that `defs` (storage bound to
+    an environment variable the next test no longer has) to the tests after it; the next import rebuilds."""
+    loaded_before = "hcml_dagster.definitions" in sys.modules
+    yield
+    if not loaded_before:
+        sys.modules.pop("hcml_dagster.definitions", None)

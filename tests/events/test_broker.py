@@ -21,7 +21,7 @@ pytestmark = pytest.mark.kafka
 
 def test_topics_created_with_their_settings_and_creation_is_idempotent(kafka_bootstrap):
     described = describe_topics(kafka_bootstrap)
-    assert set(described) == {topics.RAW, topics.ANNOTATED, topics.DLQ, topics.LABELS}
+    assert set(described) == {topics.RAW, topics.ANNOTATED, topics.DLQ, topics.LABELS, topics.REPORTS_CHANGED}
     for name, spec in topics.TOPICS.items():
         assert described[name]["partitions"] == spec.partitions
         assert described[name]["replication_factor"] == 1  # capped at the single broker
